@@ -1,0 +1,247 @@
+/*
+ * gdl_child.c: a child process: serves one job (a function or a process
+ * group) with a blocking libgearman worker until told to stop.
+ *
+ * It runs on the Lua state the master loaded before fork, so it starts
+ * with every module in place. Each gearman job goes through
+ * gdlua._dispatch (lua/gdlua/init.lua) via gdl_lua_pcall; the outcome
+ * lands in this process's shared-memory slot (gdl_shm.c).
+ *
+ * SIGTERM/SIGINT interrupt the worker with gearman_kill(): a job in
+ * progress finishes and is answered, then gearman_worker_work() returns a
+ * shutdown code and the child exits 0.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <libgearman-1.0/gearman.h>
+
+#include "gdlua.h"
+
+static volatile sig_atomic_t stopping;
+static gearman_id_t worker_id;
+static gdl_slot_t *slot;
+static gdl_job_t *job_type;
+static int dispatch_ref = LUA_NOREF;
+
+static void on_stop(int sig)
+{
+    int saved = errno;
+
+    stopping = 1;
+    gearman_kill(worker_id, GEARMAN_INTERRUPT);
+    errno = saved;
+}
+
+static void child_signals(void)
+{
+    struct sigaction sa;
+    sigset_t all;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL);
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+/* The job's return value as bytes: strings as they are, numbers as text
+ * (integers exactly), nil as empty, booleans as "true"/"false". */
+static const char *result_bytes(lua_State *L, int idx, size_t *len, char *numbuf, size_t numlen)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+        return lua_tolstring(L, idx, len);
+    case LUA_TNUMBER:
+        *len = (size_t)gdl_format_number(lua_tonumber(L, idx), numbuf, numlen);
+        return numbuf;
+    case LUA_TNIL:
+    case LUA_TNONE:
+        *len = 0;
+        return "";
+    case LUA_TBOOLEAN:
+        *len = lua_toboolean(L, idx) ? 4 : 5;
+        return lua_toboolean(L, idx) ? "true" : "false";
+    }
+    return NULL;
+}
+
+static void record_error(const char *msg)
+{
+    size_t n = strcspn(msg, "\n");
+
+    if (n >= sizeof(slot->error))
+        n = sizeof(slot->error) - 1;
+    memcpy(slot->error, msg, n);
+    slot->error[n] = '\0';
+    slot->last_error = time(NULL);
+}
+
+static gearman_return_t run_job(gearman_job_st *job, void *context)
+{
+    lua_State *L = gdl_L;
+    int top = lua_gettop(L);
+    const char *handle = gearman_job_handle(job), *out, *msg = NULL;
+    char numbuf[64];
+    size_t len = 0;
+    bool ok;
+
+    snprintf(slot->handle, sizeof(slot->handle), "%s", handle);
+    slot->busy_since_ms = gdl_now_ms();
+    slot->last_run = time(NULL);
+    slot->state = GDL_SLOT_BUSY;
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, dispatch_ref);
+    gdl_job_push(L, job);
+    lua_pushvalue(L, -1);
+    lua_insert(L, top + 1); /* kept below the call to invalidate after */
+    if (gdl_lua_pcall(L, 1, 3) != 0) {
+        ok = false;
+        msg = lua_tostring(L, -1);
+        gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg ? msg : "?");
+    } else if (!lua_toboolean(L, top + 2)) {
+        ok = false;
+        msg = lua_tostring(L, top + 3);
+        gdl_error("%s: job %s failed: %s", gearman_job_function_name(job), handle,
+                  lua_tostring(L, top + 4));
+    } else if ((out = result_bytes(L, top + 3, &len, numbuf, sizeof(numbuf))) == NULL) {
+        ok = false;
+        msg = lua_pushfstring(L, "job returned a %s; return a string, a number or nil (or use an encode attribute)",
+                              luaL_typename(L, top + 3));
+        gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg);
+    } else {
+        ok = true;
+        if (gearman_failed(gearman_job_send_complete(job, out, len)))
+            gdl_warn("%s: job %s: result not sent: %s", gearman_job_function_name(job), handle,
+                     gearman_job_error(job));
+    }
+    if (!ok) {
+        if (msg == NULL || *msg == '\0')
+            msg = "job failed";
+        record_error(msg);
+        /* gearmand 1.1.20 ends a job on WORK_EXCEPTION but tells only
+         * clients that asked for exceptions; the rest would wait for
+         * ever. A warning carries the message to every client, then
+         * WORK_FAIL (our return value) ends the job for all. */
+        gearman_job_send_warning(job, msg, strlen(msg));
+    }
+    gdl_job_invalidate(L, top + 1);
+    lua_settop(L, top);
+
+    slot->handle[0] = '\0';
+    if (ok)
+        slot->done++;
+    else
+        slot->failed++;
+    slot->state = GDL_SLOT_IDLE;
+    return ok ? GEARMAN_SUCCESS : GEARMAN_FATAL;
+}
+
+/* The client id gearmand lists in "workers": gdlua, host and pid, so
+ * operators (and other gdlua hosts) can tell gdlua's workers apart.
+ * libgearman forgets it on reconnect, so it is set again after errors. */
+static void set_identifier(gearman_worker_st *w)
+{
+    static char id[128];
+    char host[64];
+
+    if (id[0] == '\0') {
+        gethostname(host, sizeof(host));
+        host[sizeof(host) - 1] = '\0';
+        snprintf(id, sizeof(id), "gdlua:%s:%d", host, (int)getpid());
+    }
+    gearman_worker_set_identifier(w, id, strlen(id));
+}
+
+static gearman_worker_st *worker_new(void)
+{
+    gearman_worker_st *w = gearman_worker_create(NULL);
+
+    if (w == NULL) {
+        gdl_error("%s: cannot create a gearman worker", job_type->name);
+        _exit(1);
+    }
+    gearman_worker_add_options(w, GEARMAN_WORKER_GRAB_UNIQ);
+    for (int i = 0; i < gdl_config.nservers; i++)
+        gearman_worker_add_server(w, gdl_config.servers[i].host, (in_port_t)gdl_config.servers[i].port);
+    for (int i = 0; i < job_type->nfunctions; i++) {
+        const char *f = job_type->functions[i];
+        /* Timeout 0: CAN_DO_TIMEOUT is unreliable in gearmand 1.1.20. */
+        if (gearman_failed(gearman_worker_define_function(w, f, strlen(f), gearman_function_create(run_job), 0,
+                                                          NULL))) {
+            gdl_error("%s: cannot register %s: %s", job_type->name, f, gearman_worker_error(w));
+            _exit(1);
+        }
+    }
+    set_identifier(w);
+    return w;
+}
+
+void gdl_child_run(int job, int slot_index)
+{
+    gearman_worker_st *w;
+    int failures = 0;
+    lua_State *L = gdl_L;
+
+    job_type = &gdl_jobs[job];
+    slot = &gdl_slots[slot_index];
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    gdl_proctitle_set(job_type->title);
+
+    lua_getfield(L, LUA_GLOBALSINDEX, "require");
+    lua_pushstring(L, "gdlua");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "_dispatch");
+    dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pop(L, 1);
+
+    w = worker_new();
+    worker_id = gearman_worker_id(w);
+    child_signals();
+    if (getppid() != gdl_master_pid)
+        stopping = 1; /* the master died before PR_SET_PDEATHSIG took hold */
+    slot->state = GDL_SLOT_IDLE;
+
+    while (!stopping) {
+        gearman_return_t rc = gearman_worker_work(w);
+        int delay;
+
+        /* WORK_FAIL: a job failed and was answered; the worker is fine. */
+        if (rc == GEARMAN_SUCCESS || rc == GEARMAN_WORK_FAIL) {
+            if (failures)
+                gdl_info("%s: connected to the job server again", job_type->name);
+            failures = 0;
+            continue;
+        }
+        if (rc == GEARMAN_SHUTDOWN || rc == GEARMAN_SHUTDOWN_GRACEFUL || stopping)
+            break;
+        if (rc == GEARMAN_IO_WAIT || rc == GEARMAN_NO_JOBS || rc == GEARMAN_TIMEOUT)
+            continue;
+        /* Down or lost job server: libgearman fails at once on every
+         * call, so the back-off is ours. */
+        delay = failures >= 6 ? 5000 : 100 << failures;
+        if (failures == 0 || failures % 20 == 0)
+            gdl_warn("%s: %s; retrying every %d ms or less", job_type->name, gearman_worker_error(w),
+                     delay);
+        failures++;
+        gdl_sleep_ms(delay);
+        set_identifier(w);
+    }
+    slot->state = GDL_SLOT_FREE;
+    gearman_worker_free(w);
+    _exit(0);
+}

@@ -1,0 +1,71 @@
+/*
+ * gdl_log.c: log lines to stderr or a file.
+ *
+ * Master and children share the file descriptor; each line is written
+ * with one write() on an O_APPEND descriptor so lines never interleave.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gdlua.h"
+
+int gdl_log_level = GDL_LOG_INFO;
+static int log_fd = STDERR_FILENO;
+
+static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+
+int gdl_log_open(const char *path)
+{
+    int fd;
+
+    if (path == NULL || strcmp(path, "-") == 0 || strcmp(path, "stderr") == 0)
+        return 0;
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "gdlua: cannot open log file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    log_fd = fd;
+    return 0;
+}
+
+int gdl_log_level_parse(const char *name)
+{
+    for (int i = 0; i < (int)(sizeof(level_names) / sizeof(level_names[0])); i++)
+        if (strcasecmp(name, level_names[i]) == 0)
+            return i;
+    if (strcasecmp(name, "warning") == 0)
+        return GDL_LOG_WARN;
+    return -1;
+}
+
+void gdl_log(int level, const char *fmt, ...)
+{
+    char line[4096];
+    struct timespec ts;
+    struct tm tm;
+    va_list ap;
+    int n;
+
+    if (level > gdl_log_level)
+        return;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    n = snprintf(line, sizeof(line), "[%04d-%02d-%02dT%02d:%02d:%02d.%03ld] %s [%d] ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, ts.tv_nsec / 1000000, level_names[level], (int)getpid());
+    va_start(ap, fmt);
+    n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof(line) - 2)
+        n = sizeof(line) - 2;
+    line[n++] = '\n';
+    while (write(log_fd, line, n) < 0 && errno == EINTR)
+        ;
+}

@@ -1,0 +1,80 @@
+/*
+ * gdl_main.c: the gdlua command: "gdlua [options] DIR..." loads the job
+ * modules and runs the master (gdl_master.c); "gdlua run SCRIPT" runs a
+ * Lua script with the gdlua modules available.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "gdlua.h"
+
+static int run_script(int argc, char **argv)
+{
+    lua_State *L;
+    int rc;
+
+    if (argc < 1) {
+        fprintf(stderr, "usage: gdlua run SCRIPT.lua [ARG...]\n");
+        return 2;
+    }
+    L = gdl_L = gdl_lua_new();
+    if (L == NULL) {
+        fprintf(stderr, "gdlua: cannot create a Lua state\n");
+        return 1;
+    }
+    lua_createtable(L, argc, 1);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, argv[i]);
+        lua_rawseti(L, -2, i);
+    }
+    lua_setfield(L, LUA_GLOBALSINDEX, "arg");
+    if (luaL_loadfile(L, argv[0]) != 0) {
+        fprintf(stderr, "gdlua: %s\n", lua_tostring(L, -1));
+        return 1;
+    }
+    for (int i = 1; i < argc; i++)
+        lua_pushstring(L, argv[i]);
+    rc = gdl_lua_pcall(L, argc - 1, 0);
+    if (rc != 0)
+        fprintf(stderr, "gdlua: %s\n", lua_tostring(L, -1));
+    lua_close(L);
+    return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    int failed;
+
+    gdl_proctitle_init(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "run") == 0)
+        return run_script(argc - 2, argv + 2);
+
+    switch (gdl_options_parse(&gdl_config, argc, argv)) {
+    case GDL_OPTS_EXIT_OK:
+        return 0;
+    case GDL_OPTS_EXIT_ERROR:
+        return 2;
+    }
+    gdl_log_level = gdl_config.loglevel;
+    if (gdl_log_open(gdl_config.logfile) < 0)
+        return 1;
+    gdl_L = gdl_lua_new();
+    if (gdl_L == NULL) {
+        gdl_error("cannot create a Lua state");
+        return 1;
+    }
+    failed = gdl_lua_load_jobs();
+    if (gdl_config.check) {
+        gdl_lua_print_jobs();
+        return failed || gdl_njobs == 0 ? 1 : 0;
+    }
+    if (gdl_njobs == 0) {
+        gdl_error("no job to serve: %d module(s) failed to load, none defined a job", failed);
+        return 1;
+    }
+    if (failed)
+        gdl_warn("%d module(s) failed to load; serving the other %d job(s)", failed, gdl_njobs);
+    return gdl_master_run();
+}

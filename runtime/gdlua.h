@@ -1,0 +1,164 @@
+/*
+ * gdlua.h: the declarations shared between gdlua's units.
+ *
+ * One header for the whole runtime, arranged by unit. The master
+ * (gdl_master.c) loads job modules (gdl_lua.c), then forks children
+ * (gdl_child.c) that serve one job each; per-process state crosses the
+ * fork in shared-memory slots (gdl_shm.c).
+ */
+#ifndef GDLUA_H
+#define GDLUA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <lua.h>
+
+struct event;
+
+#define GDL_PROCS_MAX 1024 /* processes alive at once, all jobs together */
+#define GDL_SERVERS_MAX 16
+#define GDL_DIRS_MAX 64
+#define GDL_DEFAULT_PORT 4730
+
+/* ---- gdl_log.c ---- */
+
+enum { GDL_LOG_ERROR, GDL_LOG_WARN, GDL_LOG_INFO, GDL_LOG_DEBUG };
+
+extern int gdl_log_level;
+int gdl_log_open(const char *path);
+int gdl_log_level_parse(const char *name);
+void gdl_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define gdl_error(...) gdl_log(GDL_LOG_ERROR, __VA_ARGS__)
+#define gdl_warn(...) gdl_log(GDL_LOG_WARN, __VA_ARGS__)
+#define gdl_info(...) gdl_log(GDL_LOG_INFO, __VA_ARGS__)
+#define gdl_debug(...)                                                         \
+    do {                                                                       \
+        if (gdl_log_level >= GDL_LOG_DEBUG)                                    \
+            gdl_log(GDL_LOG_DEBUG, __VA_ARGS__);                               \
+    } while (0)
+
+/* ---- gdl_options.c ---- */
+
+typedef struct {
+    char host[256];
+    int port;
+} gdl_server_t;
+
+typedef struct {
+    gdl_server_t servers[GDL_SERVERS_MAX];
+    int nservers;
+    const char *dirs[GDL_DIRS_MAX];
+    int ndirs;
+    const char *libs[GDL_DIRS_MAX];
+    int nlibs;
+    const char *cpaths[GDL_DIRS_MAX];
+    int ncpaths;
+    const char *namespaces[GDL_DIRS_MAX];
+    int nnamespaces;
+    const char *logfile;
+    int loglevel;
+    int shutdown_timeout; /* seconds before SIGKILL */
+    bool check;           /* load, list the jobs, exit */
+} gdl_config_t;
+
+extern gdl_config_t gdl_config;
+
+enum { GDL_OPTS_OK, GDL_OPTS_EXIT_OK, GDL_OPTS_EXIT_ERROR };
+int gdl_options_parse(gdl_config_t *cfg, int argc, char **argv);
+int gdl_servers_parse(gdl_config_t *cfg, const char *list, char *err, size_t errlen);
+
+/* ---- gdl_util.c: pure helpers, unit-tested ---- */
+
+int64_t gdl_now_ms(void);
+void gdl_format_time(int64_t unix_s, char *buf, size_t len);
+int gdl_format_number(double n, char *buf, size_t len);
+int gdl_backoff_ms(int streak);
+void gdl_sleep_ms(int ms);
+
+/* ---- gdl_shm.c: one slot per process, written by its child ---- */
+
+enum { GDL_SLOT_FREE, GDL_SLOT_STARTING, GDL_SLOT_IDLE, GDL_SLOT_BUSY };
+
+typedef struct {
+    int pid;
+    int job;
+    int state;
+    int64_t busy_since_ms;
+    int64_t last_run;   /* unix seconds */
+    int64_t last_error; /* unix seconds */
+    uint64_t done;
+    uint64_t failed;
+    char handle[64];
+    char error[256];
+} gdl_slot_t;
+
+extern gdl_slot_t *gdl_slots;
+int gdl_shm_init(void);
+void gdl_slot_reset(gdl_slot_t *s, int pid, int job);
+
+/* ---- gdl_lua.c: the master's Lua state and the loaded jobs ---- */
+
+/* A job is one process type: a gearman function, or a process group
+ * of functions served by the same processes. */
+typedef struct {
+    char *name;         /* function or group name, as shown in status */
+    char *title;        /* process title of its children */
+    char **functions;   /* gearman function names it registers */
+    int nfunctions;
+    int min_processes;
+    int max_processes;
+    /* master bookkeeping */
+    int processes;      /* alive now */
+    int streak;         /* consecutive short-lived children */
+    struct event *respawn; /* timer for a replacement held back by back-off */
+} gdl_job_t;
+
+extern gdl_job_t *gdl_jobs;
+extern int gdl_njobs;
+extern lua_State *gdl_L;
+
+lua_State *gdl_lua_new(void);
+int gdl_lua_pcall(lua_State *L, int nargs, int nresults);
+int gdl_lua_load_jobs(void);
+void gdl_lua_print_jobs(void);
+
+/* ---- gdl_job.c: the job object a Lua job function receives ---- */
+
+struct gearman_job_st;
+void gdl_job_push(lua_State *L, struct gearman_job_st *job);
+void gdl_job_invalidate(lua_State *L, int idx);
+int gdl_inject_api(lua_State *L);
+
+/* ---- gdl_child.c ---- */
+
+void gdl_child_run(int job, int slot) __attribute__((noreturn));
+
+/* ---- gdl_master.c ---- */
+
+extern pid_t gdl_master_pid;
+int gdl_master_run(void);
+
+/* ---- gdl_proctitle.c ---- */
+
+void gdl_proctitle_init(int argc, char **argv);
+void gdl_proctitle_set(const char *title);
+
+/* ---- modules/: C modules preloaded into every state ---- */
+
+int luaopen_gdlua_fib(lua_State *L);
+
+/* ---- gdl_embedded.c (generated): the Lua half of the API ---- */
+
+typedef struct {
+    const char *module;
+    const char *chunkname;
+    const char *source;
+    size_t len;
+} gdl_embedded_t;
+
+extern const gdl_embedded_t gdl_embedded[];
+
+#endif
