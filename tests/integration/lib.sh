@@ -1,0 +1,303 @@
+# lib.sh: shared helpers for gdlua's integration tests.
+#
+# Sourced by every tests/integration/test_<name>.sh, which gets the gdlua
+# binary as $1. Each test runs its own gearmand on a free port and its own
+# gdlua, in a private temp dir; an EXIT trap stops by pid (never by name)
+# everything the test started and removes the temp dir.
+#
+# Synchronisation is by polling a condition with a deadline (wait_for),
+# never by a fixed sleep.
+
+set -u
+
+if [[ $# -lt 1 || -z ${1:-} ]]; then
+    echo "usage: $0 PATH/TO/gdlua" >&2
+    exit 2
+fi
+if [[ ! -x $1 ]]; then
+    echo "FAIL $(basename "$0" .sh): gdlua binary '$1' is not executable" >&2
+    exit 1
+fi
+GDLUA=$(readlink -f "$1")
+TEST_NAME=$(basename "$0" .sh)
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+FIXTURES=$HERE/fixtures
+REPO=$(cd "$HERE/../.." && pwd)
+GEARMAND=/usr/sbin/gearmand
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/gdlua-it.$TEST_NAME.XXXXXX") || exit 1
+GDLUA_LOG=$TMP/gdlua.log
+GDLUA_OUT=$TMP/gdlua.out # gdlua's stdout and stderr
+PORT=
+GEARMAND_PID=
+GDLUA_PID=
+GDLUA_STATUS= # exit status once stop_gdlua/wait_gdlua reaped it
+CHILD_PIDS=()  # every gdlua child pid seen (record_children)
+EXTRA_PIDS=()  # background helpers (clients) started by the test
+
+# ---- time and output ------------------------------------------------------
+
+now_ms() {
+    local t=${EPOCHREALTIME/./}
+    echo $((t / 1000))
+}
+
+log_tail() {
+    local f=${1:-$GDLUA_LOG} n=${2:-40}
+    if [[ -s $f ]]; then
+        echo "---- last $n lines of $(basename "$f") ----"
+        tail -n "$n" "$f"
+        echo "----"
+    else
+        echo "---- $(basename "$f"): empty or missing ----"
+    fi
+}
+
+# fail MESSAGE...: ends the test (the EXIT trap cleans up).
+fail() {
+    {
+        echo "FAIL $TEST_NAME: $*"
+        log_tail "$GDLUA_LOG"
+        [[ -s $GDLUA_OUT ]] && log_tail "$GDLUA_OUT" 20
+    } >&2
+    exit 1
+}
+
+# assert_eq DESC EXPECTED ACTUAL
+assert_eq() {
+    if [[ "$2" != "$3" ]]; then
+        fail "$1: expected '$2', got '$3'"
+    fi
+}
+
+# assert_contains DESC HAYSTACK NEEDLE
+assert_contains() {
+    if [[ "$2" != *"$3"* ]]; then
+        fail "$1: expected to find '$3' in: $2"
+    fi
+}
+
+# assert_not_contains DESC HAYSTACK NEEDLE
+assert_not_contains() {
+    if [[ "$2" == *"$3"* ]]; then
+        fail "$1: did not expect '$3' in: $2"
+    fi
+}
+
+# ---- processes --------------------------------------------------------------
+
+alive() {
+    [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null
+}
+
+# A pid that is gone or a zombie counts as dead.
+dead() {
+    local st
+    alive "$1" || return 0
+    st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+    [[ $st == Z* ]]
+}
+
+children_of() {
+    ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' | grep -v '^$'
+}
+
+# Remembers the current children of gdlua so cleanup (and tests) can
+# check them later even once the master is gone.
+record_children() {
+    local p
+    [[ -n $GDLUA_PID ]] || return 0
+    for p in $(children_of "$GDLUA_PID"); do
+        [[ " ${CHILD_PIDS[*]-} " == *" $p "* ]] || CHILD_PIDS+=("$p")
+    done
+}
+
+# Only signal a recorded child while it is still a gdlua process (guards
+# against pid reuse after it died).
+is_gdlua_proc() {
+    local cmd
+    cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+    [[ $cmd == gdlua:* || $cmd == "$GDLUA"* ]]
+}
+
+# kill_wait PID TIMEOUT_S: SIGTERM, then SIGKILL after the deadline.
+kill_wait() {
+    local pid=$1 deadline=$(($(now_ms) + $2 * 1000))
+    alive "$pid" || return 0
+    kill -TERM "$pid" 2>/dev/null
+    while ! dead "$pid" && (($(now_ms) < deadline)); do
+        sleep 0.05
+    done
+    if ! dead "$pid"; then
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null
+    return 0
+}
+
+cleanup() {
+    local rc=$? p
+    trap - EXIT
+    record_children
+    if [[ -n $GDLUA_PID ]]; then
+        kill_wait "$GDLUA_PID" 5
+    fi
+    for p in "${CHILD_PIDS[@]-}"; do
+        [[ -n $p ]] || continue
+        if alive "$p" && is_gdlua_proc "$p"; then
+            kill -KILL "$p" 2>/dev/null
+        fi
+    done
+    for p in "${EXTRA_PIDS[@]-}"; do
+        [[ -n $p ]] || continue
+        alive "$p" && kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    if [[ -n $GEARMAND_PID ]]; then
+        kill_wait "$GEARMAND_PID" 5
+    fi
+    if [[ -n ${KEEP_TMP:-} ]]; then
+        echo "$TEST_NAME: kept $TMP" >&2
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- waiting ----------------------------------------------------------------
+
+# wait_for DESC TIMEOUT_S CMD...: polls CMD every 50 ms until it succeeds;
+# fails the test with DESC when the deadline passes.
+wait_for() {
+    local desc=$1 timeout=$2 deadline
+    shift 2
+    deadline=$(($(now_ms) + ${timeout%.*} * 1000))
+    while :; do
+        if "$@" >/dev/null 2>&1; then
+            return 0
+        fi
+        if (($(now_ms) >= deadline)); then
+            fail "timed out after ${timeout}s waiting for: $desc"
+        fi
+        sleep 0.05
+    done
+}
+
+# ---- gearmand ---------------------------------------------------------------
+
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# free_port: a random port from 20000 to 60000 that nothing listens on.
+free_port() {
+    local p i
+    for ((i = 0; i < 100; i++)); do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40001))
+        if ! port_open "$p"; then
+            echo "$p"
+            return 0
+        fi
+    done
+    echo "no free port found" >&2
+    return 1
+}
+
+# start_gearmand [PORT]: a fresh gearmand on PORT (default: a free port, set
+# in $PORT), in the background. Retries with another port when gearmand
+# dies at start (another process took the port first).
+start_gearmand() {
+    local want=${1:-} attempt deadline
+    for ((attempt = 0; attempt < 8; attempt++)); do
+        PORT=${want:-$(free_port)} || fail "no free port"
+        "$GEARMAND" -L 127.0.0.1 -p "$PORT" -t 0 --log-file="$TMP/gearmand.log" \
+            </dev/null >>"$TMP/gearmand.out" 2>&1 &
+        GEARMAND_PID=$!
+        deadline=$(($(now_ms) + 10000))
+        while (($(now_ms) < deadline)); do
+            if dead "$GEARMAND_PID"; then
+                break
+            fi
+            if port_open "$PORT" &&
+                [[ $(timeout 5 gearadmin -h 127.0.0.1 -p "$PORT" --getpid 2>/dev/null | tr -d '[:space:]') == "$GEARMAND_PID" ]]; then
+                return 0
+            fi
+            sleep 0.05
+        done
+        kill -KILL "$GEARMAND_PID" 2>/dev/null
+        wait "$GEARMAND_PID" 2>/dev/null
+        GEARMAND_PID=
+        if [[ -n $want ]]; then
+            # A fixed port: it may still be in TIME_WAIT or taken; retry it.
+            sleep 0.2
+        fi
+    done
+    fail "could not start gearmand (last port $PORT); $(tail -n 5 "$TMP/gearmand.log" "$TMP/gearmand.out" 2>/dev/null)"
+}
+
+# gadmin ARGS...: gearadmin against our gearmand.
+gadmin() {
+    timeout 10 gearadmin -h 127.0.0.1 -p "$PORT" "$@"
+}
+
+# workers_for FUNC: how many workers gearmand lists for FUNC (0 if unknown).
+workers_for() {
+    gadmin --status 2>/dev/null |
+        awk -F'\t' -v f="$1" '$1 == f { n = $4; found = 1 } END { print (found ? n + 0 : 0) }'
+}
+
+# has_workers FUNC [N]: gearmand lists at least N (default 1) workers for FUNC.
+has_workers() {
+    (($(workers_for "$1") >= ${2:-1}))
+}
+
+# gm ARGS...: the gearman CLI against our gearmand, with a timeout.
+gm() {
+    timeout 20 gearman -h 127.0.0.1 -p "$PORT" "$@"
+}
+
+# ---- gdlua ------------------------------------------------------------------
+
+# start_gdlua ARGS...: gdlua in the background against our gearmand.
+start_gdlua() {
+    [[ -n $PORT ]] || fail "start_gdlua: no gearmand port set"
+    "$GDLUA" --server "127.0.0.1:$PORT" --logfile "$GDLUA_LOG" "$@" \
+        </dev/null >>"$GDLUA_OUT" 2>&1 &
+    GDLUA_PID=$!
+    GDLUA_STATUS=
+}
+
+# wait_gdlua TIMEOUT_S: waits for gdlua to exit by itself; sets GDLUA_STATUS.
+wait_gdlua() {
+    wait_for "gdlua (pid $GDLUA_PID) to exit" "$1" dead "$GDLUA_PID"
+    wait "$GDLUA_PID"
+    GDLUA_STATUS=$?
+    GDLUA_PID=
+}
+
+# log_count PATTERN: how many gdlua log lines contain the fixed string.
+log_count() {
+    grep -cF -- "$1" "$GDLUA_LOG" 2>/dev/null || true
+}
+
+log_has() {
+    grep -qF -- "$1" "$GDLUA_LOG" 2>/dev/null
+}
+
+# spawn_bg PIDVAR CMD...: runs CMD in the background, records its pid for
+# cleanup and in the variable PIDVAR.
+spawn_bg() {
+    local var=$1
+    shift
+    "$@" &
+    EXTRA_PIDS+=($!)
+    printf -v "$var" '%s' "$!"
+}
+
+pass() {
+    echo "PASS $TEST_NAME"
+    exit 0
+}

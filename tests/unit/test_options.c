@@ -1,0 +1,107 @@
+/* test_options.c: the command line and server lists. */
+#include <stdlib.h>
+
+#include "gdlua.h"
+#include "unit.h"
+
+static gdl_config_t cfg;
+
+static int parse(int argc, char **argv)
+{
+    memset(&cfg, 0, sizeof(cfg));
+    return gdl_options_parse(&cfg, argc, argv);
+}
+
+static int servers(const char *list)
+{
+    char err[256];
+
+    memset(&cfg, 0, sizeof(cfg));
+    return gdl_servers_parse(&cfg, list, err, sizeof(err)) < 0 ? -1 : cfg.nservers;
+}
+
+int main(void)
+{
+    CHECK_INT(servers("localhost"), 1);
+    CHECK_STR(cfg.servers[0].host, "localhost");
+    CHECK_INT(cfg.servers[0].port, 4730);
+
+    CHECK_INT(servers("a:1,b:65535, c"), 3);
+    CHECK_STR(cfg.servers[0].host, "a");
+    CHECK_INT(cfg.servers[0].port, 1);
+    CHECK_STR(cfg.servers[1].host, "b");
+    CHECK_INT(cfg.servers[1].port, 65535);
+    CHECK_STR(cfg.servers[2].host, "c");
+    CHECK_INT(cfg.servers[2].port, 4730);
+
+    CHECK_INT(servers("[::1]:4731,[fe80::1]"), 2);
+    CHECK_STR(cfg.servers[0].host, "::1");
+    CHECK_INT(cfg.servers[0].port, 4731);
+    CHECK_STR(cfg.servers[1].host, "fe80::1");
+    CHECK_INT(cfg.servers[1].port, 4730);
+
+    CHECK_INT(servers("a:0"), -1);
+    CHECK_INT(servers("a:65536"), -1);
+    CHECK_INT(servers("a:"), -1);
+    CHECK_INT(servers("a:12x"), -1);
+    CHECK_INT(servers(":4730"), -1);
+    CHECK_INT(servers("[::1"), -1);
+    CHECK_INT(servers("[::1]x"), -1);
+    CHECK_INT(servers(",,"), 0);
+
+    {
+        char *argv[] = {"gdlua", "--server", "h1:1", "--server=h2:2,h3", "--lib", "L", "--no-such-option", NULL};
+        /* unknown option */
+        CHECK_INT(parse(7, argv), GDL_OPTS_EXIT_ERROR);
+    }
+    {
+        char *argv[] = {"gdlua", "--server", "h1:1", "--server=h2:2,h3", "--lib", "L", "--shutdown-timeout",
+                        "7", "--loglevel", "debug", "--namespaces=A::B", "dir1", "dir2"};
+        CHECK_INT(parse(13, argv), GDL_OPTS_OK);
+        CHECK_INT(cfg.nservers, 3);
+        CHECK_STR(cfg.servers[1].host, "h2");
+        CHECK_INT(cfg.servers[2].port, 4730);
+        CHECK_INT(cfg.nlibs, 1);
+        CHECK_INT(cfg.shutdown_timeout, 7);
+        CHECK_INT(cfg.loglevel, GDL_LOG_DEBUG);
+        CHECK_INT(cfg.nnamespaces, 1);
+        CHECK_STR(cfg.namespaces[0], "A::B");
+        CHECK_INT(cfg.ndirs, 2);
+        CHECK_STR(cfg.dirs[1], "dir2");
+    }
+    {
+        char *argv[] = {"gdlua", "--shutdown_timeout", "-1", "d"};
+        CHECK_INT(parse(4, argv), GDL_OPTS_EXIT_ERROR);
+    }
+    {
+        char *argv[] = {"gdlua", "--loglevel", "loud", "d"};
+        CHECK_INT(parse(4, argv), GDL_OPTS_EXIT_ERROR);
+    }
+    {
+        char *argv[] = {"gdlua", "--lib"};
+        CHECK_INT(parse(2, argv), GDL_OPTS_EXIT_ERROR);
+    }
+    {
+        char *argv[] = {"gdlua", "--check=yes", "d"};
+        CHECK_INT(parse(3, argv), GDL_OPTS_EXIT_ERROR);
+    }
+    {
+        char *argv[] = {"gdlua", "--server", "h:1"}; /* no directory */
+        CHECK_INT(parse(3, argv), GDL_OPTS_EXIT_ERROR);
+    }
+    {
+        char *argv[] = {"gdlua", "d"};
+        setenv("GEARMAN_SERVERS", "e1:11,e2", 1);
+        CHECK_INT(parse(2, argv), GDL_OPTS_OK);
+        CHECK_INT(cfg.nservers, 2);
+        CHECK_STR(cfg.servers[0].host, "e1");
+        CHECK_INT(cfg.servers[0].port, 11);
+        unsetenv("GEARMAN_SERVERS");
+        CHECK_INT(parse(2, argv), GDL_OPTS_OK);
+        CHECK_INT(cfg.nservers, 1);
+        CHECK_STR(cfg.servers[0].host, "127.0.0.1");
+        CHECK_INT(cfg.servers[0].port, 4730);
+        CHECK_INT(cfg.shutdown_timeout, 30);
+    }
+    UNIT_END();
+}

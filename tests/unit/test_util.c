@@ -1,0 +1,40 @@
+/* test_util.c: number and time formatting, the crash-loop back-off. */
+#include "gdlua.h"
+#include "unit.h"
+
+static const char *num(double n)
+{
+    static char buf[64];
+    gdl_format_number(n, buf, sizeof(buf));
+    return buf;
+}
+
+int main(void)
+{
+    char buf[64];
+
+    CHECK_STR(num(0), "0");
+    CHECK_STR(num(1346269), "1346269");
+    CHECK_STR(num(308061521170129.0), "308061521170129"); /* fib(70): %.14g would say 3.0806152117013e+14 */
+    CHECK_STR(num(-42), "-42");
+    CHECK_STR(num(0.5), "0.5");
+    CHECK_STR(num(0.1), "0.10000000000000001");
+    CHECK_STR(num(1e300), "1.0000000000000001e+300");
+    CHECK_STR(num(1.0 / 0.0), "inf");
+
+    gdl_format_time(0, buf, sizeof(buf));
+    CHECK_STR(buf, "1970-01-01T00:00:00");
+    gdl_format_time(1264880743, buf, sizeof(buf));
+    CHECK_STR(buf, "2010-01-30T19:45:43");
+
+    CHECK_INT(gdl_backoff_ms(0), 0);
+    CHECK_INT(gdl_backoff_ms(1), 0);
+    CHECK_INT(gdl_backoff_ms(2), 100);
+    CHECK_INT(gdl_backoff_ms(3), 200);
+    CHECK_INT(gdl_backoff_ms(8), 6400);
+    CHECK_INT(gdl_backoff_ms(9), 10000);
+    CHECK_INT(gdl_backoff_ms(1000), 10000);
+    for (int i = 2; i < 40; i++)
+        CHECK(gdl_backoff_ms(i) >= gdl_backoff_ms(i - 1));
+    UNIT_END();
+}
