@@ -56,7 +56,15 @@ out=$(gm -f GDExamples::Fib::fib_lua 25) || fail "fib_lua 25 failed"
 assert_eq "fib_lua 25" 121393 "$out"
 out=$(gm -f GDExamples::Fib::fib 0) || fail "fib 0 failed"
 assert_eq "fib 0" 1 "$out"
-out=$(gm -f GDExamples::Fib::fib 70) || fail "fib 70 failed"
-assert_eq "fib 70 (beyond 2^32, exact)" 308061521170129 "$out"
+out=$(gm -f GDExamples::Fib::fib_lua 1) || fail "fib_lua 1 failed"
+assert_eq "fib_lua 1" 1 "$out"
+out=$(gm -f GDExamples::Fib::fib 2) || fail "fib 2 failed"
+assert_eq "fib 2" 2 "$out"
+
+# A bad workload fails the job; the client sees the module's message.
+if gm -f GDExamples::Fib::fib 'x' >"$TMP/bad.out" 2>"$TMP/bad.err"; then
+    fail "fib x succeeded: $(cat "$TMP/bad.out")"
+fi
+assert_contains "fib x: client stderr" "$(cat "$TMP/bad.err")" 'workload must be a whole number from 0 to 90, got "x"'
 
 pass
