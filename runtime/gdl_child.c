@@ -143,6 +143,7 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     lua_settop(L, top);
 
     slot->handle[0] = '\0';
+    slot->idle_since_ms = gdl_now_ms();
     if (ok)
         slot->done++;
     else
@@ -151,19 +152,16 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     return ok ? GEARMAN_SUCCESS : GEARMAN_FATAL;
 }
 
-/* The client id gearmand lists in "workers": gdlua, host and pid, so
- * operators (and other gdlua hosts) can tell gdlua's workers apart.
+/* The client id gearmand lists in "workers": gdlua, host, master pid
+ * and pid, so operators and other gdlua instances can tell which
+ * instance a worker belongs to (gdl_admin.c counts peers by it).
  * libgearman forgets it on reconnect, so it is set again after errors. */
 static void set_identifier(gearman_worker_st *w)
 {
-    static char id[128];
-    char host[64];
+    static char id[160];
 
-    if (id[0] == '\0') {
-        gethostname(host, sizeof(host));
-        host[sizeof(host) - 1] = '\0';
-        snprintf(id, sizeof(id), "gdlua:%s:%d", host, (int)getpid());
-    }
+    if (id[0] == '\0')
+        snprintf(id, sizeof(id), "%s:%d", gdl_instance, (int)getpid());
     gearman_worker_set_identifier(w, id, strlen(id));
 }
 
@@ -214,6 +212,7 @@ void gdl_child_run(int job, int slot_index)
     child_signals();
     if (getppid() != gdl_master_pid)
         stopping = 1; /* the master died before PR_SET_PDEATHSIG took hold */
+    slot->idle_since_ms = gdl_now_ms();
     slot->state = GDL_SLOT_IDLE;
 
     while (!stopping) {

@@ -207,6 +207,43 @@ static int table_int(lua_State *L, int idx, const char *key)
     return v;
 }
 
+typedef struct {
+    const char *name;
+    int job;
+} func_index_t;
+
+static func_index_t *func_index;
+static int nfunc_index;
+
+static int cmp_func(const void *a, const void *b)
+{
+    return strcmp(((const func_index_t *)a)->name, ((const func_index_t *)b)->name);
+}
+
+static void index_functions(void)
+{
+    int n = 0;
+
+    for (int k = 0; k < gdl_njobs; k++)
+        n += gdl_jobs[k].nfunctions;
+    func_index = calloc(n ? n : 1, sizeof(func_index_t));
+    if (func_index == NULL)
+        abort();
+    for (int k = 0; k < gdl_njobs; k++)
+        for (int f = 0; f < gdl_jobs[k].nfunctions; f++)
+            func_index[nfunc_index++] = (func_index_t){gdl_jobs[k].functions[f], k};
+    qsort(func_index, nfunc_index, sizeof(func_index_t), cmp_func);
+}
+
+/* The job serving a gearman function, or -1. */
+int gdl_job_of_function(const char *name)
+{
+    func_index_t key = {name, 0}, *hit;
+
+    hit = bsearch(&key, func_index, nfunc_index, sizeof(func_index_t), cmp_func);
+    return hit ? hit->job : -1;
+}
+
 /* Copies gdlua._jobs (validated by init.lua) into gdl_jobs. */
 static void read_jobs(lua_State *L)
 {
@@ -226,6 +263,9 @@ static void read_jobs(lua_State *L)
         j->title = table_string(L, -1, "title");
         j->min_processes = table_int(L, -1, "min_processes");
         j->max_processes = table_int(L, -1, "max_processes");
+        lua_getfield(L, -1, "max_idle_time");
+        j->max_idle_time = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : -1;
+        lua_pop(L, 1);
         lua_getfield(L, -1, "functions");
         j->nfunctions = (int)lua_objlen(L, -1);
         j->functions = calloc(j->nfunctions, sizeof(char *));
@@ -238,6 +278,7 @@ static void read_jobs(lua_State *L)
     }
     gdl_njobs = n;
     lua_pop(L, 1);
+    index_functions();
 }
 
 /* Loads every module below the script directories. Returns the number
@@ -302,7 +343,10 @@ void gdl_lua_print_jobs(void)
     for (int i = 0; i < gdl_njobs; i++) {
         gdl_job_t *j = &gdl_jobs[i];
 
-        printf("%s min=%d max=%d functions=", j->name, j->min_processes, j->max_processes);
+        printf("%s min=%d max=%d", j->name, j->min_processes, j->max_processes);
+        if (j->max_idle_time >= 0)
+            printf(" max_idle_time=%d", j->max_idle_time);
+        printf(" functions=");
         for (int k = 0; k < j->nfunctions; k++)
             printf("%s%s", k ? "," : "", j->functions[k]);
         printf(" title=\"%s\"\n", j->title);

@@ -1,11 +1,16 @@
 /*
- * gdl_master.c: the master process: forks, reaps and replaces children,
- * and handles signals, all from one libevent loop. It never runs a job.
+ * gdl_master.c: the master process: forks, reaps, scales and stops
+ * children, and handles signals, all from one libevent loop. It never
+ * runs a job.
  *
  * The process table is indexed like the shared-memory slots (gdl_shm.c):
- * process i writes slot i. Mechanism lives here (spawn, reap, signal);
- * how many processes a job should have is decided by job_wanted(), the
- * one place scaling policy enters.
+ * process i writes slot i. This file is the mechanism (spawn, stop,
+ * reap, signal, the spawn-rate budget, crash-loop back-off); how many
+ * processes a job should have is gdl_policy.c's, fed with the slots'
+ * states and the queues that gdl_admin.c observes. scale() runs after
+ * every poll, on each tick and when a child exits; gdl_sentinel.c wakes
+ * it (through a poll) the moment work arrives for a job that needs a
+ * process.
  *
  * Signals: SIGTERM/SIGINT stop the children after their current job and
  * exit 0 once they are gone, escalating to SIGKILL after
@@ -40,17 +45,40 @@ pid_t gdl_master_pid;
 static gdl_proc_t procs[GDL_PROCS_MAX];
 static int nprocs;
 static struct event_base *base;
-static struct event *kill_timer;
+static struct event *kill_timer, *tick_timer, *rescale_timer;
 static bool shutting_down;
+static double spawn_tokens;
+static int64_t tokens_at_ms;
 
-static void ensure_processes(int job, bool backoff_done);
+static void scale(void);
 
-static int job_wanted(const gdl_job_t *j)
+static const char *state_name(int state)
 {
-    return j->min_processes;
+    static const char *const names[] = {"free", "starting", "idle", "busy"};
+
+    return state >= 0 && state < 4 ? names[state] : "?";
 }
 
-static int spawn(int job)
+/* Takes up to `want` starts from the per-second budget. */
+static int take_spawn_budget(int want)
+{
+    int64_t now = gdl_now_ms();
+    int got;
+
+    spawn_tokens += (now - tokens_at_ms) * gdl_config.max_spawn_rate / 1000.0;
+    if (spawn_tokens > gdl_config.max_spawn_rate)
+        spawn_tokens = gdl_config.max_spawn_rate;
+    tokens_at_ms = now;
+    got = want < (int)spawn_tokens ? want : (int)spawn_tokens;
+    spawn_tokens -= got;
+    if (got < want && !evtimer_pending(rescale_timer, NULL)) {
+        struct timeval tv = {0, 1000000 / gdl_config.max_spawn_rate + 1000};
+        evtimer_add(rescale_timer, &tv);
+    }
+    return got;
+}
+
+static int spawn(int job, const char *why)
 {
     gdl_job_t *j = &gdl_jobs[job];
     sigset_t all, old;
@@ -69,8 +97,11 @@ static int spawn(int job)
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
     pid = fork();
-    if (pid == 0)
+    if (pid == 0) {
+        gdl_admin_child_close();
+        gdl_sentinel_child_close();
         gdl_child_run(job, i);
+    }
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
         gdl_error("cannot fork a process for %s: %s", j->name, strerror(errno));
@@ -80,34 +111,124 @@ static int spawn(int job)
     procs[i] = (gdl_proc_t){.pid = pid, .job = job, .started_ms = gdl_now_ms()};
     nprocs++;
     j->processes++;
-    gdl_info("start %d %s (%d of %d)", (int)pid, j->name, j->processes, job_wanted(j));
+    gdl_info("start %d %s: %s", (int)pid, j->name, why);
     return 0;
+}
+
+static void stop(int i, const char *why)
+{
+    procs[i].stopping = true;
+    gdl_info("stop %d %s: %s", (int)procs[i].pid, gdl_jobs[procs[i].job].name, why);
+    kill(procs[i].pid, SIGTERM);
+}
+
+/* What a job has and is asked for, from the slots and the last polls.
+ * Fills idle[]/idle_proc[] with its idle processes. */
+static gdl_demand_t demand(int job, int64_t now, int64_t *idle, int *idle_proc, int *nidle)
+{
+    gdl_job_t *j = &gdl_jobs[job];
+    gdl_demand_t d = {.min = j->min_processes, .max = j->max_processes};
+
+    *nidle = 0;
+    for (int i = 0; i < GDL_PROCS_MAX; i++) {
+        const gdl_slot_t *s = &gdl_slots[i];
+
+        if (procs[i].pid == 0 || procs[i].job != job || procs[i].stopping)
+            continue;
+        d.processes++;
+        if (s->state == GDL_SLOT_BUSY) {
+            d.busy++;
+        } else if (s->state == GDL_SLOT_IDLE) {
+            idle[*nidle] = now - s->idle_since_ms;
+            idle_proc[(*nidle)++] = i;
+        }
+    }
+    for (int s = 0; s < gdl_config.nservers; s++) {
+        if (!gdl_observed[s].valid)
+            continue;
+        d.queue += gdl_observed[s].queue[job];
+        if (gdl_observed[s].peers[job] > d.peers)
+            d.peers = gdl_observed[s].peers[job];
+    }
+    return d;
+}
+
+/* The policy applied to every job: starts (within the spawn budget and
+ * the crash back-off), idle stops, and the set of jobs the sentinels
+ * should wake us for. */
+static void scale(void)
+{
+    static int64_t idle[GDL_PROCS_MAX];
+    static int idle_proc[GDL_PROCS_MAX], order[GDL_PROCS_MAX];
+    unsigned char *wake = calloc(gdl_njobs + 1, 1);
+    int64_t now = gdl_now_ms();
+
+    if (shutting_down || wake == NULL) {
+        free(wake);
+        return;
+    }
+    for (int k = 0; k < gdl_njobs; k++) {
+        gdl_job_t *j = &gdl_jobs[k];
+        int nidle, starts, nstops;
+        int64_t max_idle_ms = (j->max_idle_time >= 0 ? j->max_idle_time : gdl_config.max_idle_time) * 1000LL;
+        gdl_demand_t d = demand(k, now, idle, idle_proc, &nidle);
+        char why[96];
+
+        starts = evtimer_pending(j->respawn, NULL) ? 0 : gdl_policy_starts(&d);
+        if (starts > 0) {
+            if (d.processes < d.min && d.queue == 0)
+                snprintf(why, sizeof(why), "min %d", d.min);
+            else
+                snprintf(why, sizeof(why), "queue %d, busy %d%s", d.queue, d.busy, d.peers ? ", shared" : "");
+            starts = take_spawn_budget(starts);
+            for (int n = 0; n < starts && spawn(k, why) == 0; n++)
+                d.processes++;
+        }
+        nstops = gdl_policy_stops(&d, max_idle_ms, idle, nidle, order);
+        for (int n = 0; n < nstops; n++) {
+            if (d.processes > d.max)
+                snprintf(why, sizeof(why), "above max %d", d.max);
+            else
+                snprintf(why, sizeof(why), "idle %lld s", (long long)(idle[order[n]] / 1000));
+            stop(idle_proc[order[n]], why);
+            d.processes--;
+        }
+        /* Wake us when one more job would call for a process. */
+        d.queue++;
+        wake[k] = d.processes < d.max && gdl_policy_starts(&d) > 0;
+    }
+    if (!gdl_config.no_wakeups)
+        gdl_sentinel_want(wake);
+    free(wake);
+}
+
+static void on_polled(int server)
+{
+    scale();
+}
+
+static void on_wake(int server)
+{
+    gdl_debug("woken by job server %d", server);
+    gdl_admin_poll(server);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    if (gdl_config.interval > 0)
+        for (int s = 0; s < gdl_config.nservers; s++)
+            gdl_admin_poll(s);
+    scale();
+}
+
+static void on_rescale(evutil_socket_t fd, short what, void *arg)
+{
+    scale();
 }
 
 static void on_respawn(evutil_socket_t fd, short what, void *arg)
 {
-    ensure_processes((int)(intptr_t)arg, true);
-}
-
-/* Starts the processes a job lacks: at once, or after the crash-loop
- * back-off when its last children died young. */
-static void ensure_processes(int job, bool backoff_done)
-{
-    gdl_job_t *j = &gdl_jobs[job];
-    int delay = backoff_done ? 0 : gdl_backoff_ms(j->streak);
-
-    if (shutting_down || evtimer_pending(j->respawn, NULL) || j->processes >= job_wanted(j))
-        return;
-    if (delay > 0) {
-        struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
-
-        gdl_warn("%s: %d process(es) died young in a row; next start in %d ms", j->name, j->streak, delay);
-        evtimer_add(j->respawn, &tv);
-        return;
-    }
-    while (j->processes < job_wanted(j))
-        if (spawn(job) < 0)
-            return;
+    scale();
 }
 
 static void describe_exit(int status, char *buf, size_t len)
@@ -119,6 +240,22 @@ static void describe_exit(int status, char *buf, size_t len)
                  WCOREDUMP(status) ? ", core dumped" : "");
     else
         snprintf(buf, len, "ended with status 0x%x", status);
+}
+
+/* A job whose children keep dying young waits before the next start:
+ * 100 ms doubling to 10 s (gdl_backoff_ms), so a crash loop cannot
+ * fork-bomb the host. */
+static void crashed(gdl_job_t *j, int64_t lived)
+{
+    int delay;
+
+    j->streak = lived >= STABLE_MS ? 1 : j->streak + 1;
+    delay = gdl_backoff_ms(j->streak);
+    if (delay > 0 && !evtimer_pending(j->respawn, NULL)) {
+        struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+        gdl_warn("%s: %d process(es) died young in a row; next start in %d ms", j->name, j->streak, delay);
+        evtimer_add(j->respawn, &tv);
+    }
 }
 
 static void reap(void)
@@ -144,19 +281,22 @@ static void reap(void)
         lived = gdl_now_ms() - p->started_ms;
         describe_exit(status, why, sizeof(why));
         if (p->stopping && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-            gdl_info("stop %d %s: %s", (int)pid, j->name, why);
+            gdl_debug("process %d %s %s", (int)pid, j->name, why);
         } else {
-            gdl_warn("process %d %s %s after %lld ms", (int)pid, j->name, why, (long long)lived);
-            j->streak = lived >= STABLE_MS ? 1 : j->streak + 1;
+            gdl_warn("process %d %s %s after %lld ms (was %s)", (int)pid, j->name, why, (long long)lived,
+                     state_name(gdl_slots[i].state));
+            if (!p->stopping)
+                crashed(j, lived);
         }
         j->processes--;
         nprocs--;
         gdl_slot_reset(&gdl_slots[i], 0, 0);
         memset(p, 0, sizeof(*p));
-        ensure_processes((int)(j - gdl_jobs), false);
     }
     if (shutting_down && nprocs == 0)
         event_base_loopbreak(base);
+    else
+        scale();
 }
 
 static void kill_all(int sig)
@@ -185,8 +325,9 @@ static void shutdown_begin(int sig)
     }
     shutting_down = true;
     gdl_info("%s: stopping %d process(es) after their current job", strsignal(sig), nprocs);
-    for (int k = 0; k < gdl_njobs; k++)
-        evtimer_del(gdl_jobs[k].respawn);
+    gdl_sentinel_close();
+    gdl_admin_close();
+    evtimer_del(tick_timer);
     kill_all(SIGTERM);
     evtimer_add(kill_timer, &tv);
     if (nprocs == 0)
@@ -213,10 +354,14 @@ int gdl_master_run(void)
 {
     static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
     struct event *sigev[sizeof(sigs) / sizeof(sigs[0])];
-    char title[512];
-    int n = 0;
+    struct timeval tick = {gdl_config.interval > 0 ? gdl_config.interval : 1, 0};
+    char title[512], host[64];
+    int n;
 
     gdl_master_pid = getpid();
+    gethostname(host, sizeof(host));
+    host[sizeof(host) - 1] = '\0';
+    snprintf(gdl_instance, sizeof(gdl_instance), "gdlua:%s:%d", host, (int)gdl_master_pid);
     signal(SIGPIPE, SIG_IGN);
     if (gdl_shm_init() < 0)
         return 1;
@@ -230,30 +375,38 @@ int gdl_master_run(void)
         evsignal_add(sigev[i], NULL);
     }
     kill_timer = evtimer_new(base, on_kill_timeout, NULL);
+    rescale_timer = evtimer_new(base, on_rescale, NULL);
+    tick_timer = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+    evtimer_add(tick_timer, &tick);
+    spawn_tokens = gdl_config.max_spawn_rate;
+    tokens_at_ms = gdl_now_ms();
 
     n = snprintf(title, sizeof(title), "gdlua: master");
     for (int i = 0; i < gdl_config.ndirs && n < (int)sizeof(title); i++)
         n += snprintf(title + n, sizeof(title) - n, " %s", gdl_config.dirs[i]);
     gdl_proctitle_set(title);
 
-    for (int k = 0; k < gdl_njobs; k++) {
-        gdl_jobs[k].respawn = evtimer_new(base, on_respawn, (void *)(intptr_t)k);
-        if (gdl_jobs[k].min_processes == 0)
-            gdl_info("%s: min_processes 0, so no process until there is work", gdl_jobs[k].name);
-    }
+    for (int k = 0; k < gdl_njobs; k++)
+        gdl_jobs[k].respawn = evtimer_new(base, on_respawn, NULL);
     gdl_info("gdlua %s serving %d job(s) on %d server(s), first %s:%d", GDLUA_VERSION, gdl_njobs,
              gdl_config.nservers, gdl_config.servers[0].host, gdl_config.servers[0].port);
-    for (int k = 0; k < gdl_njobs; k++)
-        ensure_processes(k, false);
+    gdl_admin_init(base, on_polled);
+    if (!gdl_config.no_wakeups)
+        gdl_sentinel_init(base, on_wake);
+    scale();
 
     event_base_dispatch(base);
 
     gdl_info("all processes stopped; exiting");
+    gdl_sentinel_close();
+    gdl_admin_close();
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         event_free(sigev[i]);
     for (int k = 0; k < gdl_njobs; k++)
         event_free(gdl_jobs[k].respawn);
     event_free(kill_timer);
+    event_free(rescale_timer);
+    event_free(tick_timer);
     event_base_free(base);
     return 0;
 }

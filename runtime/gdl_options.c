@@ -38,6 +38,13 @@ static const gdl_option_t options[] = {
     {"logfile", "PATH", OPT_STRING, F(logfile), 0, "append the log to PATH (default: stderr)"},
     {"shutdown_timeout", "SECONDS", OPT_INT, F(shutdown_timeout), 0,
      "on SIGTERM, wait this long for running jobs before SIGKILL (default: 30)"},
+    {"interval", "SECONDS", OPT_INT, F(interval), 0,
+     "poll each job server's queue this often (default: 1; 0: only when woken)"},
+    {"max_idle_time", "SECONDS", OPT_INT, F(max_idle_time), 0,
+     "stop a process above min_processes after this long idle (default: 10)"},
+    {"max_spawn_rate", "N", OPT_INT, F(max_spawn_rate), 0, "start at most N processes a second (default: 50)"},
+    {"no_wakeups", NULL, OPT_FLAG, F(no_wakeups), 0,
+     "no wake-up sentinels: scale on polls only (use with gearmand -w N)"},
     {"check", NULL, OPT_FLAG, F(check), 0, "load the modules, list their jobs and exit (1 if any failed)"},
     {"help", NULL, OPT_HELP, 0, 0, "print this help and exit"},
     {"version", NULL, OPT_VERSION, 0, 0, "print the version and exit"},
@@ -187,6 +194,9 @@ int gdl_options_parse(gdl_config_t *cfg, int argc, char **argv)
 
     cfg->loglevel = GDL_LOG_INFO;
     cfg->shutdown_timeout = 30;
+    cfg->interval = 1;
+    cfg->max_idle_time = 10;
+    cfg->max_spawn_rate = 50;
 
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *name, *eq, *val = NULL;
@@ -246,6 +256,10 @@ int gdl_options_parse(gdl_config_t *cfg, int argc, char **argv)
         }
         if (set_option(cfg, o, val) < 0)
             return GDL_OPTS_EXIT_ERROR;
+    }
+    if (cfg->max_spawn_rate == 0) {
+        fprintf(stderr, "gdlua: --max_spawn_rate must be at least 1\n");
+        return GDL_OPTS_EXIT_ERROR;
     }
     for (; i < argc && cfg->ndirs < GDL_DIRS_MAX; i++)
         cfg->dirs[cfg->ndirs++] = argv[i];

@@ -17,6 +17,8 @@
 #include <lua.h>
 
 struct event;
+struct event_base;
+struct bufferevent;
 
 #define GDL_PROCS_MAX 1024 /* processes alive at once, all jobs together */
 #define GDL_SERVERS_MAX 16
@@ -61,6 +63,10 @@ typedef struct {
     const char *logfile;
     int loglevel;
     int shutdown_timeout; /* seconds before SIGKILL */
+    int interval;         /* seconds between status polls; 0 = none */
+    int max_idle_time;    /* seconds an extra process may idle */
+    int max_spawn_rate;   /* process starts per second, all jobs */
+    bool no_wakeups;      /* no sentinels: scale on polls only */
     bool check;           /* load, list the jobs, exit */
 } gdl_config_t;
 
@@ -78,6 +84,19 @@ int gdl_format_number(double n, char *buf, size_t len);
 int gdl_backoff_ms(int streak);
 void gdl_sleep_ms(int ms);
 
+/* ---- gdl_policy.c: how many processes a job should have ---- */
+
+typedef struct {
+    int min, max;
+    int processes; /* alive and not asked to stop, starting ones included */
+    int busy;
+    int queue;     /* jobs waiting, summed over the job servers */
+    int peers;     /* other gdlua instances serving the job */
+} gdl_demand_t;
+
+int gdl_policy_starts(const gdl_demand_t *d);
+int gdl_policy_stops(const gdl_demand_t *d, int64_t max_idle_ms, const int64_t *idle_ms, int nidle, int *out);
+
 /* ---- gdl_shm.c: one slot per process, written by its child ---- */
 
 enum { GDL_SLOT_FREE, GDL_SLOT_STARTING, GDL_SLOT_IDLE, GDL_SLOT_BUSY };
@@ -87,6 +106,7 @@ typedef struct {
     int job;
     int state;
     int64_t busy_since_ms;
+    int64_t idle_since_ms; /* CLOCK_MONOTONIC, comparable across processes */
     int64_t last_run;   /* unix seconds */
     int64_t last_error; /* unix seconds */
     uint64_t done;
@@ -110,6 +130,7 @@ typedef struct {
     int nfunctions;
     int min_processes;
     int max_processes;
+    int max_idle_time;  /* seconds; -1: --max_idle_time */
     /* master bookkeeping */
     int processes;      /* alive now */
     int streak;         /* consecutive short-lived children */
@@ -124,6 +145,34 @@ lua_State *gdl_lua_new(void);
 int gdl_lua_pcall(lua_State *L, int nargs, int nresults);
 int gdl_lua_load_jobs(void);
 void gdl_lua_print_jobs(void);
+int gdl_job_of_function(const char *name);
+
+/* ---- gdl_admin.c: the observer polling each job server ---- */
+
+typedef struct {
+    int *queue;   /* per job: jobs waiting */
+    int *running; /* per job: jobs running */
+    int *peers;   /* per job: other gdlua instances serving it */
+    bool valid;   /* the last poll answered */
+} gdl_observed_t;
+
+extern gdl_observed_t gdl_observed[GDL_SERVERS_MAX];
+extern char gdl_instance[128]; /* "gdlua:HOST:MASTERPID" */
+
+int gdl_admin_parse_status(char *line, const char **func, long *total, long *running, long *workers);
+int gdl_admin_parse_workers(char *line, const char **client_id, char **functions);
+struct bufferevent *gdl_connect(int server, char *why, size_t whylen);
+void gdl_admin_init(struct event_base *base, void (*on_polled)(int server));
+void gdl_admin_poll(int server);
+void gdl_admin_close(void);
+void gdl_admin_child_close(void);
+
+/* ---- gdl_sentinel.c: wake-up connections ---- */
+
+void gdl_sentinel_init(struct event_base *base, void (*on_wake)(int server));
+void gdl_sentinel_want(const unsigned char *want);
+void gdl_sentinel_close(void);
+void gdl_sentinel_child_close(void);
 
 /* ---- gdl_job.c: the job object a Lua job function receives ---- */
 

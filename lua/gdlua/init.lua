@@ -22,11 +22,12 @@ Worker.__index = Worker
 local ATTRIBUTES = {
   min_processes = "count",
   max_processes = "count",
+  max_idle_time = "seconds",
   process_group = "name",
   encode = "method",
   decode = "method",
 }
-local ATTRIBUTE_LIST = "min_processes, max_processes, process_group, encode, decode"
+local ATTRIBUTE_LIST = "min_processes, max_processes, max_idle_time, process_group, encode, decode"
 local DEFAULTS = { min_processes = 1, max_processes = 1 }
 
 local loading          -- the module being loaded: { module, path, workers }
@@ -108,6 +109,10 @@ local function check_attribute(where, job, k, v, w)
     if type(v) ~= "number" or v < 0 or v ~= math.floor(v) or v > 1000 then
       fail("%s must be a whole number from 0 to 1000, got %s", k, tostring(v))
     end
+  elseif kind == "seconds" then
+    if type(v) ~= "number" or v < 0 or v ~= math.floor(v) or v > 31536000 then
+      fail("%s must be a whole number of seconds from 0 to 31536000, got %s", k, tostring(v))
+    end
   elseif kind == "name" then
     if type(v) ~= "string" or v == "" then
       fail("%s must be a non-empty string, got %s", k, tostring(v))
@@ -178,6 +183,9 @@ local function finalize(w, new_jobs, new_functions)
     -- A group runs as many processes as its most demanding member asks.
     pt.min_processes = math.max(pt.min_processes, a.min_processes)
     pt.max_processes = math.max(pt.max_processes, a.max_processes)
+    if a.max_idle_time then
+      pt.max_idle_time = math.max(pt.max_idle_time or 0, a.max_idle_time)
+    end
   end
 end
 

@@ -1,0 +1,412 @@
+/*
+ * gdl_admin.c: the observer. Polls each job server's admin text protocol
+ * ("status" then "workers") from the master's libevent loop, never
+ * blocking it, and keeps per job: jobs waiting, jobs running, and how
+ * many other gdlua instances serve it (from the client ids of "workers").
+ *
+ * A server that is down, hangs or answers garbage is logged and retried
+ * with back-off (1 s doubling to 30 s); its figures count as zero until
+ * it answers again, and the other servers are polled as usual. When a
+ * poll completes, the master's callback decides the scaling.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "gdlua.h"
+
+#define LINE_MAX_BYTES 65536 /* a longer line is garbage, not a status row */
+#define POLL_TIMEOUT_S 5
+
+enum { A_DOWN, A_CONNECTING, A_READY, A_STATUS, A_WORKERS };
+
+typedef struct {
+    uint64_t instance; /* hash of a peer's "gdlua:HOST:PID" */
+    int job;
+} peer_t;
+
+typedef struct {
+    int index;
+    int state;
+    bool again; /* a poll was asked for while one ran */
+    int failures;
+    struct bufferevent *bev;
+    struct event *retry;
+    int *queue, *running; /* being filled by the poll under way */
+    peer_t *peers;
+    int npeers, peers_cap;
+} admin_t;
+
+gdl_observed_t gdl_observed[GDL_SERVERS_MAX];
+char gdl_instance[128];
+
+static admin_t admins[GDL_SERVERS_MAX];
+static struct event_base *base;
+static void (*on_polled)(int server);
+
+/* "FUNC\tTOTAL\tRUNNING\tWORKERS" -> 0, or -1 for anything else. */
+int gdl_admin_parse_status(char *line, const char **func, long *total, long *running, long *workers)
+{
+    char *f[4], *end, *save = NULL;
+    long v[3];
+    int n = 0;
+
+    for (char *t = strtok_r(line, "\t", &save); t; t = strtok_r(NULL, "\t", &save)) {
+        if (n == 4)
+            return -1;
+        f[n++] = t;
+    }
+    if (n != 4 || f[0][0] == '\0')
+        return -1;
+    for (int i = 0; i < 3; i++) {
+        errno = 0;
+        v[i] = strtol(f[i + 1], &end, 10);
+        if (errno || *end || end == f[i + 1] || v[i] < 0)
+            return -1;
+    }
+    if (v[1] > v[0])
+        return -1; /* running more than total: not a status row */
+    *func = f[0];
+    *total = v[0];
+    *running = v[1];
+    *workers = v[2];
+    return 0;
+}
+
+/* "FD IP CLIENT-ID : FUNC FUNC..." -> 0 with the client id and the start
+ * of the function list (space separated, maybe empty), or -1. */
+int gdl_admin_parse_workers(char *line, const char **client_id, char **functions)
+{
+    char *colon = strstr(line, " :"), *save = NULL, *tok[3];
+    int n = 0;
+
+    if (colon == NULL || (colon[2] != '\0' && colon[2] != ' '))
+        return -1;
+    *colon = '\0';
+    *functions = colon[2] ? colon + 3 : colon + 2;
+    for (char *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        if (n == 3)
+            return -1;
+        tok[n++] = t;
+    }
+    if (n != 3 || strspn(tok[0], "0123456789") != strlen(tok[0]))
+        return -1;
+    *client_id = tok[2];
+    return 0;
+}
+
+/* The gdlua instance of a client id "gdlua:HOST:PID:..." as a hash of
+ * "gdlua:HOST:PID", or 0 when the id is not gdlua's. */
+static uint64_t instance_of(const char *id)
+{
+    uint64_t h = 1469598103934665603ULL;
+    int colons = 0;
+
+    if (strncmp(id, "gdlua:", 6) != 0)
+        return 0;
+    for (; *id; id++) {
+        if (*id == ':' && ++colons == 3)
+            break;
+        h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+    }
+    return colons >= 2 ? h : 0;
+}
+
+static int cmp_peer(const void *a, const void *b)
+{
+    const peer_t *x = a, *y = b;
+
+    if (x->job != y->job)
+        return x->job - y->job;
+    return x->instance < y->instance ? -1 : x->instance > y->instance;
+}
+
+static void server_name(int i, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s:%d", gdl_config.servers[i].host, gdl_config.servers[i].port);
+}
+
+static void admin_down(admin_t *a, const char *why)
+{
+    gdl_observed_t *o = &gdl_observed[a->index];
+    int delay = a->failures >= 5 ? 30 : 1 << a->failures;
+    struct timeval tv = {delay, 0};
+    char name[300];
+
+    server_name(a->index, name, sizeof(name));
+    if (a->failures == 0 || a->failures % 10 == 0)
+        gdl_warn("job server %s: %s; polling it again in %d s", name, why, delay);
+    a->failures++;
+    if (a->bev)
+        bufferevent_free(a->bev);
+    a->bev = NULL;
+    a->state = A_DOWN;
+    a->again = false;
+    o->valid = false;
+    memset(o->queue, 0, sizeof(int) * gdl_njobs);
+    memset(o->running, 0, sizeof(int) * gdl_njobs);
+    memset(o->peers, 0, sizeof(int) * gdl_njobs);
+    evtimer_add(a->retry, &tv);
+}
+
+static void send_poll(admin_t *a)
+{
+    memset(a->queue, 0, sizeof(int) * gdl_njobs);
+    memset(a->running, 0, sizeof(int) * gdl_njobs);
+    a->npeers = 0;
+    a->state = A_STATUS;
+    bufferevent_write(a->bev, "status\nworkers\n", 15);
+}
+
+/* The poll answered in full: publish it. */
+static void poll_done(admin_t *a)
+{
+    gdl_observed_t *o = &gdl_observed[a->index];
+
+    memcpy(o->queue, a->queue, sizeof(int) * gdl_njobs);
+    memcpy(o->running, a->running, sizeof(int) * gdl_njobs);
+    memset(o->peers, 0, sizeof(int) * gdl_njobs);
+    qsort(a->peers, a->npeers, sizeof(peer_t), cmp_peer);
+    for (int i = 0; i < a->npeers; i++)
+        if (i == 0 || cmp_peer(&a->peers[i], &a->peers[i - 1]) != 0)
+            o->peers[a->peers[i].job]++;
+    o->valid = true;
+    a->state = A_READY;
+    if (a->failures) {
+        char name[300];
+        server_name(a->index, name, sizeof(name));
+        gdl_info("job server %s: answering again", name);
+        a->failures = 0;
+    }
+    on_polled(a->index);
+    if (a->again && a->state == A_READY) {
+        a->again = false;
+        send_poll(a);
+    }
+}
+
+static void add_peer(admin_t *a, uint64_t instance, int job)
+{
+    if (a->npeers == a->peers_cap) {
+        a->peers_cap = a->peers_cap ? a->peers_cap * 2 : 64;
+        a->peers = realloc(a->peers, sizeof(peer_t) * a->peers_cap);
+        if (a->peers == NULL)
+            abort();
+    }
+    a->peers[a->npeers++] = (peer_t){instance, job};
+}
+
+static int handle_line(admin_t *a, char *line)
+{
+    static uint64_t self;
+    const char *func, *id;
+    char *funcs, *save = NULL;
+    long total, running, workers;
+    uint64_t inst;
+    int job;
+
+    if (self == 0)
+        self = instance_of(gdl_instance);
+    if (strcmp(line, ".") == 0) {
+        if (a->state == A_STATUS)
+            a->state = A_WORKERS;
+        else
+            poll_done(a);
+        return 0;
+    }
+    if (a->state == A_STATUS) {
+        if (gdl_admin_parse_status(line, &func, &total, &running, &workers) < 0)
+            return -1;
+        if ((job = gdl_job_of_function(func)) >= 0) {
+            a->queue[job] += (int)(total - running);
+            a->running[job] += (int)running;
+        }
+        return 0;
+    }
+    if (gdl_admin_parse_workers(line, &id, &funcs) < 0)
+        return -1;
+    inst = instance_of(id);
+    if (inst == 0 || inst == self)
+        return 0;
+    for (char *f = strtok_r(funcs, " ", &save); f; f = strtok_r(NULL, " ", &save))
+        if ((job = gdl_job_of_function(f)) >= 0)
+            add_peer(a, inst, job);
+    return 0;
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    admin_t *a = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    char *line, why[128];
+    size_t len;
+
+    while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) != NULL) {
+        if (a->state != A_STATUS && a->state != A_WORKERS) {
+            snprintf(why, sizeof(why), "unasked output \"%.40s\"", line);
+            free(line);
+            admin_down(a, why);
+            return;
+        }
+        if (len > LINE_MAX_BYTES || handle_line(a, line) < 0) {
+            snprintf(why, sizeof(why), "garbage in %s reply: \"%.40s\"",
+                     a->state == A_STATUS ? "status" : "workers", line);
+            free(line);
+            admin_down(a, why);
+            return;
+        }
+        free(line);
+        if (a->bev == NULL)
+            return;
+    }
+    if (evbuffer_get_length(in) > LINE_MAX_BYTES)
+        admin_down(a, "overlong line in reply");
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    admin_t *a = arg;
+    char why[160];
+
+    if (what & BEV_EVENT_CONNECTED) {
+        a->state = A_READY;
+        if (a->again) {
+            a->again = false;
+            send_poll(a);
+        }
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT)
+        snprintf(why, sizeof(why), "no answer within %d s", POLL_TIMEOUT_S);
+    else if (what & BEV_EVENT_EOF)
+        snprintf(why, sizeof(why), "connection closed");
+    else
+        snprintf(why, sizeof(why), "%s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    admin_down(a, why);
+}
+
+/* Opens a non-blocking connection to a job server, for the observer or a
+ * sentinel. Name resolution blocks, once per connection attempt. */
+struct bufferevent *gdl_connect(int server, char *why, size_t whylen)
+{
+    struct evutil_addrinfo hints = {0}, *ai = NULL;
+    struct bufferevent *bev;
+    char port[16];
+    int rc;
+
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(port, sizeof(port), "%d", gdl_config.servers[server].port);
+    rc = evutil_getaddrinfo(gdl_config.servers[server].host, port, &hints, &ai);
+    if (rc != 0) {
+        snprintf(why, whylen, "cannot resolve: %s", evutil_gai_strerror(rc));
+        return NULL;
+    }
+    bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL || bufferevent_socket_connect(bev, ai->ai_addr, (int)ai->ai_addrlen) < 0) {
+        snprintf(why, whylen, "cannot connect: %s", strerror(errno));
+        if (bev)
+            bufferevent_free(bev);
+        evutil_freeaddrinfo(ai);
+        return NULL;
+    }
+    evutil_freeaddrinfo(ai);
+    return bev;
+}
+
+static void admin_connect(admin_t *a)
+{
+    struct timeval tv = {POLL_TIMEOUT_S, 0};
+    char why[160];
+
+    a->bev = gdl_connect(a->index, why, sizeof(why));
+    if (a->bev == NULL) {
+        admin_down(a, why);
+        return;
+    }
+    a->state = A_CONNECTING;
+    bufferevent_setcb(a->bev, on_read, NULL, on_event, a);
+    bufferevent_set_timeouts(a->bev, &tv, &tv);
+    bufferevent_enable(a->bev, EV_READ | EV_WRITE);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    admin_t *a = arg;
+
+    a->again = true;
+    admin_connect(a);
+}
+
+/* Asks server i for a fresh status; the callback runs when it answers. */
+void gdl_admin_poll(int i)
+{
+    admin_t *a = &admins[i];
+
+    switch (a->state) {
+    case A_READY:
+        send_poll(a);
+        break;
+    case A_DOWN:
+        break; /* the retry timer reconnects and polls */
+    default:
+        a->again = true;
+    }
+}
+
+static int *new_counts(void)
+{
+    int *p = calloc(gdl_njobs ? gdl_njobs : 1, sizeof(int));
+
+    if (p == NULL)
+        abort();
+    return p;
+}
+
+void gdl_admin_init(struct event_base *b, void (*cb)(int server))
+{
+    base = b;
+    on_polled = cb;
+    for (int i = 0; i < gdl_config.nservers; i++) {
+        admin_t *a = &admins[i];
+        gdl_observed_t *o = &gdl_observed[i];
+
+        a->index = i;
+        a->queue = new_counts();
+        a->running = new_counts();
+        o->queue = new_counts();
+        o->running = new_counts();
+        o->peers = new_counts();
+        a->retry = evtimer_new(base, on_retry, a);
+        a->again = true;
+        admin_connect(a);
+    }
+}
+
+void gdl_admin_close(void)
+{
+    for (int i = 0; i < gdl_config.nservers; i++) {
+        if (admins[i].bev)
+            bufferevent_free(admins[i].bev);
+        if (admins[i].retry)
+            event_free(admins[i].retry);
+        admins[i].retry = NULL;
+        admins[i].bev = NULL;
+    }
+}
+
+/* In a new child: drop the master's connections (the child never uses
+ * them, and must not keep them open after the master is gone). */
+void gdl_admin_child_close(void)
+{
+    for (int i = 0; i < gdl_config.nservers; i++)
+        if (admins[i].bev)
+            close(bufferevent_getfd(admins[i].bev));
+}

@@ -1,0 +1,237 @@
+/*
+ * gdl_sentinel.c: wake-up sentinels. One connection per job server
+ * speaks just enough of the worker protocol to be woken: it registers
+ * CAN_DO for the functions whose next job should start a process, sends
+ * PRE_SLEEP, and never grabs a job. gearmand sends it a NOOP the moment
+ * such a job arrives (at once if one is already queued); the master then
+ * polls that server and forks, instead of waiting for the next interval.
+ *
+ * A NOOP comes once per arming, so after a wake the master re-arms with
+ * the set it wants then: RESET_ABILITIES, GRAB_JOB (answered NO_JOB,
+ * which clears gearmand's "woken" state), CAN_DO..., PRE_SLEEP, in one
+ * write. Re-arming waits at least HOLDOFF_MS after a wake, which bounds
+ * the wake-triggered polls while a backlog drains. The connection shows
+ * in gearmand's "workers" as gdlua:HOST:PID:wake and in "status" as a
+ * worker of each armed function.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "gdlua.h"
+
+#define HOLDOFF_MS 10
+
+enum { CAN_DO = 1, RESET_ABILITIES = 3, PRE_SLEEP = 4, NOOP = 6, GRAB_JOB = 9, NO_JOB = 10,
+       JOB_ASSIGN = 11, SET_CLIENT_ID = 22, JOB_ASSIGN_UNIQ = 31, JOB_ASSIGN_ALL = 39 };
+
+typedef struct {
+    int index;
+    int failures;
+    bool connected;
+    bool fired;          /* woken since the last arming */
+    int64_t woken_ms;
+    unsigned char *want; /* per job: the set asked for */
+    unsigned char *armed;
+    struct bufferevent *bev;
+    struct event *timer; /* reconnect, or re-arm after the hold-off */
+} sentinel_t;
+
+static sentinel_t sentinels[GDL_SERVERS_MAX];
+static struct event_base *base;
+static void (*on_wake)(int server);
+
+static void packet(struct evbuffer *out, uint32_t type, const char *data, size_t len)
+{
+    uint32_t hdr[2] = {htonl(type), htonl((uint32_t)len)};
+
+    evbuffer_add(out, "\0REQ", 4);
+    evbuffer_add(out, hdr, sizeof(hdr));
+    if (len)
+        evbuffer_add(out, data, len);
+}
+
+static void arm(sentinel_t *s)
+{
+    struct evbuffer *out = evbuffer_new();
+    int n = 0;
+
+    packet(out, RESET_ABILITIES, NULL, 0);
+    packet(out, GRAB_JOB, NULL, 0);
+    for (int k = 0; k < gdl_njobs; k++) {
+        if (!s->want[k])
+            continue;
+        for (int f = 0; f < gdl_jobs[k].nfunctions; f++)
+            packet(out, CAN_DO, gdl_jobs[k].functions[f], strlen(gdl_jobs[k].functions[f]));
+        n++;
+    }
+    if (n)
+        packet(out, PRE_SLEEP, NULL, 0);
+    bufferevent_write_buffer(s->bev, out);
+    evbuffer_free(out);
+    memcpy(s->armed, s->want, gdl_njobs);
+    s->fired = false;
+    gdl_debug("sentinel %d armed for %d job(s)", s->index, n);
+}
+
+/* Arms now, or when the hold-off after the last wake has passed. */
+static void rearm(sentinel_t *s)
+{
+    int64_t wait = s->woken_ms + HOLDOFF_MS - gdl_now_ms();
+
+    if (!s->connected)
+        return;
+    if (!s->fired && memcmp(s->want, s->armed, gdl_njobs) == 0)
+        return;
+    if (s->fired && wait > 0) {
+        struct timeval tv = {0, (long)wait * 1000};
+        if (!evtimer_pending(s->timer, NULL))
+            evtimer_add(s->timer, &tv);
+        return;
+    }
+    arm(s);
+}
+
+static void sentinel_connect(sentinel_t *s);
+
+static void sentinel_down(sentinel_t *s, const char *why)
+{
+    int delay = s->failures >= 5 ? 30 : 1 << s->failures;
+    struct timeval tv = {delay, 0};
+
+    if (s->failures == 0)
+        gdl_debug("sentinel %d: %s; again in %d s", s->index, why, delay);
+    s->failures++;
+    if (s->bev)
+        bufferevent_free(s->bev);
+    s->bev = NULL;
+    s->connected = false;
+    evtimer_add(s->timer, &tv);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    sentinel_t *s = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    unsigned char hdr[12];
+
+    while (evbuffer_copyout(in, hdr, 12) == 12) {
+        uint32_t type, len;
+
+        memcpy(&type, hdr + 4, 4);
+        memcpy(&len, hdr + 8, 4);
+        type = ntohl(type);
+        len = ntohl(len);
+        if (memcmp(hdr, "\0RES", 4) != 0 || len > 1 << 20) {
+            sentinel_down(s, "garbage from the job server");
+            return;
+        }
+        if (evbuffer_get_length(in) < 12 + (size_t)len)
+            return;
+        evbuffer_drain(in, 12 + (size_t)len);
+        if (type == JOB_ASSIGN || type == JOB_ASSIGN_UNIQ || type == JOB_ASSIGN_ALL) {
+            /* Never asked for; dropping the connection hands it back. */
+            sentinel_down(s, "was assigned a job");
+            return;
+        }
+        if (type == NOOP && !s->fired) {
+            s->fired = true;
+            s->woken_ms = gdl_now_ms();
+            on_wake(s->index);
+        }
+    }
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    sentinel_t *s = arg;
+    char id[200];
+
+    if (what & BEV_EVENT_CONNECTED) {
+        s->connected = true;
+        s->failures = 0;
+        snprintf(id, sizeof(id), "%s:wake", gdl_instance);
+        packet(bufferevent_get_output(bev), SET_CLIENT_ID, id, strlen(id));
+        memset(s->armed, 0, gdl_njobs);
+        s->fired = true; /* arm whatever is wanted, at once */
+        s->woken_ms = 0;
+        rearm(s);
+        return;
+    }
+    sentinel_down(s, what & BEV_EVENT_EOF ? "connection closed" : "connection error");
+}
+
+static void sentinel_connect(sentinel_t *s)
+{
+    char why[160];
+
+    s->bev = gdl_connect(s->index, why, sizeof(why));
+    if (s->bev == NULL) {
+        sentinel_down(s, why);
+        return;
+    }
+    bufferevent_setcb(s->bev, on_read, NULL, on_event, s);
+    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    sentinel_t *s = arg;
+
+    if (s->bev == NULL)
+        sentinel_connect(s);
+    else
+        rearm(s);
+}
+
+/* The set of jobs whose next job should wake the master (per job 0/1). */
+void gdl_sentinel_want(const unsigned char *want)
+{
+    for (int i = 0; i < gdl_config.nservers && base; i++) {
+        memcpy(sentinels[i].want, want, gdl_njobs);
+        rearm(&sentinels[i]);
+    }
+}
+
+void gdl_sentinel_init(struct event_base *b, void (*cb)(int server))
+{
+    base = b;
+    on_wake = cb;
+    for (int i = 0; i < gdl_config.nservers; i++) {
+        sentinel_t *s = &sentinels[i];
+
+        s->index = i;
+        s->want = calloc(gdl_njobs + 1, 1);
+        s->armed = calloc(gdl_njobs + 1, 1);
+        if (s->want == NULL || s->armed == NULL)
+            abort();
+        s->timer = evtimer_new(base, on_timer, s);
+        sentinel_connect(s);
+    }
+}
+
+void gdl_sentinel_close(void)
+{
+    for (int i = 0; i < gdl_config.nservers && base; i++) {
+        if (sentinels[i].bev)
+            bufferevent_free(sentinels[i].bev);
+        if (sentinels[i].timer)
+            event_free(sentinels[i].timer);
+        sentinels[i].timer = NULL;
+        sentinels[i].bev = NULL;
+    }
+}
+
+/* In a new child: drop the master's sentinel connections. */
+void gdl_sentinel_child_close(void)
+{
+    for (int i = 0; i < gdl_config.nservers; i++)
+        if (sentinels[i].bev)
+            close(bufferevent_getfd(sentinels[i].bev));
+}
