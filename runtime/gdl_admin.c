@@ -84,10 +84,13 @@ int gdl_admin_parse_status(char *line, const char **func, long *total, long *run
  * of the function list (space separated, maybe empty), or -1. */
 int gdl_admin_parse_workers(char *line, const char **client_id, char **functions)
 {
-    char *colon = strstr(line, " :"), *save = NULL, *tok[3];
+    char *colon = line, *save = NULL, *tok[3];
     int n = 0;
 
-    if (colon == NULL || (colon[2] != '\0' && colon[2] != ' '))
+    /* The separator is " : " or a final " :" (an IPv6 address has "::"). */
+    while ((colon = strstr(colon, " :")) != NULL && colon[2] != '\0' && colon[2] != ' ')
+        colon += 2;
+    if (colon == NULL)
         return -1;
     *colon = '\0';
     *functions = colon[2] ? colon + 3 : colon + 2;
