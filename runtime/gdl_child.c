@@ -101,6 +101,7 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     bool ok;
 
     snprintf(slot->handle, sizeof(slot->handle), "%s", handle);
+    gdl_debug("%s: job %s", gearman_job_function_name(job), handle);
     slot->busy_since_ms = gdl_now_ms();
     slot->last_run = time(NULL);
     slot->state = GDL_SLOT_BUSY;
@@ -214,6 +215,7 @@ void gdl_child_run(int job, int slot_index)
         stopping = 1; /* the master died before PR_SET_PDEATHSIG took hold */
     slot->idle_since_ms = gdl_now_ms();
     slot->state = GDL_SLOT_IDLE;
+    gdl_debug("%s: ready", job_type->name);
 
     while (!stopping) {
         gearman_return_t rc = gearman_worker_work(w);
