@@ -156,6 +156,7 @@ static void admin_down(admin_t *a, const char *why)
     memset(o->queue, 0, sizeof(int) * gdl_njobs);
     memset(o->running, 0, sizeof(int) * gdl_njobs);
     memset(o->peers, 0, sizeof(int) * gdl_njobs);
+    memset(o->rank, 0, sizeof(int) * gdl_njobs);
     evtimer_add(a->retry, &tv);
 }
 
@@ -176,10 +177,13 @@ static void poll_done(admin_t *a)
     memcpy(o->queue, a->queue, sizeof(int) * gdl_njobs);
     memcpy(o->running, a->running, sizeof(int) * gdl_njobs);
     memset(o->peers, 0, sizeof(int) * gdl_njobs);
+    memset(o->rank, 0, sizeof(int) * gdl_njobs);
     qsort(a->peers, a->npeers, sizeof(peer_t), cmp_peer);
     for (int i = 0; i < a->npeers; i++)
-        if (i == 0 || cmp_peer(&a->peers[i], &a->peers[i - 1]) != 0)
+        if (i == 0 || cmp_peer(&a->peers[i], &a->peers[i - 1]) != 0) {
             o->peers[a->peers[i].job]++;
+            o->rank[a->peers[i].job] += a->peers[i].instance < instance_of(gdl_instance);
+        }
     o->valid = true;
     a->state = A_READY;
     if (a->failures) {
@@ -387,6 +391,7 @@ void gdl_admin_init(struct event_base *b, void (*cb)(int server))
         o->queue = new_counts();
         o->running = new_counts();
         o->peers = new_counts();
+        o->rank = new_counts();
         a->retry = evtimer_new(base, on_retry, a);
         a->again = true;
         admin_connect(a);

@@ -33,6 +33,9 @@
  * replaced at once and resets the job's crash streak. */
 #define STABLE_MS 5000
 
+/* While processes start, scale() looks at the slots this often. */
+#define SETTLE_MS 20
+
 typedef struct {
     pid_t pid;
     int job;
@@ -147,9 +150,16 @@ static gdl_demand_t demand(int job, int64_t now, int64_t *idle, int *idle_proc, 
         if (!gdl_observed[s].valid)
             continue;
         d.queue += gdl_observed[s].queue[job];
-        if (gdl_observed[s].peers[job] > d.peers)
+        if (gdl_observed[s].peers[job] > d.peers) {
             d.peers = gdl_observed[s].peers[job];
+            d.rank = gdl_observed[s].rank[job];
+        }
     }
+    if (d.queue == 0)
+        j->queued_since_ms = 0;
+    else if (j->queued_since_ms == 0)
+        j->queued_since_ms = now;
+    d.stale = d.queue > 0 && now - j->queued_since_ms >= (gdl_config.interval > 0 ? gdl_config.interval : 1) * 1000;
     return d;
 }
 
@@ -162,6 +172,7 @@ static void scale(void)
     static int idle_proc[GDL_PROCS_MAX], order[GDL_PROCS_MAX];
     unsigned char *wake = calloc(gdl_njobs + 1, 1);
     int64_t now = gdl_now_ms();
+    bool settling = false;
 
     if (shutting_down || wake == NULL) {
         free(wake);
@@ -174,6 +185,8 @@ static void scale(void)
         gdl_demand_t d = demand(k, now, idle, idle_proc, &nidle);
         char why[96];
 
+        /* Starting processes: look again soon, when they have a job. */
+        settling |= d.processes > d.busy + nidle;
         starts = evtimer_pending(j->respawn, NULL) ? 0 : gdl_policy_starts(&d);
         if (starts > 0) {
             if (d.processes < d.min && d.queue == 0)
@@ -181,8 +194,10 @@ static void scale(void)
             else
                 snprintf(why, sizeof(why), "queue %d, busy %d%s", d.queue, d.busy, d.peers ? ", shared" : "");
             starts = take_spawn_budget(starts);
-            for (int n = 0; n < starts && spawn(k, why) == 0; n++)
+            for (int n = 0; n < starts && spawn(k, why) == 0; n++) {
                 d.processes++;
+                settling = true;
+            }
         }
         nstops = gdl_policy_stops(&d, max_idle_ms, idle, nidle, order);
         for (int n = 0; n < nstops; n++) {
@@ -193,13 +208,21 @@ static void scale(void)
             stop(idle_proc[order[n]], why);
             d.processes--;
         }
-        /* Wake us when one more job would call for a process. */
+        /* Wake us when one more job would call for a process here, were
+         * this instance first in rank (on the wake, rank decides). */
         d.queue++;
+        d.rank = 0;
         wake[k] = d.processes < d.max && gdl_policy_starts(&d) > 0;
     }
     if (!gdl_config.no_wakeups)
         gdl_sentinel_want(wake);
     free(wake);
+    /* Until new processes are serving, the wake-up set changes with their
+     * states in the slots, which nothing announces: re-read them. */
+    if (settling && !evtimer_pending(rescale_timer, NULL)) {
+        struct timeval tv = {0, SETTLE_MS * 1000};
+        evtimer_add(rescale_timer, &tv);
+    }
 }
 
 static void on_polled(int server)

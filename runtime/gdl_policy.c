@@ -2,10 +2,13 @@
  * gdl_policy.c: the scaling policy, as pure functions of numbers so it
  * can be read and unit-tested apart from the processes it steers.
  *
- * Up: a job's waiting jobs (summed over servers) are split evenly among
- * the gdlua instances serving it; this instance wants enough processes
- * for its busy ones plus its share, within [min, max]. Idle and starting
- * processes count as already there for the share.
+ * Up: a job's waiting jobs (summed over servers) are split among the n
+ * gdlua instances serving it: the instance of rank r takes
+ * floor((queue + n - 1 - r) / n), so instances that see the same queue
+ * take exactly all of it between them, none twice. A queue that has
+ * waited a whole interval is taken by every instance's rounded-up share.
+ * This instance wants enough processes for its busy ones plus its share,
+ * within [min, max]. Idle and starting processes count as already there.
  * Down: only idle processes stop, longest idle first, once idle for
  * max_idle_time and while nothing waits; never below min; above max
  * (lowered at run time) idle surplus stops at once.
@@ -17,7 +20,8 @@
 int gdl_policy_starts(const gdl_demand_t *d)
 {
     int peers = d->peers < 0 ? 0 : d->peers;
-    int share = d->queue > 0 ? (d->queue + peers) / (peers + 1) : 0;
+    int rank = d->stale || d->rank < 0 || d->rank > peers ? 0 : d->rank;
+    int share = d->queue > 0 ? (d->queue + peers - rank) / (peers + 1) : 0;
     int want = d->busy + share;
 
     if (want < d->min)

@@ -92,6 +92,8 @@ typedef struct {
     int busy;
     int queue;     /* jobs waiting, summed over the job servers */
     int peers;     /* other gdlua instances serving the job */
+    int rank;      /* this instance's place among them, 0..peers */
+    bool stale;    /* the queue has waited a whole interval */
 } gdl_demand_t;
 
 int gdl_policy_starts(const gdl_demand_t *d);
@@ -135,6 +137,7 @@ typedef struct {
     int processes;      /* alive now */
     int streak;         /* consecutive short-lived children */
     struct event *respawn; /* timer for a replacement held back by back-off */
+    int64_t queued_since_ms; /* when its queue last turned non-empty; 0: empty */
 } gdl_job_t;
 
 extern gdl_job_t *gdl_jobs;
@@ -153,6 +156,7 @@ typedef struct {
     int *queue;   /* per job: jobs waiting */
     int *running; /* per job: jobs running */
     int *peers;   /* per job: other gdlua instances serving it */
+    int *rank;    /* per job: how many of them sort before this one */
     bool valid;   /* the last poll answered */
 } gdl_observed_t;
 

@@ -4,14 +4,20 @@
 
 static int starts(int min, int max, int processes, int busy, int queue, int peers)
 {
-    gdl_demand_t d = {min, max, processes, busy, queue, peers};
+    gdl_demand_t d = {min, max, processes, busy, queue, peers, 0, false};
+    return gdl_policy_starts(&d);
+}
+
+static int ranked(int queue, int peers, int rank, bool stale)
+{
+    gdl_demand_t d = {0, 100, 0, 0, queue, peers, rank, stale};
     return gdl_policy_starts(&d);
 }
 
 static int stops(int min, int max, int processes, int queue, int64_t max_idle_ms, const int64_t *idle, int nidle,
                  int *out)
 {
-    gdl_demand_t d = {min, max, processes, processes - nidle, queue, 0};
+    gdl_demand_t d = {min, max, processes, processes - nidle, queue, 0, 0, false};
     return gdl_policy_stops(&d, max_idle_ms, idle, nidle, out);
 }
 
@@ -33,6 +39,22 @@ int main(void)
     CHECK_INT(starts(0, 10, 0, 0, 10, 2), 4); /* three: ceil(10/3) */
     CHECK_INT(starts(0, 10, 0, 0, 1, 3), 1);  /* a share is at least one */
     CHECK_INT(starts(0, 10, 0, 0, 5, -1), 5); /* bad peer count: treated as none */
+
+    /* ranks split a queue exactly: every instance seeing the same queue
+     * takes its part, none twice */
+    for (int q = 0; q < 40; q++)
+        for (int peers = 0; peers < 5; peers++) {
+            int sum = 0;
+            for (int r = 0; r <= peers; r++)
+                sum += ranked(q, peers, r, false);
+            CHECK_INT(sum, q);
+        }
+    CHECK_INT(ranked(1, 1, 0, false), 1);
+    CHECK_INT(ranked(1, 1, 1, false), 0);
+    CHECK_INT(ranked(1, 1, 1, true), 1);  /* a stale queue: everyone helps */
+    CHECK_INT(ranked(10, 1, 1, false), 5);
+    CHECK_INT(ranked(7, 2, 2, false), 2);
+    CHECK_INT(ranked(5, 1, 7, false), 3); /* a rank out of range counts as 0 */
 
     /* down */
     {
