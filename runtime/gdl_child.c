@@ -155,8 +155,7 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
 
 /* The client id gearmand lists in "workers": gdlua, host, master pid
  * and pid, so operators and other gdlua instances can tell which
- * instance a worker belongs to (gdl_admin.c counts peers by it).
- * libgearman forgets it on reconnect, so it is set again after errors. */
+ * instance a worker belongs to (gdl_admin.c counts peers by it). */
 static void set_identifier(gearman_worker_st *w)
 {
     static char id[160];
@@ -195,6 +194,7 @@ void gdl_child_run(int job, int slot_index)
     gearman_worker_st *w;
     int failures = 0;
     lua_State *L = gdl_L;
+    sigset_t stop_signals, old;
 
     job_type = &gdl_jobs[job];
     slot = &gdl_slots[slot_index];
@@ -211,6 +211,9 @@ void gdl_child_run(int job, int slot_index)
     w = worker_new();
     worker_id = gearman_worker_id(w);
     child_signals();
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
     if (getppid() != gdl_master_pid)
         stopping = 1; /* the master died before PR_SET_PDEATHSIG took hold */
     slot->idle_since_ms = gdl_now_ms();
@@ -240,7 +243,14 @@ void gdl_child_run(int job, int slot_index)
                      delay);
         failures++;
         gdl_sleep_ms(delay);
-        set_identifier(w);
+        /* A fresh worker: libgearman 1.1.20 forgets the client id on
+         * reconnect, and setting it again drops the CAN_DO registrations.
+         * Signals wait meanwhile, so on_stop never sees a freed worker. */
+        sigprocmask(SIG_BLOCK, &stop_signals, &old);
+        gearman_worker_free(w);
+        w = worker_new();
+        worker_id = gearman_worker_id(w);
+        sigprocmask(SIG_SETMASK, &old, NULL);
     }
     slot->state = GDL_SLOT_FREE;
     gearman_worker_free(w);

@@ -190,7 +190,9 @@ local function finalize(w, new_jobs, new_functions)
 end
 
 local function load_error(e)
-  return debug.traceback(tostring(e), 2)
+  -- Not a tail call: LuaJIT would drop the frame that raised the error.
+  local tb = debug.traceback(tostring(e), 2)
+  return tb
 end
 
 -- Loads one job module. Returns the number of functions it defines, or

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh: shared helpers for gdlua's integration tests.
 #
 # Sourced by every tests/integration/test_<name>.sh, which gets the gdlua
@@ -31,14 +32,14 @@ GDLUA_OUT=$TMP/gdlua.out # gdlua's stdout and stderr
 PORT=
 GEARMAND_PID=
 GDLUA_PID=
-GDLUA_STATUS= # exit status once stop_gdlua/wait_gdlua reaped it
+GDLUA_STATUS= # gdlua's exit status once wait_gdlua reaped it
 CHILD_PIDS=()  # every gdlua child pid seen (record_children)
 EXTRA_PIDS=()  # background helpers (clients) started by the test
 
 # ---- time and output ------------------------------------------------------
 
 now_ms() {
-    local t=${EPOCHREALTIME/./}
+    local t=${EPOCHREALTIME//[!0-9]/} # the radix character depends on the locale
     echo $((t / 1000))
 }
 
@@ -112,12 +113,10 @@ record_children() {
     done
 }
 
-# Only signal a recorded child while it is still a gdlua process (guards
-# against pid reuse after it died).
+# Only signal a recorded child while it still runs the gdlua binary
+# (guards against pid reuse after it died; titles can be anything).
 is_gdlua_proc() {
-    local cmd
-    cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
-    [[ $cmd == gdlua:* || $cmd == "$GDLUA"* ]]
+    [[ $(readlink "/proc/$1/exe" 2>/dev/null) == "$GDLUA" ]]
 }
 
 # kill_wait PID TIMEOUT_S: SIGTERM, then SIGKILL after the deadline.
@@ -170,7 +169,8 @@ trap 'exit 143' TERM
 # ---- waiting ----------------------------------------------------------------
 
 # wait_for DESC TIMEOUT_S CMD...: polls CMD every 50 ms until it succeeds;
-# fails the test with DESC when the deadline passes.
+# fails the test with DESC when the deadline passes, or at once when the
+# gdlua under test has exited (unless WAIT_ALLOW_EXIT=1).
 wait_for() {
     local desc=$1 timeout=$2 deadline
     shift 2
@@ -179,9 +179,26 @@ wait_for() {
         if "$@" >/dev/null 2>&1; then
             return 0
         fi
+        if [[ ${WAIT_ALLOW_EXIT:-0} != 1 && -n $GDLUA_PID ]] && dead "$GDLUA_PID"; then
+            wait "$GDLUA_PID" 2>/dev/null
+            fail "gdlua (pid $GDLUA_PID) exited with status $? while waiting for: $desc"
+        fi
         if (($(now_ms) >= deadline)); then
             fail "timed out after ${timeout}s waiting for: $desc"
         fi
+        sleep 0.05
+    done
+}
+
+# hold_for DESC SECONDS CMD...: CMD must keep succeeding for SECONDS
+# (checked every 50 ms); fails the test at the first time it does not.
+# For "stays up" checks, not for synchronisation.
+hold_for() {
+    local desc=$1 secs=$2 deadline
+    shift 2
+    deadline=$(($(now_ms) + ${secs%.*} * 1000))
+    while (($(now_ms) < deadline)); do
+        "$@" >/dev/null 2>&1 || fail "no longer true: $desc"
         sleep 0.05
     done
 }
@@ -249,9 +266,21 @@ workers_for() {
         awk -F'\t' -v f="$1" '$1 == f { n = $4; found = 1 } END { print (found ? n + 0 : 0) }'
 }
 
-# has_workers FUNC [N]: gearmand lists at least N (default 1) workers for FUNC.
+# worker_pids_for FUNC: pids of the gdlua children gearmand lists as
+# workers for FUNC ("gearadmin --workers": "FD IP ID : FUNC..."; a child's
+# id ends in ":PID", gdlua's own wake-up connection ends in ":wake").
+worker_pids_for() {
+    gadmin --workers 2>/dev/null | awk -v f="$1" '
+        $3 ~ /^gdlua:.*:[0-9]+$/ {
+            for (i = 5; i <= NF; i++)
+                if ($i == f) { n = split($3, p, ":"); print p[n]; break }
+        }'
+}
+
+# has_workers FUNC [N]: at least N (default 1) gdlua children are
+# registered with gearmand for FUNC.
 has_workers() {
-    (($(workers_for "$1") >= ${2:-1}))
+    (($(worker_pids_for "$1" | wc -l) >= ${2:-1}))
 }
 
 # gm ARGS...: the gearman CLI against our gearmand, with a timeout.
@@ -268,11 +297,12 @@ start_gdlua() {
         </dev/null >>"$GDLUA_OUT" 2>&1 &
     GDLUA_PID=$!
     GDLUA_STATUS=
+    WAIT_ALLOW_EXIT=0
 }
 
 # wait_gdlua TIMEOUT_S: waits for gdlua to exit by itself; sets GDLUA_STATUS.
 wait_gdlua() {
-    wait_for "gdlua (pid $GDLUA_PID) to exit" "$1" dead "$GDLUA_PID"
+    WAIT_ALLOW_EXIT=1 wait_for "gdlua (pid $GDLUA_PID) to exit" "$1" dead "$GDLUA_PID"
     wait "$GDLUA_PID"
     GDLUA_STATUS=$?
     GDLUA_PID=
@@ -285,6 +315,25 @@ log_count() {
 
 log_has() {
     grep -qF -- "$1" "$GDLUA_LOG" 2>/dev/null
+}
+
+# log_count_re / log_has_re ERE: the same with an extended regexp.
+log_count_re() {
+    grep -cE -- "$1" "$GDLUA_LOG" 2>/dev/null || true
+}
+
+log_has_re() {
+    grep -qE -- "$1" "$GDLUA_LOG" 2>/dev/null
+}
+
+# re_quote STRING: STRING as a literal in an extended regexp.
+re_quote() {
+    printf '%s' "$1" | sed 's/[][\.*^$+?(){}|/]/\\&/g'
+}
+
+# starts_of JOB [PID]: how many "start PID JOB" lines the log has.
+starts_of() {
+    log_count_re "\] start ${2:-[0-9]+} $(re_quote "$1")( \\(|:|\$)"
 }
 
 # spawn_bg PIDVAR CMD...: runs CMD in the background, records its pid for

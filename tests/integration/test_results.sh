@@ -16,7 +16,7 @@ out=$(gm -f Test::Results::echo 'hello, world') || fail "echo job failed"
 assert_eq "echo of text" "hello, world" "$out"
 
 # Binary-ish: NUL, newline, high bytes, every byte value.
-for ((i = 0; i < 256; i++)); do printf "\\$(printf '%03o' "$i")"; done >"$TMP/allbytes"
+printf "$(printf '\\%03o' {0..255})" >"$TMP/allbytes"
 printf 'a\0b\n\xff\r\n' >>"$TMP/allbytes"
 assert_eq "fixture size" 263 "$(stat -c %s "$TMP/allbytes")"
 gm -f Test::Results::echo <"$TMP/allbytes" >"$TMP/allbytes.out" || fail "echo of binary failed"

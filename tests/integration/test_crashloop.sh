@@ -1,0 +1,48 @@
+#!/bin/bash
+# Crash-loop back-off: a child that dies young again and again is
+# replaced after growing delays, so only a handful are started, and the
+# other jobs keep serving.
+source "$(dirname "$0")/lib.sh"
+
+start_gearmand
+start_gdlua "$FIXTURES/crashloop"
+wait_for "a worker for Test::Crash::die" 10 has_workers Test::Crash::die
+wait_for "a worker for Test::Crash::ok" 10 has_workers Test::Crash::ok
+
+t0=$(now_ms)
+gm -b -f Test::Crash::die -s >/dev/null 2>&1 || fail "cannot submit the background job"
+wait_for "the first death" 5 log_has "Test::Crash::die exited with status 3 after "
+wait_for "the back-off to reach 400 ms" 5 log_has "Test::Crash::die: 4 process(es) died young in a row; next start in 400 ms"
+log_has "Test::Crash::die: 2 process(es) died young in a row; next start in 100 ms" || fail "no 100 ms back-off"
+log_has "Test::Crash::die: 3 process(es) died young in a row; next start in 200 ms" || fail "no 200 ms back-off"
+
+# Wait until 3 s after the first job, then count.
+until (($(now_ms) - t0 >= 3000)); do
+    alive "$GDLUA_PID" || fail "the master died"
+    sleep 0.05
+done
+# Count on one snapshot of the log, as the loop goes on meanwhile.
+cp "$GDLUA_LOG" "$TMP/snapshot.log"
+starts=$(GDLUA_LOG=$TMP/snapshot.log starts_of Test::Crash::die)
+deaths=$(grep -cF "Test::Crash::die exited with status 3 after " "$TMP/snapshot.log")
+echo "in 3 s: $starts starts, $deaths deaths of Test::Crash::die"
+((starts >= 4)) || fail "only $starts starts: a dead child was not replaced"
+((starts <= 10)) || fail "$starts starts within 3 s: no back-off"
+((deaths >= starts - 1 && deaths <= starts)) || fail "$deaths deaths for $starts starts"
+# Only the first death is replaced at once; each later one is followed by
+# a back-off line (the last may be cut off by the snapshot).
+read -r backoffs replaced_at_once < <(awk '
+    /Test::Crash::die exited with status 3 after / { pending = 1; next }
+    /Test::Crash::die: [0-9]+ process\(es\) died young in a row; next start in / { if (pending) b++; pending = 0; next }
+    /Test::Crash::die/ { if (pending) now++; pending = 0 }
+    END { print b + 0, now + 0 }' "$TMP/snapshot.log")
+assert_eq "deaths replaced without back-off" 1 "$replaced_at_once"
+((backoffs >= deaths - 2)) || fail "only $backoffs back-offs for $deaths deaths"
+
+# The healthy job is unaffected: one process, still serving.
+out=$(gm -f Test::Crash::ok x) || fail "Test::Crash::ok failed during the crash loop"
+assert_eq "healthy job result" "ok x" "$out"
+assert_eq "starts of the healthy job" 1 "$(starts_of Test::Crash::ok)"
+alive "$GDLUA_PID" || fail "the master died"
+
+pass

@@ -1,0 +1,54 @@
+#!/bin/bash
+# The job server is down when gdlua starts: the master and its child stay
+# up, the child retries, and once gearmand is up on that port the job is
+# served. Then gearmand restarts: the same child registers again.
+source "$(dirname "$0")/lib.sh"
+
+# registered FUNC: gearmand's status lists a worker for FUNC (whatever
+# its client id).
+registered() {
+    (($(workers_for "$1") >= 1))
+}
+
+PORT=$(free_port) || fail "no free port"
+start_gdlua "$FIXTURES/serverdown"
+wait_for "the child to report the server down and retry" 10 \
+    log_has_re "WARN \[[0-9]+\] Test::Late::echo: .*retrying every 100 ms or less"
+record_children
+child=${CHILD_PIDS[0]:-}
+[[ -n $child ]] || fail "no child running"
+assert_eq "children" 1 "${#CHILD_PIDS[@]}"
+
+# Master and child stay up while the server is down; no restarts.
+both_alive() { alive "$GDLUA_PID" && alive "$child" && ! dead "$child"; }
+hold_for "master $GDLUA_PID and child $child alive with the server down" 1 both_alive
+assert_eq "processes started" 1 "$(log_count "] start ")"
+assert_eq "process deaths" 0 "$(log_count "] process ")"
+assert_eq "children" "$child" "$(children_of "$GDLUA_PID")"
+
+start_gearmand "$PORT"
+wait_for "the child to register Test::Late::echo with the late gearmand" 10 registered Test::Late::echo
+out=$(gm -f Test::Late::echo hi) || fail "job failed after gearmand came up"
+assert_eq "result" "late hi from $child" "$out"
+wait_for "the child's client id (gdlua:...:$child) in gearadmin --workers" 5 has_workers Test::Late::echo
+assert_eq "child registered" "$child" "$(worker_pids_for Test::Late::echo)"
+wait_for "the child to log the reconnect" 5 log_has "Test::Late::echo: connected to the job server again"
+assert_eq "processes started" 1 "$(log_count "] start ")"
+assert_eq "process deaths" 0 "$(log_count "] process ")"
+
+# gearmand goes away and comes back on the same port: the same child
+# registers again and serves.
+kill_wait "$GEARMAND_PID" 5
+GEARMAND_PID=
+wait_for "the child to notice the server gone" 10 \
+    test "$(log_count_re "WARN \[$child\] Test::Late::echo: .*retrying every 100 ms or less")" -ge 2
+start_gearmand "$PORT"
+wait_for "the child to register Test::Late::echo with the restarted gearmand" 10 registered Test::Late::echo
+out=$(gm -f Test::Late::echo again) || fail "job failed after gearmand restarted"
+assert_eq "result after the restart" "late again from $child" "$out"
+wait_for "the child's client id (gdlua:...:$child) in gearadmin --workers after the restart" 5 \
+    has_workers Test::Late::echo
+assert_eq "processes started" 1 "$(log_count "] start ")"
+assert_eq "process deaths" 0 "$(log_count "] process ")"
+
+pass
