@@ -84,11 +84,11 @@ static void record_error(const char *msg)
 {
     size_t n = strcspn(msg, "\n");
 
-    if (n >= sizeof(slot->error))
-        n = sizeof(slot->error) - 1;
-    memcpy(slot->error, msg, n);
-    slot->error[n] = '\0';
-    slot->last_error = time(NULL);
+    if (n >= sizeof(slot->c.error))
+        n = sizeof(slot->c.error) - 1;
+    memcpy(slot->c.error, msg, n);
+    slot->c.error[n] = '\0';
+    slot->c.last_error = time(NULL);
 }
 
 static gearman_return_t run_job(gearman_job_st *job, void *context)
@@ -98,12 +98,13 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     const char *handle = gearman_job_handle(job), *out, *msg = NULL;
     char numbuf[64];
     size_t len = 0;
+    uint64_t took_us;
     bool ok;
 
     snprintf(slot->handle, sizeof(slot->handle), "%s", handle);
     gdl_debug("%s: job %s", gearman_job_function_name(job), handle);
     slot->busy_since_ms = gdl_now_ms();
-    slot->last_run = time(NULL);
+    slot->c.last_run = time(NULL);
     slot->state = GDL_SLOT_BUSY;
 
     lua_rawgeti(L, LUA_REGISTRYINDEX, dispatch_ref);
@@ -145,10 +146,13 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
 
     slot->handle[0] = '\0';
     slot->idle_since_ms = gdl_now_ms();
+    took_us = (uint64_t)(slot->idle_since_ms - slot->busy_since_ms) * 1000;
+    slot->c.busy_us += took_us;
+    slot->c.hist[gdl_hist_bucket(took_us)]++;
     if (ok)
-        slot->done++;
+        slot->c.done++;
     else
-        slot->failed++;
+        slot->c.failed++;
     slot->state = GDL_SLOT_IDLE;
     return ok ? GEARMAN_SUCCESS : GEARMAN_FATAL;
 }

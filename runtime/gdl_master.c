@@ -311,6 +311,7 @@ static void reap(void)
             if (!p->stopping)
                 crashed(j, lived);
         }
+        gdl_counters_add(&j->gone, &gdl_slots[i].c);
         j->processes--;
         nprocs--;
         gdl_slot_reset(&gdl_slots[i], 0, 0);

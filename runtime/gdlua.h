@@ -99,6 +99,25 @@ typedef struct {
 int gdl_policy_starts(const gdl_demand_t *d);
 int gdl_policy_stops(const gdl_demand_t *d, int64_t max_idle_ms, const int64_t *idle_ms, int nidle, int *out);
 
+/* ---- gdl_stats.c: per-process and per-job counters ---- */
+
+#define GDL_HIST_BUCKETS 128 /* job durations: 4 buckets per octave of µs */
+
+typedef struct {
+    uint64_t done;
+    uint64_t failed;
+    int64_t last_run;   /* unix seconds; 0: never */
+    int64_t last_error; /* unix seconds; 0: never */
+    char error[256];    /* the last error's first line */
+    uint64_t busy_us;   /* total time in jobs */
+    uint32_t hist[GDL_HIST_BUCKETS];
+} gdl_counters_t;
+
+int gdl_hist_bucket(uint64_t us);
+uint64_t gdl_hist_upper_us(int bucket);
+uint64_t gdl_counters_percentile_us(const gdl_counters_t *c, double p);
+void gdl_counters_add(gdl_counters_t *to, const gdl_counters_t *from);
+
 /* ---- gdl_shm.c: one slot per process, written by its child ---- */
 
 enum { GDL_SLOT_FREE, GDL_SLOT_STARTING, GDL_SLOT_IDLE, GDL_SLOT_BUSY };
@@ -109,12 +128,8 @@ typedef struct {
     int state;
     int64_t busy_since_ms;
     int64_t idle_since_ms; /* CLOCK_MONOTONIC, comparable across processes */
-    int64_t last_run;   /* unix seconds */
-    int64_t last_error; /* unix seconds */
-    uint64_t done;
-    uint64_t failed;
-    char handle[64];
-    char error[256];
+    char handle[64];       /* the job being run */
+    gdl_counters_t c;
 } gdl_slot_t;
 
 extern gdl_slot_t *gdl_slots;
@@ -137,6 +152,7 @@ typedef struct {
     int processes;      /* alive now */
     int streak;         /* consecutive short-lived children */
     struct event *respawn; /* timer for a replacement held back by back-off */
+    gdl_counters_t gone;   /* counters of its processes that have exited */
     int64_t queued_since_ms; /* when its queue last turned non-empty; 0: empty */
 } gdl_job_t;
 
