@@ -98,6 +98,7 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     const char *handle = gearman_job_handle(job), *out, *msg = NULL;
     char numbuf[64];
     size_t len = 0;
+    int64_t start_us = gdl_now_us();
     uint64_t took_us;
     bool ok;
 
@@ -146,7 +147,7 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
 
     slot->handle[0] = '\0';
     slot->idle_since_ms = gdl_now_ms();
-    took_us = (uint64_t)(slot->idle_since_ms - slot->busy_since_ms) * 1000;
+    took_us = (uint64_t)(gdl_now_us() - start_us);
     slot->c.busy_us += took_us;
     slot->c.hist[gdl_hist_bucket(took_us)]++;
     if (ok)

@@ -54,6 +54,7 @@ static double spawn_tokens;
 static int64_t tokens_at_ms;
 
 static void scale(void);
+static void shutdown_begin(int sig);
 
 static const char *state_name(int state)
 {
@@ -101,6 +102,7 @@ static int spawn(int job, const char *why)
     sigprocmask(SIG_BLOCK, &all, &old);
     pid = fork();
     if (pid == 0) {
+        gdl_console_child_close();
         gdl_admin_child_close();
         gdl_sentinel_child_close();
         gdl_child_run(job, i);
@@ -223,6 +225,75 @@ static void scale(void)
         struct timeval tv = {0, SETTLE_MS * 1000};
         evtimer_add(rescale_timer, &tv);
     }
+}
+
+/* ---- for the console ---- */
+
+int gdl_master_pids(int job, int *pids, int max)
+{
+    int n = 0;
+
+    for (int i = 0; i < GDL_PROCS_MAX; i++)
+        if (procs[i].pid && procs[i].job == job && !procs[i].stopping) {
+            if (n < max)
+                pids[n] = procs[i].pid;
+            n++;
+        }
+    return n;
+}
+
+int gdl_master_busy(int job)
+{
+    int n = 0;
+
+    for (int i = 0; i < GDL_PROCS_MAX; i++)
+        n += procs[i].pid && procs[i].job == job && gdl_slots[i].state == GDL_SLOT_BUSY;
+    return n;
+}
+
+bool gdl_master_owns(int pid)
+{
+    for (int i = 0; i < GDL_PROCS_MAX; i++)
+        if (procs[i].pid == pid)
+            return true;
+    return false;
+}
+
+void gdl_master_stop_pid(int pid, const char *why)
+{
+    for (int i = 0; i < GDL_PROCS_MAX; i++)
+        if (procs[i].pid == pid && !procs[i].stopping)
+            stop(i, why);
+}
+
+/* A job's counters: its exited processes' and its live ones'. */
+void gdl_master_counters(int job, gdl_counters_t *out)
+{
+    *out = gdl_jobs[job].gone;
+    for (int i = 0; i < GDL_PROCS_MAX; i++)
+        if (procs[i].pid && procs[i].job == job)
+            gdl_counters_add(out, &gdl_slots[i].c);
+}
+
+void gdl_master_rescale(void)
+{
+    if (base)
+        scale();
+}
+
+static void on_shutdown(evutil_socket_t fd, short what, void *arg)
+{
+    shutdown_begin(SIGTERM);
+}
+
+/* Deferred to the loop: the console connection asking is still on the
+ * stack, and shutting down closes it. */
+void gdl_master_shutdown(void)
+{
+    struct timeval now = {0, 0};
+
+    if (base)
+        event_base_once(base, -1, EV_TIMEOUT, on_shutdown, NULL, &now);
 }
 
 static void on_polled(int server)
@@ -349,6 +420,7 @@ static void shutdown_begin(int sig)
     }
     shutting_down = true;
     gdl_info("%s: stopping %d process(es) after their current job", strsignal(sig), nprocs);
+    gdl_console_close();
     gdl_sentinel_close();
     gdl_admin_close();
     evtimer_del(tick_timer);
@@ -414,6 +486,8 @@ int gdl_master_run(void)
         gdl_jobs[k].respawn = evtimer_new(base, on_respawn, NULL);
     gdl_info("gdlua %s serving %d job(s) on %d server(s), first %s:%d", GDLUA_VERSION, gdl_njobs,
              gdl_config.nservers, gdl_config.servers[0].host, gdl_config.servers[0].port);
+    if (gdl_console_init(base) < 0)
+        return 1;
     gdl_admin_init(base, on_polled);
     if (!gdl_config.no_wakeups)
         gdl_sentinel_init(base, on_wake);
@@ -422,6 +496,7 @@ int gdl_master_run(void)
     event_base_dispatch(base);
 
     gdl_info("all processes stopped; exiting");
+    gdl_console_close();
     gdl_sentinel_close();
     gdl_admin_close();
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)

@@ -45,6 +45,12 @@ static const gdl_option_t options[] = {
     {"max_spawn_rate", "N", OPT_INT, F(max_spawn_rate), 0, "start at most N processes a second (default: 50)"},
     {"no_wakeups", NULL, OPT_FLAG, F(no_wakeups), 0,
      "no wake-up sentinels: scale on polls only (use with gearmand -w N)"},
+    {"console_port", "PORT", OPT_INT, F(console_port), 0, "management console port (default: 47300; 0: none)"},
+    {"console_bind", "ADDRESS", OPT_STRING, F(console_bind), 0, "management console address (default: 127.0.0.1)"},
+    {"console_token", "FILE", OPT_STRING, F(console_token), 0,
+     "require \"auth TOKEN\" on the console, TOKEN being FILE's first line"},
+    {"console_insecure", NULL, OPT_FLAG, F(console_insecure), 0,
+     "allow a console on a non-loopback address without a token"},
     {"check", NULL, OPT_FLAG, F(check), 0, "load the modules, list their jobs and exit (1 if any failed)"},
     {"help", NULL, OPT_HELP, 0, 0, "print this help and exit"},
     {"version", NULL, OPT_VERSION, 0, 0, "print the version and exit"},
@@ -197,6 +203,8 @@ int gdl_options_parse(gdl_config_t *cfg, int argc, char **argv)
     cfg->interval = 1;
     cfg->max_idle_time = 10;
     cfg->max_spawn_rate = 50;
+    cfg->console_port = 47300;
+    cfg->console_bind = "127.0.0.1";
 
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *name, *eq, *val = NULL;
@@ -256,6 +264,10 @@ int gdl_options_parse(gdl_config_t *cfg, int argc, char **argv)
         }
         if (set_option(cfg, o, val) < 0)
             return GDL_OPTS_EXIT_ERROR;
+    }
+    if (cfg->console_port > 65535) {
+        fprintf(stderr, "gdlua: --console_port must be from 0 to 65535\n");
+        return GDL_OPTS_EXIT_ERROR;
     }
     if (cfg->max_spawn_rate == 0) {
         fprintf(stderr, "gdlua: --max_spawn_rate must be at least 1\n");

@@ -17,6 +17,14 @@ int64_t gdl_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t gdl_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* UTC "YYYY-MM-DDTHH:MM:SS", as Gearman::Driver's console prints times. */
 void gdl_format_time(int64_t unix_s, char *buf, size_t len)
 {

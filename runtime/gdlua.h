@@ -67,6 +67,10 @@ typedef struct {
     int max_idle_time;    /* seconds an extra process may idle */
     int max_spawn_rate;   /* process starts per second, all jobs */
     bool no_wakeups;      /* no sentinels: scale on polls only */
+    int console_port;     /* 0: no console */
+    const char *console_bind;
+    const char *console_token; /* file holding the token */
+    bool console_insecure;     /* allow a non-loopback bind without token */
     bool check;           /* load, list the jobs, exit */
 } gdl_config_t;
 
@@ -79,6 +83,7 @@ int gdl_servers_parse(gdl_config_t *cfg, const char *list, char *err, size_t err
 /* ---- gdl_util.c: pure helpers, unit-tested ---- */
 
 int64_t gdl_now_ms(void);
+int64_t gdl_now_us(void);
 void gdl_format_time(int64_t unix_s, char *buf, size_t len);
 int gdl_format_number(double n, char *buf, size_t len);
 int gdl_backoff_ms(int streak);
@@ -209,6 +214,23 @@ void gdl_child_run(int job, int slot) __attribute__((noreturn));
 
 extern pid_t gdl_master_pid;
 int gdl_master_run(void);
+int gdl_master_pids(int job, int *pids, int max);
+int gdl_master_busy(int job);
+bool gdl_master_owns(int pid);
+void gdl_master_stop_pid(int pid, const char *why);
+void gdl_master_counters(int job, gdl_counters_t *out);
+void gdl_master_rescale(void);
+void gdl_master_shutdown(void);
+
+/* ---- gdl_console.c: the management console ---- */
+
+enum { GDL_CONSOLE_CONTINUE, GDL_CONSOLE_CLOSE, GDL_CONSOLE_CLOSE_AFTER };
+
+struct evbuffer;
+int gdl_console_init(struct event_base *base);
+int gdl_console_execute(char *line, struct evbuffer *out, bool *authed);
+void gdl_console_close(void);
+void gdl_console_child_close(void);
 
 /* ---- gdl_proctitle.c ---- */
 

@@ -1,0 +1,696 @@
+/*
+ * gdl_console.c: the management console, in the master's event loop.
+ *
+ * A line protocol on TCP, compatible with Gearman::Driver's console:
+ * lines end in \r\n and every reply ends with a line "." (quit and
+ * shutdown answer nothing). One table lists the commands; dispatch,
+ * argument checks and "help" come from it. Figures come from the
+ * shared-memory slots and the per-job counters (gdl_stats.c); changes
+ * go through the master (gdl_master.c), which scales at once.
+ *
+ * Bad input never hurts the master: lines over 4 KiB are refused and
+ * the connection closed, a client that stops reading is dropped once
+ * 1 MiB of replies waits, an idle one after 5 minutes, and connections
+ * beyond the limit are refused. With --console_token, nothing but
+ * "auth TOKEN" is accepted until it succeeds.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "gdlua.h"
+
+#define LINE_MAX_BYTES 4096
+#define OUTPUT_MAX_BYTES (1 << 20)
+#define IDLE_TIMEOUT_S 300
+#define CLIENTS_MAX 512
+#define ARGS_MAX 64
+
+typedef struct conn {
+    struct bufferevent *bev;
+    bool authed;
+    bool closing; /* free once the reply is written */
+    struct conn *prev, *next;
+} conn_t;
+
+typedef struct {
+    const char *name;
+    const char *args;
+    int min_args, max_args; /* arguments after the name; -1: no limit */
+    int (*run)(struct evbuffer *out, int argc, char **argv, bool *authed);
+    const char *help;
+} console_cmd_t;
+
+enum { REPLY, NO_REPLY, CLOSE };
+
+static struct evconnlistener *listener;
+static conn_t *conns;
+static int nconns;
+static char token[256];
+
+static void reply(struct evbuffer *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void reply(struct evbuffer *out, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    evbuffer_add_vprintf(out, fmt, ap);
+    va_end(ap);
+    evbuffer_add(out, "\r\n", 2);
+}
+
+static int find_job(const char *name)
+{
+    for (int k = 0; k < gdl_njobs; k++)
+        if (strcmp(gdl_jobs[k].name, name) == 0)
+            return k;
+    return -1;
+}
+
+/* A whole number from 0 to 100000, or -1 (negative), or -2 (not a number). */
+static long parse_count(const char *s)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || *end || end == s)
+        return -2;
+    if (v < 0)
+        return -1;
+    return v > 100000 ? -2 : v;
+}
+
+static void format_time(int64_t t, char *buf, size_t len)
+{
+    gdl_format_time(t, buf, len);
+}
+
+typedef struct {
+    int job;
+    char min[16], max[16], cur[16], run[32], err[32];
+    const char *msg;
+    gdl_counters_t c;
+} row_t;
+
+static int cmp_rows(const void *a, const void *b)
+{
+    return strcmp(gdl_jobs[((const row_t *)a)->job].name, gdl_jobs[((const row_t *)b)->job].name);
+}
+
+/* Rows for every job, sorted by name; the caller frees them. */
+static row_t *rows_collect(void)
+{
+    row_t *rows = calloc(gdl_njobs ? gdl_njobs : 1, sizeof(row_t));
+
+    if (rows == NULL)
+        abort();
+    for (int k = 0; k < gdl_njobs; k++) {
+        row_t *r = &rows[k];
+
+        r->job = k;
+        gdl_master_counters(k, &r->c);
+        snprintf(r->min, sizeof(r->min), "%d", gdl_jobs[k].min_processes);
+        snprintf(r->max, sizeof(r->max), "%d", gdl_jobs[k].max_processes);
+        snprintf(r->cur, sizeof(r->cur), "%d", gdl_master_pids(k, NULL, 0));
+        format_time(r->c.last_run, r->run, sizeof(r->run));
+        format_time(r->c.last_error, r->err, sizeof(r->err));
+    }
+    qsort(rows, gdl_njobs, sizeof(row_t), cmp_rows);
+    return rows;
+}
+
+static void status_line(struct evbuffer *out, const row_t *r, const int *w)
+{
+    const char *msg = r->c.error[0] ? r->c.error : NULL;
+
+    reply(out, "%-*s  %*s  %*s  %*s  %s  %s  %s%s", w[0], gdl_jobs[r->job].name, w[1], r->min, w[2], r->max, w[3],
+          r->cur, r->run, r->err, msg ? "ERROR: " : "", msg ? msg : "");
+}
+
+static int widest(const row_t *rows, size_t off, int n)
+{
+    int w = 0;
+
+    for (int i = 0; i < n; i++) {
+        int len = (int)strlen((const char *)&rows[i] + off);
+        if (len > w)
+            w = len;
+    }
+    return w;
+}
+
+static int cmd_status(struct evbuffer *out, int argc, char **argv, bool *authed)
+{
+    row_t *rows = rows_collect();
+    int w[4] = {0};
+
+    for (int i = 0; i < gdl_njobs; i++)
+        if ((int)strlen(gdl_jobs[i].name) > w[0])
+            w[0] = (int)strlen(gdl_jobs[i].name);
+    w[1] = widest(rows, offsetof(row_t, min), gdl_njobs);
+    w[2] = widest(rows, offsetof(row_t, max), gdl_njobs);
+    w[3] = widest(rows, offsetof(row_t, cur), gdl_njobs);
+    for (int i = 0; i < gdl_njobs; i++)
+        status_line(out, &rows[i], w);
+    free(rows);
+    return REPLY;
+}
+
+static int cmd_show(struct evbuffer *out, int argc, char **argv, bool *authed)
+{
+    int k = find_job(argv[1]), w[4] = {0}, pids[GDL_PROCS_MAX], n;
+    row_t *rows;
+
+    if (k < 0) {
+        reply(out, "ERR invalid_job_name: %s", argv[1]);
+        return REPLY;
+    }
+    rows = rows_collect();
+    for (int i = 0; i < gdl_njobs; i++)
+        if (rows[i].job == k)
+            status_line(out, &rows[i], w);
+    free(rows);
+    n = gdl_master_pids(k, pids, GDL_PROCS_MAX);
+    for (int i = 0; i < n; i++)
+        reply(out, "%d", pids[i]);
+    return REPLY;
+}
+
+/* set_min_processes, set_max_processes and set_processes share the
+ * checks and messages of Gearman::Driver's console. */
+static int set_processes(struct evbuffer *out, const char *job, const char *min_s, const char *max_s)
+{
+    int k = find_job(job);
+    long min, max;
+
+    if (k < 0) {
+        reply(out, "ERR invalid_job_name: %s", job);
+        return REPLY;
+    }
+    min = min_s ? parse_count(min_s) : gdl_jobs[k].min_processes;
+    max = max_s ? parse_count(max_s) : gdl_jobs[k].max_processes;
+    if (min == -2) {
+        reply(out, "ERR invalid_value: min_processes must be a whole number");
+    } else if (min < 0) {
+        reply(out, "ERR invalid_value: min_processes must be >= 0");
+    } else if (max == -2) {
+        reply(out, "ERR invalid_value: max_processes must be a whole number");
+    } else if (max < 0) {
+        reply(out, "ERR invalid_value: max_processes must be >= 0");
+    } else if (min > max) {
+        if (min_s)
+            reply(out, "ERR invalid_value: min_processes must be smaller than max_processes");
+        else
+            reply(out, "ERR invalid_value: max_processes must be greater than min_processes");
+    } else {
+        gdl_info("console: %s min_processes %ld, max_processes %ld (were %d, %d)", gdl_jobs[k].name, min, max,
+                 gdl_jobs[k].min_processes, gdl_jobs[k].max_processes);
+        gdl_jobs[k].min_processes = (int)min;
+        gdl_jobs[k].max_processes = (int)max;
+        gdl_master_rescale();
+        reply(out, "OK");
+    }
+    return REPLY;
+}
+
+static int cmd_set_min(struct evbuffer *out, int argc, char **argv, bool *authed)
+{
+    return set_processes(out, argv[1], argv[2], NULL);
+}
+
+static int cmd_set_max(struct evbuffer *out, int argc, char **argv, bool *authed)
+{
+    return set_processes(out, argv[1], NULL, argv[2]);
+}
+
+static int cmd_set_both(struct evbuffer *out, int argc, char **argv, bool *authed)
+{
+    return set_processes(out, argv[1], argv[2], argv[3]);
+}
+
+static int cmd_kill(struct evbuffer *out, int argc, char **argv, bool *authed)
+{
+    int pids[ARGS_MAX];
+
+    for (int i = 1; i < argc; i++) {
+        long pid = parse_count(argv[i]);
+        if (pid <= 0 || !gdl_master_owns((int)pid)) {
+            reply(out, "ERR invalid_value: the given PID(s) do not belong to us");
+            return REPLY;
+        }
+        pids[i - 1] = (int)pid;
+    }
+    for (int i = 0; i < argc - 1; i++)
+        gdl_master_stop_pid(pids[i], "console kill");
+    reply(out, "OK");
+    return REPLY;
+}
+
+static int cmd_killall(struct evbuffer *out, int argc, char **argv, bool *authed)
+{
+    int pids[GDL_PROCS_MAX];
+
+    if (argc < 2) {
+        reply(out, "ERR invalid_value: no job_names given");
+        return REPLY;
+    }
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "*") != 0 && find_job(argv[i]) < 0) {
+            reply(out, "ERR invalid_job_name: %s", argv[i]);
+            return REPLY;
+        }
+    for (int k = 0; k < gdl_njobs; k++) {
+        bool chosen = false;
+        for (int i = 1; i < argc; i++)
+            chosen |= strcmp(argv[i], "*") == 0 || strcmp(argv[i], gdl_jobs[k].name) == 0;
+        if (!chosen)
+            continue;
+        for (int n = gdl_master_pids(k, pids, GDL_PROCS_MAX), i = 0; i < n; i++)
+            gdl_master_stop_pid(pids[i], "console killall");
+    }
+    reply(out, "OK");
+    return REPLY;
+}
+
+static int cmd_quit(struct evbuffer *out, int argc, char **argv, bool *authed)
+{
+    return CLOSE;
+}
+
+static int cmd_shutdown(struct evbuffer *out, int argc, char **argv, bool *authed)
+{
+    gdl_info("console: shutdown");
+    gdl_master_shutdown();
+    return CLOSE;
+}
+
+static int cmd_version(struct evbuffer *out, int argc, char **argv, bool *authed)
+{
+    reply(out, "gdlua %s", GDLUA_VERSION);
+    return REPLY;
+}
+
+static void mean_p99(const gdl_counters_t *c, double *mean_ms, double *p99_ms)
+{
+    uint64_t n = c->done + c->failed;
+
+    *mean_ms = n ? c->busy_us / 1000.0 / n : 0;
+    *p99_ms = gdl_counters_percentile_us(c, 0.99) / 1000.0;
+}
+
+static int cmd_stats(struct evbuffer *out, int argc, char **argv, bool *authed)
+{
+    static const char *const head[] = {"JOB", "PROCESSES", "BUSY", "DONE", "FAILED", "LASTRUN", "LASTERROR",
+                                       "MEAN_MS", "P99_MS"};
+    enum { NCOL = 9 };
+    row_t *rows = rows_collect();
+    char(*cells)[NCOL][48] = calloc(gdl_njobs + 1, sizeof(*cells));
+    int w[NCOL] = {0};
+
+    if (cells == NULL)
+        abort();
+    for (int c = 0; c < NCOL; c++)
+        snprintf(cells[0][c], 48, "%s", head[c]);
+    for (int i = 0; i < gdl_njobs; i++) {
+        const row_t *r = &rows[i];
+        double mean, p99;
+
+        mean_p99(&r->c, &mean, &p99);
+        snprintf(cells[i + 1][0], 48, "%s", "");
+        snprintf(cells[i + 1][1], 48, "%s", r->cur);
+        snprintf(cells[i + 1][2], 48, "%d", gdl_master_busy(r->job));
+        snprintf(cells[i + 1][3], 48, "%llu", (unsigned long long)r->c.done);
+        snprintf(cells[i + 1][4], 48, "%llu", (unsigned long long)r->c.failed);
+        snprintf(cells[i + 1][5], 48, "%s", r->run);
+        snprintf(cells[i + 1][6], 48, "%s", r->err);
+        snprintf(cells[i + 1][7], 48, "%.3f", mean);
+        snprintf(cells[i + 1][8], 48, "%.3f", p99);
+    }
+    for (int i = 0; i <= gdl_njobs; i++)
+        for (int c = 0; c < NCOL; c++) {
+            int len = c == 0 && i > 0 ? (int)strlen(gdl_jobs[rows[i - 1].job].name) : (int)strlen(cells[i][c]);
+            if (len > w[c])
+                w[c] = len;
+        }
+    for (int i = 0; i <= gdl_njobs; i++) {
+        const char *name = i ? gdl_jobs[rows[i - 1].job].name : head[0];
+        reply(out, "%-*s  %*s  %*s  %*s  %*s  %*s  %*s  %*s  %*s", w[0], name, w[1], cells[i][1], w[2], cells[i][2],
+              w[3], cells[i][3], w[4], cells[i][4], w[5], cells[i][5], w[6], cells[i][6], w[7], cells[i][7], w[8],
+              cells[i][8]);
+    }
+    free(cells);
+    free(rows);
+    return REPLY;
+}
+
+static void json_string(struct evbuffer *out, const char *s)
+{
+    evbuffer_add(out, "\"", 1);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            evbuffer_add_printf(out, "\\%c", ch);
+        else if (ch < 0x20 || ch == 0x7f)
+            evbuffer_add_printf(out, "\\u%04x", ch);
+        else
+            evbuffer_add(out, s, 1);
+    }
+    evbuffer_add(out, "\"", 1);
+}
+
+static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
+{
+    row_t *rows = rows_collect();
+    int pids[GDL_PROCS_MAX];
+
+    evbuffer_add_printf(out, "{\"version\":\"%s\",\"pid\":%d,\"jobs\":[", GDLUA_VERSION, (int)gdl_master_pid);
+    for (int i = 0; i < gdl_njobs; i++) {
+        const row_t *r = &rows[i];
+        const gdl_job_t *j = &gdl_jobs[r->job];
+        double mean, p99;
+        int n = gdl_master_pids(r->job, pids, GDL_PROCS_MAX);
+
+        mean_p99(&r->c, &mean, &p99);
+        evbuffer_add_printf(out, "%s{\"name\":", i ? "," : "");
+        json_string(out, j->name);
+        evbuffer_add_printf(out, ",\"min_processes\":%d,\"max_processes\":%d,\"processes\":%d,\"busy\":%d,"
+                                 "\"done\":%llu,\"failed\":%llu,\"last_run\":\"%s\",\"last_error\":\"%s\","
+                                 "\"last_error_message\":",
+                            j->min_processes, j->max_processes, n, gdl_master_busy(r->job),
+                            (unsigned long long)r->c.done, (unsigned long long)r->c.failed, r->run, r->err);
+        json_string(out, r->c.error);
+        evbuffer_add_printf(out, ",\"mean_ms\":%.3f,\"p99_ms\":%.3f,\"functions\":[", mean, p99);
+        for (int f = 0; f < j->nfunctions; f++) {
+            if (f)
+                evbuffer_add(out, ",", 1);
+            json_string(out, j->functions[f]);
+        }
+        evbuffer_add(out, "],\"pids\":[", 10);
+        for (int p = 0; p < n; p++)
+            evbuffer_add_printf(out, "%s%d", p ? "," : "", pids[p]);
+        evbuffer_add(out, "]}", 2);
+    }
+    evbuffer_add(out, "]}\r\n", 4);
+    free(rows);
+    return REPLY;
+}
+
+static int cmd_auth(struct evbuffer *out, int argc, char **argv, bool *authed)
+{
+    size_t a = strlen(argv[1]), b = strlen(token);
+    unsigned diff = (unsigned)(a ^ b);
+
+    /* Compare in constant time: the token's length and bytes don't leak. */
+    for (size_t i = 0; i < a; i++)
+        diff |= (unsigned char)argv[1][i] ^ (unsigned char)token[b ? i % b : 0];
+    if (token[0] == '\0' || diff == 0) {
+        *authed = true;
+        reply(out, "OK");
+        return REPLY;
+    }
+    reply(out, "ERR invalid_token");
+    return CLOSE;
+}
+
+static int cmd_help(struct evbuffer *out, int argc, char **argv, bool *authed);
+
+static const console_cmd_t commands[] = {
+    {"status", "", 0, 0, cmd_status, "one line per job: name, min, max, current processes, last run, last error"},
+    {"show", "JOB", 1, 1, cmd_show, "the status line of JOB, then one pid a line"},
+    {"set_min_processes", "JOB N", 2, 2, cmd_set_min, "set JOB's min_processes; takes effect at once"},
+    {"set_max_processes", "JOB N", 2, 2, cmd_set_max, "set JOB's max_processes; surplus idle processes stop"},
+    {"set_processes", "JOB MIN MAX", 3, 3, cmd_set_both, "set both"},
+    {"kill", "PID...", 1, ARGS_MAX - 1, cmd_kill, "stop these processes after their current job"},
+    {"killall", "JOB...|*", 0, ARGS_MAX - 1, cmd_killall, "stop every process of these jobs (* for all)"},
+    {"stats", "", 0, 0, cmd_stats, "per job: processes, busy, jobs done and failed, last run and error, mean and p99 ms"},
+    {"json", "", 0, 0, cmd_json, "status and stats as one JSON document"},
+    {"version", "", 0, 0, cmd_version, "gdlua's version"},
+    {"help", "", 0, 0, cmd_help, "this list"},
+    {"auth", "TOKEN", 1, 1, cmd_auth, "authenticate (when gdlua runs with --console_token)"},
+    {"quit", "", 0, 0, cmd_quit, "close this connection (no reply)"},
+    {"shutdown", "", 0, 0, cmd_shutdown, "stop gdlua as SIGTERM does (no reply)"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static int cmd_help(struct evbuffer *out, int argc, char **argv, bool *authed)
+{
+    char lhs[64];
+
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        snprintf(lhs, sizeof(lhs), "%s%s%s", commands[i].name, commands[i].args[0] ? " " : "", commands[i].args);
+        reply(out, "%-30s %s", lhs, commands[i].help);
+    }
+    return REPLY;
+}
+
+/* Printable, short: for echoing what a client sent. */
+static const char *sanitize(const char *s, char *buf, size_t len)
+{
+    size_t i;
+
+    for (i = 0; s[i] && i + 1 < len && i < 64; i++)
+        buf[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+    buf[i] = '\0';
+    return buf;
+}
+
+/* Runs one command line; the reply goes to out. Returns what to do with
+ * the connection. Used by the connections below and by the fuzzer. */
+int gdl_console_execute(char *line, struct evbuffer *out, bool *authed)
+{
+    char *argv[ARGS_MAX], *save = NULL, buf[80];
+    const console_cmd_t *cmd = NULL;
+    int argc = 0, rc;
+
+    for (char *t = strtok_r(line, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+        if (argc == ARGS_MAX) {
+            reply(out, "ERR too_many_arguments: at most %d", ARGS_MAX - 1);
+            evbuffer_add(out, ".\r\n", 3);
+            return GDL_CONSOLE_CONTINUE;
+        }
+        argv[argc++] = t;
+    }
+    if (argc == 0)
+        return GDL_CONSOLE_CONTINUE; /* an empty line: nothing to answer */
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(argv[0], commands[i].name) == 0)
+            cmd = &commands[i];
+    if (cmd == NULL) {
+        reply(out, "ERR unknown_command: %s", sanitize(argv[0], buf, sizeof(buf)));
+    } else if (!*authed && cmd->run != cmd_auth && cmd->run != cmd_quit) {
+        reply(out, "ERR auth_required: send auth TOKEN first");
+    } else if (argc - 1 < cmd->min_args || (cmd->max_args >= 0 && argc - 1 > cmd->max_args)) {
+        reply(out, "ERR %s: usage: %s%s%s", argc - 1 < cmd->min_args ? "missing_argument" : "too_many_arguments",
+              cmd->name, cmd->args[0] ? " " : "", cmd->args);
+    } else {
+        rc = cmd->run(out, argc, argv, authed);
+        if (rc == CLOSE)
+            return evbuffer_get_length(out) ? GDL_CONSOLE_CLOSE_AFTER : GDL_CONSOLE_CLOSE;
+    }
+    evbuffer_add(out, ".\r\n", 3);
+    return GDL_CONSOLE_CONTINUE;
+}
+
+static void conn_free(conn_t *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    bufferevent_free(c->bev);
+    free(c);
+    nconns--;
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    conn_t *c = arg;
+
+    if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        conn_free(c);
+}
+
+/* Answers, then closes once the answer is written. */
+static void close_with(conn_t *c, const char *msg)
+{
+    if (msg)
+        bufferevent_write(c->bev, msg, strlen(msg));
+    c->closing = true;
+    bufferevent_disable(c->bev, EV_READ);
+    on_write(c->bev, c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    conn_t *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev), *out = bufferevent_get_output(bev);
+    size_t len;
+    char *line;
+
+    while (!c->closing && (line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) != NULL) {
+        int rc;
+
+        if (len > LINE_MAX_BYTES) {
+            free(line);
+            close_with(c, "ERR line_too_long: at most 4096 bytes\r\n.\r\n");
+            return;
+        }
+        rc = gdl_console_execute(line, out, &c->authed);
+        free(line);
+        if (rc == GDL_CONSOLE_CLOSE) {
+            conn_free(c);
+            return;
+        }
+        if (rc == GDL_CONSOLE_CLOSE_AFTER) {
+            close_with(c, NULL);
+            return;
+        }
+        if (evbuffer_get_length(out) > OUTPUT_MAX_BYTES) {
+            gdl_warn("console: dropping a client that does not read its replies");
+            conn_free(c);
+            return;
+        }
+    }
+    if (!c->closing && evbuffer_get_length(in) > LINE_MAX_BYTES)
+        close_with(c, "ERR line_too_long: at most 4096 bytes\r\n.\r\n");
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    conn_free(arg);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+    struct event_base *base = evconnlistener_get_base(l);
+    struct timeval idle = {IDLE_TIMEOUT_S, 0};
+    conn_t *c;
+
+    if (nconns >= CLIENTS_MAX) {
+        static const char msg[] = "ERR too_many_connections\r\n.\r\n";
+        ssize_t w = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)w;
+        evutil_closesocket(fd);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        evutil_closesocket(fd);
+        return;
+    }
+    c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->authed = token[0] == '\0';
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    bufferevent_set_timeouts(c->bev, &idle, &idle);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->next = conns;
+    if (conns)
+        conns->prev = c;
+    conns = c;
+    nconns++;
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+    return false;
+}
+
+static int read_token(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (f == NULL) {
+        gdl_error("console: cannot read token file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    n = fread(token, 1, sizeof(token) - 1, f);
+    fclose(f);
+    token[n] = '\0';
+    token[strcspn(token, "\r\n")] = '\0';
+    if (token[0] == '\0' || strchr(token, ' ') || strchr(token, '\t')) {
+        gdl_error("console: token file %s must hold one word on its first line", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Starts listening. A configuration error (bad address, unreadable token,
+ * an open non-loopback bind) is fatal: -1. A port in use is not: the
+ * jobs are served without a console. */
+int gdl_console_init(struct event_base *base)
+{
+    struct evutil_addrinfo hints = {0}, *ai = NULL;
+    char port[16];
+    int rc;
+
+    if (gdl_config.console_port == 0)
+        return 0;
+    if (gdl_config.console_token && read_token(gdl_config.console_token) < 0)
+        return -1;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    snprintf(port, sizeof(port), "%d", gdl_config.console_port);
+    rc = evutil_getaddrinfo(gdl_config.console_bind, port, &hints, &ai);
+    if (rc != 0) {
+        gdl_error("console: bad --console_bind %s: %s", gdl_config.console_bind, evutil_gai_strerror(rc));
+        return -1;
+    }
+    if (!is_loopback(ai->ai_addr) && token[0] == '\0' && !gdl_config.console_insecure) {
+        gdl_error("console: refusing to listen on %s without --console_token (or --console_insecure)",
+                  gdl_config.console_bind);
+        evutil_freeaddrinfo(ai);
+        return -1;
+    }
+    listener = evconnlistener_new_bind(base, on_accept, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128,
+                                       ai->ai_addr, (int)ai->ai_addrlen);
+    evutil_freeaddrinfo(ai);
+    if (listener == NULL) {
+        gdl_error("console: cannot listen on %s:%d: %s; serving jobs without a console", gdl_config.console_bind,
+                  gdl_config.console_port, strerror(errno));
+        return 0;
+    }
+    gdl_info("console on %s:%d%s", gdl_config.console_bind, gdl_config.console_port,
+             token[0] ? " (token required)" : "");
+    return 0;
+}
+
+void gdl_console_close(void)
+{
+    while (conns)
+        conn_free(conns);
+    if (listener)
+        evconnlistener_free(listener);
+    listener = NULL;
+}
+
+/* In a new child: the listening socket and connections are the master's. */
+void gdl_console_child_close(void)
+{
+    if (listener)
+        close(evconnlistener_get_fd(listener));
+    for (conn_t *c = conns; c; c = c->next)
+        close(bufferevent_getfd(c->bev));
+}
