@@ -1,0 +1,316 @@
+/*
+ * gdlua_console.c: gdlua-console, the client of gdlua's management
+ * console (gdl_console.c), like Gearman::Driver's console client.
+ *
+ *   gdlua-console [--server HOST[:PORT]]... [--token FILE] [-c COMMAND]
+ *
+ * Each command goes to every server; each reply line is printed as
+ * "host:port> line". "COMMAND | SHELL-COMMAND" pipes the collected lines
+ * through the shell. Interactive use has line editing and history
+ * (libedit); with -c (or commands on a non-terminal stdin) it prints and
+ * exits 0, or 1 if any server failed or answered ERR: for scripts and
+ * monitoring checks.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <editline/readline.h>
+
+#define DEFAULT_PORT "47300"
+#define SERVERS_MAX 32
+#define TIMEOUT_S 10
+
+typedef struct {
+    char name[300]; /* host:port as the user gave it */
+    char host[256];
+    char port[16];
+    int fd;
+    FILE *in;
+} server_t;
+
+static server_t servers[SERVERS_MAX];
+static int nservers;
+static char token[256];
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: gdlua-console [--server HOST[:PORT]]... [--token FILE] [-c COMMAND]\n\n"
+                 "Sends console commands to one or more gdlua instances (default 127.0.0.1:47300)\n"
+                 "and prints each reply line as \"host:port> line\". \"COMMAND | SHELL-COMMAND\" pipes\n"
+                 "the reply through the shell; \"quit\" leaves. With -c, runs COMMAND and exits 0,\n"
+                 "or 1 if a server failed or answered ERR. \"help\" lists gdlua's commands.\n");
+}
+
+static int add_server(const char *spec)
+{
+    server_t *s;
+    const char *colon;
+
+    if (nservers == SERVERS_MAX) {
+        fprintf(stderr, "gdlua-console: at most %d servers\n", SERVERS_MAX);
+        return -1;
+    }
+    s = &servers[nservers];
+    snprintf(s->name, sizeof(s->name), "%s", spec);
+    if (spec[0] == '[') {
+        const char *close = strchr(spec, ']');
+        if (close == NULL) {
+            fprintf(stderr, "gdlua-console: bad server %s\n", spec);
+            return -1;
+        }
+        snprintf(s->host, sizeof(s->host), "%.*s", (int)(close - spec - 1), spec + 1);
+        colon = close[1] == ':' ? close + 1 : NULL;
+    } else {
+        colon = strrchr(spec, ':');
+        snprintf(s->host, sizeof(s->host), "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
+    }
+    snprintf(s->port, sizeof(s->port), "%s", colon && colon[1] ? colon + 1 : DEFAULT_PORT);
+    if (s->host[0] == '\0' || strspn(s->port, "0123456789") != strlen(s->port)) {
+        fprintf(stderr, "gdlua-console: bad server %s (want HOST[:PORT])\n", spec);
+        return -1;
+    }
+    if (!colon) {
+        char name[sizeof(s->name)];
+        snprintf(name, sizeof(name), "%s:%s", s->host, s->port);
+        memcpy(s->name, name, sizeof(name));
+    }
+    s->fd = -1;
+    nservers++;
+    return 0;
+}
+
+static void disconnect(server_t *s)
+{
+    if (s->in)
+        fclose(s->in); /* closes fd too */
+    else if (s->fd >= 0)
+        close(s->fd);
+    s->in = NULL;
+    s->fd = -1;
+}
+
+/* Reads one reply line without its line end; NULL on EOF or error. */
+static char *read_line(server_t *s, char *buf, size_t len)
+{
+    if (fgets(buf, (int)len, s->in) == NULL)
+        return NULL;
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return buf;
+}
+
+static int send_line(server_t *s, const char *line)
+{
+    size_t n = strlen(line);
+    char *msg = malloc(n + 3);
+    ssize_t w;
+
+    if (msg == NULL)
+        return -1;
+    memcpy(msg, line, n);
+    memcpy(msg + n, "\r\n", 3);
+    w = send(s->fd, msg, n + 2, MSG_NOSIGNAL);
+    free(msg);
+    return w == (ssize_t)(n + 2) ? 0 : -1;
+}
+
+static int connect_server(server_t *s)
+{
+    struct addrinfo hints = {0}, *ai, *p;
+    struct timeval tv = {TIMEOUT_S, 0};
+    int rc;
+
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if ((rc = getaddrinfo(s->host, s->port, &hints, &ai)) != 0) {
+        fprintf(stderr, "gdlua-console: %s: %s\n", s->name, gai_strerror(rc));
+        return -1;
+    }
+    for (p = ai; p; p = p->ai_next) {
+        s->fd = socket(p->ai_family, p->ai_socktype, p->ai_protocol);
+        if (s->fd < 0)
+            continue;
+        setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(s->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        if (connect(s->fd, p->ai_addr, p->ai_addrlen) == 0)
+            break;
+        close(s->fd);
+        s->fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (s->fd < 0) {
+        fprintf(stderr, "gdlua-console: %s: cannot connect: %s\n", s->name, strerror(errno));
+        return -1;
+    }
+    s->in = fdopen(s->fd, "r");
+    if (token[0]) {
+        char auth[300], buf[512];
+        snprintf(auth, sizeof(auth), "auth %s", token);
+        if (send_line(s, auth) < 0 || read_line(s, buf, sizeof(buf)) == NULL || strcmp(buf, "OK") != 0) {
+            fprintf(stderr, "gdlua-console: %s: authentication failed\n", s->name);
+            disconnect(s);
+            return -1;
+        }
+        read_line(s, buf, sizeof(buf)); /* "." */
+    }
+    return 0;
+}
+
+/* Sends cmd to every server and prints (or pipes) the replies. Returns
+ * false if a server failed or answered ERR. */
+static bool run(const char *input)
+{
+    char cmd[4096], word[32], buf[65536];
+    const char *pipe_to = NULL;
+    FILE *out = stdout;
+    bool ok = true, no_reply;
+    char *bar;
+
+    snprintf(cmd, sizeof(cmd), "%s", input);
+    if ((bar = strchr(cmd, '|')) != NULL) {
+        *bar = '\0';
+        pipe_to = bar + 1;
+        while (*pipe_to == ' ')
+            pipe_to++;
+    }
+    sscanf(cmd, "%31s", word);
+    no_reply = strcmp(word, "quit") == 0 || strcmp(word, "shutdown") == 0;
+    if (pipe_to && *pipe_to) {
+        fflush(stdout);
+        out = popen(pipe_to, "w");
+        if (out == NULL) {
+            fprintf(stderr, "gdlua-console: cannot run %s: %s\n", pipe_to, strerror(errno));
+            return false;
+        }
+    }
+    for (int i = 0; i < nservers; i++) {
+        server_t *s = &servers[i];
+
+        if (s->fd < 0 && connect_server(s) < 0) {
+            ok = false;
+            continue;
+        }
+        if (send_line(s, cmd) < 0) {
+            fprintf(stderr, "gdlua-console: %s: %s\n", s->name, strerror(errno));
+            disconnect(s);
+            ok = false;
+            continue;
+        }
+        if (no_reply) {
+            disconnect(s);
+            continue;
+        }
+        for (;;) {
+            if (read_line(s, buf, sizeof(buf)) == NULL) {
+                fprintf(stderr, "gdlua-console: %s: connection lost\n", s->name);
+                disconnect(s);
+                ok = false;
+                break;
+            }
+            fprintf(out, "%s> %s\n", s->name, buf);
+            if (strncmp(buf, "ERR", 3) == 0)
+                ok = false;
+            if (strcmp(buf, ".") == 0)
+                break;
+        }
+    }
+    if (out != stdout)
+        pclose(out);
+    fflush(stdout);
+    return ok;
+}
+
+static bool blank(const char *s)
+{
+    return s[strspn(s, " \t\r\n")] == '\0';
+}
+
+int main(int argc, char **argv)
+{
+    const char *command = NULL, *token_file = NULL;
+    char history[1024] = "";
+    bool ok = true;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *eq = strchr(a, '='), *v;
+        size_t len = eq ? (size_t)(eq - a) : strlen(a);
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (!(len == 8 && strncmp(a, "--server", 8) == 0) && !(len == 7 && strncmp(a, "--token", 7) == 0) &&
+            strcmp(a, "-c") != 0) {
+            fprintf(stderr, "gdlua-console: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+        v = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+        if (v == NULL) {
+            fprintf(stderr, "gdlua-console: %s needs a value\n", a);
+            return 2;
+        }
+        if (a[1] == 'c')
+            command = v;
+        else if (a[2] == 't')
+            token_file = v;
+        else if (add_server(v) < 0)
+            return 2;
+    }
+    if (nservers == 0)
+        add_server("127.0.0.1:" DEFAULT_PORT);
+    if (token_file) {
+        FILE *f = fopen(token_file, "r");
+        if (f == NULL || fgets(token, sizeof(token), f) == NULL) {
+            fprintf(stderr, "gdlua-console: cannot read token file %s\n", token_file);
+            return 2;
+        }
+        fclose(f);
+        token[strcspn(token, "\r\n")] = '\0';
+    }
+    if (command)
+        return run(command) ? 0 : 1;
+
+    if (!isatty(STDIN_FILENO)) {
+        char line[4096];
+        while (fgets(line, sizeof(line), stdin)) {
+            line[strcspn(line, "\r\n")] = '\0';
+            if (blank(line))
+                continue;
+            if (strcmp(line, "quit") == 0)
+                break;
+            ok &= run(line);
+        }
+        return ok ? 0 : 1;
+    }
+    if (getenv("HOME"))
+        snprintf(history, sizeof(history), "%s/.gdlua_console_history", getenv("HOME"));
+    using_history();
+    if (history[0])
+        read_history(history);
+    for (;;) {
+        char *line = readline("console> ");
+        if (line == NULL)
+            break;
+        if (!blank(line)) {
+            add_history(line);
+            if (strcmp(line, "quit") == 0) {
+                free(line);
+                break;
+            }
+            ok &= run(line);
+        }
+        free(line);
+    }
+    if (history[0])
+        write_history(history);
+    for (int i = 0; i < nservers; i++)
+        disconnect(&servers[i]);
+    return ok ? 0 : 1;
+}
