@@ -48,12 +48,12 @@ pid_t gdl_master_pid;
 static gdl_proc_t procs[GDL_PROCS_MAX];
 static int nprocs;
 static struct event_base *base;
-static struct event *kill_timer, *tick_timer, *rescale_timer;
+static struct event *kill_timer, *tick_timer, *rescale_timer, *budget_timer;
 static bool shutting_down;
 static double spawn_tokens;
 static int64_t tokens_at_ms;
 
-static void scale(void);
+static void scale(bool fresh);
 static void shutdown_begin(int sig);
 
 static const char *state_name(int state)
@@ -75,9 +75,9 @@ static int take_spawn_budget(int want)
     tokens_at_ms = now;
     got = want < (int)spawn_tokens ? want : (int)spawn_tokens;
     spawn_tokens -= got;
-    if (got < want && !evtimer_pending(rescale_timer, NULL)) {
+    if (got < want && !evtimer_pending(budget_timer, NULL)) {
         struct timeval tv = {0, 1000000 / gdl_config.max_spawn_rate + 1000};
-        evtimer_add(rescale_timer, &tv);
+        evtimer_add(budget_timer, &tv);
     }
     return got;
 }
@@ -148,15 +148,22 @@ static gdl_demand_t demand(int job, int64_t now, int64_t *idle, int *idle_proc, 
             idle_proc[(*nidle)++] = i;
         }
     }
+    int running = 0;
+
     for (int s = 0; s < gdl_config.nservers; s++) {
         if (!gdl_observed[s].valid)
             continue;
         d.queue += gdl_observed[s].queue[job];
+        running += gdl_observed[s].running[job];
         if (gdl_observed[s].peers[job] > d.peers) {
             d.peers = gdl_observed[s].peers[job];
             d.rank = gdl_observed[s].rank[job];
         }
     }
+    /* Rotate the ranks with the jobs running (the same figure for every
+     * instance polling at the same moment), so that work arriving one job
+     * at a time goes to each instance in turn, not always to the first. */
+    d.rank = (d.rank + running) % (d.peers + 1);
     if (d.queue == 0)
         j->queued_since_ms = 0;
     else if (j->queued_since_ms == 0)
@@ -167,8 +174,10 @@ static gdl_demand_t demand(int job, int64_t now, int64_t *idle, int *idle_proc, 
 
 /* The policy applied to every job: starts (within the spawn budget and
  * the crash back-off), idle stops, and the set of jobs the sentinels
- * should wake us for. */
-static void scale(void)
+ * should wake us for. Starts for waiting work need a fresh poll: between
+ * polls the queue is stale while processes grab jobs and turn busy, and
+ * counting both would start too many. Keeping min needs no poll. */
+static void scale(bool fresh)
 {
     static int64_t idle[GDL_PROCS_MAX];
     static int idle_proc[GDL_PROCS_MAX], order[GDL_PROCS_MAX];
@@ -189,7 +198,15 @@ static void scale(void)
 
         /* Starting processes: look again soon, when they have a job. */
         settling |= d.processes > d.busy + nidle;
-        starts = evtimer_pending(j->respawn, NULL) ? 0 : gdl_policy_starts(&d);
+        if (evtimer_pending(j->respawn, NULL)) {
+            starts = 0;
+        } else if (fresh) {
+            starts = gdl_policy_starts(&d);
+        } else {
+            gdl_demand_t keep = d;
+            keep.queue = 0;
+            starts = gdl_policy_starts(&keep);
+        }
         if (starts > 0) {
             if (d.processes < d.min && d.queue == 0)
                 snprintf(why, sizeof(why), "min %d", d.min);
@@ -278,7 +295,7 @@ void gdl_master_counters(int job, gdl_counters_t *out)
 void gdl_master_rescale(void)
 {
     if (base)
-        scale();
+        scale(false);
 }
 
 static void on_shutdown(evutil_socket_t fd, short what, void *arg)
@@ -298,7 +315,7 @@ void gdl_master_shutdown(void)
 
 static void on_polled(int server)
 {
-    scale();
+    scale(true);
 }
 
 static void on_wake(int server)
@@ -307,22 +324,33 @@ static void on_wake(int server)
     gdl_admin_poll(server);
 }
 
+static void poll_all(void)
+{
+    for (int s = 0; s < gdl_config.nservers; s++)
+        gdl_admin_poll(s);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     if (gdl_config.interval > 0)
-        for (int s = 0; s < gdl_config.nservers; s++)
-            gdl_admin_poll(s);
-    scale();
+        poll_all();
+    scale(false);
 }
 
 static void on_rescale(evutil_socket_t fd, short what, void *arg)
 {
-    scale();
+    scale(false);
+}
+
+/* The spawn budget has refilled: starts wait for fresh figures. */
+static void on_budget(evutil_socket_t fd, short what, void *arg)
+{
+    poll_all();
 }
 
 static void on_respawn(evutil_socket_t fd, short what, void *arg)
 {
-    scale();
+    scale(false);
 }
 
 static void describe_exit(int status, char *buf, size_t len)
@@ -391,7 +419,7 @@ static void reap(void)
     if (shutting_down && nprocs == 0)
         event_base_loopbreak(base);
     else
-        scale();
+        scale(false);
 }
 
 static void kill_all(int sig)
@@ -472,6 +500,7 @@ int gdl_master_run(void)
     }
     kill_timer = evtimer_new(base, on_kill_timeout, NULL);
     rescale_timer = evtimer_new(base, on_rescale, NULL);
+    budget_timer = evtimer_new(base, on_budget, NULL);
     tick_timer = event_new(base, -1, EV_PERSIST, on_tick, NULL);
     evtimer_add(tick_timer, &tick);
     spawn_tokens = gdl_config.max_spawn_rate;
@@ -491,7 +520,7 @@ int gdl_master_run(void)
     gdl_admin_init(base, on_polled);
     if (!gdl_config.no_wakeups)
         gdl_sentinel_init(base, on_wake);
-    scale();
+    scale(false);
 
     event_base_dispatch(base);
 
@@ -505,6 +534,7 @@ int gdl_master_run(void)
         event_free(gdl_jobs[k].respawn);
     event_free(kill_timer);
     event_free(rescale_timer);
+    event_free(budget_timer);
     event_free(tick_timer);
     event_base_free(base);
     return 0;

@@ -35,12 +35,13 @@ void gdl_format_time(int64_t unix_s, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
 }
 
-/* A job's numeric result as text: integers exactly (Lua's tostring would
- * print fib(70) as 3.0806152117013e+14), other numbers round-trip. */
+/* A job's numeric result as text: whole numbers below 10^21 in all their
+ * digits (Lua's tostring would print fib(70) as 3.0806152117013e+14),
+ * other numbers so that they read back the same. */
 int gdl_format_number(double n, char *buf, size_t len)
 {
-    if (n == floor(n) && fabs(n) < 9007199254740992.0) /* 2^53 */
-        return snprintf(buf, len, "%lld", (long long)n);
+    if (n == floor(n) && fabs(n) < 1e21)
+        return snprintf(buf, len, "%.0f", n);
     if (isnan(n))
         return snprintf(buf, len, "nan");
     if (isinf(n))

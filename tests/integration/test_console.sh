@@ -1,0 +1,101 @@
+#!/bin/bash
+# The console's commands and replies, byte for byte: Gearman::Driver's
+# formats (\r\n line ends, a "." closing each reply, its ERR strings),
+# and the commands beyond it. Changes take effect at once.
+source "$(dirname "$0")/lib.sh" "$@"
+source "$HERE/console_lib.sh"
+
+start_gearmand
+start_console_gdlua "$FIXTURES/console"
+wait_for "Con::Jobs::a has its process" 10 has_workers Con::Jobs::a
+
+# status before any job: names padded to the longest, numbers right-aligned
+# to their column, never-times as 1970, two spaces between fields.
+expected=$'Con::Jobs::a          1   2  1  1970-01-01T00:00:00  1970-01-01T00:00:00  \r\nCon::Jobs::long_name  0  12  0  1970-01-01T00:00:00  1970-01-01T00:00:00  \r\n.\r'
+assert_eq "status" "$expected" "$(cons status)"
+
+# A failing job: last run and last error set, first line of the message.
+gm -f Con::Jobs::long_name fail >/dev/null 2>&1 && fail "the failing job succeeded"
+line=$(cons_one status | grep '^Con::Jobs::long_name')
+[[ $line =~ ^Con::Jobs::long_name\ \ 0\ \ 12\ \ [01]\ \ ([0-9T:-]{19})\ \ ([0-9T:-]{19})\ \ ERROR:\ it\ failed$ ]] ||
+    fail "status after a failure: '$line'"
+[[ ${BASH_REMATCH[1]} != 1970-01-01T00:00:00 && ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" ]] ||
+    fail "last run / last error times: '$line'"
+
+# show: the same fields unpadded, then one pid a line.
+pid=$(worker_pids_for Con::Jobs::a)
+expected=$'Con::Jobs::a  1  2  1  1970-01-01T00:00:00  1970-01-01T00:00:00  \r\n'"$pid"$'\r\n.\r'
+assert_eq "show" "$expected" "$(cons 'show Con::Jobs::a')"
+
+# Every error string.
+check() { assert_eq "$1" "$2"$'\r\n.\r' "$(cons "$1")"; }
+check "show nope" "ERR invalid_job_name: nope"
+check "set_min_processes nope 1" "ERR invalid_job_name: nope"
+check "set_min_processes Con::Jobs::a -1" "ERR invalid_value: min_processes must be >= 0"
+check "set_min_processes Con::Jobs::a 3" "ERR invalid_value: min_processes must be smaller than max_processes"
+check "set_max_processes Con::Jobs::a -1" "ERR invalid_value: max_processes must be >= 0"
+check "set_max_processes Con::Jobs::a 0" "ERR invalid_value: max_processes must be greater than min_processes"
+check "set_processes Con::Jobs::a -1 2" "ERR invalid_value: min_processes must be >= 0"
+check "set_processes Con::Jobs::a 1 -2" "ERR invalid_value: max_processes must be >= 0"
+check "set_processes Con::Jobs::a 3 2" "ERR invalid_value: min_processes must be smaller than max_processes"
+check "set_processes Con::Jobs::a x 2" "ERR invalid_value: min_processes must be a whole number"
+check "kill 1" "ERR invalid_value: the given PID(s) do not belong to us"
+check "kill $pid 1" "ERR invalid_value: the given PID(s) do not belong to us"
+check "kill abc" "ERR invalid_value: the given PID(s) do not belong to us"
+check "killall" "ERR invalid_value: no job_names given"
+check "killall nope" "ERR invalid_job_name: nope"
+check "frobnicate now" "ERR unknown_command: frobnicate"
+check "show" "ERR missing_argument: usage: show JOB"
+check "set_processes Con::Jobs::a 1" "ERR missing_argument: usage: set_processes JOB MIN MAX"
+check "version 2" "ERR too_many_arguments: usage: version"
+check "version" "gdlua $("$GDLUA" --version | cut -d' ' -f2)"
+alive "$pid" || fail "a failed kill killed $pid"
+
+# help comes from the command table: one line a command.
+help=$(cons_one help)
+for c in status show set_min_processes set_max_processes set_processes kill killall stats json version help auth quit shutdown; do
+    grep -q "^$c\\b" <<<"$help" || fail "help lacks $c: $help"
+done
+assert_eq "help lines" 14 "$(wc -l <<<"$help")"
+
+# set_processes starts processes now; show lists the new pids.
+check "set_processes Con::Jobs::long_name 3 12" "OK"
+wait_for "3 processes for long_name" 10 has_workers Con::Jobs::long_name 3
+shown=$(cons_one 'show Con::Jobs::long_name' | tail -n +2 | sort -n | tr '\n' ' ')
+real=$(worker_pids_for Con::Jobs::long_name | sort -n | tr '\n' ' ')
+assert_eq "show lists the new pids" "$real" "$shown"
+assert_eq "show lists 3 pids" 3 "$(wc -w <<<"$shown")"
+
+# Lowering max stops idle surplus processes now.
+check "set_processes Con::Jobs::long_name 0 1" "OK"
+wait_for "down to 1 process" 10 bash -c "[[ \$(gearadmin -h 127.0.0.1 -p $PORT --workers | grep -c ':[0-9]* : Con::Jobs::long_name') == 1 ]]"
+log_has_re "stop [0-9]+ Con::Jobs::long_name: above max 1" || fail "no 'above max' stop line"
+
+# kill: the process stops and is replaced (min 1).
+check "kill $pid" "OK"
+wait_for "$pid replaced" 10 bash -c "p=\$(gearadmin -h 127.0.0.1 -p $PORT --workers | awk '/: Con::Jobs::a\$/ {n=split(\$3,a,\":\"); print a[n]}'); [[ -n \$p && \$p != $pid ]]"
+dead "$pid" || wait_for "$pid gone" 10 dead "$pid"
+# killall *: every process of every job is replaced.
+before=$(worker_pids_for Con::Jobs::a)
+check "killall *" "OK"
+wait_for "killall replaced Con::Jobs::a" 10 bash -c "p=\$(gearadmin -h 127.0.0.1 -p $PORT --workers | awk '/: Con::Jobs::a\$/ {n=split(\$3,a,\":\"); print a[n]}'); [[ -n \$p && \$p != $before ]]"
+
+# stats and json.
+stats=$(cons_one stats)
+[[ $(head -1 <<<"$stats") =~ ^JOB\ +PROCESSES\ \ BUSY\ \ DONE\ \ FAILED\ +LASTRUN\ +LASTERROR\ \ MEAN_MS\ \ P99_MS$ ]] ||
+    fail "stats header: $(head -1 <<<"$stats")"
+[[ $(grep '^Con::Jobs::long_name' <<<"$stats") =~ ^Con::Jobs::long_name\ +[0-9]+\ +0\ +0\ +1\  ]] ||
+    fail "stats row: $stats"
+json=$(cons_one json)
+assert_contains "json" "$json" '"name":"Con::Jobs::long_name","min_processes":0,"max_processes":1,'
+assert_contains "json" "$json" '"failed":1,'
+assert_contains "json" "$json" '"last_error_message":"it failed"'
+[[ $json == '{"version":"'*']}' ]] || fail "json document: $json"
+
+# quit answers nothing and closes.
+assert_eq "quit" "" "$(cons quit)"
+# shutdown answers nothing; gdlua exits 0.
+assert_eq "shutdown" "" "$(cons shutdown)"
+wait_gdlua 20
+assert_eq "exit status after shutdown" 0 "$GDLUA_STATUS"
+pass

@@ -1,0 +1,37 @@
+#!/bin/bash
+# --console_token: nothing but "auth TOKEN" before success; a wrong token
+# closes the connection; a non-loopback console without a token is
+# refused at start.
+source "$(dirname "$0")/lib.sh" "$@"
+source "$HERE/console_lib.sh"
+
+printf 's3cret-token\n' >"$TMP/token"
+start_gearmand
+start_console_gdlua --console_token "$TMP/token" "$FIXTURES/console"
+
+assert_eq "before auth" $'ERR auth_required: send auth TOKEN first\r\n.\r' "$(cons status)"
+assert_eq "wrong token" $'ERR invalid_token\r' "$(cons 'auth nope' version)"
+out=$(cons 'auth s3cret-token' version | tr -d '\r')
+assert_eq "right token" $'OK\n.\ngdlua '"$("$GDLUA" --version | cut -d' ' -f2)"$'\n.' "$out"
+"$GDLUA_CONSOLE" --server "127.0.0.1:$CONSOLE_PORT" --token "$TMP/token" -c status >"$TMP/out" ||
+    fail "gdlua-console with the token failed: $(cat "$TMP/out")"
+grep -q "^127.0.0.1:$CONSOLE_PORT> Con::Jobs::a " "$TMP/out" || fail "no status through the client: $(cat "$TMP/out")"
+"$GDLUA_CONSOLE" --server "127.0.0.1:$CONSOLE_PORT" -c status >/dev/null 2>&1 &&
+    fail "gdlua-console without the token succeeded"
+kill_wait "$GDLUA_PID" 10
+GDLUA_PID=
+
+# Without a token, only a loopback address is allowed ...
+out=$("$GDLUA" --check --console_bind 0.0.0.0 "$FIXTURES/console" 2>&1) # --check never listens
+p=$(free_port)
+out=$(timeout 20 "$GDLUA" --server "127.0.0.1:$PORT" --console_port "$p" --console_bind 0.0.0.0 "$FIXTURES/console" 2>&1)
+rc=$?
+[[ $rc != 0 && $rc != 124 ]] || fail "a console on 0.0.0.0 without a token was not refused (status $rc)"
+assert_contains "refusal" "$out" "console: refusing to listen on 0.0.0.0 without --console_token (or --console_insecure)"
+port_open "$p" && fail "something listens on $p"
+# ... and a token file that cannot be read is an error.
+out=$(timeout 20 "$GDLUA" --server "127.0.0.1:$PORT" --console_port "$p" --console_token "$TMP/missing" "$FIXTURES/console" 2>&1)
+rc=$?
+[[ $rc != 0 && $rc != 124 ]] || fail "a missing token file was accepted"
+assert_contains "missing token file" "$out" "cannot read token file $TMP/missing"
+pass
