@@ -25,11 +25,27 @@
 
 #include "gdlua.h"
 
+#define CHILD_HOOKS_MAX 16
+
+bool gdl_is_master;
+static void (*child_hooks[CHILD_HOOKS_MAX])(void);
+static int nchild_hooks;
+
 static volatile sig_atomic_t stopping;
 static gearman_id_t worker_id;
 static gdl_slot_t *slot;
 static gdl_job_t *job_type;
 static int dispatch_ref = LUA_NOREF;
+
+void gdl_child_hook(void (*fn)(void))
+{
+    for (int i = 0; i < nchild_hooks; i++)
+        if (child_hooks[i] == fn)
+            return;
+    if (nchild_hooks == CHILD_HOOKS_MAX)
+        abort(); /* a fixed set of built-in modules registers these */
+    child_hooks[nchild_hooks++] = fn;
+}
 
 static void on_stop(int sig)
 {
@@ -205,6 +221,9 @@ void gdl_child_run(int job, int slot_index)
     slot = &gdl_slots[slot_index];
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     gdl_proctitle_set(job_type->title);
+    gdl_is_master = false;
+    for (int i = 0; i < nchild_hooks; i++)
+        child_hooks[i]();
 
     lua_getfield(L, LUA_GLOBALSINDEX, "require");
     lua_pushstring(L, "gdlua");

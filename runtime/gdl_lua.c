@@ -91,6 +91,10 @@ lua_State *gdl_lua_new(void)
     lua_setfield(L, -2, "gdlua.core");
     lua_pushcfunction(L, luaopen_gdlua_fib);
     lua_setfield(L, -2, "gdlua.fib");
+    lua_pushcfunction(L, luaopen_gdlua_image);
+    lua_setfield(L, -2, "gdlua.image");
+    lua_pushcfunction(L, luaopen_gdlua_client);
+    lua_setfield(L, -2, "gdlua.client");
     lua_pop(L, 2);
     prepend_path(L, "path", gdl_config.libs, gdl_config.nlibs, "/?.lua");
     prepend_path(L, "path", gdl_config.libs, gdl_config.nlibs, "/?/init.lua");

@@ -60,6 +60,7 @@ int main(int argc, char **argv)
     gdl_log_level = gdl_config.loglevel;
     if (gdl_log_open(gdl_config.logfile) < 0)
         return 1;
+    gdl_is_master = true;
     gdl_L = gdl_lua_new();
     if (gdl_L == NULL) {
         gdl_error("cannot create a Lua state");

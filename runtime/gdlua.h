@@ -240,6 +240,15 @@ void gdl_proctitle_set(const char *title);
 /* ---- modules/: C modules preloaded into every state ---- */
 
 int luaopen_gdlua_fib(lua_State *L);
+int luaopen_gdlua_image(lua_State *L);
+int luaopen_gdlua_client(lua_State *L);
+
+/* True in the master while it loads modules and supervises: a C module
+ * refuses work that must not happen before fork (libvips, connections). */
+extern bool gdl_is_master;
+/* Registers fn to run in every child right after fork, before its first
+ * job (per-process set-up of a C module, e.g. allocator limits). */
+void gdl_child_hook(void (*fn)(void));
 
 /* ---- gdl_embedded.c (generated): the Lua half of the API ---- */
 

@@ -1,0 +1,524 @@
+/*
+ * gdl_client.c: "gdlua.client", gearman's client side for Lua: for
+ * client scripts (gdlua run) and for jobs that call other jobs.
+ *
+ *   local client = require "gdlua.client"
+ *   local c = client.new{ servers = "127.0.0.1:4730", timeout = 10000 }
+ *   local result, err = c:call("fn", workload, { unique = "u", priority = "high" })
+ *   local handle, err = c:background("fn", workload)
+ *   local st = c:status(handle)      -- { known, running, numerator, denominator }
+ *   local ts = c:taskset()
+ *   ts:add("fn", workload, { on_status = f, on_data = f, on_warning = f })
+ *   local results, failed = ts:run() -- results[i]: string or false; failed[i]: message
+ *
+ * A task set runs its jobs concurrently and returns the results in
+ * submission order. Callbacks run through gdl_lua_pcall, so a Lua error
+ * in one never unwinds through libgearman; it fails that task. Calls are
+ * refused in the master (a connection made before fork would be shared by
+ * every child); a client created while the master loads modules connects
+ * on its first call, in the child that makes it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <libgearman-1.0/gearman.h>
+
+#include "gdlua.h"
+
+#define CLIENT_MT "gdlua.client"
+#define TASKSET_MT "gdlua.taskset"
+
+typedef struct {
+    gearman_client_st *gc;
+} client_ud_t;
+
+typedef struct {
+    lua_State *L;
+    int tasks;   /* stack index of the tasks table */
+    int index;   /* 1-based position in it */
+    bool done, ok;
+    char *result;
+    size_t len;
+    char *error;   /* exception, callback error, or why it failed */
+    char *warning; /* the last warning: gdlua sends a failure's message so */
+} task_ctx_t;
+
+static gearman_client_st *check_client(lua_State *L, int idx)
+{
+    client_ud_t *c = luaL_checkudata(L, idx, CLIENT_MT);
+
+    if (c->gc == NULL)
+        luaL_error(L, "gdlua.client: client is closed");
+    return c->gc;
+}
+
+static void refuse_in_master(lua_State *L)
+{
+    if (gdl_is_master)
+        luaL_error(L, "gdlua.client: calls run in worker processes and scripts, not while the master loads "
+                      "modules (a connection made before fork would be shared by every child)");
+}
+
+static char *dup_bytes(const void *p, size_t n)
+{
+    char *s = malloc(n + 1);
+
+    if (s == NULL)
+        abort();
+    if (n)
+        memcpy(s, p, n);
+    s[n] = '\0';
+    return s;
+}
+
+static void set_error(task_ctx_t *t, const char *msg, size_t len)
+{
+    free(t->error);
+    t->error = dup_bytes(msg, len);
+}
+
+/* Calls tasks[index][name](...) if the task set one; an error in it fails
+ * the task. The caller pushed nargs arguments. */
+static void call_hook(task_ctx_t *t, const char *name, int nargs)
+{
+    lua_State *L = t->L;
+
+    lua_rawgeti(L, t->tasks, t->index);
+    lua_getfield(L, -1, name);
+    lua_remove(L, -2);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, nargs + 1);
+        return;
+    }
+    lua_insert(L, -(nargs + 1));
+    if (gdl_lua_pcall(L, nargs, 0) != 0) {
+        size_t len;
+        const char *msg = lua_tolstring(L, -1, &len);
+        set_error(t, msg ? msg : "error in callback", msg ? len : 17);
+        t->ok = false;
+        lua_pop(L, 1);
+    }
+}
+
+static gearman_return_t on_complete(gearman_task_st *task)
+{
+    task_ctx_t *t = gearman_task_context(task);
+
+    t->result = dup_bytes(gearman_task_data(task), gearman_task_data_size(task));
+    t->len = gearman_task_data_size(task);
+    t->ok = t->error == NULL; /* a callback may have failed it */
+    t->done = true;
+    return GEARMAN_SUCCESS;
+}
+
+static gearman_return_t on_fail(gearman_task_st *task)
+{
+    task_ctx_t *t = gearman_task_context(task);
+
+    if (t->error == NULL)
+        t->error = dup_bytes(t->warning ? t->warning : "job failed", strlen(t->warning ? t->warning : "job failed"));
+    t->ok = false;
+    t->done = true;
+    return GEARMAN_SUCCESS;
+}
+
+static gearman_return_t on_exception(gearman_task_st *task)
+{
+    task_ctx_t *t = gearman_task_context(task);
+
+    set_error(t, gearman_task_data(task), gearman_task_data_size(task));
+    return GEARMAN_SUCCESS;
+}
+
+/* gdlua sends a failing job's message as a warning just before WORK_FAIL
+ * (see gdl_child.c); the last warning is the error if the job fails. */
+static gearman_return_t on_warning(gearman_task_st *task)
+{
+    task_ctx_t *t = gearman_task_context(task);
+
+    free(t->warning);
+    t->warning = dup_bytes(gearman_task_data(task), gearman_task_data_size(task));
+    lua_pushlstring(t->L, t->warning, gearman_task_data_size(task));
+    call_hook(t, "on_warning", 1);
+    return GEARMAN_SUCCESS;
+}
+
+static gearman_return_t on_data(gearman_task_st *task)
+{
+    task_ctx_t *t = gearman_task_context(task);
+
+    lua_pushlstring(t->L, gearman_task_data(task), gearman_task_data_size(task));
+    call_hook(t, "on_data", 1);
+    return GEARMAN_SUCCESS;
+}
+
+static gearman_return_t on_status(gearman_task_st *task)
+{
+    task_ctx_t *t = gearman_task_context(task);
+
+    lua_pushnumber(t->L, gearman_task_numerator(task));
+    lua_pushnumber(t->L, gearman_task_denominator(task));
+    call_hook(t, "on_status", 2);
+    return GEARMAN_SUCCESS;
+}
+
+static int priority_of(lua_State *L, int opts)
+{
+    static const char *const names[] = {"normal", "high", "low", NULL};
+    int p = 0;
+
+    if (opts == 0)
+        return 0;
+    lua_getfield(L, opts, "priority");
+    if (!lua_isnil(L, -1))
+        p = luaL_checkoption(L, -1, NULL, names);
+    lua_pop(L, 1);
+    return p;
+}
+
+static const char *unique_of(lua_State *L, int opts)
+{
+    const char *u = NULL;
+
+    if (opts == 0)
+        return NULL;
+    lua_getfield(L, opts, "unique");
+    if (!lua_isnil(L, -1))
+        u = luaL_checkstring(L, -1);
+    lua_pop(L, 1); /* the string stays referenced by the opts table */
+    return u;
+}
+
+/* Runs the tasks in the table at index `tasks` ({fn, workload, opts}...),
+ * leaves results and failed tables on the stack. */
+static int run_tasks(lua_State *L, gearman_client_st *gc, int tasks)
+{
+    int n = (int)lua_objlen(L, tasks), nfailed = 0;
+    task_ctx_t *ctx = calloc(n ? n : 1, sizeof(task_ctx_t));
+    gearman_return_t rc = GEARMAN_SUCCESS;
+
+    if (ctx == NULL)
+        return luaL_error(L, "gdlua.client: out of memory");
+    /* Before adding: each task copies the client's callbacks. */
+    gearman_client_set_complete_fn(gc, on_complete);
+    gearman_client_set_fail_fn(gc, on_fail);
+    gearman_client_set_exception_fn(gc, on_exception);
+    gearman_client_set_warning_fn(gc, on_warning);
+    gearman_client_set_data_fn(gc, on_data);
+    gearman_client_set_status_fn(gc, on_status);
+    for (int i = 0; i < n; i++) {
+        const char *fn, *workload, *unique;
+        size_t wlen;
+        int prio, opts;
+
+        ctx[i] = (task_ctx_t){.L = L, .tasks = tasks, .index = i + 1};
+        lua_rawgeti(L, tasks, i + 1);
+        lua_getfield(L, -1, "fn");
+        fn = lua_tostring(L, -1);
+        lua_getfield(L, -2, "workload");
+        workload = lua_tolstring(L, -1, &wlen);
+        opts = lua_gettop(L) - 2; /* the task table holds the options too */
+        unique = unique_of(L, opts);
+        prio = priority_of(L, opts);
+        gearman_task_st *task =
+            prio == 1 ? gearman_client_add_task_high(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc)
+            : prio == 2 ? gearman_client_add_task_low(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc)
+                        : gearman_client_add_task(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc);
+        lua_pop(L, 3);
+        if (task == NULL) {
+            const char *e = gearman_client_error(gc);
+            set_error(&ctx[i], e, strlen(e));
+            ctx[i].done = true;
+        }
+    }
+    if (n)
+        rc = gearman_client_run_tasks(gc);
+    lua_createtable(L, n, 0);
+    lua_newtable(L);
+    for (int i = 0; i < n; i++) {
+        task_ctx_t *t = &ctx[i];
+
+        if (t->done && t->ok && t->result) {
+            lua_pushlstring(L, t->result, t->len);
+            lua_rawseti(L, -3, i + 1);
+        } else {
+            const char *e = t->error ? t->error : gearman_failed(rc) ? gearman_client_error(gc) : "job failed";
+            lua_pushboolean(L, 0);
+            lua_rawseti(L, -3, i + 1);
+            lua_pushstring(L, t->done ? e : gearman_failed(rc) ? gearman_client_error(gc) : e);
+            lua_rawseti(L, -2, i + 1);
+            nfailed++;
+        }
+        free(t->result);
+        free(t->error);
+        free(t->warning);
+    }
+    free(ctx);
+    gearman_client_task_free_all(gc);
+    if (nfailed == 0) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
+    return 2;
+}
+
+static void check_task_args(lua_State *L, int base)
+{
+    luaL_checkstring(L, base);
+    luaL_checkstring(L, base + 1);
+    if (!lua_isnoneornil(L, base + 2))
+        luaL_checktype(L, base + 2, LUA_TTABLE);
+}
+
+/* Builds {fn = ..., workload = ..., <opts>} from arguments base.. */
+static void push_task(lua_State *L, int base)
+{
+    lua_newtable(L);
+    if (lua_istable(L, base + 2)) {
+        lua_pushnil(L);
+        while (lua_next(L, base + 2)) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_settable(L, -4);
+        }
+    }
+    lua_pushvalue(L, base);
+    lua_setfield(L, -2, "fn");
+    lua_pushvalue(L, base + 1);
+    lua_setfield(L, -2, "workload");
+}
+
+/* c:call(fn, workload [, opts]) -> result | nil, message */
+static int client_call(lua_State *L)
+{
+    gearman_client_st *gc = check_client(L, 1);
+    int tasks;
+
+    check_task_args(L, 2);
+    refuse_in_master(L);
+    lua_createtable(L, 1, 0);
+    tasks = lua_gettop(L);
+    push_task(L, 2);
+    lua_rawseti(L, tasks, 1);
+    run_tasks(L, gc, tasks);
+    lua_rawgeti(L, -2, 1);
+    if (lua_toboolean(L, -1))
+        return 1;
+    lua_pushnil(L);
+    lua_rawgeti(L, -3, 1);
+    return 2;
+}
+
+/* c:background(fn, workload [, opts]) -> handle | nil, message */
+static int client_background(lua_State *L)
+{
+    gearman_client_st *gc = check_client(L, 1);
+    gearman_job_handle_t handle;
+    gearman_return_t rc;
+    size_t wlen;
+    const char *fn, *workload, *unique;
+    int prio;
+
+    check_task_args(L, 2);
+    refuse_in_master(L);
+    fn = lua_tostring(L, 2);
+    workload = lua_tolstring(L, 3, &wlen);
+    unique = unique_of(L, lua_istable(L, 4) ? 4 : 0);
+    prio = priority_of(L, lua_istable(L, 4) ? 4 : 0);
+    rc = prio == 1 ? gearman_client_do_high_background(gc, fn, unique, workload, wlen, handle)
+         : prio == 2 ? gearman_client_do_low_background(gc, fn, unique, workload, wlen, handle)
+                     : gearman_client_do_background(gc, fn, unique, workload, wlen, handle);
+    if (gearman_failed(rc)) {
+        lua_pushnil(L);
+        lua_pushstring(L, gearman_client_error(gc));
+        return 2;
+    }
+    lua_pushstring(L, handle);
+    return 1;
+}
+
+/* c:status(handle) -> { known, running, numerator, denominator } | nil, message */
+static int client_status(lua_State *L)
+{
+    gearman_client_st *gc = check_client(L, 1);
+    const char *handle = luaL_checkstring(L, 2);
+    bool known = false, running = false;
+    uint32_t num = 0, den = 0;
+    gearman_return_t rc;
+
+    refuse_in_master(L);
+    rc = gearman_client_job_status(gc, handle, &known, &running, &num, &den);
+    if (gearman_failed(rc)) {
+        lua_pushnil(L);
+        lua_pushstring(L, gearman_client_error(gc));
+        return 2;
+    }
+    lua_createtable(L, 0, 4);
+    lua_pushboolean(L, known);
+    lua_setfield(L, -2, "known");
+    lua_pushboolean(L, running);
+    lua_setfield(L, -2, "running");
+    lua_pushnumber(L, num);
+    lua_setfield(L, -2, "numerator");
+    lua_pushnumber(L, den);
+    lua_setfield(L, -2, "denominator");
+    return 1;
+}
+
+/* c:taskset() -> a task set: ts:add(fn, workload [, opts]), ts:run() */
+static int client_taskset(lua_State *L)
+{
+    check_client(L, 1);
+    lua_createtable(L, 0, 2);
+    lua_pushvalue(L, 1);
+    lua_setfield(L, -2, "client");
+    lua_newtable(L);
+    lua_setfield(L, -2, "tasks");
+    luaL_getmetatable(L, TASKSET_MT);
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+static int taskset_add(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    check_task_args(L, 2);
+    lua_getfield(L, 1, "tasks");
+    push_task(L, 2);
+    lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
+    lua_pop(L, 1);
+    lua_settop(L, 1);
+    return 1; /* the set, for chaining */
+}
+
+/* ts:run() -> results, failed (nil when every task succeeded) */
+static int taskset_run(lua_State *L)
+{
+    gearman_client_st *gc;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_getfield(L, 1, "client");
+    lua_getfield(L, 1, "tasks");
+    gc = check_client(L, 2);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    refuse_in_master(L);
+    return run_tasks(L, gc, 3);
+}
+
+static int client_close(lua_State *L)
+{
+    client_ud_t *c = luaL_checkudata(L, 1, CLIENT_MT);
+
+    if (c->gc)
+        gearman_client_free(c->gc);
+    c->gc = NULL;
+    return 0;
+}
+
+/* The servers option as one "h:p,h:p" string on the stack (maybe ""). */
+static void push_servers(lua_State *L, int opts)
+{
+    int n;
+
+    lua_getfield(L, opts, "servers");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "");
+        return;
+    }
+    if (lua_type(L, -1) == LUA_TSTRING)
+        return;
+    if (!lua_istable(L, -1))
+        luaL_error(L, "gdlua.client.new: servers must be a \"host:port\" string or a list of them");
+    n = (int)lua_objlen(L, -1);
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1 - 2 * (i - 1), i);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "gdlua.client.new: servers[%d] must be a \"host:port\" string", i);
+        lua_pushliteral(L, ",");
+    }
+    lua_pop(L, n > 0 ? 1 : 0); /* the last comma */
+    lua_concat(L, n > 0 ? 2 * n - 1 : 0);
+    if (n == 0)
+        lua_pushliteral(L, "");
+    lua_remove(L, -2); /* the list */
+}
+
+/* client.new{ servers = "h:p,h:p" | {"h:p", ...}, timeout = ms }: the
+ * servers default to gdlua's --server list, then $GEARMAN_SERVERS, then
+ * 127.0.0.1:4730. */
+static int client_new(lua_State *L)
+{
+    client_ud_t *c;
+    int timeout = -1;
+
+    if (lua_isnoneornil(L, 1)) {
+        lua_settop(L, 0);
+        lua_newtable(L);
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    push_servers(L, 1);
+    lua_getfield(L, 1, "timeout");
+    if (!lua_isnil(L, -1))
+        timeout = (int)luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+
+    c = lua_newuserdata(L, sizeof(*c));
+    c->gc = gearman_client_create(NULL);
+    luaL_getmetatable(L, CLIENT_MT);
+    lua_setmetatable(L, -2);
+    if (c->gc == NULL)
+        return luaL_error(L, "gdlua.client.new: out of memory");
+    if (lua_objlen(L, 2) > 0) {
+        if (gearman_failed(gearman_client_add_servers(c->gc, lua_tostring(L, 2))))
+            return luaL_error(L, "gdlua.client.new: bad servers \"%s\": %s", lua_tostring(L, 2),
+                              gearman_client_error(c->gc));
+    } else if (gdl_config.nservers > 0) {
+        for (int i = 0; i < gdl_config.nservers; i++)
+            gearman_client_add_server(c->gc, gdl_config.servers[i].host, (in_port_t)gdl_config.servers[i].port);
+    } else {
+        const char *env = getenv("GEARMAN_SERVERS");
+        gearman_client_add_servers(c->gc, env && *env ? env : "127.0.0.1:4730");
+    }
+    if (timeout >= 0)
+        gearman_client_set_timeout(c->gc, timeout);
+    return 1;
+}
+
+static const luaL_Reg client_methods[] = {
+    {"call", client_call},
+    {"background", client_background},
+    {"status", client_status},
+    {"taskset", client_taskset},
+    {"close", client_close},
+    {NULL, NULL},
+};
+
+static const luaL_Reg taskset_methods[] = {
+    {"add", taskset_add},
+    {"run", taskset_run},
+    {NULL, NULL},
+};
+
+int luaopen_gdlua_client(lua_State *L)
+{
+    luaL_newmetatable(L, CLIENT_MT);
+    lua_newtable(L);
+    luaL_register(L, NULL, client_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, client_close);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, TASKSET_MT);
+    lua_newtable(L);
+    luaL_register(L, NULL, taskset_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushcfunction(L, client_new);
+    lua_setfield(L, -2, "new");
+    return 1;
+}

@@ -1,0 +1,627 @@
+/*
+ * gdl_image.c: the "gdlua.image" C module: convert, thumbnail and inspect
+ * JPEG, PNG, GIF and WebP images with libvips.
+ *
+ *   image.convert(data, format [, opts])      -> bytes | nil, message
+ *   image.thumbnail(data, width [, opts])     -> bytes | nil, message
+ *   image.info(data)                          -> {width, height, format, bands} | nil, message
+ *
+ * Fork safety (see the libvips facts in the design notes): vips_init() at
+ * luaopen starts no threads, so the master may load this module before it
+ * forks; but an image operation starts worker threads, and a child forked
+ * after that deadlocks. So every operation is refused in the master
+ * (gdl_is_master), and each process that converts sets itself up once
+ * (setup_process): from gdl_child_hook in a child, before its first job,
+ * or lazily in a `gdlua run` script.
+ *
+ * Input is checked before any pixel is decoded: its size (max_bytes), its
+ * magic bytes (only the four formats are accepted, whatever libvips could
+ * read), then width x height from a header-only load (max_pixels), so a
+ * decompression bomb costs a header parse. Corrupt, truncated, oversized
+ * or unsupported input returns nil and a message; misuse (bad arguments,
+ * unknown options) raises.
+ *
+ * libvips reads the Lua string in place (vips_*load_buffer does not copy):
+ * the string is argument 1 and stays on the Lua stack until every image
+ * made from it is unreffed, which happens before each function returns.
+ * Everything that can raise is checked before the first vips object is
+ * made, so an error never leaks one.
+ */
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <vips/vips.h>
+
+#include "gdlua.h"
+
+#define MAX_SIDE 65535 /* thumbnail width and height; JPEG's own limit */
+
+enum { FMT_JPEG, FMT_PNG, FMT_GIF, FMT_WEBP, FMT_COUNT };
+
+static const char *const format_names[] = {"jpeg", "png", "gif", "webp", NULL};
+static const char *const format_titles[] = {"JPEG", "PNG", "GIF", "WebP"};
+
+/* Options of convert and thumbnail, after validation. */
+typedef struct {
+    int quality;          /* JPEG and WebP, 1..100 */
+    int effort;           /* GIF quantisation effort, 1..10 */
+    double dither;        /* GIF dithering, 0..1 */
+    double background[3]; /* alpha flattened onto this for JPEG, 0..255 */
+    int strip;            /* drop metadata */
+    double max_pixels;    /* width x height of the input (and a thumbnail) */
+    double max_bytes;     /* size of the input */
+    int height;           /* thumbnail: 0 means "fit the width" */
+    int format;           /* thumbnail: output format; -1: the input's */
+    int crop;             /* thumbnail: a VipsInteresting */
+} opts_t;
+
+/* Defaults. GIF: libvips defaults to effort 7 with full dithering, about
+ * 4x slower than effort 1 without dithering on a 1.2 MP photo (which still
+ * has a smaller error than Imager's default palette); bench_image
+ * measures it. */
+static const opts_t default_opts = {
+    .quality = 75,
+    .effort = 1,
+    .dither = 0,
+    .background = {255, 255, 255},
+    .strip = 0,
+    .max_pixels = 50e6,
+    .max_bytes = 50e6,
+    .height = 0,
+    .format = -1,
+    .crop = VIPS_INTERESTING_NONE,
+};
+
+enum { ON_CONVERT = 1, ON_THUMBNAIL = 2, ON_BOTH = 3 };
+enum { K_INT, K_WHOLE, K_NUMBER, K_BOOL, K_BACKGROUND, K_FORMAT, K_CROP };
+
+/* The option table: every option, its kind and bounds, where it applies;
+ * the parser and its "known:" lists are generated from it. */
+static const struct {
+    const char *name;
+    int kind;
+    double min, max;
+    size_t offset;
+    int where;
+} option_defs[] = {
+    {"quality", K_INT, 1, 100, offsetof(opts_t, quality), ON_BOTH},
+    {"effort", K_INT, 1, 10, offsetof(opts_t, effort), ON_BOTH},
+    {"dither", K_NUMBER, 0, 1, offsetof(opts_t, dither), ON_BOTH},
+    {"background", K_BACKGROUND, 0, 255, offsetof(opts_t, background), ON_BOTH},
+    {"strip", K_BOOL, 0, 1, offsetof(opts_t, strip), ON_BOTH},
+    {"max_pixels", K_WHOLE, 1, 1e15, offsetof(opts_t, max_pixels), ON_BOTH},
+    {"max_bytes", K_WHOLE, 1, 1e15, offsetof(opts_t, max_bytes), ON_BOTH},
+    {"height", K_INT, 1, MAX_SIDE, offsetof(opts_t, height), ON_THUMBNAIL},
+    {"format", K_FORMAT, 0, 0, offsetof(opts_t, format), ON_THUMBNAIL},
+    {"crop", K_CROP, 0, 0, offsetof(opts_t, crop), ON_THUMBNAIL},
+};
+#define NOPTIONS (sizeof(option_defs) / sizeof(option_defs[0]))
+
+static const char *const crop_names[] = {"centre", "center", "entropy", "attention", NULL};
+static const int crop_values[] = {VIPS_INTERESTING_CENTRE, VIPS_INTERESTING_CENTRE, VIPS_INTERESTING_ENTROPY,
+                                  VIPS_INTERESTING_ATTENTION};
+
+/* ---- per-process set-up ----------------------------------------------- */
+
+static bool process_ready;
+
+/* Runs once per process that converts, before its first operation: a
+ * fork child (gdl_child_hook) or a `gdlua run` script (lazily). */
+static void setup_process(void)
+{
+    if (process_ready)
+        return;
+    process_ready = true;
+    /* libvips and libimagequant allocate from many threads; with glibc's
+     * default of 8 arenas per core, a child's RSS creeps up over many GIF
+     * jobs. Two arenas keep it flat. */
+    mallopt(M_ARENA_MAX, 2);
+    /* Every payload is new: caching operations only holds memory. */
+    vips_cache_set_max(0);
+    /* Only the loaders this module calls (not ImageMagick's, say) parse
+     * untrusted input; thumbnail_buffer picks its loader itself. */
+    vips_block_untrusted_set(TRUE);
+}
+
+static void refuse_in_master(lua_State *L, const char *fn)
+{
+    if (gdl_is_master)
+        luaL_error(L,
+                   "gdlua.image.%s: refused in the master process: conversions run in worker processes only "
+                   "(libvips threads started before fork would deadlock the children); call it from a job",
+                   fn);
+}
+
+/* ---- arguments and options -------------------------------------------- */
+
+static const char *check_data(lua_State *L, int idx, size_t *len)
+{
+    if (lua_type(L, idx) != LUA_TSTRING)
+        luaL_typerror(L, idx, "string (image bytes)");
+    return lua_tolstring(L, idx, len);
+}
+
+static int format_index(const char *name)
+{
+    if (strcmp(name, "jpg") == 0)
+        return FMT_JPEG;
+    for (int i = 0; format_names[i]; i++)
+        if (strcmp(name, format_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static int check_format(lua_State *L, int idx)
+{
+    const char *name = luaL_checkstring(L, idx);
+    int f = format_index(name);
+
+    if (f < 0)
+        luaL_argerror(L, idx, lua_pushfstring(L, "unknown format \"%s\" (use jpeg, png, gif or webp)", name));
+    return f;
+}
+
+/* The value at idx as it should read in an error message. */
+static const char *show_value(lua_State *L, int idx)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+        return lua_pushfstring(L, "\"%s\"", lua_tostring(L, idx));
+    case LUA_TNUMBER:
+        return lua_pushfstring(L, "%f", lua_tonumber(L, idx));
+    case LUA_TBOOLEAN:
+        return lua_toboolean(L, idx) ? "true" : "false";
+    }
+    return luaL_typename(L, idx);
+}
+
+/* Raises: the option `name` (its value at index v) is not `want`. */
+static int bad_option(lua_State *L, const char *fn, const char *name, int v, const char *want)
+{
+    return luaL_error(L, "gdlua.image.%s: option %s must be %s, got %s", fn, name, want, show_value(L, v));
+}
+
+static bool whole_in(lua_State *L, int idx, double min, double max)
+{
+    lua_Number x;
+
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        return false;
+    x = lua_tonumber(L, idx);
+    return x >= min && x <= max && x == (lua_Number)(long long)x;
+}
+
+/* background = 255 (a grey level) or {r, g, b}, each 0..255. */
+static void read_background(lua_State *L, const char *fn, int v, double *rgb)
+{
+    const char *want = "a grey level or an {r, g, b} table of numbers from 0 to 255";
+
+    if (lua_type(L, v) == LUA_TNUMBER) {
+        double x = lua_tonumber(L, v);
+        if (!(x >= 0 && x <= 255))
+            bad_option(L, fn, "background", v, want);
+        rgb[0] = rgb[1] = rgb[2] = x;
+        return;
+    }
+    if (!lua_istable(L, v) || lua_objlen(L, v) != 3)
+        bad_option(L, fn, "background", v, want);
+    for (int i = 0; i < 3; i++) {
+        double x;
+        lua_rawgeti(L, v, i + 1);
+        x = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
+        lua_pop(L, 1);
+        if (!(x >= 0 && x <= 255))
+            bad_option(L, fn, "background", v, want);
+        rgb[i] = x;
+    }
+}
+
+static const char *known_options(lua_State *L, int where)
+{
+    luaL_Buffer b;
+    bool first = true;
+
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        if (!(option_defs[i].where & where))
+            continue;
+        if (!first)
+            luaL_addstring(&b, ", ");
+        luaL_addstring(&b, option_defs[i].name);
+        first = false;
+    }
+    luaL_pushresult(&b);
+    return lua_tostring(L, -1);
+}
+
+/* Reads the options table at idx (nil or absent: all defaults). Raises on
+ * an unknown option or a bad value, naming the option. */
+static void read_opts(lua_State *L, int idx, const char *fn, int where, opts_t *o)
+{
+    *o = default_opts;
+    if (lua_isnoneornil(L, idx))
+        return;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        int v = lua_gettop(L), kind;
+        const char *name, *want;
+        double min, max;
+        size_t i;
+        char *field;
+
+        if (lua_type(L, v - 1) != LUA_TSTRING)
+            luaL_error(L, "gdlua.image.%s: option names must be strings, got a %s", fn, luaL_typename(L, v - 1));
+        name = lua_tostring(L, v - 1);
+        for (i = 0; i < NOPTIONS; i++)
+            if ((option_defs[i].where & where) && strcmp(name, option_defs[i].name) == 0)
+                break;
+        if (i == NOPTIONS)
+            luaL_error(L, "gdlua.image.%s: unknown option %s (known: %s)", fn, name, known_options(L, where));
+        field = (char *)o + option_defs[i].offset;
+        kind = option_defs[i].kind;
+        min = option_defs[i].min;
+        max = option_defs[i].max;
+        switch (kind) {
+        case K_INT:
+        case K_WHOLE:
+            if (!whole_in(L, v, min, max)) {
+                want = kind == K_INT ? lua_pushfstring(L, "a whole number from %d to %d", (int)min, (int)max)
+                                     : "a whole number from 1";
+                bad_option(L, fn, name, v, want);
+            }
+            if (kind == K_INT)
+                *(int *)field = (int)lua_tonumber(L, v);
+            else
+                *(double *)field = lua_tonumber(L, v);
+            break;
+        case K_NUMBER:
+            if (lua_type(L, v) != LUA_TNUMBER || !(lua_tonumber(L, v) >= min && lua_tonumber(L, v) <= max))
+                bad_option(L, fn, name, v, lua_pushfstring(L, "a number from %d to %d", (int)min, (int)max));
+            *(double *)field = lua_tonumber(L, v);
+            break;
+        case K_BOOL:
+            if (lua_type(L, v) != LUA_TBOOLEAN)
+                bad_option(L, fn, name, v, "a boolean");
+            *(int *)field = lua_toboolean(L, v);
+            break;
+        case K_BACKGROUND:
+            read_background(L, fn, v, (double *)field);
+            break;
+        case K_FORMAT:
+            if (lua_type(L, v) != LUA_TSTRING || format_index(lua_tostring(L, v)) < 0)
+                bad_option(L, fn, name, v, "jpeg, png, gif or webp");
+            *(int *)field = format_index(lua_tostring(L, v));
+            break;
+        case K_CROP:
+            if (lua_type(L, v) == LUA_TBOOLEAN) {
+                *(int *)field = lua_toboolean(L, v) ? VIPS_INTERESTING_CENTRE : VIPS_INTERESTING_NONE;
+                break;
+            }
+            for (int c = 0;; c++) {
+                if (crop_names[c] == NULL)
+                    bad_option(L, fn, name, v, "a boolean, or centre, entropy or attention");
+                if (lua_type(L, v) == LUA_TSTRING && strcmp(lua_tostring(L, v), crop_names[c]) == 0) {
+                    *(int *)field = crop_values[c];
+                    break;
+                }
+            }
+            break;
+        }
+        lua_settop(L, v - 1); /* the key stays for lua_next */
+    }
+}
+
+/* ---- failures: nil, message ------------------------------------------- */
+
+/* "50 MP" / "76800 pixels": the message's sizes in the unit a reader
+ * expects. */
+static const char *amount(char *buf, size_t len, double n, const char *mega, const char *unit)
+{
+    if (n >= 1e6)
+        snprintf(buf, len, "%.4g %s", n / 1e6, mega);
+    else
+        snprintf(buf, len, "%.0f %s", n, unit);
+    return buf;
+}
+
+static int push_failure(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int push_failure(lua_State *L, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    lua_pushnil(L);
+    lua_pushfstring(L, "gdlua.image: %s", msg);
+    return 2;
+}
+
+/* The first line of libvips's error buffer (the cause; later lines are
+ * the operations it failed up through), then clears the buffer. */
+static const char *vips_reason(char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", vips_error_buffer());
+    vips_error_clear();
+    buf[strcspn(buf, "\n")] = '\0';
+    return buf;
+}
+
+/* ---- input ------------------------------------------------------------ */
+
+static int sniff(const unsigned char *p, size_t n)
+{
+    if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff)
+        return FMT_JPEG;
+    if (n >= 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0)
+        return FMT_PNG;
+    if (n >= 6 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0))
+        return FMT_GIF;
+    if (n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
+        return FMT_WEBP;
+    return -1;
+}
+
+/* A header-only load: the pixels are decoded later, when something reads
+ * them. Sequential access lets a conversion decode and encode strip by
+ * strip; truncated input fails instead of coming out grey. */
+static int load(const char *data, size_t len, int fmt, VipsAccess access, VipsImage **out)
+{
+    void *buf = (void *)data; /* libvips only reads it */
+
+    switch (fmt) {
+    case FMT_JPEG:
+        return vips_jpegload_buffer(buf, len, out, "access", access, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+    case FMT_PNG:
+        return vips_pngload_buffer(buf, len, out, "access", access, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+    case FMT_GIF:
+        return vips_gifload_buffer(buf, len, out, "access", access, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+    default:
+        return vips_webpload_buffer(buf, len, out, "access", access, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
+    }
+}
+
+/* Checks the input against the limits and opens it. Returns 0 with *out
+ * set (the caller unrefs it), or the number of values pushed (nil,
+ * message). */
+static int open_input(lua_State *L, const char *data, size_t len, const opts_t *o, VipsAccess access, int *fmt,
+                      VipsImage **out)
+{
+    char a[32], b[32], why[512];
+    double pixels;
+
+    *out = NULL;
+    if ((double)len > o->max_bytes)
+        return push_failure(L, "input is %s, over max_bytes %s", amount(a, sizeof(a), (double)len, "MB", "bytes"),
+                            amount(b, sizeof(b), o->max_bytes, "MB", "bytes"));
+    if (len == 0)
+        return push_failure(L, "input is empty, not a JPEG, PNG, GIF or WebP image");
+    *fmt = sniff((const unsigned char *)data, len);
+    if (*fmt < 0)
+        return push_failure(L, "input is not a JPEG, PNG, GIF or WebP image");
+    vips_error_clear();
+    if (load(data, len, *fmt, access, out) != 0) {
+        vips_reason(why, sizeof(why));
+        return push_failure(L, "cannot read the %s header (truncated or corrupt input)%s%s", format_titles[*fmt],
+                            *why ? ": " : "", why);
+    }
+    pixels = (double)(*out)->Xsize * (*out)->Ysize;
+    if (pixels > o->max_pixels) {
+        int n = push_failure(L, "image is %dx%d = %s, over max_pixels %s", (*out)->Xsize, (*out)->Ysize,
+                             amount(a, sizeof(a), pixels, "MP", "pixels"),
+                             amount(b, sizeof(b), o->max_pixels, "MP", "pixels"));
+        g_object_unref(*out);
+        *out = NULL;
+        return n;
+    }
+    return 0;
+}
+
+/* ---- output ----------------------------------------------------------- */
+
+/* JPEG has no alpha: flatten onto the background, in the image's own
+ * range (65535 for 16-bit images). A grey image with a coloured
+ * background becomes sRGB first. Returns a new reference in *out. */
+static int flatten(VipsImage *in, const double *bg, VipsImage **out)
+{
+    VipsImage *rgb = NULL;
+    VipsArrayDouble *arr;
+    double scale, v[3];
+    int rc;
+
+    if (in->Bands <= 2 && !(bg[0] == bg[1] && bg[1] == bg[2])) {
+        if (vips_colourspace(in, &rgb, VIPS_INTERPRETATION_sRGB, NULL) != 0)
+            return -1;
+        in = rgb;
+    }
+    scale = in->Type == VIPS_INTERPRETATION_RGB16 || in->Type == VIPS_INTERPRETATION_GREY16 ? 257 : 1;
+    for (int i = 0; i < 3; i++)
+        v[i] = bg[i] * scale;
+    arr = vips_array_double_new(v, 3);
+    rc = vips_flatten(in, out, "background", arr, "max_alpha", 255 * scale, NULL);
+    vips_area_unref(VIPS_AREA(arr));
+    if (rgb)
+        g_object_unref(rgb);
+    return rc;
+}
+
+static int save(VipsImage *in, int to, const opts_t *o, void **buf, size_t *len)
+{
+    VipsImage *flat = NULL;
+    int rc;
+
+    if (to == FMT_JPEG && vips_image_hasalpha(in)) {
+        if (flatten(in, o->background, &flat) != 0)
+            return -1;
+        in = flat;
+    }
+    switch (to) {
+    case FMT_JPEG:
+        rc = vips_jpegsave_buffer(in, buf, len, "Q", o->quality, "strip", o->strip, NULL);
+        break;
+    case FMT_PNG:
+        rc = vips_pngsave_buffer(in, buf, len, "strip", o->strip, NULL);
+        break;
+    case FMT_GIF:
+        rc = vips_gifsave_buffer(in, buf, len, "effort", o->effort, "dither", o->dither, "strip", o->strip, NULL);
+        break;
+    default:
+        rc = vips_webpsave_buffer(in, buf, len, "Q", o->quality, "strip", o->strip, NULL);
+        break;
+    }
+    if (flat)
+        g_object_unref(flat);
+    return rc;
+}
+
+/* Saves img as `to` and pushes the bytes, or nil and a message saying
+ * what could not be done (`doing`) and why. Decoding happens here too
+ * (lazily), so a truncated input reports from here. */
+static int push_saved(lua_State *L, VipsImage *img, int to, const opts_t *o, const char *doing)
+{
+    void *buf = NULL;
+    size_t len = 0;
+    char why[512];
+
+    vips_error_clear();
+    if (save(img, to, o, &buf, &len) != 0) {
+        g_free(buf);
+        return push_failure(L, "cannot %s: %s (truncated or corrupt input?)", doing, vips_reason(why, sizeof(why)));
+    }
+    lua_pushlstring(L, buf, len);
+    g_free(buf);
+    return 1;
+}
+
+/* ---- the API ---------------------------------------------------------- */
+
+/* image.convert(data, format [, opts]) -> bytes | nil, message */
+static int l_convert(lua_State *L)
+{
+    size_t len;
+    const char *data = check_data(L, 1, &len);
+    int to = check_format(L, 2), from, n;
+    opts_t o;
+    VipsImage *in;
+    char doing[64];
+
+    refuse_in_master(L, "convert");
+    read_opts(L, 3, "convert", ON_CONVERT, &o);
+    setup_process();
+    if ((n = open_input(L, data, len, &o, VIPS_ACCESS_SEQUENTIAL, &from, &in)) != 0)
+        return n;
+    snprintf(doing, sizeof(doing), "convert the %s input to %s", format_titles[from], format_titles[to]);
+    n = push_saved(L, in, to, &o, doing);
+    g_object_unref(in);
+    return n;
+}
+
+/* image.thumbnail(data, width [, opts]) -> bytes | nil, message
+ * Without height: width wide, aspect kept. With height: fits in width x
+ * height, or fills it exactly with crop. */
+static int l_thumbnail(lua_State *L)
+{
+    size_t len;
+    const char *data = check_data(L, 1, &len);
+    int width, height, from, to, n;
+    opts_t o;
+    VipsImage *in, *thumb = NULL;
+    char a[32], b[32], why[512], doing[64];
+    double pixels;
+
+    luaL_argcheck(L, whole_in(L, 2, 1, MAX_SIDE), 2, "width must be a whole number from 1 to 65535");
+    width = (int)lua_tonumber(L, 2);
+    refuse_in_master(L, "thumbnail");
+    read_opts(L, 3, "thumbnail", ON_THUMBNAIL, &o);
+    setup_process();
+    if ((n = open_input(L, data, len, &o, VIPS_ACCESS_RANDOM, &from, &in)) != 0)
+        return n;
+    g_object_unref(in); /* the header was for the limits; thumbnail reloads, shrinking on load */
+    to = o.format >= 0 ? o.format : from;
+    /* No height: a height no image reaches, so the width decides. */
+    height = o.height ? o.height : o.crop != VIPS_INTERESTING_NONE ? width : 10000000;
+    vips_error_clear();
+    /* The option string, not "fail_on": libvips 8.14 hands fail_on only to
+     * file loaders, and a truncated buffer would come out grey. */
+    if (vips_thumbnail_buffer((void *)data, len, &thumb, width, "height", height, "crop", o.crop, "option_string",
+                              "fail_on=truncated", NULL) != 0)
+        return push_failure(L, "cannot make a thumbnail of the %s input: %s (truncated or corrupt input?)",
+                            format_titles[from], vips_reason(why, sizeof(why)));
+    pixels = (double)thumb->Xsize * thumb->Ysize;
+    if (pixels > o.max_pixels)
+        n = push_failure(L, "thumbnail would be %dx%d = %s, over max_pixels %s", thumb->Xsize, thumb->Ysize,
+                         amount(a, sizeof(a), pixels, "MP", "pixels"),
+                         amount(b, sizeof(b), o.max_pixels, "MP", "pixels"));
+    else {
+        snprintf(doing, sizeof(doing), "make a %s thumbnail of the %s input", format_titles[to], format_titles[from]);
+        n = push_saved(L, thumb, to, &o, doing);
+    }
+    g_object_unref(thumb);
+    return n;
+}
+
+/* image.info(data) -> {width, height, format, bands} | nil, message
+ * Reads the header only. */
+static int l_info(lua_State *L)
+{
+    size_t len;
+    const char *data = check_data(L, 1, &len);
+    int fmt, n;
+    opts_t o = default_opts;
+    VipsImage *in;
+
+    refuse_in_master(L, "info");
+    setup_process();
+    o.max_pixels = 1e300; /* info is how a job learns the size: no limit */
+    o.max_bytes = 1e300;
+    if ((n = open_input(L, data, len, &o, VIPS_ACCESS_RANDOM, &fmt, &in)) != 0)
+        return n;
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, in->Xsize);
+    lua_setfield(L, -2, "width");
+    lua_pushinteger(L, in->Ysize);
+    lua_setfield(L, -2, "height");
+    lua_pushstring(L, format_names[fmt]);
+    lua_setfield(L, -2, "format");
+    lua_pushinteger(L, in->Bands);
+    lua_setfield(L, -2, "bands");
+    g_object_unref(in);
+    return 1;
+}
+
+static const luaL_Reg image_api[] = {
+    {"convert", l_convert},
+    {"thumbnail", l_thumbnail},
+    {"info", l_info},
+    {NULL, NULL},
+};
+
+/* libvips warns about bad input on stderr ("not enough data"); the job
+ * gets the failure as nil, message, so the details go to the debug log. */
+static void on_vips_log(const gchar *domain, GLogLevelFlags level, const gchar *msg, gpointer data)
+{
+    gdl_debug("libvips: %s", msg);
+}
+
+int luaopen_gdlua_image(lua_State *L)
+{
+    /* Registers types and reads settings; starts no thread, so it is safe
+     * in the master before fork. */
+    if (vips_init("gdlua") != 0)
+        return luaL_error(L, "gdlua.image: cannot start libvips: %s", vips_error_buffer());
+    g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO, on_vips_log, NULL);
+    gdl_child_hook(setup_process);
+    lua_newtable(L);
+    luaL_register(L, NULL, image_api);
+    lua_pushstring(L, vips_version_string());
+    lua_setfield(L, -2, "vips_version");
+    return 1;
+}
