@@ -63,7 +63,8 @@ static void usage(FILE *out)
     char lhs[64];
 
     fprintf(out, "usage: gdlua [options] DIR...\n"
-                 "       gdlua run SCRIPT.lua [ARG...]\n\n"
+                 "       gdlua run SCRIPT.lua [ARG...]\n"
+                 "       gdlua call FUNCTION [--server HOST[:PORT]]... [--unique ID] [--timeout MS] < IN > OUT\n\n"
                  "Serves the gearman job functions defined by every *.lua module below each DIR.\n\n"
                  "options:\n");
     for (size_t i = 0; i < NOPTIONS; i++) {
