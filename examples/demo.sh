@@ -1,8 +1,9 @@
 #!/bin/bash
 # demo.sh: the examples end to end on a fresh Debian bookworm machine.
 # Installs what is missing, builds gdlua, starts a private gearmand and
-# gdlua on examples/jobs (loopback, a free port), submits jobs, prints
-# their results, and stops everything it started.
+# gdlua on examples/jobs and examples/modules/jobs (loopback, free ports),
+# runs both seed scenarios and the other examples, prints the results,
+# and stops everything it started.
 #   bash examples/demo.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,29 +15,38 @@ PIDS=()
 cleanup() {
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
         kill "${PIDS[i]}" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "${PIDS[i]}" 2>/dev/null || break; sleep 0.05; done
+        for _ in $(seq 200); do kill -0 "${PIDS[i]}" 2>/dev/null || break; sleep 0.05; done
         kill -9 "${PIDS[i]}" 2>/dev/null || true
     done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        port_open "$p" || { echo "$p"; return; }
+    done
+}
 wait_until() { # SECONDS CMD...: poll CMD until it succeeds
     local end=$((SECONDS + $1)); shift
-    until "$@"; do
+    until "$@" >/dev/null 2>&1; do
         [ $SECONDS -lt $end ] || return 1
         sleep 0.05
     done
 }
+workers() { gearadmin -h 127.0.0.1 -p "$PORT" --workers | grep -c ":[0-9]* : $1\$" || true; }
+console() { "$BUILD/gdlua-console" --server "127.0.0.1:$CPORT" -c "$1" | sed 's/^/  /'; }
+run() { "$GDLUA" run "$@"; }
+call() { "$GDLUA" call "$1" --server "127.0.0.1:$PORT"; }
 
-for _ in $(seq 20); do
-    PORT=$((20000 + RANDOM % 40000))
-    port_free "$PORT" || continue
+for _ in 1 2 3 4 5; do
+    PORT=$(free_port)
     /usr/sbin/gearmand -L 127.0.0.1 -p "$PORT" -t 0 --log-file="$TMP/gearmand.log" >/dev/null 2>&1 &
     GEARMAND=$!
-    if wait_until 10 bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && exit 1 || exit 0" &&
-        kill -0 $GEARMAND 2>/dev/null; then
+    if wait_until 10 port_open "$PORT" && kill -0 $GEARMAND 2>/dev/null; then
         PIDS+=("$GEARMAND")
         break
     fi
@@ -44,34 +54,48 @@ for _ in $(seq 20); do
 done
 echo "gearmand on 127.0.0.1:$PORT"
 
-"$GDLUA" --server "127.0.0.1:$PORT" --logfile "$TMP/gdlua.log" "$ROOT/examples/jobs" &
+CPORT=$(free_port)
+"$GDLUA" --server "127.0.0.1:$PORT" --console_port "$CPORT" --logfile "$TMP/gdlua.log" \
+    --cpath "$BUILD/examples/modules" "$ROOT/examples/jobs" "$ROOT/examples/modules/jobs" &
 PIDS+=("$!")
-wait_until 20 bash -c "[ \"\$(gearadmin -h 127.0.0.1 -p $PORT --status | awk -F'\t' '\$1 == \"GDExamples::Fib::fib\" {print \$4}')\" = 1 ]" || {
+wait_until 20 port_open "$CPORT" && wait_until 20 [ "$(workers GDExamples::Fib::fib)" = 1 ] || {
     echo "gdlua did not come up:"; cat "$TMP/gdlua.log"; exit 1; }
-echo "gdlua up:"
-ps -o pid=,args= --ppid "${PIDS[1]}" | sed 's/^/  /'
+echo "gdlua up (console on 127.0.0.1:$CPORT):"
+console status
 
-call() { printf '  %-28s %-10s -> %s\n' "$1" "$2" "$(timeout 60 gearman -h 127.0.0.1 -p "$PORT" -f "$1" -- "$2")"; }
-echo "jobs:"
-call GDExamples::Fib::fib 30
-call GDExamples::Fib::fib_lua 30
-call GDExamples::Text::reverse "hello, gdlua"
-call GDExamples::Text::upper "hello, gdlua"
+echo
+echo "jobs (gdlua call FUNCTION < workload):"
+show() { printf '  %-30s %-14s -> %s\n' "$1" "$2" "$(printf '%s' "$2" | call "$1")"; }
+show GDExamples::Fib::fib 30
+show GDExamples::Fib::fib_lua 30
+show GDExamples::Text::reverse "hello, gdlua"
+show GDExamples::Text::upper "hello, gdlua"
+show GDExamples::Stats::wc "a user's C module"
+echo "  a failing job (the workload is not a number):"
+printf 'abc' | call GDExamples::Fib::fib 2>&1 | sed 's/^/    /' || true
 
-echo "seed 2, fan-out: fib(1..24) as concurrent jobs, summed"
-sum=0
-clients=()
-for n in $(seq 1 24); do
-    timeout 60 gearman -h 127.0.0.1 -p "$PORT" -f GDExamples::Fib::fib -- "$n" > "$TMP/fib.$n" &
-    clients+=("$!")
+echo
+echo "seed 1: image conversion, processes forked on demand (min 0, max 5):"
+gearman -h 127.0.0.1 -p "$PORT" -f GDExamples::Convert::convert_to_jpeg <"$ROOT/examples/sample.png" >"$TMP/sample.jpg"
+gearman -h 127.0.0.1 -p "$PORT" -f GDExamples::Convert::convert_to_gif <"$ROOT/examples/sample.png" >"$TMP/sample.gif"
+run "$ROOT/examples/image_info.lua" "$ROOT/examples/sample.png" "$TMP/sample.jpg" "$TMP/sample.gif" |
+    sed "s|$ROOT/||; s|$TMP/||; s/^/  /"
+ps -o pid=,args= --ppid "${PIDS[1]}" | grep Convert | sed 's/^/  /' || true
+
+echo
+echo "seed 2: fib fan-out, sum of fib(1..41) as one task set (the seed: 66.9 s / 35.7 s on its laptops):"
+for n in 1 2; do
+    console "set_processes GDExamples::Fib::fib $n $n" >/dev/null
+    wait_until 20 [ "$(workers GDExamples::Fib::fib)" = "$n" ]
+    start=${EPOCHREALTIME//[!0-9]/}
+    sum=$(run "$ROOT/examples/fib_sum.lua" --num 42 --server "127.0.0.1:$PORT")
+    ms=$(((${EPOCHREALTIME//[!0-9]/} - start) / 1000))
+    printf '  %d worker process(es): sum %s in %d.%03d s\n' "$n" "$sum" $((ms / 1000)) $((ms % 1000))
 done
-wait "${clients[@]}"
-for n in $(seq 1 24); do sum=$((sum + $(cat "$TMP/fib.$n"))); done
-echo "  sum = $sum"
 
-echo "a failing job (the workload is not a number):"
-timeout 60 gearman -h 127.0.0.1 -p "$PORT" -f GDExamples::Fib::fib -- "abc" 2>&1 | sed 's/^/  /' || true
-echo "gearmand status:"
-gearadmin -h 127.0.0.1 -p "$PORT" --status | sed 's/^/  /'
-echo "gdlua log:"
-sed 's/^/  /' "$TMP/gdlua.log"
+echo
+echo "console stats:"
+console stats
+echo
+echo "gdlua log (last 15 lines):"
+tail -n 15 "$TMP/gdlua.log" | sed 's/^/  /'
