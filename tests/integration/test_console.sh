@@ -57,6 +57,9 @@ for c in status show set_min_processes set_max_processes set_processes kill kill
     grep -q "^$c\\b" <<<"$help" || fail "help lacks $c: $help"
 done
 assert_eq "help lines" 14 "$(wc -l <<<"$help")"
+# The README's command list is this help, verbatim.
+readme=$(awk '/^## Management console/ {on = 1} on && /^```$/ {n++; next} on && n == 1 {print}' "$REPO/README.md")
+assert_eq "README's console commands" "$help" "$readme"
 
 # set_processes starts processes now; show lists the new pids.
 check "set_processes Con::Jobs::long_name 3 12" "OK"
