@@ -221,6 +221,8 @@ static int run_tasks(lua_State *L, gearman_client_st *gc, int tasks)
         opts = lua_gettop(L) - 2; /* the task table holds the options too */
         unique = unique_of(L, opts);
         prio = priority_of(L, opts);
+        if (wlen == 0)
+            workload = NULL; /* libgearman refuses an empty workload that is not NULL */
         gearman_task_st *task =
             prio == 1 ? gearman_client_add_task_high(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc)
             : prio == 2 ? gearman_client_add_task_low(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc)
@@ -326,6 +328,8 @@ static int client_background(lua_State *L)
     workload = lua_tolstring(L, 3, &wlen);
     unique = unique_of(L, lua_istable(L, 4) ? 4 : 0);
     prio = priority_of(L, lua_istable(L, 4) ? 4 : 0);
+    if (wlen == 0)
+        workload = NULL; /* libgearman refuses an empty workload that is not NULL */
     rc = prio == 1 ? gearman_client_do_high_background(gc, fn, unique, workload, wlen, handle)
          : prio == 2 ? gearman_client_do_low_background(gc, fn, unique, workload, wlen, handle)
                      : gearman_client_do_background(gc, fn, unique, workload, wlen, handle);

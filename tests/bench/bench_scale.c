@@ -199,8 +199,9 @@ static double percentile(double *v, int n, double p)
 }
 
 /* First results from zero: n rounds, each waiting for gdlua to have no
- * process before submitting. */
-static void first_results(gearman_client_st *c, double *ms, int n)
+ * process, then a random part of the poll interval (processes stop on a
+ * poll, so submitting at once would always hit the worst moment). */
+static void first_results(gearman_client_st *c, double *ms, int n, int interval_ms)
 {
     for (int i = 0; i < n; i++) {
         gearman_return_t rc;
@@ -210,6 +211,7 @@ static void first_results(gearman_client_st *c, double *ms, int n)
         double t0;
 
         wait_children(0, 15000);
+        sleep_ms(rand() % interval_ms);
         snprintf(workload, sizeof(workload), "round %d", i);
         t0 = now_ms();
         r = gearman_client_do(c, "Bench::Jobs::echo", NULL, workload, strlen(workload), &len, &rc);
@@ -287,7 +289,7 @@ static void memory(long *rss, long *pss, long *priv)
 int main(int argc, char **argv)
 {
     bool quick = argc > 3 && strcmp(argv[3], "--quick") == 0;
-    int rounds = quick ? 3 : 30, rounds_poll = quick ? 1 : 6;
+    int rounds = quick ? 3 : 30, rounds_poll = quick ? 1 : 8;
     double wake_ms[64], poll_ms[64], to_max;
     long rss, pss, priv;
     int most;
@@ -321,7 +323,8 @@ int main(int argc, char **argv)
     gearman_client_set_timeout(c, 20000);
 
     start_gdlua(argv[1], argv[2], true, "1");
-    first_results(c, wake_ms, rounds);
+    srand(42);
+    first_results(c, wake_ms, rounds, 1000);
     burst(c, &to_max, &most);
     wait_children(0, 15000);
     {
@@ -336,7 +339,7 @@ int main(int argc, char **argv)
     /* Gearman::Driver's design: the observer polls every 5 s (every 1 s in
      * quick mode, which checks results only). */
     start_gdlua(argv[1], argv[2], false, quick ? "1" : "5");
-    first_results(c, poll_ms, rounds_poll);
+    first_results(c, poll_ms, rounds_poll, quick ? 1000 : 5000);
     stop(&gdlua_pid);
     gearman_client_free(c);
     cleanup();
