@@ -42,6 +42,7 @@ typedef struct {
     int *queue, *running; /* being filled by the poll under way */
     peer_t *peers;
     int npeers, peers_cap;
+    int64_t asked_ms;
 } admin_t;
 
 gdl_observed_t gdl_observed[GDL_SERVERS_MAX];
@@ -165,6 +166,7 @@ static void send_poll(admin_t *a)
     memset(a->queue, 0, sizeof(int) * gdl_njobs);
     memset(a->running, 0, sizeof(int) * gdl_njobs);
     a->npeers = 0;
+    a->asked_ms = gdl_now_ms();
     a->state = A_STATUS;
     bufferevent_write(a->bev, "status\nworkers\n", 15);
 }
@@ -178,12 +180,14 @@ static void poll_done(admin_t *a)
     memcpy(o->running, a->running, sizeof(int) * gdl_njobs);
     memset(o->peers, 0, sizeof(int) * gdl_njobs);
     memset(o->rank, 0, sizeof(int) * gdl_njobs);
-    qsort(a->peers, a->npeers, sizeof(peer_t), cmp_peer);
+    if (a->npeers)
+        qsort(a->peers, a->npeers, sizeof(peer_t), cmp_peer);
     for (int i = 0; i < a->npeers; i++)
         if (i == 0 || cmp_peer(&a->peers[i], &a->peers[i - 1]) != 0) {
             o->peers[a->peers[i].job]++;
             o->rank[a->peers[i].job] += a->peers[i].instance < instance_of(gdl_instance);
         }
+    o->asked_ms = a->asked_ms;
     o->valid = true;
     a->state = A_READY;
     if (a->failures) {

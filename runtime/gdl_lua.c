@@ -307,7 +307,8 @@ int gdl_lua_load_jobs(void)
             failed++;
             continue;
         }
-        qsort(files.v, files.n, sizeof(char *), cmp_str);
+        if (files.n)
+            qsort(files.v, files.n, sizeof(char *), cmp_str);
         for (int i = 0; i < files.n; i++) {
             char *module = module_name(root, files.v[i]);
 

@@ -133,7 +133,14 @@ static gdl_demand_t demand(int job, int64_t now, int64_t *idle, int *idle_proc, 
 {
     gdl_job_t *j = &gdl_jobs[job];
     gdl_demand_t d = {.min = j->min_processes, .max = j->max_processes};
+    int64_t asked = INT64_MAX;
 
+    /* A process that took its job after the poll was sent took it from
+     * the queue the poll reports: count it once, as available, not also
+     * as busy. */
+    for (int s = 0; s < gdl_config.nservers; s++)
+        if (gdl_observed[s].valid && gdl_observed[s].asked_ms < asked)
+            asked = gdl_observed[s].asked_ms;
     *nidle = 0;
     for (int i = 0; i < GDL_PROCS_MAX; i++) {
         const gdl_slot_t *s = &gdl_slots[i];
@@ -141,7 +148,9 @@ static gdl_demand_t demand(int job, int64_t now, int64_t *idle, int *idle_proc, 
         if (procs[i].pid == 0 || procs[i].job != job || procs[i].stopping)
             continue;
         d.processes++;
-        if (s->state == GDL_SLOT_BUSY) {
+        if (s->state == GDL_SLOT_BUSY && s->busy_since_ms >= asked) {
+            continue; /* neither busy nor idle: stopping it is never right */
+        } else if (s->state == GDL_SLOT_BUSY) {
             d.busy++;
         } else if (s->state == GDL_SLOT_IDLE) {
             idle[*nidle] = now - s->idle_since_ms;

@@ -49,7 +49,8 @@ int gdl_policy_stops(const gdl_demand_t *d, int64_t max_idle_ms, const int64_t *
     for (int i = 0; i < nidle; i++)
         out[i] = i;
     sort_idle = idle_ms;
-    qsort(out, nidle, sizeof(int), by_idle_desc);
+    if (nidle)
+        qsort(out, nidle, sizeof(int), by_idle_desc);
     for (int k = 0; k < nidle && n < allowed; k++) {
         bool expired = d->queue == 0 && idle_ms[out[k]] >= max_idle_ms;
         if (!expired && n >= surplus)

@@ -178,6 +178,7 @@ typedef struct {
     int *running; /* per job: jobs running */
     int *peers;   /* per job: other gdlua instances serving it */
     int *rank;    /* per job: how many of them sort before this one */
+    int64_t asked_ms; /* when the poll behind these figures was sent */
     bool valid;   /* the last poll answered */
 } gdl_observed_t;
 

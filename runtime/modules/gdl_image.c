@@ -24,11 +24,13 @@
  * libvips reads the Lua string in place (vips_*load_buffer does not copy):
  * the string is argument 1 and stays on the Lua stack until every image
  * made from it is unreffed, which happens before each function returns.
- * Everything that can raise is checked before the first vips object is
- * made, so an error never leaks one.
+ * Arguments are checked (and misuse raised) before the first libvips
+ * object is made, and results are pushed after the last is released, so
+ * a Lua error never leaks one; only the output buffer is held while its
+ * bytes are copied into a Lua string.
  */
 #include <malloc.h>
-#include <stdarg.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -41,7 +43,7 @@
 
 #define MAX_SIDE 65535 /* thumbnail width and height; JPEG's own limit */
 
-enum { FMT_JPEG, FMT_PNG, FMT_GIF, FMT_WEBP, FMT_COUNT };
+enum { FMT_JPEG, FMT_PNG, FMT_GIF, FMT_WEBP };
 
 static const char *const format_names[] = {"jpeg", "png", "gif", "webp", NULL};
 static const char *const format_titles[] = {"JPEG", "PNG", "GIF", "WebP"};
@@ -49,8 +51,10 @@ static const char *const format_titles[] = {"JPEG", "PNG", "GIF", "WebP"};
 /* Options of convert and thumbnail, after validation. */
 typedef struct {
     int quality;          /* JPEG and WebP, 1..100 */
+    int compression;      /* PNG zlib level, 0..9 */
     int effort;           /* GIF quantisation effort, 1..10 */
     double dither;        /* GIF dithering, 0..1 */
+    int bitdepth;         /* GIF palette: 2^bitdepth colours at most, 1..8 */
     double background[3]; /* alpha flattened onto this for JPEG, 0..255 */
     int strip;            /* drop metadata */
     double max_pixels;    /* width x height of the input (and a thumbnail) */
@@ -66,8 +70,10 @@ typedef struct {
  * measures it. */
 static const opts_t default_opts = {
     .quality = 75,
+    .compression = 6,
     .effort = 1,
     .dither = 0,
+    .bitdepth = 8,
     .background = {255, 255, 255},
     .strip = 0,
     .max_pixels = 50e6,
@@ -90,8 +96,10 @@ static const struct {
     int where;
 } option_defs[] = {
     {"quality", K_INT, 1, 100, offsetof(opts_t, quality), ON_BOTH},
+    {"compression", K_INT, 0, 9, offsetof(opts_t, compression), ON_BOTH},
     {"effort", K_INT, 1, 10, offsetof(opts_t, effort), ON_BOTH},
     {"dither", K_NUMBER, 0, 1, offsetof(opts_t, dither), ON_BOTH},
+    {"bitdepth", K_INT, 1, 8, offsetof(opts_t, bitdepth), ON_BOTH},
     {"background", K_BACKGROUND, 0, 255, offsetof(opts_t, background), ON_BOTH},
     {"strip", K_BOOL, 0, 1, offsetof(opts_t, strip), ON_BOTH},
     {"max_pixels", K_WHOLE, 1, 1e15, offsetof(opts_t, max_pixels), ON_BOTH},
@@ -317,7 +325,11 @@ static void read_opts(lua_State *L, int idx, const char *fn, int where, opts_t *
     }
 }
 
-/* ---- failures: nil, message ------------------------------------------- */
+/* ---- failures: a message, pushed once libvips is done ------------------ */
+
+/* Messages are built in a buffer while libvips objects are alive and
+ * pushed (nil, "gdlua.image: ...") only after they are released. */
+#define MSG_MAX 1024
 
 /* "50 MP" / "76800 pixels": the message's sizes in the unit a reader
  * expects. */
@@ -330,16 +342,8 @@ static const char *amount(char *buf, size_t len, double n, const char *mega, con
     return buf;
 }
 
-static int push_failure(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int push_failure(lua_State *L, const char *fmt, ...)
+static int push_failure(lua_State *L, const char *msg)
 {
-    char msg[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     lua_pushnil(L);
     lua_pushfstring(L, "gdlua.image: %s", msg);
     return 2;
@@ -389,38 +393,52 @@ static int load(const char *data, size_t len, int fmt, VipsAccess access, VipsIm
     }
 }
 
-/* Checks the input against the limits and opens it. Returns 0 with *out
- * set (the caller unrefs it), or the number of values pushed (nil,
- * message). */
-static int open_input(lua_State *L, const char *data, size_t len, const opts_t *o, VipsAccess access, int *fmt,
-                      VipsImage **out)
+/* Checks width x height against max_pixels; what names the image. */
+static int check_pixels(const VipsImage *im, const opts_t *o, const char *what, char *msg)
+{
+    double pixels = (double)im->Xsize * im->Ysize;
+    char a[32], b[32];
+
+    if (pixels <= o->max_pixels)
+        return 0;
+    snprintf(msg, MSG_MAX, "%s %dx%d = %s, over max_pixels %s", what, im->Xsize, im->Ysize,
+             amount(a, sizeof(a), pixels, "MP", "pixels"), amount(b, sizeof(b), o->max_pixels, "MP", "pixels"));
+    return -1;
+}
+
+/* Checks the input against the limits and opens it: 0 with *out set (the
+ * caller unrefs it) and its format in *fmt, or -1 with a message. */
+static int open_input(const char *data, size_t len, const opts_t *o, VipsAccess access, int *fmt, VipsImage **out,
+                      char *msg)
 {
     char a[32], b[32], why[512];
-    double pixels;
 
     *out = NULL;
-    if ((double)len > o->max_bytes)
-        return push_failure(L, "input is %s, over max_bytes %s", amount(a, sizeof(a), (double)len, "MB", "bytes"),
-                            amount(b, sizeof(b), o->max_bytes, "MB", "bytes"));
-    if (len == 0)
-        return push_failure(L, "input is empty, not a JPEG, PNG, GIF or WebP image");
+    if ((double)len > o->max_bytes) {
+        snprintf(msg, MSG_MAX, "input is %s, over max_bytes %s", amount(a, sizeof(a), (double)len, "MB", "bytes"),
+                 amount(b, sizeof(b), o->max_bytes, "MB", "bytes"));
+        return -1;
+    }
+    if (len == 0) {
+        snprintf(msg, MSG_MAX, "input is empty, not a JPEG, PNG, GIF or WebP image");
+        return -1;
+    }
     *fmt = sniff((const unsigned char *)data, len);
-    if (*fmt < 0)
-        return push_failure(L, "input is not a JPEG, PNG, GIF or WebP image");
+    if (*fmt < 0) {
+        snprintf(msg, MSG_MAX, "input is not a JPEG, PNG, GIF or WebP image");
+        return -1;
+    }
     vips_error_clear();
     if (load(data, len, *fmt, access, out) != 0) {
         vips_reason(why, sizeof(why));
-        return push_failure(L, "cannot read the %s header (truncated or corrupt input)%s%s", format_titles[*fmt],
-                            *why ? ": " : "", why);
+        snprintf(msg, MSG_MAX, "cannot read the %s header (truncated or corrupt input)%s%s", format_titles[*fmt],
+                 *why ? ": " : "", why);
+        return -1;
     }
-    pixels = (double)(*out)->Xsize * (*out)->Ysize;
-    if (pixels > o->max_pixels) {
-        int n = push_failure(L, "image is %dx%d = %s, over max_pixels %s", (*out)->Xsize, (*out)->Ysize,
-                             amount(a, sizeof(a), pixels, "MP", "pixels"),
-                             amount(b, sizeof(b), o->max_pixels, "MP", "pixels"));
+    if (check_pixels(*out, o, "image is", msg) != 0) {
         g_object_unref(*out);
         *out = NULL;
-        return n;
+        return -1;
     }
     return 0;
 }
@@ -453,49 +471,51 @@ static int flatten(VipsImage *in, const double *bg, VipsImage **out)
     return rc;
 }
 
-static int save(VipsImage *in, int to, const opts_t *o, void **buf, size_t *len)
-{
-    VipsImage *flat = NULL;
-    int rc;
-
-    if (to == FMT_JPEG && vips_image_hasalpha(in)) {
-        if (flatten(in, o->background, &flat) != 0)
-            return -1;
-        in = flat;
-    }
-    switch (to) {
-    case FMT_JPEG:
-        rc = vips_jpegsave_buffer(in, buf, len, "Q", o->quality, "strip", o->strip, NULL);
-        break;
-    case FMT_PNG:
-        rc = vips_pngsave_buffer(in, buf, len, "strip", o->strip, NULL);
-        break;
-    case FMT_GIF:
-        rc = vips_gifsave_buffer(in, buf, len, "effort", o->effort, "dither", o->dither, "strip", o->strip, NULL);
-        break;
-    default:
-        rc = vips_webpsave_buffer(in, buf, len, "Q", o->quality, "strip", o->strip, NULL);
-        break;
-    }
-    if (flat)
-        g_object_unref(flat);
-    return rc;
-}
-
-/* Saves img as `to` and pushes the bytes, or nil and a message saying
+/* Encodes img as `to` into *buf (g_free it), or -1 with a message saying
  * what could not be done (`doing`) and why. Decoding happens here too
  * (lazily), so a truncated input reports from here. */
-static int push_saved(lua_State *L, VipsImage *img, int to, const opts_t *o, const char *doing)
+static int encode(VipsImage *img, int to, const opts_t *o, void **buf, size_t *len, const char *doing, char *msg)
 {
-    void *buf = NULL;
-    size_t len = 0;
+    VipsImage *flat = NULL;
     char why[512];
+    int rc = 0;
 
+    *buf = NULL;
     vips_error_clear();
-    if (save(img, to, o, &buf, &len) != 0) {
-        g_free(buf);
-        return push_failure(L, "cannot %s: %s (truncated or corrupt input?)", doing, vips_reason(why, sizeof(why)));
+    if (to == FMT_JPEG && vips_image_hasalpha(img)) {
+        rc = flatten(img, o->background, &flat);
+        img = flat;
     }
+    if (rc == 0)
+        switch (to) {
+        case FMT_JPEG:
+            rc = vips_jpegsave_buffer(img, buf, len, "Q", o->quality, "strip", o->strip, NULL);
+            break;
+        case FMT_PNG:
+            rc = vips_pngsave_buffer(img, buf, len, "compression", o->compression, "strip", o->strip, NULL);
+            break;
+        case FMT_GIF:
+            rc = vips_gifsave_buffer(img, buf, len, "effort", o->effort, "dither", o->dither, "bitdepth",
+                                     o->bitdepth, "strip", o->strip, NULL);
+            break;
+        default:
+            rc = vips_webpsave_buffer(img, buf, len, "Q", o->quality, "strip", o->strip, NULL);
+            break;
+        }
+    if (flat)
+        g_object_unref(flat);
+    if (rc != 0) {
+        g_free(*buf);
+        *buf = NULL;
+        snprintf(msg, MSG_MAX, "cannot %s: %s (truncated or corrupt input?)", doing, vips_reason(why, sizeof(why)));
+        return -1;
+    }
+    return 0;
+}
+
+/* Pushes the encoded bytes and frees them. */
+static int push_bytes(lua_State *L, void *buf, size_t len)
+{
     lua_pushlstring(L, buf, len);
     g_free(buf);
     return 1;
@@ -506,22 +526,23 @@ static int push_saved(lua_State *L, VipsImage *img, int to, const opts_t *o, con
 /* image.convert(data, format [, opts]) -> bytes | nil, message */
 static int l_convert(lua_State *L)
 {
-    size_t len;
+    size_t len, out_len;
     const char *data = check_data(L, 1, &len);
-    int to = check_format(L, 2), from, n;
+    int to = check_format(L, 2), from, rc;
     opts_t o;
     VipsImage *in;
-    char doing[64];
+    void *out;
+    char msg[MSG_MAX], doing[64];
 
     refuse_in_master(L, "convert");
     read_opts(L, 3, "convert", ON_CONVERT, &o);
     setup_process();
-    if ((n = open_input(L, data, len, &o, VIPS_ACCESS_SEQUENTIAL, &from, &in)) != 0)
-        return n;
+    if (open_input(data, len, &o, VIPS_ACCESS_SEQUENTIAL, &from, &in, msg) != 0)
+        return push_failure(L, msg);
     snprintf(doing, sizeof(doing), "convert the %s input to %s", format_titles[from], format_titles[to]);
-    n = push_saved(L, in, to, &o, doing);
+    rc = encode(in, to, &o, &out, &out_len, doing, msg);
     g_object_unref(in);
-    return n;
+    return rc == 0 ? push_bytes(L, out, out_len) : push_failure(L, msg);
 }
 
 /* image.thumbnail(data, width [, opts]) -> bytes | nil, message
@@ -529,21 +550,21 @@ static int l_convert(lua_State *L)
  * height, or fills it exactly with crop. */
 static int l_thumbnail(lua_State *L)
 {
-    size_t len;
+    size_t len, out_len;
     const char *data = check_data(L, 1, &len);
-    int width, height, from, to, n;
+    int width, height, from, to, rc;
     opts_t o;
-    VipsImage *in, *thumb = NULL;
-    char a[32], b[32], why[512], doing[64];
-    double pixels;
+    VipsImage *in, *thumb;
+    void *out;
+    char msg[MSG_MAX], why[512], doing[64];
 
     luaL_argcheck(L, whole_in(L, 2, 1, MAX_SIDE), 2, "width must be a whole number from 1 to 65535");
     width = (int)lua_tonumber(L, 2);
     refuse_in_master(L, "thumbnail");
     read_opts(L, 3, "thumbnail", ON_THUMBNAIL, &o);
     setup_process();
-    if ((n = open_input(L, data, len, &o, VIPS_ACCESS_RANDOM, &from, &in)) != 0)
-        return n;
+    if (open_input(data, len, &o, VIPS_ACCESS_RANDOM, &from, &in, msg) != 0)
+        return push_failure(L, msg);
     g_object_unref(in); /* the header was for the limits; thumbnail reloads, shrinking on load */
     to = o.format >= 0 ? o.format : from;
     /* No height: a height no image reaches, so the width decides. */
@@ -552,48 +573,48 @@ static int l_thumbnail(lua_State *L)
     /* The option string, not "fail_on": libvips 8.14 hands fail_on only to
      * file loaders, and a truncated buffer would come out grey. */
     if (vips_thumbnail_buffer((void *)data, len, &thumb, width, "height", height, "crop", o.crop, "option_string",
-                              "fail_on=truncated", NULL) != 0)
-        return push_failure(L, "cannot make a thumbnail of the %s input: %s (truncated or corrupt input?)",
-                            format_titles[from], vips_reason(why, sizeof(why)));
-    pixels = (double)thumb->Xsize * thumb->Ysize;
-    if (pixels > o.max_pixels)
-        n = push_failure(L, "thumbnail would be %dx%d = %s, over max_pixels %s", thumb->Xsize, thumb->Ysize,
-                         amount(a, sizeof(a), pixels, "MP", "pixels"),
-                         amount(b, sizeof(b), o.max_pixels, "MP", "pixels"));
-    else {
-        snprintf(doing, sizeof(doing), "make a %s thumbnail of the %s input", format_titles[to], format_titles[from]);
-        n = push_saved(L, thumb, to, &o, doing);
+                              "fail_on=truncated", NULL) != 0) {
+        snprintf(msg, sizeof(msg), "cannot make a thumbnail of the %s input: %s (truncated or corrupt input?)",
+                 format_titles[from], vips_reason(why, sizeof(why)));
+        return push_failure(L, msg);
     }
+    snprintf(doing, sizeof(doing), "make a %s thumbnail of the %s input", format_titles[to], format_titles[from]);
+    rc = check_pixels(thumb, &o, "thumbnail would be", msg);
+    if (rc == 0)
+        rc = encode(thumb, to, &o, &out, &out_len, doing, msg);
     g_object_unref(thumb);
-    return n;
+    return rc == 0 ? push_bytes(L, out, out_len) : push_failure(L, msg);
 }
 
 /* image.info(data) -> {width, height, format, bands} | nil, message
- * Reads the header only. */
+ * Reads the header only, with no limit: it is how a job learns the size. */
 static int l_info(lua_State *L)
 {
     size_t len;
     const char *data = check_data(L, 1, &len);
-    int fmt, n;
+    int fmt, width, height, bands;
     opts_t o = default_opts;
     VipsImage *in;
+    char msg[MSG_MAX];
 
     refuse_in_master(L, "info");
     setup_process();
-    o.max_pixels = 1e300; /* info is how a job learns the size: no limit */
-    o.max_bytes = 1e300;
-    if ((n = open_input(L, data, len, &o, VIPS_ACCESS_RANDOM, &fmt, &in)) != 0)
-        return n;
+    o.max_pixels = o.max_bytes = HUGE_VAL;
+    if (open_input(data, len, &o, VIPS_ACCESS_RANDOM, &fmt, &in, msg) != 0)
+        return push_failure(L, msg);
+    width = in->Xsize;
+    height = in->Ysize;
+    bands = in->Bands;
+    g_object_unref(in);
     lua_createtable(L, 0, 4);
-    lua_pushinteger(L, in->Xsize);
+    lua_pushinteger(L, width);
     lua_setfield(L, -2, "width");
-    lua_pushinteger(L, in->Ysize);
+    lua_pushinteger(L, height);
     lua_setfield(L, -2, "height");
     lua_pushstring(L, format_names[fmt]);
     lua_setfield(L, -2, "format");
-    lua_pushinteger(L, in->Bands);
+    lua_pushinteger(L, bands);
     lua_setfield(L, -2, "bands");
-    g_object_unref(in);
     return 1;
 }
 

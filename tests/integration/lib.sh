@@ -293,7 +293,9 @@ gm() {
 # start_gdlua ARGS...: gdlua in the background against our gearmand.
 start_gdlua() {
     [[ -n $PORT ]] || fail "start_gdlua: no gearmand port set"
-    "$GDLUA" --server "127.0.0.1:$PORT" --logfile "$GDLUA_LOG" "$@" \
+    # No console unless the test asks for one (a later --console_port wins):
+    # parallel tests would race for the default port.
+    "$GDLUA" --server "127.0.0.1:$PORT" --logfile "$GDLUA_LOG" --console_port 0 "$@" \
         </dev/null >>"$GDLUA_OUT" 2>&1 &
     GDLUA_PID=$!
     GDLUA_STATUS=

@@ -28,7 +28,6 @@ out=$(timeout 20 "$GDLUA" --server "127.0.0.1:$PORT" --console_port "$p" --conso
 rc=$?
 [[ $rc != 0 && $rc != 124 ]] || fail "a console on 0.0.0.0 without a token was not refused (status $rc)"
 assert_contains "refusal" "$out" "console: refusing to listen on 0.0.0.0 without --console_token (or --console_insecure)"
-port_open "$p" && fail "something listens on $p"
 # ... and a token file that cannot be read is an error.
 out=$(timeout 20 "$GDLUA" --server "127.0.0.1:$PORT" --console_port "$p" --console_token "$TMP/missing" "$FIXTURES/console" 2>&1)
 rc=$?
