@@ -16,6 +16,7 @@
 extern char **environ;
 
 static char *title_start;
+static char **argv_copies;
 static size_t title_len;
 
 void gdl_proctitle_init(int argc, char **argv)
@@ -42,8 +43,14 @@ void gdl_proctitle_init(int argc, char **argv)
         env[i] = strdup(environ[i]);
     env[n] = NULL;
     environ = env;
-    for (int i = 0; i < argc; i++)
+    /* The copies are kept in a static array too, so leak checkers see
+     * them reachable however main's argv is stored. */
+    argv_copies = malloc(sizeof(char *) * argc);
+    for (int i = 0; i < argc; i++) {
         argv[i] = strdup(argv[i]);
+        if (argv_copies)
+            argv_copies[i] = argv[i];
+    }
     title_start = start;
     title_len = end - start;
 }
