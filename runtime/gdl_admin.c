@@ -267,8 +267,8 @@ static void on_read(struct bufferevent *bev, void *arg)
             return;
         }
         if (len > LINE_MAX_BYTES || handle_line(a, line) < 0) {
-            snprintf(why, sizeof(why), "garbage in %s reply: \"%.40s\"",
-                     a->state == A_STATUS ? "status" : "workers", line);
+            snprintf(why, sizeof(why), "garbage in %s reply: \"%.40s\"", a->state == A_STATUS ? "status" : "workers",
+                     line);
             free(line);
             admin_down(a, why);
             return;

@@ -135,8 +135,7 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     } else if (!lua_toboolean(L, top + 2)) {
         ok = false;
         msg = lua_tostring(L, top + 3);
-        gdl_error("%s: job %s failed: %s", gearman_job_function_name(job), handle,
-                  lua_tostring(L, top + 4));
+        gdl_error("%s: job %s failed: %s", gearman_job_function_name(job), handle, lua_tostring(L, top + 4));
     } else if ((out = result_bytes(L, top + 3, &len, numbuf, sizeof(numbuf))) == NULL) {
         ok = false;
         msg = lua_pushfstring(L, "job returned a %s; return a string, a number or nil (or use an encode attribute)",
@@ -145,8 +144,7 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     } else {
         ok = true;
         if (gearman_failed(gearman_job_send_complete(job, out, len)))
-            gdl_warn("%s: job %s: result not sent: %s", gearman_job_function_name(job), handle,
-                     gearman_job_error(job));
+            gdl_warn("%s: job %s: result not sent: %s", gearman_job_function_name(job), handle, gearman_job_error(job));
     }
     if (!ok) {
         if (msg == NULL || *msg == '\0')
@@ -200,8 +198,8 @@ static gearman_worker_st *worker_new(void)
     for (int i = 0; i < job_type->nfunctions; i++) {
         const char *f = job_type->functions[i];
         /* Timeout 0: CAN_DO_TIMEOUT is unreliable in gearmand 1.1.20. */
-        if (gearman_failed(gearman_worker_define_function(w, f, strlen(f), gearman_function_create(run_job), 0,
-                                                          NULL))) {
+        if (gearman_failed(
+                gearman_worker_define_function(w, f, strlen(f), gearman_function_create(run_job), 0, NULL))) {
             gdl_error("%s: cannot register %s: %s", job_type->name, f, gearman_worker_error(w));
             _exit(1);
         }
@@ -263,8 +261,7 @@ void gdl_child_run(int job, int slot_index)
          * call, so the back-off is ours. */
         delay = failures >= 6 ? 5000 : 100 << failures;
         if (failures == 0 || failures % 20 == 0)
-            gdl_warn("%s: %s; retrying every %d ms or less", job_type->name, gearman_worker_error(w),
-                     delay);
+            gdl_warn("%s: %s; retrying every %d ms or less", job_type->name, gearman_worker_error(w), delay);
         failures++;
         gdl_sleep_ms(delay);
         /* A fresh worker: libgearman 1.1.20 forgets the client id on

@@ -26,7 +26,7 @@
 
 #include "gdlua.h"
 
-#define CLIENT_MT "gdlua.client"
+#define CLIENT_MT  "gdlua.client"
 #define TASKSET_MT "gdlua.taskset"
 
 typedef struct {
@@ -35,8 +35,8 @@ typedef struct {
 
 typedef struct {
     lua_State *L;
-    int tasks;   /* stack index of the tasks table */
-    int index;   /* 1-based position in it */
+    int tasks; /* stack index of the tasks table */
+    int index; /* 1-based position in it */
     bool done, ok;
     char *result;
     size_t len;
@@ -224,7 +224,7 @@ static int run_tasks(lua_State *L, gearman_client_st *gc, int tasks)
         if (wlen == 0)
             workload = NULL; /* libgearman refuses an empty workload that is not NULL */
         gearman_task_st *task =
-            prio == 1 ? gearman_client_add_task_high(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc)
+            prio == 1   ? gearman_client_add_task_high(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc)
             : prio == 2 ? gearman_client_add_task_low(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc)
                         : gearman_client_add_task(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc);
         lua_pop(L, 3);
@@ -330,7 +330,7 @@ static int client_background(lua_State *L)
     prio = priority_of(L, lua_istable(L, 4) ? 4 : 0);
     if (wlen == 0)
         workload = NULL; /* libgearman refuses an empty workload that is not NULL */
-    rc = prio == 1 ? gearman_client_do_high_background(gc, fn, unique, workload, wlen, handle)
+    rc = prio == 1   ? gearman_client_do_high_background(gc, fn, unique, workload, wlen, handle)
          : prio == 2 ? gearman_client_do_low_background(gc, fn, unique, workload, wlen, handle)
                      : gearman_client_do_background(gc, fn, unique, workload, wlen, handle);
     if (gearman_failed(rc)) {
@@ -493,12 +493,8 @@ static int client_new(lua_State *L)
 }
 
 static const luaL_Reg client_methods[] = {
-    {"call", client_call},
-    {"background", client_background},
-    {"status", client_status},
-    {"taskset", client_taskset},
-    {"close", client_close},
-    {NULL, NULL},
+    {"call", client_call},       {"background", client_background}, {"status", client_status},
+    {"taskset", client_taskset}, {"close", client_close},           {NULL, NULL},
 };
 
 static const luaL_Reg taskset_methods[] = {

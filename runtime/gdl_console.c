@@ -31,11 +31,11 @@
 
 #include "gdlua.h"
 
-#define LINE_MAX_BYTES 4096
+#define LINE_MAX_BYTES   4096
 #define OUTPUT_MAX_BYTES (1 << 20)
-#define IDLE_TIMEOUT_S 300
-#define CLIENTS_MAX 512
-#define ARGS_MAX 64
+#define IDLE_TIMEOUT_S   300
+#define CLIENTS_MAX      512
+#define ARGS_MAX         64
 
 typedef struct conn {
     struct bufferevent *bev;
@@ -314,8 +314,8 @@ static void mean_p99(const gdl_counters_t *c, double *mean_ms, double *p99_ms)
 
 static int cmd_stats(struct evbuffer *out, int argc, char **argv, bool *authed)
 {
-    static const char *const head[] = {"JOB", "PROCESSES", "BUSY", "DONE", "FAILED", "LASTRUN", "LASTERROR",
-                                       "MEAN_MS", "P99_MS"};
+    static const char *const head[] = {"JOB",     "PROCESSES", "BUSY",    "DONE",  "FAILED",
+                                       "LASTRUN", "LASTERROR", "MEAN_MS", "P99_MS"};
     enum { NCOL = 9 };
     row_t *rows = rows_collect();
     char(*cells)[NCOL][48] = calloc(gdl_njobs + 1, sizeof(*cells));
@@ -387,9 +387,10 @@ static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
         mean_p99(&r->c, &mean, &p99);
         evbuffer_add_printf(out, "%s{\"name\":", i ? "," : "");
         json_string(out, j->name);
-        evbuffer_add_printf(out, ",\"min_processes\":%d,\"max_processes\":%d,\"processes\":%d,\"busy\":%d,"
-                                 "\"done\":%llu,\"failed\":%llu,\"last_run\":\"%s\",\"last_error\":\"%s\","
-                                 "\"last_error_message\":",
+        evbuffer_add_printf(out,
+                            ",\"min_processes\":%d,\"max_processes\":%d,\"processes\":%d,\"busy\":%d,"
+                            "\"done\":%llu,\"failed\":%llu,\"last_run\":\"%s\",\"last_error\":\"%s\","
+                            "\"last_error_message\":",
                             j->min_processes, j->max_processes, n, gdl_master_busy(r->job),
                             (unsigned long long)r->c.done, (unsigned long long)r->c.failed, r->run, r->err);
         json_string(out, r->c.error);
@@ -436,7 +437,8 @@ static const console_cmd_t commands[] = {
     {"set_processes", "JOB MIN MAX", 3, 3, cmd_set_both, "set both"},
     {"kill", "PID...", 1, ARGS_MAX - 1, cmd_kill, "stop these processes after their current job"},
     {"killall", "JOB...|*", 0, ARGS_MAX - 1, cmd_killall, "stop every process of these jobs (* for all)"},
-    {"stats", "", 0, 0, cmd_stats, "per job: processes, busy, jobs done and failed, last run and error, mean and p99 ms"},
+    {"stats", "", 0, 0, cmd_stats,
+     "per job: processes, busy, jobs done and failed, last run and error, mean and p99 ms"},
     {"json", "", 0, 0, cmd_json, "status and stats as one JSON document"},
     {"version", "", 0, 0, cmd_version, "gdlua's version"},
     {"help", "", 0, 0, cmd_help, "this list"},

@@ -327,8 +327,7 @@ int gdl_lua_load_jobs(void)
                 } else if (lua_tointeger(L, -2) == 0) {
                     gdl_warn("module %s (%s) defines no job", module, files.v[i]);
                 } else {
-                    gdl_info("module %s: %d function(s) from %s", module, (int)lua_tointeger(L, -2),
-                             files.v[i]);
+                    gdl_info("module %s: %d function(s) from %s", module, (int)lua_tointeger(L, -2), files.v[i]);
                     loaded++;
                 }
                 lua_settop(L, top);

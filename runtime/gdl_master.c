@@ -522,8 +522,8 @@ int gdl_master_run(void)
 
     for (int k = 0; k < gdl_njobs; k++)
         gdl_jobs[k].respawn = evtimer_new(base, on_respawn, NULL);
-    gdl_info("gdlua %s serving %d job(s) on %d server(s), first %s:%d", GDLUA_VERSION, gdl_njobs,
-             gdl_config.nservers, gdl_config.servers[0].host, gdl_config.servers[0].port);
+    gdl_info("gdlua %s serving %d job(s) on %d server(s), first %s:%d", GDLUA_VERSION, gdl_njobs, gdl_config.nservers,
+             gdl_config.servers[0].host, gdl_config.servers[0].port);
     if (gdl_console_init(base) < 0)
         return 1;
     gdl_admin_init(base, on_polled);

@@ -20,8 +20,8 @@ typedef struct {
     const char *name;
     const char *arg; /* NULL: takes no argument */
     int kind;
-    size_t field;    /* offsetof the value in gdl_config_t */
-    size_t count;    /* OPT_LIST: offsetof its count */
+    size_t field; /* offsetof the value in gdl_config_t */
+    size_t count; /* OPT_LIST: offsetof its count */
     const char *help;
 } gdl_option_t;
 

@@ -28,14 +28,24 @@
 
 #define HOLDOFF_MS 10
 
-enum { CAN_DO = 1, RESET_ABILITIES = 3, PRE_SLEEP = 4, NOOP = 6, GRAB_JOB = 9, NO_JOB = 10,
-       JOB_ASSIGN = 11, SET_CLIENT_ID = 22, JOB_ASSIGN_UNIQ = 31, JOB_ASSIGN_ALL = 39 };
+enum {
+    CAN_DO = 1,
+    RESET_ABILITIES = 3,
+    PRE_SLEEP = 4,
+    NOOP = 6,
+    GRAB_JOB = 9,
+    NO_JOB = 10,
+    JOB_ASSIGN = 11,
+    SET_CLIENT_ID = 22,
+    JOB_ASSIGN_UNIQ = 31,
+    JOB_ASSIGN_ALL = 39
+};
 
 typedef struct {
     int index;
     int failures;
     bool connected;
-    bool fired;          /* woken since the last arming */
+    bool fired; /* woken since the last arming */
     int64_t woken_ms;
     unsigned char *want; /* per job: the set asked for */
     unsigned char *armed;

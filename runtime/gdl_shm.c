@@ -15,8 +15,7 @@ gdl_slot_t *gdl_slots;
 
 int gdl_shm_init(void)
 {
-    void *p = mmap(NULL, sizeof(gdl_slot_t) * GDL_PROCS_MAX, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, sizeof(gdl_slot_t) * GDL_PROCS_MAX, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
     if (p == MAP_FAILED) {
         gdl_error("mmap of %d process slots failed: %s", GDL_PROCS_MAX, strerror(errno));

@@ -20,9 +20,9 @@ struct event;
 struct event_base;
 struct bufferevent;
 
-#define GDL_PROCS_MAX 1024 /* processes alive at once, all jobs together */
-#define GDL_SERVERS_MAX 16
-#define GDL_DIRS_MAX 64
+#define GDL_PROCS_MAX    1024 /* processes alive at once, all jobs together */
+#define GDL_SERVERS_MAX  16
+#define GDL_DIRS_MAX     64
 #define GDL_DEFAULT_PORT 4730
 
 /* ---- gdl_log.c ---- */
@@ -34,12 +34,12 @@ int gdl_log_open(const char *path);
 int gdl_log_level_parse(const char *name);
 void gdl_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define gdl_error(...) gdl_log(GDL_LOG_ERROR, __VA_ARGS__)
-#define gdl_warn(...) gdl_log(GDL_LOG_WARN, __VA_ARGS__)
-#define gdl_info(...) gdl_log(GDL_LOG_INFO, __VA_ARGS__)
-#define gdl_debug(...)                                                         \
-    do {                                                                       \
-        if (gdl_log_level >= GDL_LOG_DEBUG)                                    \
-            gdl_log(GDL_LOG_DEBUG, __VA_ARGS__);                               \
+#define gdl_warn(...)  gdl_log(GDL_LOG_WARN, __VA_ARGS__)
+#define gdl_info(...)  gdl_log(GDL_LOG_INFO, __VA_ARGS__)
+#define gdl_debug(...)                           \
+    do {                                         \
+        if (gdl_log_level >= GDL_LOG_DEBUG)      \
+            gdl_log(GDL_LOG_DEBUG, __VA_ARGS__); \
     } while (0)
 
 /* ---- gdl_options.c ---- */
@@ -71,7 +71,7 @@ typedef struct {
     const char *console_bind;
     const char *console_token; /* file holding the token */
     bool console_insecure;     /* allow a non-loopback bind without token */
-    bool check;           /* load, list the jobs, exit */
+    bool check;                /* load, list the jobs, exit */
 } gdl_config_t;
 
 extern gdl_config_t gdl_config;
@@ -95,10 +95,10 @@ typedef struct {
     int min, max;
     int processes; /* alive and not asked to stop, starting ones included */
     int busy;
-    int queue;     /* jobs waiting, summed over the job servers */
-    int peers;     /* other gdlua instances serving the job */
-    int rank;      /* this instance's place among them, 0..peers */
-    bool stale;    /* the queue has waited a whole interval */
+    int queue;  /* jobs waiting, summed over the job servers */
+    int peers;  /* other gdlua instances serving the job */
+    int rank;   /* this instance's place among them, 0..peers */
+    bool stale; /* the queue has waited a whole interval */
 } gdl_demand_t;
 
 int gdl_policy_starts(const gdl_demand_t *d);
@@ -146,18 +146,18 @@ void gdl_slot_reset(gdl_slot_t *s, int pid, int job);
 /* A job is one process type: a gearman function, or a process group
  * of functions served by the same processes. */
 typedef struct {
-    char *name;         /* function or group name, as shown in status */
-    char *title;        /* process title of its children */
-    char **functions;   /* gearman function names it registers */
+    char *name;       /* function or group name, as shown in status */
+    char *title;      /* process title of its children */
+    char **functions; /* gearman function names it registers */
     int nfunctions;
     int min_processes;
     int max_processes;
-    int max_idle_time;  /* seconds; -1: --max_idle_time */
+    int max_idle_time; /* seconds; -1: --max_idle_time */
     /* master bookkeeping */
-    int processes;      /* alive now */
-    int streak;         /* consecutive short-lived children */
-    struct event *respawn; /* timer for a replacement held back by back-off */
-    gdl_counters_t gone;   /* counters of its processes that have exited */
+    int processes;           /* alive now */
+    int streak;              /* consecutive short-lived children */
+    struct event *respawn;   /* timer for a replacement held back by back-off */
+    gdl_counters_t gone;     /* counters of its processes that have exited */
     int64_t queued_since_ms; /* when its queue last turned non-empty; 0: empty */
 } gdl_job_t;
 
@@ -174,12 +174,12 @@ int gdl_job_of_function(const char *name);
 /* ---- gdl_admin.c: the observer polling each job server ---- */
 
 typedef struct {
-    int *queue;   /* per job: jobs waiting */
-    int *running; /* per job: jobs running */
-    int *peers;   /* per job: other gdlua instances serving it */
-    int *rank;    /* per job: how many of them sort before this one */
+    int *queue;       /* per job: jobs waiting */
+    int *running;     /* per job: jobs running */
+    int *peers;       /* per job: other gdlua instances serving it */
+    int *rank;        /* per job: how many of them sort before this one */
     int64_t asked_ms; /* when the poll behind these figures was sent */
-    bool valid;   /* the last poll answered */
+    bool valid;       /* the last poll answered */
 } gdl_observed_t;
 
 extern gdl_observed_t gdl_observed[GDL_SERVERS_MAX];

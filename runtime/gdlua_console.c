@@ -24,8 +24,8 @@
 #include <editline/readline.h>
 
 #define DEFAULT_PORT "47300"
-#define SERVERS_MAX 32
-#define TIMEOUT_S 10
+#define SERVERS_MAX  32
+#define TIMEOUT_S    10
 
 typedef struct {
     char name[300]; /* host:port as the user gave it */
@@ -78,7 +78,7 @@ static int add_server(const char *spec)
     }
     if (!colon) {
         char name[sizeof(s->name)];
-        snprintf(name, sizeof(name), "%s:%s", s->host, s->port);
+        snprintf(name, sizeof(name), "%.255s:%.15s", s->host, s->port);
         memcpy(s->name, name, sizeof(name));
     }
     s->fd = -1;

@@ -21,8 +21,7 @@ static int check_n(lua_State *L)
 {
     lua_Number x = luaL_checknumber(L, 1);
 
-    luaL_argcheck(L, x >= 0 && x <= FIB_MAX && x == (int)x, 1,
-                  "n must be a whole number from 0 to 1475");
+    luaL_argcheck(L, x >= 0 && x <= FIB_MAX && x == (int)x, 1, "n must be a whole number from 0 to 1475");
     return (int)x;
 }
 

@@ -497,8 +497,8 @@ static int encode(VipsImage *img, int to, const opts_t *o, void **buf, size_t *l
             rc = vips_pngsave_buffer(img, buf, len, "compression", o->compression, "strip", o->strip, NULL);
             break;
         case FMT_GIF:
-            rc = vips_gifsave_buffer(img, buf, len, "effort", o->effort, "dither", o->dither, "bitdepth",
-                                     o->bitdepth, "strip", o->strip, NULL);
+            rc = vips_gifsave_buffer(img, buf, len, "effort", o->effort, "dither", o->dither, "bitdepth", o->bitdepth,
+                                     "strip", o->strip, NULL);
             break;
         default:
             rc = vips_webpsave_buffer(img, buf, len, "Q", o->quality, "strip", o->strip, NULL);

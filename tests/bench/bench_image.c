@@ -49,8 +49,8 @@
 #include <libgearman-1.0/gearman.h>
 #include <vips/vips.h>
 
-#define WIDTH 1280
-#define HEIGHT 960
+#define WIDTH      1280
+#define HEIGHT     960
 #define ROUNDS_MAX 64
 
 typedef struct {
@@ -67,19 +67,18 @@ static bool stock_client; /* keep libgearman's 32 KB socket buffers */
 
 /* The job module gdlua serves: one process for both functions, so the
  * pid job names the process whose RSS is read. */
-static const char job_module[] =
-    "local gdlua = require \"gdlua\"\n"
-    "local image = require \"gdlua.image\"\n"
-    "local Image = gdlua.worker()\n"
-    "local group = { process_group = \"image\", min_processes = 1, max_processes = 1 }\n"
-    "Image:job(\"convert_to_jpeg\", group, function(self, job, workload)\n"
-    "  return assert(image.convert(workload, \"jpeg\"))\n"
-    "end)\n"
-    "Image:job(\"convert_to_gif\", group, function(self, job, workload)\n"
-    "  return assert(image.convert(workload, \"gif\"))\n"
-    "end)\n"
-    "Image:job(\"pid\", group, function() return gdlua.pid() end)\n"
-    "return Image\n";
+static const char job_module[] = "local gdlua = require \"gdlua\"\n"
+                                 "local image = require \"gdlua.image\"\n"
+                                 "local Image = gdlua.worker()\n"
+                                 "local group = { process_group = \"image\", min_processes = 1, max_processes = 1 }\n"
+                                 "Image:job(\"convert_to_jpeg\", group, function(self, job, workload)\n"
+                                 "  return assert(image.convert(workload, \"jpeg\"))\n"
+                                 "end)\n"
+                                 "Image:job(\"convert_to_gif\", group, function(self, job, workload)\n"
+                                 "  return assert(image.convert(workload, \"gif\"))\n"
+                                 "end)\n"
+                                 "Image:job(\"pid\", group, function() return gdlua.pid() end)\n"
+                                 "return Image\n";
 
 /* gdlua.image in process: reads "FORMAT N" lines, answers "MS BYTES"
  * (wall time of N conversions, size of the last output). "gif7" is GIF
@@ -105,24 +104,23 @@ static const char inproc_script[] =
     "end\n";
 
 /* Imager in process, the seed's _convert: the same protocol. */
-static const char imager_script[] =
-    "use strict; use warnings; use Imager; use Time::HiRes qw(time);\n"
-    "open my $f, '<:raw', $ARGV[0] or die \"$ARGV[0]: $!\";\n"
-    "my $data = do { local $/; <$f> };\n"
-    "close $f;\n"
-    "$| = 1;\n"
-    "while (my $line = <STDIN>) {\n"
-    "  my ($fmt, $n) = $line =~ /^(\\w+) (\\d+)$/ or next;\n"
-    "  my $out;\n"
-    "  my $t0 = time;\n"
-    "  for (1 .. $n) {\n"
-    "    my $img = Imager->new;\n"
-    "    $out = '';\n"
-    "    $img->read(data => $data) or die Imager->errstr;\n"
-    "    $img->write(data => \\$out, type => $fmt) or die $img->errstr;\n"
-    "  }\n"
-    "  printf \"%.3f %d\\n\", (time - $t0) * 1000, length $out;\n"
-    "}\n";
+static const char imager_script[] = "use strict; use warnings; use Imager; use Time::HiRes qw(time);\n"
+                                    "open my $f, '<:raw', $ARGV[0] or die \"$ARGV[0]: $!\";\n"
+                                    "my $data = do { local $/; <$f> };\n"
+                                    "close $f;\n"
+                                    "$| = 1;\n"
+                                    "while (my $line = <STDIN>) {\n"
+                                    "  my ($fmt, $n) = $line =~ /^(\\w+) (\\d+)$/ or next;\n"
+                                    "  my $out;\n"
+                                    "  my $t0 = time;\n"
+                                    "  for (1 .. $n) {\n"
+                                    "    my $img = Imager->new;\n"
+                                    "    $out = '';\n"
+                                    "    $img->read(data => $data) or die Imager->errstr;\n"
+                                    "    $img->write(data => \\$out, type => $fmt) or die $img->errstr;\n"
+                                    "  }\n"
+                                    "  printf \"%.3f %d\\n\", (time - $t0) * 1000, length $out;\n"
+                                    "}\n";
 
 /* Interposes libc's setsockopt for libgearman (the executable's symbol
  * wins): drops its 32 KB buffer sizes so the kernel sizes them itself. */
@@ -594,8 +592,8 @@ int main(int argc, char **argv)
     printf("bench_image: %dx%d photo-like PNG (%.2f MB) to JPEG and GIF; ms per conversion, median of %d round(s)%s\n",
            WIDTH, HEIGHT, png_len / 1e6, rounds, quick ? " (quick: figures not meaningful)" : "");
     if (!have_imager)
-        printf("Imager: %s\n", quick ? "not run in --quick mode"
-                                     : "not installed (Debian libimager-perl): its column is skipped");
+        printf("Imager: %s\n",
+               quick ? "not run in --quick mode" : "not installed (Debian libimager-perl): its column is skipped");
     printf("%-36s %16s %16s %16s %18s\n", "conversion", "gdlua + gearman", "gdlua in process", "Imager (perl)",
            "Imager / gdlua+gm");
     for (int f = 0; f < 2; f++) {

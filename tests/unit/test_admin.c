@@ -32,11 +32,11 @@ int main(void)
     CHECK_INT(w, 3);
     CHECK_INT(status("f\t0\t0\t0", &func, &t, &r, &w), 0);
 
-    CHECK_INT(status("f\t7\t2", &func, &t, &r, &w), -1);        /* truncated */
-    CHECK_INT(status("f\t7\t2\t3\t4", &func, &t, &r, &w), -1);  /* extra field */
-    CHECK_INT(status("f\t7\tx\t3", &func, &t, &r, &w), -1);     /* not a number */
-    CHECK_INT(status("f\t-1\t0\t3", &func, &t, &r, &w), -1);    /* negative */
-    CHECK_INT(status("f\t1\t2\t3", &func, &t, &r, &w), -1);     /* running > total */
+    CHECK_INT(status("f\t7\t2", &func, &t, &r, &w), -1);       /* truncated */
+    CHECK_INT(status("f\t7\t2\t3\t4", &func, &t, &r, &w), -1); /* extra field */
+    CHECK_INT(status("f\t7\tx\t3", &func, &t, &r, &w), -1);    /* not a number */
+    CHECK_INT(status("f\t-1\t0\t3", &func, &t, &r, &w), -1);   /* negative */
+    CHECK_INT(status("f\t1\t2\t3", &func, &t, &r, &w), -1);    /* running > total */
     CHECK_INT(status("ERR unknown_command", &func, &t, &r, &w), -1);
     CHECK_INT(status("", &func, &t, &r, &w), -1);
     CHECK_INT(status("\x01\x02\xff", &func, &t, &r, &w), -1);
@@ -51,10 +51,10 @@ int main(void)
     CHECK_INT(workers("18 ::1 - : f", &id, &funcs), 0);
     CHECK_STR(funcs, "f");
 
-    CHECK_INT(workers("18 127.0.0.1 -", &id, &funcs), -1);          /* truncated */
-    CHECK_INT(workers("x 127.0.0.1 - :", &id, &funcs), -1);         /* fd not a number */
-    CHECK_INT(workers("18 127.0.0.1 a b : f", &id, &funcs), -1);    /* four fields */
-    CHECK_INT(workers("f\t1\t0\t1", &id, &funcs), -1);              /* a status row */
+    CHECK_INT(workers("18 127.0.0.1 -", &id, &funcs), -1);       /* truncated */
+    CHECK_INT(workers("x 127.0.0.1 - :", &id, &funcs), -1);      /* fd not a number */
+    CHECK_INT(workers("18 127.0.0.1 a b : f", &id, &funcs), -1); /* four fields */
+    CHECK_INT(workers("f\t1\t0\t1", &id, &funcs), -1);           /* a status row */
     CHECK_INT(workers("", &id, &funcs), -1);
     UNIT_END();
 }

@@ -55,8 +55,8 @@ int main(void)
         CHECK_INT(parse(7, argv), GDL_OPTS_EXIT_ERROR);
     }
     {
-        char *argv[] = {"gdlua", "--server", "h1:1", "--server=h2:2,h3", "--lib", "L", "--shutdown-timeout",
-                        "7", "--loglevel", "debug", "--namespaces=A::B", "dir1", "dir2"};
+        char *argv[] = {"gdlua", "--server",   "h1:1",  "--server=h2:2,h3",  "--lib", "L",   "--shutdown-timeout",
+                        "7",     "--loglevel", "debug", "--namespaces=A::B", "dir1",  "dir2"};
         CHECK_INT(parse(13, argv), GDL_OPTS_OK);
         CHECK_INT(cfg.nservers, 3);
         CHECK_STR(cfg.servers[1].host, "h2");

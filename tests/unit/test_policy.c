@@ -26,15 +26,15 @@ int main(void)
     int out[16];
 
     /* up */
-    CHECK_INT(starts(0, 5, 0, 0, 0, 0), 0);  /* no work, min 0 */
-    CHECK_INT(starts(0, 5, 0, 0, 1, 0), 1);  /* from zero */
-    CHECK_INT(starts(0, 5, 0, 0, 20, 0), 5); /* a burst: max at once, never more */
-    CHECK_INT(starts(2, 5, 0, 0, 0, 0), 2);  /* min kept */
-    CHECK_INT(starts(2, 5, 2, 2, 1, 0), 1);  /* all busy, one waiting */
-    CHECK_INT(starts(2, 5, 3, 1, 1, 0), 0);  /* an idle one will take it */
-    CHECK_INT(starts(2, 5, 3, 1, 4, 0), 2);  /* two idle, four waiting: two more */
-    CHECK_INT(starts(1, 5, 5, 5, 9, 0), 0);  /* at max */
-    CHECK_INT(starts(1, 3, 5, 0, 0, 0), 0);  /* above max: nothing to start */
+    CHECK_INT(starts(0, 5, 0, 0, 0, 0), 0);   /* no work, min 0 */
+    CHECK_INT(starts(0, 5, 0, 0, 1, 0), 1);   /* from zero */
+    CHECK_INT(starts(0, 5, 0, 0, 20, 0), 5);  /* a burst: max at once, never more */
+    CHECK_INT(starts(2, 5, 0, 0, 0, 0), 2);   /* min kept */
+    CHECK_INT(starts(2, 5, 2, 2, 1, 0), 1);   /* all busy, one waiting */
+    CHECK_INT(starts(2, 5, 3, 1, 1, 0), 0);   /* an idle one will take it */
+    CHECK_INT(starts(2, 5, 3, 1, 4, 0), 2);   /* two idle, four waiting: two more */
+    CHECK_INT(starts(1, 5, 5, 5, 9, 0), 0);   /* at max */
+    CHECK_INT(starts(1, 3, 5, 0, 0, 0), 0);   /* above max: nothing to start */
     CHECK_INT(starts(0, 10, 0, 0, 10, 1), 5); /* two instances split ten */
     CHECK_INT(starts(0, 10, 0, 0, 10, 2), 4); /* three: ceil(10/3) */
     CHECK_INT(starts(0, 10, 0, 0, 1, 3), 1);  /* a share is at least one */
@@ -51,7 +51,7 @@ int main(void)
         }
     CHECK_INT(ranked(1, 1, 0, false), 1);
     CHECK_INT(ranked(1, 1, 1, false), 0);
-    CHECK_INT(ranked(1, 1, 1, true), 1);  /* a stale queue: everyone helps */
+    CHECK_INT(ranked(1, 1, 1, true), 1); /* a stale queue: everyone helps */
     CHECK_INT(ranked(10, 1, 1, false), 5);
     CHECK_INT(ranked(7, 2, 2, false), 2);
     CHECK_INT(ranked(5, 1, 7, false), 3); /* a rank out of range counts as 0 */
