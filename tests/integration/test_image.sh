@@ -107,14 +107,18 @@ f:write(out)
 f:close()
 EOF
 assert_eq "the 640x480 input" "640x480 png 4" "$(info "$TMP/big.png")"
+# A first batch warms up: how many libvips worker threads (and so stacks
+# and arenas) a process grows depends on the load on the machine while it
+# converts, not on how many conversions it has done.
 pid=$(gm -f $F::gif30 <"$TMP/big.png") || fail "gif30 failed"
 assert_eq "gif30 ran in the image process" "$PID" "$pid"
+gm -f $F::gif30 <"$TMP/big.png" >/dev/null || fail "gif30 batch 1 failed"
 rss30=$(rss "$PID")
 for ((i = 2; i <= 10; i++)); do
     gm -f $F::gif30 <"$TMP/big.png" >/dev/null || fail "gif30 batch $i failed"
 done
 rss300=$(rss "$PID")
-echo "RSS of $PID: ${rss30} kB after 30 GIF conversions, ${rss300} kB after 300"
+echo "RSS of $PID: ${rss30} kB after 30 GIF conversions, ${rss300} kB after 300 (both after 30 to warm up)"
 ((rss300 * 100 <= rss30 * 120)) || fail "RSS grew from ${rss30} kB to ${rss300} kB (over 20%)"
 
 # ---- the seed's example, as the seed runs it ----
