@@ -49,6 +49,8 @@
 #include <libgearman-1.0/gearman.h>
 #include <vips/vips.h>
 
+#include "bench_util.h"
+
 #define WIDTH      1280
 #define HEIGHT     960
 #define ROUNDS_MAX 64
@@ -135,83 +137,13 @@ int setsockopt(int fd, int level, int name, const void *value, socklen_t len)
     return real(fd, level, name, value, len);
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static int free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), p;
-
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    p = ntohs(a.sin_port);
-    close(fd);
-    return p;
-}
-
-static bool port_open(int p)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(p), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-
-    close(fd);
-    return ok;
-}
-
-/* Runs argv with stdin/stdout as given (-1: /dev/null) and stderr
- * appended to log. */
-static pid_t spawn(char *const argv[], int in, int out, const char *log)
-{
-    pid_t pid = fork();
-
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        FILE *f;
-
-        dup2(in >= 0 ? in : null, 0);
-        dup2(out >= 0 ? out : null, 1);
-        f = freopen(log, "a", stderr);
-        (void)f;
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static void stop(pid_t *pid)
-{
-    if (*pid <= 0)
-        return;
-    kill(*pid, SIGTERM);
-    for (int i = 0; i < 200 && waitpid(*pid, NULL, WNOHANG) == 0; i++)
-        sleep_ms(25);
-    kill(*pid, SIGKILL);
-    waitpid(*pid, NULL, 0);
-    *pid = 0;
-}
-
 static bool coproc_start(coproc_t *c, char *const argv[], const char *log)
 {
     int to[2], from[2];
 
     if (pipe(to) != 0 || pipe(from) != 0)
         return false;
-    c->pid = spawn(argv, to[0], from[1], log);
+    c->pid = bench_spawn(argv, to[0], from[1], log);
     close(to[0]);
     close(from[1]);
     fcntl(to[1], F_SETFD, FD_CLOEXEC);
@@ -246,7 +178,7 @@ static void coproc_stop(coproc_t *c)
         return;
     fclose(c->in);
     fclose(c->out);
-    stop(&c->pid);
+    bench_stop(&c->pid);
 }
 
 static void cleanup(void)
@@ -255,8 +187,8 @@ static void cleanup(void)
 
     coproc_stop(&inproc);
     coproc_stop(&imager);
-    stop(&gdlua_pid);
-    stop(&gearmand_pid);
+    bench_stop(&gdlua_pid);
+    bench_stop(&gearmand_pid);
     if (getenv("KEEP_TMP")) {
         fprintf(stderr, "bench_image: kept %s\n", tmpdir);
         return;
@@ -361,7 +293,7 @@ static double gearman_run(gearman_client_st *c, const char *fmt, const void *png
     char fn[64], what[96];
     void *out = NULL;
     size_t out_len = 0;
-    double t0 = now_ms(), ms;
+    double t0 = bench_now_ms(), ms;
 
     snprintf(fn, sizeof(fn), "Bench::Image::convert_to_%s", fmt);
     for (int i = 0; i < n; i++) {
@@ -376,7 +308,7 @@ static double gearman_run(gearman_client_st *c, const char *fmt, const void *png
             return -1;
         }
     }
-    ms = (now_ms() - t0) / n;
+    ms = (bench_now_ms() - t0) / n;
     snprintf(what, sizeof(what), "%s through gearman", fn);
     check_output(what, out, out_len, fmt);
     *bytes = (long)out_len;
@@ -400,13 +332,6 @@ static long rss_kb(pid_t pid)
     return kb;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
-
 static double median(const double *v, int n)
 {
     double s[ROUNDS_MAX];
@@ -414,7 +339,7 @@ static double median(const double *v, int n)
     if (n == 0)
         return -1;
     memcpy(s, v, n * sizeof(double));
-    qsort(s, n, sizeof(double), cmp_double);
+    qsort(s, n, sizeof(double), bench_cmp_double);
     for (int i = 0; i < n; i++)
         if (s[i] < 0)
             return -1; /* a failed round: no figure */
@@ -423,21 +348,10 @@ static double median(const double *v, int n)
 
 static void start_gearmand(void)
 {
-    char portstr[16], log[128];
+    char log[128];
 
     snprintf(log, sizeof(log), "%s/gearmand.log", tmpdir);
-    for (int attempt = 0; attempt < 5 && gearmand_pid == 0; attempt++) {
-        char *argv[] = {"/usr/sbin/gearmand", "-L", "127.0.0.1", "-p", portstr, "-t", "0", "--log-file=none", NULL};
-        double end;
-
-        port = free_port();
-        snprintf(portstr, sizeof(portstr), "%d", port);
-        gearmand_pid = spawn(argv, -1, -1, log);
-        for (end = now_ms() + 10000; !port_open(port) && now_ms() < end;)
-            sleep_ms(10);
-        if (!port_open(port) || waitpid(gearmand_pid, NULL, WNOHANG) != 0)
-            stop(&gearmand_pid);
-    }
+    gearmand_pid = bench_start_gearmand(log, &port);
     if (gearmand_pid == 0)
         die("cannot start gearmand");
 }
@@ -512,7 +426,7 @@ int main(int argc, char **argv)
         snprintf(server, sizeof(server), "127.0.0.1:%d", port);
         snprintf(log, sizeof(log), "%s/gdlua.log", tmpdir);
         snprintf(jobs, sizeof(jobs), "%s/jobs", tmpdir);
-        gdlua_pid = spawn(gargv, -1, -1, log);
+        gdlua_pid = bench_spawn(gargv, -1, -1, log);
     }
     c = gearman_client_create(NULL);
     gearman_client_add_server(c, "127.0.0.1", (in_port_t)port);

@@ -31,80 +31,19 @@
 
 #include <libgearman-1.0/gearman.h>
 
+#include "bench_util.h"
+
 static int port;
 static pid_t gearmand_pid, gdlua_pid;
 static char tmpdir[] = "/tmp/gdlua-bench-XXXXXX";
 static int errors;
 
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static int free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), p;
-
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    p = ntohs(a.sin_port);
-    close(fd);
-    return p;
-}
-
-static bool port_open(int p)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(p), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-
-    close(fd);
-    return ok;
-}
-
-static pid_t start(char *const argv[], const char *log)
-{
-    pid_t pid = fork();
-
-    if (pid == 0) {
-        FILE *f = freopen(log, "a", stderr);
-        (void)f;
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static void stop(pid_t *pid)
-{
-    if (*pid <= 0)
-        return;
-    kill(*pid, SIGTERM);
-    for (int i = 0; i < 200 && waitpid(*pid, NULL, WNOHANG) == 0; i++)
-        sleep_ms(25);
-    kill(*pid, SIGKILL);
-    waitpid(*pid, NULL, 0);
-    *pid = 0;
-}
-
 static void cleanup(void)
 {
     char cmd[64];
 
-    stop(&gdlua_pid);
-    stop(&gearmand_pid);
+    bench_stop(&gdlua_pid);
+    bench_stop(&gearmand_pid);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", tmpdir);
@@ -150,14 +89,14 @@ static int children(pid_t parent, pid_t *pids, int max)
 static void wait_children(int want, int timeout_ms)
 {
     pid_t pids[64];
-    double end = now_ms() + timeout_ms;
+    double end = bench_now_ms() + timeout_ms;
 
     while (children(gdlua_pid, pids, 64) != want) {
-        if (now_ms() > end) {
+        if (bench_now_ms() > end) {
             fprintf(stderr, "bench_scale: gdlua has %d processes, want %d\n", children(gdlua_pid, pids, 64), want);
             die("timed out waiting for processes");
         }
-        sleep_ms(5);
+        bench_sleep_ms(5);
     }
 }
 
@@ -180,21 +119,14 @@ static void start_gdlua(const char *gdlua, const char *dir, bool wakeups, const 
         argv[n++] = "--no_wakeups";
     argv[n++] = (char *)dir;
     argv[n] = NULL;
-    gdlua_pid = start(argv, log);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
+    gdlua_pid = bench_spawn(argv, -1, -1, log);
 }
 
 static double percentile(double *v, int n, double p)
 {
     int i = (int)(p * (n - 1) + 0.5);
 
-    qsort(v, n, sizeof(double), cmp_double);
+    qsort(v, n, sizeof(double), bench_cmp_double);
     return v[i];
 }
 
@@ -211,11 +143,11 @@ static void first_results(gearman_client_st *c, double *ms, int n, int interval_
         double t0;
 
         wait_children(0, 15000);
-        sleep_ms(rand() % interval_ms);
+        bench_sleep_ms(rand() % interval_ms);
         snprintf(workload, sizeof(workload), "round %d", i);
-        t0 = now_ms();
+        t0 = bench_now_ms();
         r = gearman_client_do(c, "Bench::Jobs::echo", NULL, workload, strlen(workload), &len, &rc);
-        ms[i] = now_ms() - t0;
+        ms[i] = bench_now_ms() - t0;
         if (rc != GEARMAN_SUCCESS || r == NULL || len != strlen(workload) || memcmp(r, workload, len) != 0) {
             fprintf(stderr, "bench_scale: echo round %d: %s\n", i, gearman_strerror(rc));
             errors++;
@@ -234,27 +166,27 @@ static void burst(gearman_client_st *c, double *to_max, int *most)
     int done = 0;
 
     wait_children(0, 15000);
-    t0 = now_ms();
+    t0 = bench_now_ms();
     *to_max = -1;
     *most = 0;
     for (int i = 0; i < 20; i++)
         if (gearman_client_do_background(c, "Bench::Jobs::slow", NULL, "0.2", 3, handles[i]) != GEARMAN_SUCCESS)
             errors++;
-    end = now_ms() + 30000;
-    while (done < 20 && now_ms() < end) {
+    end = bench_now_ms() + 30000;
+    while (done < 20 && bench_now_ms() < end) {
         int n = children(gdlua_pid, pids, 64);
 
         if (n > *most)
             *most = n;
         if (n >= 5 && *to_max < 0)
-            *to_max = now_ms() - t0;
+            *to_max = bench_now_ms() - t0;
         done = 0;
         for (int i = 0; i < 20; i++) {
             bool known = true, running = true;
             gearman_client_job_status(c, handles[i], &known, &running, NULL, NULL);
             done += !known;
         }
-        sleep_ms(2);
+        bench_sleep_ms(2);
     }
     if (done < 20) {
         fprintf(stderr, "bench_scale: only %d of 20 burst jobs finished\n", done);
@@ -294,7 +226,7 @@ int main(int argc, char **argv)
     long rss, pss, priv;
     int most;
     gearman_client_st *c;
-    char portstr[16], log[128];
+    char log[128];
 
     if (argc < 3) {
         fprintf(stderr, "usage: bench_scale GDLUA FIXTURE_DIR [--quick]\n");
@@ -304,18 +236,7 @@ int main(int argc, char **argv)
         return 1;
     signal(SIGPIPE, SIG_IGN);
     snprintf(log, sizeof(log), "%s/gearmand.log", tmpdir);
-    for (int attempt = 0; attempt < 5 && gearmand_pid == 0; attempt++) {
-        char *gm[] = {"/usr/sbin/gearmand", "-L", "127.0.0.1", "-p", portstr, "-t", "0", "--log-file=none", NULL};
-        double end;
-
-        port = free_port();
-        snprintf(portstr, sizeof(portstr), "%d", port);
-        gearmand_pid = start(gm, log);
-        for (end = now_ms() + 10000; !port_open(port) && now_ms() < end;)
-            sleep_ms(10);
-        if (!port_open(port) || waitpid(gearmand_pid, NULL, WNOHANG) != 0)
-            stop(&gearmand_pid);
-    }
+    gearmand_pid = bench_start_gearmand(log, &port);
     if (gearmand_pid == 0)
         die("cannot start gearmand");
     c = gearman_client_create(NULL);
@@ -334,13 +255,13 @@ int main(int argc, char **argv)
         free(r);
         memory(&rss, &pss, &priv);
     }
-    stop(&gdlua_pid);
+    bench_stop(&gdlua_pid);
 
     /* Gearman::Driver's design: the observer polls every 5 s (every 1 s in
      * quick mode, which checks results only). */
     start_gdlua(argv[1], argv[2], false, quick ? "1" : "5");
     first_results(c, poll_ms, rounds_poll, quick ? 1000 : 5000);
-    stop(&gdlua_pid);
+    bench_stop(&gdlua_pid);
     gearman_client_free(c);
     cleanup();
 

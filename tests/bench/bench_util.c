@@ -1,0 +1,115 @@
+/*
+ * bench_util.c: helpers shared by the benchmark programs (bench_util.h).
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+
+double bench_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+void bench_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/* A port nothing listens on now (the kernel's pick for port 0). */
+int bench_free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), p;
+
+    bind(fd, (struct sockaddr *)&a, sizeof(a));
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    p = ntohs(a.sin_port);
+    close(fd);
+    return p;
+}
+
+bool bench_port_open(int p)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(p), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+
+    close(fd);
+    return ok;
+}
+
+/* Runs argv with stdin/stdout as given (-1: /dev/null) and stderr
+ * appended to log. */
+pid_t bench_spawn(char *const argv[], int in, int out, const char *log)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        FILE *f;
+
+        dup2(in >= 0 ? in : null, 0);
+        dup2(out >= 0 ? out : null, 1);
+        f = freopen(log, "a", stderr);
+        (void)f;
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* SIGTERM, then SIGKILL after 5 s; reaps it. */
+void bench_stop(pid_t *pid)
+{
+    if (*pid <= 0)
+        return;
+    kill(*pid, SIGTERM);
+    for (int i = 0; i < 200 && waitpid(*pid, NULL, WNOHANG) == 0; i++)
+        bench_sleep_ms(25);
+    kill(*pid, SIGKILL);
+    waitpid(*pid, NULL, 0);
+    *pid = 0;
+}
+
+/* /usr/sbin/gearmand on a free loopback port (set in *port); retries on
+ * another port if one was taken meanwhile. Returns its pid, or 0. */
+pid_t bench_start_gearmand(const char *log, int *port)
+{
+    char portstr[16];
+    pid_t pid = 0;
+
+    for (int attempt = 0; attempt < 5 && pid == 0; attempt++) {
+        char *argv[] = {"/usr/sbin/gearmand", "-L", "127.0.0.1", "-p", portstr, "-t", "0", "--log-file=none", NULL};
+        double end;
+
+        *port = bench_free_port();
+        snprintf(portstr, sizeof(portstr), "%d", *port);
+        pid = bench_spawn(argv, -1, -1, log);
+        for (end = bench_now_ms() + 10000; !bench_port_open(*port) && bench_now_ms() < end;)
+            bench_sleep_ms(10);
+        if (!bench_port_open(*port) || waitpid(pid, NULL, WNOHANG) != 0)
+            bench_stop(&pid);
+    }
+    return pid;
+}
+
+int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
