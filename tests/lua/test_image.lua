@@ -6,21 +6,9 @@
 local image = require "gdlua.image"
 local bit = require "bit"
 
-local checks, failures = 0, 0
-local function check(cond, what)
-  checks = checks + 1
-  if not cond then
-    failures = failures + 1
-    io.stderr:write(debug.traceback("FAIL: " .. what, 2), "\n")
-  end
-end
-local function check_eq(got, want, what)
-  check(got == want, ("%s: got %s, want %s"):format(what, tostring(got), tostring(want)))
-end
-local function check_match(s, pat, what)
-  check(type(s) == "string" and s:find(pat, 1, true) ~= nil,
-    ("%s: %q does not contain %q"):format(what, tostring(s), pat))
-end
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local t = require "testlib"
+local check, check_eq, check_match = t.check, t.check_eq, t.check_match
 
 local here = arg[0]:match("^(.*)/") or "."
 local f = assert(io.open(here .. "/../../examples/sample.png", "rb"))
@@ -305,5 +293,4 @@ for n = 1, 200 do
 end
 check_eq(describe(image.convert(inputs.webp, "gif")), "320x240 gif 4", "still converting after 600 calls")
 
-print(("%d passed, %d failed"):format(checks - failures, failures))
-os.exit(failures == 0 and 0 or 1)
+t.finish()

@@ -4,21 +4,9 @@
 -- Run by ctest as: gdlua run test_worker.lua
 local gdlua = require "gdlua"
 
-local checks, failures = 0, 0
-local function check(cond, what)
-  checks = checks + 1
-  if not cond then
-    failures = failures + 1
-    io.stderr:write(debug.traceback("FAIL: " .. what, 2), "\n")
-  end
-end
-local function check_eq(got, want, what)
-  check(got == want, ("%s: got %s, want %s"):format(what, tostring(got), tostring(want)))
-end
-local function check_match(s, pat, what)
-  check(type(s) == "string" and s:find(pat, 1, true) ~= nil,
-    ("%s: %q does not contain %q"):format(what, tostring(s), pat))
-end
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local t = require "testlib"
+local check, check_eq, check_match = t.check, t.check_eq, t.check_match
 
 local tmp = os.tmpname()
 local function module(src, name)
@@ -161,5 +149,4 @@ check_eq(res, 2 ^ 40, "numbers are returned as numbers (C formats them)")
 ok, msg = gdlua._dispatch({ function_name = "T::Nope", workload = "" })
 check_eq(ok, false, "unknown function fails")
 
-print(("%d passed, %d failed"):format(checks - failures, failures))
-os.exit(failures == 0 and 0 or 1)
+t.finish()
