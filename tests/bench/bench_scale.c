@@ -4,7 +4,7 @@
  *   bench_scale GDLUA FIXTURE_DIR [--quick]
  *
  * Starts a private gearmand (loopback, a free port) and gdlua on
- * FIXTURE_DIR (tests/bench/fixtures: Bench::Jobs::echo and ::slow, both
+ * FIXTURE_DIR (tests/bench/fixtures/scale: Bench::Jobs::echo and ::slow, both
  * min 0, max_idle_time 0), then measures in one run:
  *   - the time to the first result of a job submitted to an idle gdlua
  *     with no process for it, with wake-up sentinels (gdlua's design) and
