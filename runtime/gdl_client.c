@@ -31,6 +31,7 @@
 
 typedef struct {
     gearman_client_st *gc;
+    bool running; /* inside run_tasks: a callback must not close it */
 } client_ud_t;
 
 typedef struct {
@@ -50,6 +51,8 @@ static gearman_client_st *check_client(lua_State *L, int idx)
 
     if (c->gc == NULL)
         luaL_error(L, "gdlua.client: client is closed");
+    if (c->running)
+        luaL_error(L, "gdlua.client: client is running a task set (called from one of its callbacks)");
     return c->gc;
 }
 
@@ -163,20 +166,26 @@ static gearman_return_t on_status(gearman_task_st *task)
     return GEARMAN_SUCCESS;
 }
 
+/* opts.priority as 0 (normal), 1 (high) or 2 (low); misuse raises. */
 static int priority_of(lua_State *L, int opts)
 {
-    static const char *const names[] = {"normal", "high", "low", NULL};
-    int p = 0;
+    static const char *const names[] = {"normal", "high", "low"};
+    const char *p;
 
     if (opts == 0)
         return 0;
     lua_getfield(L, opts, "priority");
-    if (!lua_isnil(L, -1))
-        p = luaL_checkoption(L, -1, NULL, names);
-    lua_pop(L, 1);
-    return p;
+    p = lua_isnil(L, -1) ? "normal" : lua_tostring(L, -1);
+    for (int i = 0; i < 3; i++)
+        if (p && lua_type(L, -1) != LUA_TNUMBER && strcmp(p, names[i]) == 0) {
+            lua_pop(L, 1);
+            return i;
+        }
+    return luaL_error(L, "gdlua.client: priority must be \"normal\", \"high\" or \"low\", got %s",
+                      p ? p : luaL_typename(L, -1));
 }
 
+/* opts.unique, or NULL; misuse raises. */
 static const char *unique_of(lua_State *L, int opts)
 {
     const char *u = NULL;
@@ -184,20 +193,33 @@ static const char *unique_of(lua_State *L, int opts)
     if (opts == 0)
         return NULL;
     lua_getfield(L, opts, "unique");
-    if (!lua_isnil(L, -1))
-        u = luaL_checkstring(L, -1);
+    if (lua_type(L, -1) == LUA_TSTRING)
+        u = lua_tostring(L, -1);
+    else if (!lua_isnil(L, -1))
+        luaL_error(L, "gdlua.client: unique must be a string, got %s", luaL_typename(L, -1));
     lua_pop(L, 1); /* the string stays referenced by the opts table */
     return u;
 }
 
 /* Runs the tasks in the table at index `tasks` ({fn, workload, opts}...),
  * leaves results and failed tables on the stack. */
-static int run_tasks(lua_State *L, gearman_client_st *gc, int tasks)
+static int run_tasks(lua_State *L, client_ud_t *c, int tasks)
 {
+    gearman_client_st *gc = c->gc;
     int n = (int)lua_objlen(L, tasks), nfailed = 0;
-    task_ctx_t *ctx = calloc(n ? n : 1, sizeof(task_ctx_t));
+    task_ctx_t *ctx;
     gearman_return_t rc = GEARMAN_SUCCESS;
 
+    /* Everything that can raise is checked before the first task is
+     * added: an error must not leave tasks behind on the client. */
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, tasks, i);
+        unique_of(L, lua_gettop(L));
+        priority_of(L, lua_gettop(L));
+        lua_pop(L, 1);
+    }
+    gearman_client_task_free_all(gc);
+    ctx = calloc(n ? n : 1, sizeof(task_ctx_t));
     if (ctx == NULL)
         return luaL_error(L, "gdlua.client: out of memory");
     /* Before adding: each task copies the client's callbacks. */
@@ -234,8 +256,10 @@ static int run_tasks(lua_State *L, gearman_client_st *gc, int tasks)
             ctx[i].done = true;
         }
     }
+    c->running = true;
     if (n)
         rc = gearman_client_run_tasks(gc);
+    c->running = false;
     lua_createtable(L, n, 0);
     lua_newtable(L);
     for (int i = 0; i < n; i++) {
@@ -269,8 +293,11 @@ static void check_task_args(lua_State *L, int base)
 {
     luaL_checkstring(L, base);
     luaL_checkstring(L, base + 1);
-    if (!lua_isnoneornil(L, base + 2))
+    if (!lua_isnoneornil(L, base + 2)) {
         luaL_checktype(L, base + 2, LUA_TTABLE);
+        unique_of(L, base + 2);
+        priority_of(L, base + 2);
+    }
 }
 
 /* Builds {fn = ..., workload = ..., <opts>} from arguments base.. */
@@ -294,16 +321,16 @@ static void push_task(lua_State *L, int base)
 /* c:call(fn, workload [, opts]) -> result | nil, message */
 static int client_call(lua_State *L)
 {
-    gearman_client_st *gc = check_client(L, 1);
     int tasks;
 
+    check_client(L, 1);
     check_task_args(L, 2);
     refuse_in_master(L);
     lua_createtable(L, 1, 0);
     tasks = lua_gettop(L);
     push_task(L, 2);
     lua_rawseti(L, tasks, 1);
-    run_tasks(L, gc, tasks);
+    run_tasks(L, luaL_checkudata(L, 1, CLIENT_MT), tasks);
     lua_rawgeti(L, -2, 1);
     if (lua_toboolean(L, -1))
         return 1;
@@ -399,22 +426,22 @@ static int taskset_add(lua_State *L)
 /* ts:run() -> results, failed (nil when every task succeeded) */
 static int taskset_run(lua_State *L)
 {
-    gearman_client_st *gc;
-
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     lua_getfield(L, 1, "client");
     lua_getfield(L, 1, "tasks");
-    gc = check_client(L, 2);
+    check_client(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     refuse_in_master(L);
-    return run_tasks(L, gc, 3);
+    return run_tasks(L, lua_touserdata(L, 2), 3);
 }
 
 static int client_close(lua_State *L)
 {
     client_ud_t *c = luaL_checkudata(L, 1, CLIENT_MT);
 
+    if (c->running)
+        return luaL_error(L, "gdlua.client: close called while the client runs a task set");
     if (c->gc)
         gearman_client_free(c->gc);
     c->gc = NULL;
@@ -471,6 +498,7 @@ static int client_new(lua_State *L)
     lua_pop(L, 1);
 
     c = lua_newuserdata(L, sizeof(*c));
+    c->running = false;
     c->gc = gearman_client_create(NULL);
     luaL_getmetatable(L, CLIENT_MT);
     lua_setmetatable(L, -2);

@@ -16,6 +16,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -247,8 +248,12 @@ static int cmd_kill(struct evbuffer *out, int argc, char **argv, bool *authed)
     int pids[ARGS_MAX];
 
     for (int i = 1; i < argc; i++) {
-        long pid = parse_count(argv[i]);
-        if (pid <= 0 || !gdl_master_owns((int)pid)) {
+        char *end;
+        long pid;
+
+        errno = 0;
+        pid = strtol(argv[i], &end, 10);
+        if (errno || *end || end == argv[i] || pid <= 0 || pid > INT_MAX || !gdl_master_owns((int)pid)) {
             reply(out, "ERR invalid_value: the given PID(s) do not belong to us");
             return REPLY;
         }

@@ -95,7 +95,10 @@ static int spawn(int job, const char *why)
         gdl_error("cannot start a process for %s: all %d process slots in use", j->name, GDL_PROCS_MAX);
         return -1;
     }
+    /* The slot is ready before fork: once the child runs, it is the
+     * child's to write (only the pid is filled in below). */
     gdl_slot_reset(&gdl_slots[i], 0, job);
+    gdl_slots[i].state = GDL_SLOT_STARTING;
     /* Blocked across fork so no signal reaches the child while libevent's
      * handlers are still installed there. */
     sigfillset(&all);
@@ -110,9 +113,10 @@ static int spawn(int job, const char *why)
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
         gdl_error("cannot fork a process for %s: %s", j->name, strerror(errno));
+        gdl_slot_reset(&gdl_slots[i], 0, 0);
         return -1;
     }
-    gdl_slot_reset(&gdl_slots[i], pid, job);
+    gdl_slots[i].pid = pid;
     procs[i] = (gdl_proc_t){.pid = pid, .job = job, .started_ms = gdl_now_ms()};
     nprocs++;
     j->processes++;

@@ -205,6 +205,11 @@ assert_eq "client.new{servers = 5}: message" \
 assert_eq "client.new{servers = {s, 7}} raises" false "$(field servers7.ok)"
 assert_eq "client.new{servers = {s, 7}}: message" \
     'gdlua.client.new: servers[2] must be a "host:port" string' "$(field servers7.err)"
+assert_eq "bad priority raises" false "$(field badprio.ok)"
+assert_contains "bad priority message" "$(field badprio.err)" 'gdlua.client: priority must be "normal", "high" or "low", got urgent'
+assert_eq "nothing left behind after a bad option" alone "$(field afterbad.result)"
+assert_eq "close from a callback is refused" true "$(field closeincb.failed)"
+assert_eq "the client still works" open "$(field afterclose.result)"
 assert_eq "callbacks.lua ran to its end" ok "$(field end)"
 
 # The jobs' failures are logged by gdlua, and it is still serving.
