@@ -49,6 +49,7 @@ gdl_observed_t gdl_observed[GDL_SERVERS_MAX];
 char gdl_instance[128];
 
 static admin_t admins[GDL_SERVERS_MAX];
+static uint64_t self; /* this instance, as instance_of() hashes a peer */
 static struct event_base *base;
 static void (*on_polled)(int server);
 
@@ -185,7 +186,7 @@ static void poll_done(admin_t *a)
     for (int i = 0; i < a->npeers; i++)
         if (i == 0 || cmp_peer(&a->peers[i], &a->peers[i - 1]) != 0) {
             o->peers[a->peers[i].job]++;
-            o->rank[a->peers[i].job] += a->peers[i].instance < instance_of(gdl_instance);
+            o->rank[a->peers[i].job] += a->peers[i].instance < self;
         }
     o->asked_ms = a->asked_ms;
     o->valid = true;
@@ -216,15 +217,12 @@ static void add_peer(admin_t *a, uint64_t instance, int job)
 
 static int handle_line(admin_t *a, char *line)
 {
-    static uint64_t self;
     const char *func, *id;
     char *funcs, *save = NULL;
     long total, running, workers;
     uint64_t inst;
     int job;
 
-    if (self == 0)
-        self = instance_of(gdl_instance);
     if (strcmp(line, ".") == 0) {
         if (a->state == A_STATUS)
             a->state = A_WORKERS;
@@ -385,6 +383,7 @@ void gdl_admin_init(struct event_base *b, void (*cb)(int server))
 {
     base = b;
     on_polled = cb;
+    self = instance_of(gdl_instance);
     for (int i = 0; i < gdl_config.nservers; i++) {
         admin_t *a = &admins[i];
         gdl_observed_t *o = &gdl_observed[i];

@@ -114,13 +114,13 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     const char *handle = gearman_job_handle(job), *out, *msg = NULL;
     char numbuf[64];
     size_t len = 0;
-    int64_t start_us = gdl_now_us();
+    int64_t start_us = gdl_now_us(), end_us; /* one clock read each side */
     uint64_t took_us;
     bool ok;
 
     snprintf(slot->handle, sizeof(slot->handle), "%s", handle);
     gdl_debug("%s: job %s", gearman_job_function_name(job), handle);
-    slot->busy_since_ms = gdl_now_ms();
+    slot->busy_since_ms = start_us / 1000;
     slot->c.last_run = time(NULL);
     slot->state = GDL_SLOT_BUSY;
 
@@ -160,8 +160,9 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     lua_settop(L, top);
 
     slot->handle[0] = '\0';
-    slot->idle_since_ms = gdl_now_ms();
-    took_us = (uint64_t)(gdl_now_us() - start_us);
+    end_us = gdl_now_us();
+    slot->idle_since_ms = end_us / 1000;
+    took_us = (uint64_t)(end_us - start_us);
     slot->c.busy_us += took_us;
     slot->c.hist[gdl_hist_bucket(took_us)]++;
     if (ok)

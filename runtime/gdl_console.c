@@ -95,11 +95,6 @@ static long parse_count(const char *s)
     return v > 100000 ? -2 : v;
 }
 
-static void format_time(int64_t t, char *buf, size_t len)
-{
-    gdl_format_time(t, buf, len);
-}
-
 typedef struct {
     int job;
     char min[16], max[16], cur[16], run[32], err[32];
@@ -127,8 +122,8 @@ static row_t *rows_collect(void)
         snprintf(r->min, sizeof(r->min), "%d", gdl_jobs[k].min_processes);
         snprintf(r->max, sizeof(r->max), "%d", gdl_jobs[k].max_processes);
         snprintf(r->cur, sizeof(r->cur), "%d", gdl_master_pids(k, NULL, 0));
-        format_time(r->c.last_run, r->run, sizeof(r->run));
-        format_time(r->c.last_error, r->err, sizeof(r->err));
+        gdl_format_time(r->c.last_run, r->run, sizeof(r->run));
+        gdl_format_time(r->c.last_error, r->err, sizeof(r->err));
     }
     qsort(rows, gdl_njobs, sizeof(row_t), cmp_rows);
     return rows;
