@@ -1,11 +1,11 @@
 /*
  * gdl_child.c: a child process: serves one job (a function or a process
- * group) with a blocking libgearman worker until told to stop.
+ * group: a pool) with a blocking libgearman worker until told to stop.
  *
  * It runs on the Lua state the master loaded before fork, so it starts
  * with every module in place. Each gearman job goes through
  * gdlua._dispatch (lua/gdlua/init.lua) via gdl_lua_pcall; the outcome
- * lands in this process's shared-memory slot (gdl_shm.c).
+ * lands in this process's shared-memory slot (gdl_slot.c).
  *
  * SIGTERM/SIGINT interrupt the worker with gearman_kill(): a job in
  * progress finishes and is answered, then gearman_worker_work() returns a
@@ -33,8 +33,7 @@ static int nchild_hooks;
 
 static volatile sig_atomic_t stopping;
 static gearman_id_t worker_id;
-static gdl_slot_t *slot;
-static gdl_job_t *job_type;
+static gdl_pool_t *pool;
 static int dispatch_ref = LUA_NOREF;
 
 void gdl_child_hook(void (*fn)(void))
@@ -96,17 +95,6 @@ static const char *result_bytes(lua_State *L, int idx, size_t *len, char *numbuf
     return NULL;
 }
 
-static void record_error(const char *msg)
-{
-    size_t n = strcspn(msg, "\n");
-
-    if (n >= sizeof(slot->c.error))
-        n = sizeof(slot->c.error) - 1;
-    memcpy(slot->c.error, msg, n);
-    slot->c.error[n] = '\0';
-    slot->c.last_error = time(NULL);
-}
-
 static gearman_return_t run_job(gearman_job_st *job, void *context)
 {
     lua_State *L = gdl_L;
@@ -115,14 +103,10 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     char numbuf[64];
     size_t len = 0;
     int64_t start_us = gdl_now_us(), end_us; /* one clock read each side */
-    uint64_t took_us;
     bool ok;
 
-    snprintf(slot->handle, sizeof(slot->handle), "%s", handle);
     gdl_debug("%s: job %s", gearman_job_function_name(job), handle);
-    slot->busy_since_ms = start_us / 1000;
-    slot->c.last_run = time(NULL);
-    slot->state = GDL_SLOT_BUSY;
+    gdl_slot_job_begin(handle, start_us / 1000);
 
     lua_rawgeti(L, LUA_REGISTRYINDEX, dispatch_ref);
     gdl_job_push(L, job);
@@ -149,27 +133,16 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     if (!ok) {
         if (msg == NULL || *msg == '\0')
             msg = "job failed";
-        record_error(msg);
         /* gearmand 1.1.20 ends a job on WORK_EXCEPTION but tells only
          * clients that asked for exceptions; the rest would wait for
          * ever. A warning carries the message to every client, then
          * WORK_FAIL (our return value) ends the job for all. */
         gearman_job_send_warning(job, msg, strlen(msg));
     }
+    end_us = gdl_now_us();
+    gdl_slot_job_end(ok, msg, (uint64_t)(end_us - start_us), end_us / 1000);
     gdl_job_invalidate(L, top + 1);
     lua_settop(L, top);
-
-    slot->handle[0] = '\0';
-    end_us = gdl_now_us();
-    slot->idle_since_ms = end_us / 1000;
-    took_us = (uint64_t)(end_us - start_us);
-    slot->c.busy_us += took_us;
-    slot->c.hist[gdl_hist_bucket(took_us)]++;
-    if (ok)
-        slot->c.done++;
-    else
-        slot->c.failed++;
-    slot->state = GDL_SLOT_IDLE;
     return ok ? GEARMAN_SUCCESS : GEARMAN_FATAL;
 }
 
@@ -190,18 +163,18 @@ static gearman_worker_st *worker_new(void)
     gearman_worker_st *w = gearman_worker_create(NULL);
 
     if (w == NULL) {
-        gdl_error("%s: cannot create a gearman worker", job_type->name);
+        gdl_error("%s: cannot create a gearman worker", pool->name);
         _exit(1);
     }
     gearman_worker_add_options(w, GEARMAN_WORKER_GRAB_UNIQ);
     for (int i = 0; i < gdl_config.nservers; i++)
         gearman_worker_add_server(w, gdl_config.servers[i].host, (in_port_t)gdl_config.servers[i].port);
-    for (int i = 0; i < job_type->nfunctions; i++) {
-        const char *f = job_type->functions[i];
+    for (int i = 0; i < pool->nfunctions; i++) {
+        const char *f = pool->functions[i];
         /* Timeout 0: CAN_DO_TIMEOUT is unreliable in gearmand 1.1.20. */
         if (gearman_failed(
                 gearman_worker_define_function(w, f, strlen(f), gearman_function_create(run_job), 0, NULL))) {
-            gdl_error("%s: cannot register %s: %s", job_type->name, f, gearman_worker_error(w));
+            gdl_error("%s: cannot register %s: %s", pool->name, f, gearman_worker_error(w));
             _exit(1);
         }
     }
@@ -209,24 +182,25 @@ static gearman_worker_st *worker_new(void)
     return w;
 }
 
-void gdl_child_run(int job, int slot_index)
+void gdl_child_run(int pool_index, int slot)
 {
     gearman_worker_st *w;
     int failures = 0;
     lua_State *L = gdl_L;
     sigset_t stop_signals, old;
 
-    job_type = &gdl_jobs[job];
-    slot = &gdl_slots[slot_index];
+    pool = &gdl_pools[pool_index];
+    gdl_slot_attach(slot);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    gdl_proctitle_set(job_type->title);
+    gdl_proctitle_set(pool->title);
     gdl_is_master = false;
     for (int i = 0; i < nchild_hooks; i++)
         child_hooks[i]();
 
-    lua_getfield(L, LUA_GLOBALSINDEX, "require");
-    lua_pushstring(L, "gdlua");
-    lua_call(L, 1, 1);
+    if (gdl_lua_require(L, "gdlua") != 0) {
+        gdl_error("%s: cannot load the gdlua module: %s", pool->name, lua_tostring(L, -1));
+        _exit(1);
+    }
     lua_getfield(L, -1, "_dispatch");
     dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pop(L, 1);
@@ -239,9 +213,8 @@ void gdl_child_run(int job, int slot_index)
     sigaddset(&stop_signals, SIGINT);
     if (getppid() != gdl_master_pid)
         stopping = 1; /* the master died before PR_SET_PDEATHSIG took hold */
-    slot->idle_since_ms = gdl_now_ms();
-    slot->state = GDL_SLOT_IDLE;
-    gdl_debug("%s: ready", job_type->name);
+    gdl_slot_idle(gdl_now_ms());
+    gdl_debug("%s: ready", pool->name);
 
     while (!stopping) {
         gearman_return_t rc = gearman_worker_work(w);
@@ -250,7 +223,7 @@ void gdl_child_run(int job, int slot_index)
         /* WORK_FAIL: a job failed and was answered; the worker is fine. */
         if (rc == GEARMAN_SUCCESS || rc == GEARMAN_WORK_FAIL) {
             if (failures)
-                gdl_info("%s: connected to the job server again", job_type->name);
+                gdl_info("%s: connected to the job server again", pool->name);
             failures = 0;
             continue;
         }
@@ -260,9 +233,9 @@ void gdl_child_run(int job, int slot_index)
             continue;
         /* Down or lost job server: libgearman fails at once on every
          * call, so the back-off is ours. */
-        delay = failures >= 6 ? 5000 : 100 << failures;
+        delay = gdl_backoff_ms(failures + 1, 100, 5000);
         if (failures == 0 || failures % 20 == 0)
-            gdl_warn("%s: %s; retrying every %d ms or less", job_type->name, gearman_worker_error(w), delay);
+            gdl_warn("%s: %s; retrying every %d ms or less", pool->name, gearman_worker_error(w), delay);
         failures++;
         gdl_sleep_ms(delay);
         /* A fresh worker: libgearman 1.1.20 forgets the client id on
@@ -274,7 +247,7 @@ void gdl_child_run(int job, int slot_index)
         worker_id = gearman_worker_id(w);
         sigprocmask(SIG_SETMASK, &old, NULL);
     }
-    slot->state = GDL_SLOT_FREE;
+    gdl_slot_exit();
     gearman_worker_free(w);
     _exit(0);
 }

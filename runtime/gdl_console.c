@@ -4,9 +4,10 @@
  * A line protocol on TCP, compatible with Gearman::Driver's console:
  * lines end in \r\n and every reply ends with a line "." (quit and
  * shutdown answer nothing). One table lists the commands; dispatch,
- * argument checks and "help" come from it. Figures come from the
- * shared-memory slots and the per-job counters (gdl_stats.c); changes
- * go through the master (gdl_master.c), which scales at once.
+ * argument checks and "help" come from it. Everything it shows or
+ * changes goes through the master's narrow API (gdl_master_status,
+ * _set_limits, _stop_pids, _stop_pool, _shutdown); `stats` and `json`
+ * columns come from the counter list (GDL_COUNTERS in gdlua.h).
  *
  * Bad input never hurts the master: lines over 4 KiB are refused and
  * the connection closed, a client that stops reading is dropped once
@@ -18,6 +19,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,69 +74,68 @@ static void reply(struct evbuffer *out, const char *fmt, ...)
     evbuffer_add(out, "\r\n", 2);
 }
 
-static int find_job(const char *name)
+static int find_pool(const char *name)
 {
-    for (int k = 0; k < gdl_njobs; k++)
-        if (strcmp(gdl_jobs[k].name, name) == 0)
+    for (int k = 0; k < gdl_npools; k++)
+        if (strcmp(gdl_pools[k].name, name) == 0)
             return k;
     return -1;
 }
 
-/* A whole number from 0 to 100000, or -1 (negative), or -2 (not a number). */
+/* A process count as Gearman::Driver takes it (digits only), up to the
+ * process limit: the count, -1 (not a count) or -2 (above the limit). */
 static long parse_count(const char *s)
 {
-    char *end;
-    long v;
+    long v = 0;
 
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || *end || end == s)
-        return -2;
-    if (v < 0)
+    if (*s == '\0' || strspn(s, "0123456789") != strlen(s))
         return -1;
-    return v > 100000 ? -2 : v;
+    for (; *s; s++)
+        if ((v = v * 10 + (*s - '0')) > GDL_PROCS_MAX)
+            return -2;
+    return v;
 }
 
 typedef struct {
-    int job;
-    char min[16], max[16], cur[16], run[32], err[32];
-    const char *msg;
-    gdl_counters_t c;
+    int pool;
+    gdl_pool_status_t st;
+    char min[16], max[16], cur[16];
+    char times[2][32]; /* last run, last error */
 } row_t;
 
 static int cmp_rows(const void *a, const void *b)
 {
-    return strcmp(gdl_jobs[((const row_t *)a)->job].name, gdl_jobs[((const row_t *)b)->job].name);
+    return strcmp(gdl_pools[((const row_t *)a)->pool].name, gdl_pools[((const row_t *)b)->pool].name);
 }
 
-/* Rows for every job, sorted by name; the caller frees them. */
+/* Rows for every pool, sorted by name; the caller frees them. */
 static row_t *rows_collect(void)
 {
-    row_t *rows = calloc(gdl_njobs ? gdl_njobs : 1, sizeof(row_t));
+    row_t *rows = calloc(gdl_npools ? gdl_npools : 1, sizeof(row_t));
 
     if (rows == NULL)
-        abort();
-    for (int k = 0; k < gdl_njobs; k++) {
+        return NULL;
+    for (int k = 0; k < gdl_npools; k++) {
         row_t *r = &rows[k];
 
-        r->job = k;
-        gdl_master_counters(k, &r->c);
-        snprintf(r->min, sizeof(r->min), "%d", gdl_jobs[k].min_processes);
-        snprintf(r->max, sizeof(r->max), "%d", gdl_jobs[k].max_processes);
-        snprintf(r->cur, sizeof(r->cur), "%d", gdl_master_pids(k, NULL, 0));
-        gdl_format_time(r->c.last_run, r->run, sizeof(r->run));
-        gdl_format_time(r->c.last_error, r->err, sizeof(r->err));
+        r->pool = k;
+        gdl_master_status(k, &r->st, NULL, 0);
+        snprintf(r->min, sizeof(r->min), "%d", r->st.min);
+        snprintf(r->max, sizeof(r->max), "%d", r->st.max);
+        snprintf(r->cur, sizeof(r->cur), "%d", r->st.processes);
+        gdl_format_time((int64_t)r->st.c.last_run, r->times[0], sizeof(r->times[0]));
+        gdl_format_time((int64_t)r->st.c.last_error, r->times[1], sizeof(r->times[1]));
     }
-    qsort(rows, gdl_njobs, sizeof(row_t), cmp_rows);
+    qsort(rows, gdl_npools, sizeof(row_t), cmp_rows);
     return rows;
 }
 
 static void status_line(struct evbuffer *out, const row_t *r, const int *w)
 {
-    const char *msg = r->c.error[0] ? r->c.error : NULL;
+    const char *msg = r->st.c.error[0] ? r->st.c.error : NULL;
 
-    reply(out, "%-*s  %*s  %*s  %*s  %s  %s  %s%s", w[0], gdl_jobs[r->job].name, w[1], r->min, w[2], r->max, w[3],
-          r->cur, r->run, r->err, msg ? "ERROR: " : "", msg ? msg : "");
+    reply(out, "%-*s  %*s  %*s  %*s  %s  %s  %s%s", w[0], gdl_pools[r->pool].name, w[1], r->min, w[2], r->max, w[3],
+          r->cur, r->times[0], r->times[1], msg ? "ERROR: " : "", msg ? msg : "");
 }
 
 static int widest(const row_t *rows, size_t off, int n)
@@ -149,18 +150,26 @@ static int widest(const row_t *rows, size_t off, int n)
     return w;
 }
 
+static int out_of_memory(struct evbuffer *out)
+{
+    reply(out, "ERR out_of_memory");
+    return REPLY;
+}
+
 static int cmd_status(struct evbuffer *out, int argc, char **argv, bool *authed)
 {
     row_t *rows = rows_collect();
     int w[4] = {0};
 
-    for (int i = 0; i < gdl_njobs; i++)
-        if ((int)strlen(gdl_jobs[i].name) > w[0])
-            w[0] = (int)strlen(gdl_jobs[i].name);
-    w[1] = widest(rows, offsetof(row_t, min), gdl_njobs);
-    w[2] = widest(rows, offsetof(row_t, max), gdl_njobs);
-    w[3] = widest(rows, offsetof(row_t, cur), gdl_njobs);
-    for (int i = 0; i < gdl_njobs; i++)
+    if (rows == NULL)
+        return out_of_memory(out);
+    for (int i = 0; i < gdl_npools; i++)
+        if ((int)strlen(gdl_pools[i].name) > w[0])
+            w[0] = (int)strlen(gdl_pools[i].name);
+    w[1] = widest(rows, offsetof(row_t, min), gdl_npools);
+    w[2] = widest(rows, offsetof(row_t, max), gdl_npools);
+    w[3] = widest(rows, offsetof(row_t, cur), gdl_npools);
+    for (int i = 0; i < gdl_npools; i++)
         status_line(out, &rows[i], w);
     free(rows);
     return REPLY;
@@ -168,58 +177,67 @@ static int cmd_status(struct evbuffer *out, int argc, char **argv, bool *authed)
 
 static int cmd_show(struct evbuffer *out, int argc, char **argv, bool *authed)
 {
-    int k = find_job(argv[1]), w[4] = {0}, pids[GDL_PROCS_MAX], n;
+    static int pids[GDL_PROCS_MAX];
+    int k = find_pool(argv[1]), w[4] = {0}, n;
     row_t *rows;
 
     if (k < 0) {
         reply(out, "ERR invalid_job_name: %s", argv[1]);
         return REPLY;
     }
-    rows = rows_collect();
-    for (int i = 0; i < gdl_njobs; i++)
-        if (rows[i].job == k)
+    if ((rows = rows_collect()) == NULL)
+        return out_of_memory(out);
+    for (int i = 0; i < gdl_npools; i++)
+        if (rows[i].pool == k)
             status_line(out, &rows[i], w);
     free(rows);
-    n = gdl_master_pids(k, pids, GDL_PROCS_MAX);
-    for (int i = 0; i < n; i++)
+    n = gdl_master_status(k, &(gdl_pool_status_t){0}, pids, GDL_PROCS_MAX);
+    for (int i = 0; i < n && i < GDL_PROCS_MAX; i++)
         reply(out, "%d", pids[i]);
     return REPLY;
 }
 
-/* set_min_processes, set_max_processes and set_processes share the
- * checks and messages of Gearman::Driver's console. */
-static int set_processes(struct evbuffer *out, const char *job, const char *min_s, const char *max_s)
+/* set_min_processes, set_max_processes and set_processes check in
+ * Gearman::Driver's order and answer its messages: the form of MIN, the
+ * form of MAX, then their order. A value above the process limit is
+ * gdlua's own refusal. */
+static int set_processes(struct evbuffer *out, const char *name, const char *min_s, const char *max_s)
 {
-    int k = find_job(job);
-    long min, max;
+    static const char *const which[] = {"min_processes", "max_processes"};
+    const char *given[2] = {min_s, max_s};
+    int k = find_pool(name);
+    long v[2];
 
     if (k < 0) {
-        reply(out, "ERR invalid_job_name: %s", job);
+        reply(out, "ERR invalid_job_name: %s", name);
         return REPLY;
     }
-    min = min_s ? parse_count(min_s) : gdl_jobs[k].min_processes;
-    max = max_s ? parse_count(max_s) : gdl_jobs[k].max_processes;
-    if (min == -2) {
-        reply(out, "ERR invalid_value: min_processes must be a whole number");
-    } else if (min < 0) {
-        reply(out, "ERR invalid_value: min_processes must be >= 0");
-    } else if (max == -2) {
-        reply(out, "ERR invalid_value: max_processes must be a whole number");
-    } else if (max < 0) {
-        reply(out, "ERR invalid_value: max_processes must be >= 0");
-    } else if (min > max) {
-        if (min_s)
-            reply(out, "ERR invalid_value: min_processes must be smaller than max_processes");
-        else
-            reply(out, "ERR invalid_value: max_processes must be greater than min_processes");
-    } else {
-        gdl_info("console: %s min_processes %ld, max_processes %ld (were %d, %d)", gdl_jobs[k].name, min, max,
-                 gdl_jobs[k].min_processes, gdl_jobs[k].max_processes);
-        gdl_jobs[k].min_processes = (int)min;
-        gdl_jobs[k].max_processes = (int)max;
-        gdl_master_rescale();
-        reply(out, "OK");
+    v[0] = gdl_pools[k].min_processes;
+    v[1] = gdl_pools[k].max_processes;
+    for (int i = 0; i < 2; i++) {
+        if (given[i] == NULL)
+            continue;
+        v[i] = parse_count(given[i]);
+        if (v[i] == -1) {
+            reply(out, "ERR invalid_value: %s must be >= 0", which[i]);
+            return REPLY;
+        }
+        if (v[i] == -2) {
+            reply(out, "ERR invalid_value: %s must be <= %d", which[i], GDL_PROCS_MAX);
+            return REPLY;
+        }
     }
+    if (v[1] < v[0]) {
+        if (max_s)
+            reply(out, "ERR invalid_value: max_processes must be greater than min_processes");
+        else
+            reply(out, "ERR invalid_value: min_processes must be smaller than max_processes");
+        return REPLY;
+    }
+    if (gdl_master_set_limits(k, (int)v[0], (int)v[1]) < 0)
+        reply(out, "ERR invalid_value: min_processes must be smaller than max_processes");
+    else
+        reply(out, "OK");
     return REPLY;
 }
 
@@ -248,39 +266,36 @@ static int cmd_kill(struct evbuffer *out, int argc, char **argv, bool *authed)
 
         errno = 0;
         pid = strtol(argv[i], &end, 10);
-        if (errno || *end || end == argv[i] || pid <= 0 || pid > INT_MAX || !gdl_master_owns((int)pid)) {
+        if (errno || *end || end == argv[i] || pid <= 0 || pid > INT_MAX) {
             reply(out, "ERR invalid_value: the given PID(s) do not belong to us");
             return REPLY;
         }
         pids[i - 1] = (int)pid;
     }
-    for (int i = 0; i < argc - 1; i++)
-        gdl_master_stop_pid(pids[i], "console kill");
-    reply(out, "OK");
+    if (gdl_master_stop_pids(pids, argc - 1, "console kill") < 0)
+        reply(out, "ERR invalid_value: the given PID(s) do not belong to us");
+    else
+        reply(out, "OK");
     return REPLY;
 }
 
 static int cmd_killall(struct evbuffer *out, int argc, char **argv, bool *authed)
 {
-    int pids[GDL_PROCS_MAX];
-
     if (argc < 2) {
         reply(out, "ERR invalid_value: no job_names given");
         return REPLY;
     }
     for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "*") != 0 && find_job(argv[i]) < 0) {
+        if (strcmp(argv[i], "*") != 0 && find_pool(argv[i]) < 0) {
             reply(out, "ERR invalid_job_name: %s", argv[i]);
             return REPLY;
         }
-    for (int k = 0; k < gdl_njobs; k++) {
+    for (int k = 0; k < gdl_npools; k++) {
         bool chosen = false;
         for (int i = 1; i < argc; i++)
-            chosen |= strcmp(argv[i], "*") == 0 || strcmp(argv[i], gdl_jobs[k].name) == 0;
-        if (!chosen)
-            continue;
-        for (int n = gdl_master_pids(k, pids, GDL_PROCS_MAX), i = 0; i < n; i++)
-            gdl_master_stop_pid(pids[i], "console killall");
+            chosen |= strcmp(argv[i], "*") == 0 || strcmp(argv[i], gdl_pools[k].name) == 0;
+        if (chosen)
+            gdl_master_stop_pool(k, "console killall");
     }
     reply(out, "OK");
     return REPLY;
@@ -304,6 +319,31 @@ static int cmd_version(struct evbuffer *out, int argc, char **argv, bool *authed
     return REPLY;
 }
 
+/* The counters of GDL_COUNTERS, for `stats` (those with a column) and
+ * `json` (all). */
+static const struct {
+    const char *name, *column;
+    int fold;
+    size_t off;
+} counters[] = {
+#define GDL_X(name, fold, column, help) {#name, column, GDL_FOLD_##fold, offsetof(gdl_counters_t, name)},
+    GDL_COUNTERS(GDL_X)
+#undef GDL_X
+};
+
+#define NCOUNTERS (sizeof(counters) / sizeof(counters[0]))
+
+/* Counter c of a row as text: a count, or a time for the LATEST ones. */
+static void counter_text(const row_t *r, size_t c, char *buf, size_t len)
+{
+    uint64_t v = *(const uint64_t *)((const char *)&r->st.c + counters[c].off);
+
+    if (counters[c].fold == GDL_FOLD_LATEST)
+        gdl_format_time((int64_t)v, buf, len);
+    else
+        snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
 static void mean_p99(const gdl_counters_t *c, double *mean_ms, double *p99_ms)
 {
     uint64_t n = c->done + c->failed;
@@ -314,43 +354,50 @@ static void mean_p99(const gdl_counters_t *c, double *mean_ms, double *p99_ms)
 
 static int cmd_stats(struct evbuffer *out, int argc, char **argv, bool *authed)
 {
-    static const char *const head[] = {"JOB",     "PROCESSES", "BUSY",    "DONE",  "FAILED",
-                                       "LASTRUN", "LASTERROR", "MEAN_MS", "P99_MS"};
-    enum { NCOL = 9 };
+    enum { CELL = 48, COLS_MAX = 5 + NCOUNTERS };
+    const char *head[COLS_MAX] = {"JOB", "PROCESSES", "BUSY"};
     row_t *rows = rows_collect();
-    char(*cells)[NCOL][48] = calloc(gdl_njobs + 1, sizeof(*cells));
-    int w[NCOL] = {0};
+    char(*cells)[COLS_MAX][CELL] = calloc(gdl_npools + 1, sizeof(*cells));
+    int w[COLS_MAX] = {0}, ncol = 3;
 
-    if (cells == NULL)
-        abort();
-    for (int c = 0; c < NCOL; c++)
-        snprintf(cells[0][c], 48, "%s", head[c]);
-    for (int i = 0; i < gdl_njobs; i++) {
-        const row_t *r = &rows[i];
-        double mean, p99;
-
-        mean_p99(&r->c, &mean, &p99);
-        snprintf(cells[i + 1][0], 48, "%s", "");
-        snprintf(cells[i + 1][1], 48, "%s", r->cur);
-        snprintf(cells[i + 1][2], 48, "%d", gdl_master_busy(r->job));
-        snprintf(cells[i + 1][3], 48, "%llu", (unsigned long long)r->c.done);
-        snprintf(cells[i + 1][4], 48, "%llu", (unsigned long long)r->c.failed);
-        snprintf(cells[i + 1][5], 48, "%s", r->run);
-        snprintf(cells[i + 1][6], 48, "%s", r->err);
-        snprintf(cells[i + 1][7], 48, "%.3f", mean);
-        snprintf(cells[i + 1][8], 48, "%.3f", p99);
+    if (rows == NULL || cells == NULL) {
+        free(rows);
+        free(cells);
+        return out_of_memory(out);
     }
-    for (int i = 0; i <= gdl_njobs; i++)
-        for (int c = 0; c < NCOL; c++) {
-            int len = c == 0 && i > 0 ? (int)strlen(gdl_jobs[rows[i - 1].job].name) : (int)strlen(cells[i][c]);
+    for (size_t c = 0; c < NCOUNTERS; c++)
+        if (counters[c].column)
+            head[ncol++] = counters[c].column;
+    head[ncol++] = "MEAN_MS";
+    head[ncol++] = "P99_MS";
+    for (int c = 0; c < ncol; c++)
+        snprintf(cells[0][c], CELL, "%s", head[c]);
+    for (int i = 0; i < gdl_npools; i++) {
+        const row_t *r = &rows[i];
+        char(*cell)[CELL] = cells[i + 1];
+        double mean, p99;
+        int col = 3;
+
+        mean_p99(&r->st.c, &mean, &p99);
+        snprintf(cell[1], CELL, "%s", r->cur);
+        snprintf(cell[2], CELL, "%d", r->st.busy);
+        for (size_t c = 0; c < NCOUNTERS; c++)
+            if (counters[c].column)
+                counter_text(r, c, cell[col++], CELL);
+        snprintf(cell[col++], CELL, "%.3f", mean);
+        snprintf(cell[col++], CELL, "%.3f", p99);
+    }
+    for (int i = 0; i <= gdl_npools; i++)
+        for (int c = 0; c < ncol; c++) {
+            int len = c == 0 && i > 0 ? (int)strlen(gdl_pools[rows[i - 1].pool].name) : (int)strlen(cells[i][c]);
             if (len > w[c])
                 w[c] = len;
         }
-    for (int i = 0; i <= gdl_njobs; i++) {
-        const char *name = i ? gdl_jobs[rows[i - 1].job].name : head[0];
-        reply(out, "%-*s  %*s  %*s  %*s  %*s  %*s  %*s  %*s  %*s", w[0], name, w[1], cells[i][1], w[2], cells[i][2],
-              w[3], cells[i][3], w[4], cells[i][4], w[5], cells[i][5], w[6], cells[i][6], w[7], cells[i][7], w[8],
-              cells[i][8]);
+    for (int i = 0; i <= gdl_npools; i++) {
+        evbuffer_add_printf(out, "%-*s", w[0], i ? gdl_pools[rows[i - 1].pool].name : head[0]);
+        for (int c = 1; c < ncol; c++)
+            evbuffer_add_printf(out, "  %*s", w[c], cells[i][c]);
+        evbuffer_add(out, "\r\n", 2);
     }
     free(cells);
     free(rows);
@@ -374,35 +421,42 @@ static void json_string(struct evbuffer *out, const char *s)
 
 static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
 {
+    static int pids[GDL_PROCS_MAX];
     row_t *rows = rows_collect();
-    int pids[GDL_PROCS_MAX];
 
+    if (rows == NULL)
+        return out_of_memory(out);
     evbuffer_add_printf(out, "{\"version\":\"%s\",\"pid\":%d,\"jobs\":[", GDLUA_VERSION, (int)gdl_master_pid);
-    for (int i = 0; i < gdl_njobs; i++) {
+    for (int i = 0; i < gdl_npools; i++) {
         const row_t *r = &rows[i];
-        const gdl_job_t *j = &gdl_jobs[r->job];
+        const gdl_pool_t *p = &gdl_pools[r->pool];
         double mean, p99;
-        int n = gdl_master_pids(r->job, pids, GDL_PROCS_MAX);
+        int n = gdl_master_status(r->pool, &(gdl_pool_status_t){0}, pids, GDL_PROCS_MAX);
+        char text[32];
 
-        mean_p99(&r->c, &mean, &p99);
+        mean_p99(&r->st.c, &mean, &p99);
         evbuffer_add_printf(out, "%s{\"name\":", i ? "," : "");
-        json_string(out, j->name);
-        evbuffer_add_printf(out,
-                            ",\"min_processes\":%d,\"max_processes\":%d,\"processes\":%d,\"busy\":%d,"
-                            "\"done\":%llu,\"failed\":%llu,\"last_run\":\"%s\",\"last_error\":\"%s\","
-                            "\"last_error_message\":",
-                            j->min_processes, j->max_processes, n, gdl_master_busy(r->job),
-                            (unsigned long long)r->c.done, (unsigned long long)r->c.failed, r->run, r->err);
-        json_string(out, r->c.error);
+        json_string(out, p->name);
+        evbuffer_add_printf(out, ",\"min_processes\":%d,\"max_processes\":%d,\"processes\":%d,\"busy\":%d", r->st.min,
+                            r->st.max, r->st.processes, r->st.busy);
+        for (size_t c = 0; c < NCOUNTERS; c++) {
+            counter_text(r, c, text, sizeof(text));
+            if (counters[c].fold == GDL_FOLD_LATEST)
+                evbuffer_add_printf(out, ",\"%s\":\"%s\"", counters[c].name, text);
+            else
+                evbuffer_add_printf(out, ",\"%s\":%s", counters[c].name, text);
+        }
+        evbuffer_add(out, ",\"last_error_message\":", 22);
+        json_string(out, r->st.c.error);
         evbuffer_add_printf(out, ",\"mean_ms\":%.3f,\"p99_ms\":%.3f,\"functions\":[", mean, p99);
-        for (int f = 0; f < j->nfunctions; f++) {
+        for (int f = 0; f < p->nfunctions; f++) {
             if (f)
                 evbuffer_add(out, ",", 1);
-            json_string(out, j->functions[f]);
+            json_string(out, p->functions[f]);
         }
         evbuffer_add(out, "],\"pids\":[", 10);
-        for (int p = 0; p < n; p++)
-            evbuffer_add_printf(out, "%s%d", p ? "," : "", pids[p]);
+        for (int k = 0; k < n && k < GDL_PROCS_MAX; k++)
+            evbuffer_add_printf(out, "%s%d", k ? "," : "", pids[k]);
         evbuffer_add(out, "]}", 2);
     }
     evbuffer_add(out, "]}\r\n", 4);
@@ -598,6 +652,11 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL) {
+        evutil_closesocket(fd);
+        free(c);
+        return;
+    }
     c->authed = token[0] == '\0';
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_set_timeouts(c->bev, &idle, &idle);
@@ -638,6 +697,26 @@ static int read_token(const char *path)
     return 0;
 }
 
+static void console_close(void)
+{
+    while (conns)
+        conn_free(conns);
+    if (listener)
+        evconnlistener_free(listener);
+    listener = NULL;
+}
+
+/* In a new child: the listening socket and connections are the master's. */
+static void after_fork(void)
+{
+    if (listener)
+        close(evconnlistener_get_fd(listener));
+    for (conn_t *c = conns; c; c = c->next)
+        close(bufferevent_getfd(c->bev));
+    listener = NULL;
+    conns = NULL;
+}
+
 /* Starts listening. A configuration error (bad address, unreadable token,
  * an open non-loopback bind) is fatal: -1. A port in use is not: the
  * jobs are served without a console. */
@@ -674,25 +753,9 @@ int gdl_console_init(struct event_base *base)
                   gdl_config.console_port, strerror(errno));
         return 0;
     }
+    gdl_master_on_shutdown(console_close);
+    pthread_atfork(NULL, NULL, after_fork);
     gdl_info("console on %s:%d%s", gdl_config.console_bind, gdl_config.console_port,
              token[0] ? " (token required)" : "");
     return 0;
-}
-
-void gdl_console_close(void)
-{
-    while (conns)
-        conn_free(conns);
-    if (listener)
-        evconnlistener_free(listener);
-    listener = NULL;
-}
-
-/* In a new child: the listening socket and connections are the master's. */
-void gdl_console_child_close(void)
-{
-    if (listener)
-        close(evconnlistener_get_fd(listener));
-    for (conn_t *c = conns; c; c = c->next)
-        close(bufferevent_getfd(c->bev));
 }

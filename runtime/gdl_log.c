@@ -4,6 +4,7 @@
  * Master and children share the file descriptor; each line is written
  * with one write() on an O_APPEND descriptor so lines never interleave.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -18,7 +19,9 @@
 int gdl_log_level = GDL_LOG_INFO;
 static int log_fd = STDERR_FILENO;
 
-static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+/* The one list of levels: option values, gdlua.log's, the log lines'
+ * upper-cased. */
+const char *const gdl_log_levels[] = {"error", "warn", "info", "debug", NULL};
 
 int gdl_log_open(const char *path)
 {
@@ -37,8 +40,8 @@ int gdl_log_open(const char *path)
 
 int gdl_log_level_parse(const char *name)
 {
-    for (int i = 0; i < (int)(sizeof(level_names) / sizeof(level_names[0])); i++)
-        if (strcasecmp(name, level_names[i]) == 0)
+    for (int i = 0; gdl_log_levels[i]; i++)
+        if (strcasecmp(name, gdl_log_levels[i]) == 0)
             return i;
     if (strcasecmp(name, "warning") == 0)
         return GDL_LOG_WARN;
@@ -47,18 +50,22 @@ int gdl_log_level_parse(const char *name)
 
 void gdl_log(int level, const char *fmt, ...)
 {
-    char line[4096];
+    char line[4096], tag[8];
     struct timespec ts;
     struct tm tm;
     va_list ap;
+    size_t t;
     int n;
 
-    if (level > gdl_log_level)
+    if (level > gdl_log_level || level < 0)
         return;
+    for (t = 0; gdl_log_levels[level][t] && t < sizeof(tag) - 1; t++)
+        tag[t] = (char)toupper((unsigned char)gdl_log_levels[level][t]);
+    tag[t] = '\0';
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     n = snprintf(line, sizeof(line), "[%04d-%02d-%02dT%02d:%02d:%02d.%03ld] %s [%d] ", tm.tm_year + 1900, tm.tm_mon + 1,
-                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level_names[level], (int)getpid());
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, tag, (int)getpid());
     va_start(ap, fmt);
     n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
     va_end(ap);

@@ -4,7 +4,7 @@
  * Creates the state (standard libraries, the embedded gdlua modules, the
  * C modules, --lib and --cpath), finds every *.lua below the script
  * directories, has lua/gdlua/init.lua load and validate each one, and
- * copies the resulting process types into gdl_jobs for the master.
+ * copies the resulting process types into gdl_pools for the master.
  * Uses gdl_job.c for the C half of the API.
  */
 #include <dirent.h>
@@ -20,8 +20,8 @@
 #include "gdlua.h"
 
 lua_State *gdl_L;
-gdl_job_t *gdl_jobs;
-int gdl_njobs;
+gdl_pool_t *gdl_pools;
+int gdl_npools;
 
 static int traceback(lua_State *L)
 {
@@ -49,6 +49,24 @@ int gdl_lua_pcall(lua_State *L, int nargs, int nresults)
     lua_remove(L, base);
     return rc;
 }
+
+/* require(module) under gdl_lua_pcall: 0 with the module on the stack,
+ * or the error message. */
+int gdl_lua_require(lua_State *L, const char *module)
+{
+    lua_getfield(L, LUA_GLOBALSINDEX, "require");
+    lua_pushstring(L, module);
+    return gdl_lua_pcall(L, 1, 1);
+}
+
+/* The C modules built into gdlua, preloaded into every state. */
+static const luaL_Reg builtin_modules[] = {
+    {"gdlua.core", luaopen_gdlua_core},
+    {"gdlua.fib", luaopen_gdlua_fib},
+    {"gdlua.image", luaopen_gdlua_image},
+    {"gdlua.client", luaopen_gdlua_client},
+    {NULL, NULL},
+};
 
 static int load_embedded(lua_State *L)
 {
@@ -87,14 +105,10 @@ lua_State *gdl_lua_new(void)
         lua_pushcclosure(L, load_embedded, 1);
         lua_setfield(L, -2, e->module);
     }
-    lua_pushcfunction(L, gdl_inject_api);
-    lua_setfield(L, -2, "gdlua.core");
-    lua_pushcfunction(L, luaopen_gdlua_fib);
-    lua_setfield(L, -2, "gdlua.fib");
-    lua_pushcfunction(L, luaopen_gdlua_image);
-    lua_setfield(L, -2, "gdlua.image");
-    lua_pushcfunction(L, luaopen_gdlua_client);
-    lua_setfield(L, -2, "gdlua.client");
+    for (const luaL_Reg *m = builtin_modules; m->name; m++) {
+        lua_pushcfunction(L, m->func);
+        lua_setfield(L, -2, m->name);
+    }
     lua_pop(L, 2);
     prepend_path(L, "path", gdl_config.libs, gdl_config.nlibs, "/?.lua");
     prepend_path(L, "path", gdl_config.libs, gdl_config.nlibs, "/?/init.lua");
@@ -196,24 +210,32 @@ static char *table_string(lua_State *L, int idx, const char *key)
     char *s;
 
     lua_getfield(L, idx, key);
-    s = strdup(luaL_optstring(L, -1, ""));
+    s = strdup(luaL_checkstring(L, -1));
+    if (s == NULL)
+        luaL_error(L, "out of memory");
     lua_pop(L, 1);
     return s;
 }
 
-static int table_int(lua_State *L, int idx, const char *key)
+static int table_int(lua_State *L, int idx, const char *key, int absent)
 {
-    int v;
+    lua_Number v;
 
     lua_getfield(L, idx, key);
-    v = (int)lua_tointeger(L, -1);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return absent;
+    }
+    v = luaL_checknumber(L, -1);
     lua_pop(L, 1);
-    return v;
+    if (!(v >= 0 && v <= INT32_MAX))
+        luaL_error(L, "%s out of range", key);
+    return (int)v;
 }
 
 typedef struct {
     const char *name;
-    int job;
+    int pool;
 } func_index_t;
 
 static func_index_t *func_index;
@@ -228,73 +250,74 @@ static void index_functions(void)
 {
     int n = 0;
 
-    for (int k = 0; k < gdl_njobs; k++)
-        n += gdl_jobs[k].nfunctions;
+    for (int k = 0; k < gdl_npools; k++)
+        n += gdl_pools[k].nfunctions;
     func_index = calloc(n ? n : 1, sizeof(func_index_t));
     if (func_index == NULL)
         abort();
-    for (int k = 0; k < gdl_njobs; k++)
-        for (int f = 0; f < gdl_jobs[k].nfunctions; f++)
-            func_index[nfunc_index++] = (func_index_t){gdl_jobs[k].functions[f], k};
+    for (int k = 0; k < gdl_npools; k++)
+        for (int f = 0; f < gdl_pools[k].nfunctions; f++)
+            func_index[nfunc_index++] = (func_index_t){gdl_pools[k].functions[f], k};
     qsort(func_index, nfunc_index, sizeof(func_index_t), cmp_func);
 }
 
-/* The job serving a gearman function, or -1. */
-int gdl_job_of_function(const char *name)
+/* The pool serving a gearman function, or -1. */
+int gdl_pool_of_function(const char *name)
 {
     func_index_t key = {name, 0}, *hit;
 
     hit = bsearch(&key, func_index, nfunc_index, sizeof(func_index_t), cmp_func);
-    return hit ? hit->job : -1;
+    return hit ? hit->pool : -1;
 }
 
-/* Copies gdlua._jobs (validated by init.lua) into gdl_jobs. */
-static void read_jobs(lua_State *L)
+/* Copies gdlua._pools (validated by init.lua, at the top of the stack)
+ * into gdl_pools; run under gdl_lua_pcall, so a malformed entry raises
+ * instead of panicking. Entries are counted only once complete. */
+static int read_pools(lua_State *L)
 {
-    int n, t;
+    int n, t = 1;
 
-    lua_getfield(L, -1, "_jobs");
-    t = lua_gettop(L);
     n = (int)lua_objlen(L, t);
-    gdl_jobs = calloc(n ? n : 1, sizeof(gdl_job_t));
-    if (gdl_jobs == NULL)
-        abort();
+    gdl_pools = calloc(n ? n : 1, sizeof(gdl_pool_t));
+    if (gdl_pools == NULL)
+        return luaL_error(L, "out of memory");
     for (int i = 0; i < n; i++) {
-        gdl_job_t *j = &gdl_jobs[i];
+        gdl_pool_t *p = &gdl_pools[i];
 
         lua_rawgeti(L, t, i + 1);
-        j->name = table_string(L, -1, "name");
-        j->title = table_string(L, -1, "title");
-        j->min_processes = table_int(L, -1, "min_processes");
-        j->max_processes = table_int(L, -1, "max_processes");
-        lua_getfield(L, -1, "max_idle_time");
-        j->max_idle_time = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : -1;
-        lua_pop(L, 1);
+        luaL_checktype(L, -1, LUA_TTABLE);
+        p->name = table_string(L, -1, "name");
+        p->title = table_string(L, -1, "title");
+        p->min_processes = table_int(L, -1, "min_processes", 0);
+        p->max_processes = table_int(L, -1, "max_processes", 0);
+        p->max_idle_time = table_int(L, -1, "max_idle_time", -1);
         lua_getfield(L, -1, "functions");
-        j->nfunctions = (int)lua_objlen(L, -1);
-        j->functions = calloc(j->nfunctions, sizeof(char *));
-        for (int k = 0; k < j->nfunctions; k++) {
+        luaL_checktype(L, -1, LUA_TTABLE);
+        p->nfunctions = (int)lua_objlen(L, -1);
+        p->functions = calloc(p->nfunctions ? p->nfunctions : 1, sizeof(char *));
+        if (p->functions == NULL)
+            return luaL_error(L, "out of memory");
+        for (int k = 0; k < p->nfunctions; k++) {
             lua_rawgeti(L, -1, k + 1);
-            j->functions[k] = strdup(lua_tostring(L, -1));
+            if ((p->functions[k] = strdup(luaL_checkstring(L, -1))) == NULL)
+                return luaL_error(L, "out of memory");
             lua_pop(L, 1);
         }
         lua_pop(L, 2);
+        gdl_npools = i + 1;
     }
-    gdl_njobs = n;
-    lua_pop(L, 1);
     index_functions();
+    return 0;
 }
 
 /* Loads every module below the script directories. Returns the number
- * of modules that failed; gdl_njobs says how many jobs loaded. */
-int gdl_lua_load_jobs(void)
+ * of modules that failed; gdl_npools says how many jobs loaded. */
+int gdl_lua_load_pools(void)
 {
     lua_State *L = gdl_L;
     int failed = 0, loaded = 0;
 
-    lua_getfield(L, LUA_GLOBALSINDEX, "require");
-    lua_pushstring(L, "gdlua");
-    if (gdl_lua_pcall(L, 1, 1) != 0) {
+    if (gdl_lua_require(L, "gdlua") != 0) {
         gdl_error("cannot load the gdlua module: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
         return 1;
@@ -337,22 +360,28 @@ int gdl_lua_load_jobs(void)
         }
         free(files.v);
     }
-    read_jobs(L);
+    lua_pushcfunction(L, read_pools);
+    lua_getfield(L, -2, "_pools");
+    if (gdl_lua_pcall(L, 1, 0) != 0) {
+        gdl_error("cannot read the loaded pools: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        failed++;
+    }
     lua_pop(L, 1);
     return failed;
 }
 
-void gdl_lua_print_jobs(void)
+void gdl_lua_print_pools(void)
 {
-    for (int i = 0; i < gdl_njobs; i++) {
-        gdl_job_t *j = &gdl_jobs[i];
+    for (int i = 0; i < gdl_npools; i++) {
+        gdl_pool_t *p = &gdl_pools[i];
 
-        printf("%s min=%d max=%d", j->name, j->min_processes, j->max_processes);
-        if (j->max_idle_time >= 0)
-            printf(" max_idle_time=%d", j->max_idle_time);
+        printf("%s min=%d max=%d", p->name, p->min_processes, p->max_processes);
+        if (p->max_idle_time >= 0)
+            printf(" max_idle_time=%d", p->max_idle_time);
         printf(" functions=");
-        for (int k = 0; k < j->nfunctions; k++)
-            printf("%s%s", k ? "," : "", j->functions[k]);
-        printf(" title=\"%s\"\n", j->title);
+        for (int k = 0; k < p->nfunctions; k++)
+            printf("%s%s", k ? "," : "", p->functions[k]);
+        printf(" title=\"%s\"\n", p->title);
     }
 }

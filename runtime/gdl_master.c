@@ -3,14 +3,16 @@
  * children, and handles signals, all from one libevent loop. It never
  * runs a job.
  *
- * The process table is indexed like the shared-memory slots (gdl_shm.c):
- * process i writes slot i. This file is the mechanism (spawn, stop,
- * reap, signal, the spawn-rate budget, crash-loop back-off); how many
- * processes a job should have is gdl_policy.c's, fed with the slots'
- * states and the queues that gdl_admin.c observes. scale() runs after
- * every poll, on each tick and when a child exits; gdl_sentinel.c wakes
- * it (through a poll) the moment work arrives for a job that needs a
- * process.
+ * This file is the mechanism: the process table, spawn, stop, reap,
+ * signals, the spawn-rate budget, the crash-loop back-off, and what the
+ * console may ask (gdl_master_status, _set_limits, _stop_pids,
+ * _stop_pool). How many processes a pool should have is gdl_policy.c's:
+ * scale() snapshots every pool (its processes' states from the slots,
+ * gdl_slot.c, and the queues gdl_observer.c polled), asks the policy
+ * for a plan and carries it out. scale() runs after every poll, on each
+ * tick and when a child exits; gdl_sentinel.c wakes it (through a poll)
+ * the moment work arrives for a pool that needs a process. The process
+ * table is indexed like the slots: process i writes slot i.
  *
  * Signals: SIGTERM/SIGINT stop the children after their current job and
  * exit 0 once they are gone, escalating to SIGKILL after
@@ -30,38 +32,45 @@
 #include "gdlua.h"
 
 /* A child that lives at least this long counts as healthy: its death is
- * replaced at once and resets the job's crash streak. */
+ * replaced at once and resets the pool's crash streak. */
 #define STABLE_MS 5000
 
 /* While processes start, scale() looks at the slots this often. */
 #define SETTLE_MS 20
 
+#define SHUTDOWN_HOOKS_MAX 8
+
 typedef struct {
     pid_t pid;
-    int job;
+    int pool;
     int64_t started_ms;
     bool stopping; /* we asked it to stop: its exit is no crash */
-} gdl_proc_t;
+} proc_t;
+
+/* What the master keeps per pool, beside its definition (gdl_pool_t). */
+typedef struct {
+    int processes;           /* alive now, stopping ones included */
+    int streak;              /* consecutive short-lived children */
+    struct event *respawn;   /* timer for a replacement held back by back-off */
+    gdl_counters_t gone;     /* counters of its processes that have exited */
+    int64_t queued_since_ms; /* when its queue last turned non-empty; 0: empty */
+} pool_state_t;
 
 pid_t gdl_master_pid;
 
-static gdl_proc_t procs[GDL_PROCS_MAX];
+static proc_t procs[GDL_PROCS_MAX];
 static int nprocs;
+static pool_state_t *pools;
 static struct event_base *base;
 static struct event *kill_timer, *tick_timer, *rescale_timer, *budget_timer;
 static bool shutting_down;
 static double spawn_tokens;
 static int64_t tokens_at_ms;
+static void (*shutdown_hooks[SHUTDOWN_HOOKS_MAX])(void);
+static int nshutdown_hooks;
 
 static void scale(bool fresh);
 static void shutdown_begin(int sig);
-
-static const char *state_name(int state)
-{
-    static const char *const names[] = {"free", "starting", "idle", "busy"};
-
-    return state >= 0 && state < 4 ? names[state] : "?";
-}
 
 /* Takes up to `want` starts from the per-second budget. */
 static int take_spawn_budget(int want)
@@ -76,15 +85,16 @@ static int take_spawn_budget(int want)
     got = want < (int)spawn_tokens ? want : (int)spawn_tokens;
     spawn_tokens -= got;
     if (got < want && !evtimer_pending(budget_timer, NULL)) {
-        struct timeval tv = {0, 1000000 / gdl_config.max_spawn_rate + 1000};
+        long us = 1000000L / gdl_config.max_spawn_rate + 1000;
+        struct timeval tv = {us / 1000000, us % 1000000};
         evtimer_add(budget_timer, &tv);
     }
     return got;
 }
 
-static int spawn(int job, const char *why)
+static int spawn(int pool, const char *why)
 {
-    gdl_job_t *j = &gdl_jobs[job];
+    gdl_pool_t *p = &gdl_pools[pool];
     sigset_t all, old;
     pid_t pid;
     int i;
@@ -92,159 +102,117 @@ static int spawn(int job, const char *why)
     for (i = 0; i < GDL_PROCS_MAX && procs[i].pid != 0; i++)
         ;
     if (i == GDL_PROCS_MAX) {
-        gdl_error("cannot start a process for %s: all %d process slots in use", j->name, GDL_PROCS_MAX);
+        gdl_error("cannot start a process for %s: all %d process slots in use", p->name, GDL_PROCS_MAX);
         return -1;
     }
     /* The slot is ready before fork: once the child runs, it is the
-     * child's to write (only the pid is filled in below). */
-    gdl_slot_reset(&gdl_slots[i], 0, job);
-    gdl_slots[i].state = GDL_SLOT_STARTING;
+     * child's to write. */
+    gdl_slot_prepare(i);
     /* Blocked across fork so no signal reaches the child while libevent's
-     * handlers are still installed there. */
+     * handlers are still installed there. The units holding sockets
+     * close them in the child through pthread_atfork handlers. */
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
     pid = fork();
-    if (pid == 0) {
-        gdl_console_child_close();
-        gdl_admin_child_close();
-        gdl_sentinel_child_close();
-        gdl_child_run(job, i);
-    }
+    if (pid == 0)
+        gdl_child_run(pool, i);
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
-        gdl_error("cannot fork a process for %s: %s", j->name, strerror(errno));
-        gdl_slot_reset(&gdl_slots[i], 0, 0);
+        gdl_error("cannot fork a process for %s: %s", p->name, strerror(errno));
+        gdl_slot_release(i);
         return -1;
     }
-    gdl_slots[i].pid = pid;
-    procs[i] = (gdl_proc_t){.pid = pid, .job = job, .started_ms = gdl_now_ms()};
+    procs[i] = (proc_t){.pid = pid, .pool = pool, .started_ms = gdl_now_ms()};
     nprocs++;
-    j->processes++;
-    gdl_info("start %d %s: %s", (int)pid, j->name, why);
+    pools[pool].processes++;
+    gdl_info("start %d %s: %s", (int)pid, p->name, why);
     return 0;
 }
 
 static void stop(int i, const char *why)
 {
     procs[i].stopping = true;
-    gdl_info("stop %d %s: %s", (int)procs[i].pid, gdl_jobs[procs[i].job].name, why);
+    gdl_info("stop %d %s: %s", (int)procs[i].pid, gdl_pools[procs[i].pool].name, why);
     kill(procs[i].pid, SIGTERM);
 }
 
-/* What a job has and is asked for, from the slots and the last polls.
- * Fills idle[]/idle_proc[] with its idle processes. */
-static gdl_demand_t demand(int job, int64_t now, int64_t *idle, int *idle_proc, int *nidle)
+/* The scene every pool's view shares: the clock and the oldest poll. */
+static gdl_scene_t scene_now(bool fresh)
 {
-    gdl_job_t *j = &gdl_jobs[job];
-    gdl_demand_t d = {.min = j->min_processes, .max = j->max_processes};
-    int64_t asked = INT64_MAX;
+    gdl_scene_t sc = {.now_ms = gdl_now_ms(), .asked_ms = INT64_MAX, .fresh = fresh};
 
-    /* A process that took its job after the poll was sent took it from
-     * the queue the poll reports: count it once, as available, not also
-     * as busy. */
+    sc.interval_ms = gdl_config.interval * 1000;
     for (int s = 0; s < gdl_config.nservers; s++)
-        if (gdl_observed[s].valid && gdl_observed[s].asked_ms < asked)
-            asked = gdl_observed[s].asked_ms;
-    *nidle = 0;
-    for (int i = 0; i < GDL_PROCS_MAX; i++) {
-        const gdl_slot_t *s = &gdl_slots[i];
-
-        if (procs[i].pid == 0 || procs[i].job != job || procs[i].stopping)
-            continue;
-        d.processes++;
-        if (s->state == GDL_SLOT_BUSY && s->busy_since_ms >= asked) {
-            continue; /* neither busy nor idle: stopping it is never right */
-        } else if (s->state == GDL_SLOT_BUSY) {
-            d.busy++;
-        } else if (s->state == GDL_SLOT_IDLE) {
-            idle[*nidle] = now - s->idle_since_ms;
-            idle_proc[(*nidle)++] = i;
-        }
-    }
-    int running = 0;
-
-    for (int s = 0; s < gdl_config.nservers; s++) {
-        if (!gdl_observed[s].valid)
-            continue;
-        d.queue += gdl_observed[s].queue[job];
-        running += gdl_observed[s].running[job];
-        if (gdl_observed[s].peers[job] > d.peers) {
-            d.peers = gdl_observed[s].peers[job];
-            d.rank = gdl_observed[s].rank[job];
-        }
-    }
-    /* Rotate the ranks with the jobs running (the same figure for every
-     * instance polling at the same moment), so that work arriving one job
-     * at a time goes to each instance in turn, not always to the first. */
-    d.rank = (d.rank + running) % (d.peers + 1);
-    if (d.queue == 0)
-        j->queued_since_ms = 0;
-    else if (j->queued_since_ms == 0)
-        j->queued_since_ms = now;
-    d.stale = d.queue > 0 && now - j->queued_since_ms >= (gdl_config.interval > 0 ? gdl_config.interval : 1) * 1000;
-    return d;
+        if (gdl_observed[s].valid && gdl_observed[s].asked_ms < sc.asked_ms)
+            sc.asked_ms = gdl_observed[s].asked_ms;
+    return sc;
 }
 
-/* The policy applied to every job: starts (within the spawn budget and
- * the crash back-off), idle stops, and the set of jobs the sentinels
- * should wake us for. Starts for waiting work need a fresh poll: between
- * polls the queue is stale while processes grab jobs and turn busy, and
- * counting both would start too many. Keeping min needs no poll. */
+/* A pool as the policy sees it, its live processes put in procs_buf. */
+static gdl_pool_view_t pool_view(int pool, gdl_proc_view_t *procs_buf)
+{
+    const gdl_pool_t *p = &gdl_pools[pool];
+    int max_idle = p->max_idle_time >= 0 ? p->max_idle_time : gdl_config.max_idle_time;
+    gdl_pool_view_t v = {.min = p->min_processes, .max = p->max_processes, .max_idle_ms = max_idle * 1000LL};
+
+    v.procs = procs_buf;
+    for (int i = 0; i < GDL_PROCS_MAX; i++) {
+        gdl_proc_view_t *pv = &procs_buf[v.nprocs];
+
+        if (procs[i].pid == 0 || procs[i].pool != pool || procs[i].stopping)
+            continue;
+        pv->slot = i;
+        pv->state = gdl_slot_state(i, &pv->since_ms);
+        v.nprocs++;
+    }
+    for (int s = 0; s < gdl_config.nservers; s++) {
+        const gdl_observed_t *o = &gdl_observed[s];
+
+        if (!o->valid)
+            continue;
+        v.queue = o->queue[pool] > INT32_MAX - v.queue ? INT32_MAX : v.queue + o->queue[pool];
+        v.running = o->running[pool] > INT32_MAX - v.running ? INT32_MAX : v.running + o->running[pool];
+        if (o->peers[pool] > v.peers) {
+            v.peers = o->peers[pool];
+            v.rank = o->rank[pool];
+        }
+    }
+    v.queued_since_ms = pools[pool].queued_since_ms;
+    v.held = evtimer_pending(pools[pool].respawn, NULL);
+    return v;
+}
+
+/* Snapshots each pool, asks the policy for a plan and carries it out:
+ * starts (within the spawn budget), stops, and the set of pools the
+ * sentinels should wake us for. */
 static void scale(bool fresh)
 {
-    static int64_t idle[GDL_PROCS_MAX];
-    static int idle_proc[GDL_PROCS_MAX], order[GDL_PROCS_MAX];
-    unsigned char *wake = calloc(gdl_njobs + 1, 1);
-    int64_t now = gdl_now_ms();
+    static gdl_proc_view_t views[GDL_PROCS_MAX];
+    static gdl_stop_t stops[GDL_PROCS_MAX];
+    unsigned char *wake;
+    gdl_scene_t sc;
     bool settling = false;
 
-    if (shutting_down || wake == NULL) {
-        free(wake);
+    if (shutting_down || base == NULL)
         return;
-    }
-    for (int k = 0; k < gdl_njobs; k++) {
-        gdl_job_t *j = &gdl_jobs[k];
-        int nidle, starts, nstops;
-        int64_t max_idle_ms = (j->max_idle_time >= 0 ? j->max_idle_time : gdl_config.max_idle_time) * 1000LL;
-        gdl_demand_t d = demand(k, now, idle, idle_proc, &nidle);
-        char why[96];
+    wake = calloc(gdl_npools + 1, 1);
+    if (wake == NULL)
+        return;
+    sc = scene_now(fresh);
+    for (int k = 0; k < gdl_npools; k++) {
+        gdl_pool_view_t v = pool_view(k, views);
+        gdl_plan_t plan = {.stops = stops};
+        int starts;
 
-        /* Starting processes: look again soon, when they have a job. */
-        settling |= d.processes > d.busy + nidle;
-        if (evtimer_pending(j->respawn, NULL)) {
-            starts = 0;
-        } else if (fresh) {
-            starts = gdl_policy_starts(&d);
-        } else {
-            gdl_demand_t keep = d;
-            keep.queue = 0;
-            starts = gdl_policy_starts(&keep);
-        }
-        if (starts > 0) {
-            if (d.processes < d.min && d.queue == 0)
-                snprintf(why, sizeof(why), "min %d", d.min);
-            else
-                snprintf(why, sizeof(why), "queue %d, busy %d%s", d.queue, d.busy, d.peers ? ", shared" : "");
-            starts = take_spawn_budget(starts);
-            for (int n = 0; n < starts && spawn(k, why) == 0; n++) {
-                d.processes++;
-                settling = true;
-            }
-        }
-        nstops = gdl_policy_stops(&d, max_idle_ms, idle, nidle, order);
-        for (int n = 0; n < nstops; n++) {
-            if (d.processes > d.max)
-                snprintf(why, sizeof(why), "above max %d", d.max);
-            else
-                snprintf(why, sizeof(why), "idle %lld s", (long long)(idle[order[n]] / 1000));
-            stop(idle_proc[order[n]], why);
-            d.processes--;
-        }
-        /* Wake us when one more job would call for a process here, were
-         * this instance first in rank (on the wake, rank decides). */
-        d.queue++;
-        d.rank = 0;
-        wake[k] = d.processes < d.max && gdl_policy_starts(&d) > 0;
+        gdl_policy_plan(&sc, &v, &plan);
+        pools[k].queued_since_ms = plan.queued_since_ms;
+        settling |= plan.settling;
+        starts = take_spawn_budget(plan.starts);
+        for (int n = 0; n < starts && spawn(k, plan.start_why) == 0; n++)
+            ;
+        for (int n = 0; n < plan.nstops; n++)
+            stop(plan.stops[n].slot, plan.stops[n].why);
+        wake[k] = plan.wake;
     }
     if (!gdl_config.no_wakeups)
         gdl_sentinel_want(wake);
@@ -257,58 +225,83 @@ static void scale(bool fresh)
     }
 }
 
-/* ---- for the console ---- */
+/* ---- what the console may ask ---- */
 
-int gdl_master_pids(int job, int *pids, int max)
+/* A pool's limits, figures and counters; its pids (alive, not asked to
+ * stop) go to pids[0..maxpids). Returns how many pids there are. */
+int gdl_master_status(int pool, gdl_pool_status_t *st, int *pids, int maxpids)
 {
-    int n = 0;
+    gdl_counters_t c;
 
-    for (int i = 0; i < GDL_PROCS_MAX; i++)
-        if (procs[i].pid && procs[i].job == job && !procs[i].stopping) {
-            if (n < max)
-                pids[n] = procs[i].pid;
-            n++;
-        }
-    return n;
+    memset(st, 0, sizeof(*st));
+    st->min = gdl_pools[pool].min_processes;
+    st->max = gdl_pools[pool].max_processes;
+    st->c = pools[pool].gone;
+    for (int i = 0; i < GDL_PROCS_MAX; i++) {
+        if (procs[i].pid == 0 || procs[i].pool != pool)
+            continue;
+        gdl_slot_read(i, &c, NULL, 0);
+        gdl_counters_add(&st->c, &c);
+        if (procs[i].stopping)
+            continue;
+        if (st->processes < maxpids)
+            pids[st->processes] = procs[i].pid;
+        st->processes++;
+        st->busy += gdl_slot_state(i, NULL) == GDL_SLOT_BUSY;
+    }
+    return st->processes;
 }
 
-int gdl_master_busy(int job)
+/* New limits for a pool, acted on at once. -1 (and nothing changed)
+ * unless 0 <= min <= max <= GDL_PROCS_MAX. */
+int gdl_master_set_limits(int pool, int min, int max)
 {
-    int n = 0;
+    gdl_pool_t *p = &gdl_pools[pool];
 
-    for (int i = 0; i < GDL_PROCS_MAX; i++)
-        n += procs[i].pid && procs[i].job == job && gdl_slots[i].state == GDL_SLOT_BUSY;
-    return n;
+    if (min < 0 || max < min || max > GDL_PROCS_MAX)
+        return -1;
+    gdl_info("console: %s min_processes %d, max_processes %d (were %d, %d)", p->name, min, max, p->min_processes,
+             p->max_processes);
+    p->min_processes = min;
+    p->max_processes = max;
+    scale(false);
+    return 0;
 }
 
-bool gdl_master_owns(int pid)
+/* Stops these processes after their current job; -1 (and none stopped)
+ * when one of the pids is not ours. */
+int gdl_master_stop_pids(const int *pids, int n, const char *why)
 {
-    for (int i = 0; i < GDL_PROCS_MAX; i++)
-        if (procs[i].pid == pid)
-            return true;
-    return false;
+    int idx[GDL_PROCS_MAX];
+
+    if (n > GDL_PROCS_MAX)
+        return -1;
+    for (int k = 0; k < n; k++) {
+        int i;
+        for (i = 0; i < GDL_PROCS_MAX && (pids[k] <= 0 || procs[i].pid != pids[k]); i++)
+            ;
+        if (i == GDL_PROCS_MAX)
+            return -1;
+        idx[k] = i;
+    }
+    for (int k = 0; k < n; k++)
+        if (!procs[idx[k]].stopping)
+            stop(idx[k], why);
+    return 0;
 }
 
-void gdl_master_stop_pid(int pid, const char *why)
+void gdl_master_stop_pool(int pool, const char *why)
 {
     for (int i = 0; i < GDL_PROCS_MAX; i++)
-        if (procs[i].pid == pid && !procs[i].stopping)
+        if (procs[i].pid && procs[i].pool == pool && !procs[i].stopping)
             stop(i, why);
 }
 
-/* A job's counters: its exited processes' and its live ones'. */
-void gdl_master_counters(int job, gdl_counters_t *out)
+void gdl_master_on_shutdown(void (*fn)(void))
 {
-    *out = gdl_jobs[job].gone;
-    for (int i = 0; i < GDL_PROCS_MAX; i++)
-        if (procs[i].pid && procs[i].job == job)
-            gdl_counters_add(out, &gdl_slots[i].c);
-}
-
-void gdl_master_rescale(void)
-{
-    if (base)
-        scale(false);
+    if (nshutdown_hooks == SHUTDOWN_HOOKS_MAX)
+        abort(); /* a fixed set of units registers these */
+    shutdown_hooks[nshutdown_hooks++] = fn;
 }
 
 static void on_shutdown(evutil_socket_t fd, short what, void *arg)
@@ -334,13 +327,13 @@ static void on_polled(int server)
 static void on_wake(int server)
 {
     gdl_debug("woken by job server %d", server);
-    gdl_admin_poll(server);
+    gdl_observer_poll(server);
 }
 
 static void poll_all(void)
 {
     for (int s = 0; s < gdl_config.nservers; s++)
-        gdl_admin_poll(s);
+        gdl_observer_poll(s);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -377,19 +370,21 @@ static void describe_exit(int status, char *buf, size_t len)
         snprintf(buf, len, "ended with status 0x%x", status);
 }
 
-/* A job whose children keep dying young waits before the next start:
- * 100 ms doubling to 10 s (gdl_backoff_ms), so a crash loop cannot
- * fork-bomb the host. */
-static void crashed(gdl_job_t *j, int64_t lived)
+/* A pool whose children keep dying young waits before the next start:
+ * the first is replaced at once, then 100 ms doubling to 10 s
+ * (gdl_backoff_ms), so a crash loop cannot fork-bomb the host. */
+static void crashed(int pool, int64_t lived)
 {
+    pool_state_t *ps = &pools[pool];
     int delay;
 
-    j->streak = lived >= STABLE_MS ? 1 : j->streak + 1;
-    delay = gdl_backoff_ms(j->streak);
-    if (delay > 0 && !evtimer_pending(j->respawn, NULL)) {
+    ps->streak = lived >= STABLE_MS ? 1 : ps->streak + 1;
+    delay = gdl_backoff_ms(ps->streak - 1, 100, 10000);
+    if (delay > 0 && !evtimer_pending(ps->respawn, NULL)) {
         struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
-        gdl_warn("%s: %d process(es) died young in a row; next start in %d ms", j->name, j->streak, delay);
-        evtimer_add(j->respawn, &tv);
+        gdl_warn("%s: %d process(es) died young in a row; next start in %d ms", gdl_pools[pool].name, ps->streak,
+                 delay);
+        evtimer_add(ps->respawn, &tv);
     }
 }
 
@@ -399,11 +394,12 @@ static void reap(void)
     pid_t pid;
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        gdl_counters_t c;
         char why[128];
-        gdl_proc_t *p = NULL;
-        gdl_job_t *j;
+        proc_t *p = NULL;
+        const char *name;
         int64_t lived;
-        int i;
+        int i, state;
 
         for (i = 0; i < GDL_PROCS_MAX; i++)
             if (procs[i].pid == pid) {
@@ -412,21 +408,23 @@ static void reap(void)
             }
         if (p == NULL)
             continue;
-        j = &gdl_jobs[p->job];
+        name = gdl_pools[p->pool].name;
         lived = gdl_now_ms() - p->started_ms;
+        state = gdl_slot_state(i, NULL);
         describe_exit(status, why, sizeof(why));
         if (p->stopping && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-            gdl_debug("process %d %s %s", (int)pid, j->name, why);
+            gdl_debug("process %d %s %s", (int)pid, name, why);
         } else {
-            gdl_warn("process %d %s %s after %lld ms (was %s)", (int)pid, j->name, why, (long long)lived,
-                     state_name(gdl_slots[i].state));
+            gdl_warn("process %d %s %s after %lld ms (was %s)", (int)pid, name, why, (long long)lived,
+                     gdl_slot_state_name(state));
             if (!p->stopping)
-                crashed(j, lived);
+                crashed(p->pool, lived);
         }
-        gdl_counters_add(&j->gone, &gdl_slots[i].c);
-        j->processes--;
+        gdl_slot_read(i, &c, NULL, 0);
+        gdl_counters_add(&pools[p->pool].gone, &c);
+        pools[p->pool].processes--;
         nprocs--;
-        gdl_slot_reset(&gdl_slots[i], 0, 0);
+        gdl_slot_release(i);
         memset(p, 0, sizeof(*p));
     }
     if (shutting_down && nprocs == 0)
@@ -450,6 +448,15 @@ static void on_kill_timeout(evutil_socket_t fd, short what, void *arg)
     kill_all(SIGKILL);
 }
 
+static void stop_listening(void)
+{
+    for (int i = 0; i < nshutdown_hooks; i++)
+        shutdown_hooks[i]();
+    nshutdown_hooks = 0;
+    gdl_sentinel_close();
+    gdl_observer_close();
+}
+
 static void shutdown_begin(int sig)
 {
     struct timeval tv = {gdl_config.shutdown_timeout, 0};
@@ -461,9 +468,7 @@ static void shutdown_begin(int sig)
     }
     shutting_down = true;
     gdl_info("%s: stopping %d process(es) after their current job", strsignal(sig), nprocs);
-    gdl_console_close();
-    gdl_sentinel_close();
-    gdl_admin_close();
+    stop_listening();
     evtimer_del(tick_timer);
     kill_all(SIGTERM);
     evtimer_add(kill_timer, &tv);
@@ -487,34 +492,56 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     }
 }
 
-int gdl_master_run(void)
+static const int signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
+#define NSIGNALS (sizeof(signals) / sizeof(signals[0]))
+static struct event *signal_events[NSIGNALS];
+
+/* The event loop and the process table, before any unit that needs the
+ * loop (the console) starts. NULL on failure, logged. */
+struct event_base *gdl_master_init(void)
 {
-    static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
-    struct event *sigev[sizeof(sigs) / sizeof(sigs[0])];
-    struct timeval tick = {gdl_config.interval > 0 ? gdl_config.interval : 1, 0};
-    char title[512], host[64];
-    int n;
+    char host[64];
 
     gdl_master_pid = getpid();
     gethostname(host, sizeof(host));
     host[sizeof(host) - 1] = '\0';
     snprintf(gdl_instance, sizeof(gdl_instance), "gdlua:%s:%d", host, (int)gdl_master_pid);
     signal(SIGPIPE, SIG_IGN);
-    if (gdl_shm_init() < 0)
-        return 1;
+    if (gdl_slots_init() < 0)
+        return NULL;
+    pools = calloc(gdl_npools ? gdl_npools : 1, sizeof(pool_state_t));
     base = event_base_new();
-    if (base == NULL) {
+    if (base == NULL || pools == NULL) {
         gdl_error("cannot create the event loop");
-        return 1;
+        return NULL;
     }
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-        sigev[i] = evsignal_new(base, sigs[i], on_signal, NULL);
-        evsignal_add(sigev[i], NULL);
+    for (size_t i = 0; i < NSIGNALS; i++) {
+        signal_events[i] = evsignal_new(base, signals[i], on_signal, NULL);
+        if (signal_events[i] == NULL || evsignal_add(signal_events[i], NULL) < 0) {
+            gdl_error("cannot handle signal %d", signals[i]);
+            return NULL;
+        }
     }
     kill_timer = evtimer_new(base, on_kill_timeout, NULL);
     rescale_timer = evtimer_new(base, on_rescale, NULL);
     budget_timer = evtimer_new(base, on_budget, NULL);
     tick_timer = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+    for (int k = 0; k < gdl_npools; k++)
+        if ((pools[k].respawn = evtimer_new(base, on_respawn, NULL)) == NULL)
+            return NULL;
+    if (kill_timer == NULL || rescale_timer == NULL || budget_timer == NULL || tick_timer == NULL) {
+        gdl_error("cannot create the master's timers");
+        return NULL;
+    }
+    return base;
+}
+
+int gdl_master_run(void)
+{
+    struct timeval tick = {gdl_config.interval > 0 ? gdl_config.interval : 1, 0};
+    char title[512];
+    int n;
+
     evtimer_add(tick_timer, &tick);
     spawn_tokens = gdl_config.max_spawn_rate;
     tokens_at_ms = gdl_now_ms();
@@ -524,13 +551,9 @@ int gdl_master_run(void)
         n += snprintf(title + n, sizeof(title) - n, " %s", gdl_config.dirs[i]);
     gdl_proctitle_set(title);
 
-    for (int k = 0; k < gdl_njobs; k++)
-        gdl_jobs[k].respawn = evtimer_new(base, on_respawn, NULL);
-    gdl_info("gdlua %s serving %d job(s) on %d server(s), first %s:%d", GDLUA_VERSION, gdl_njobs, gdl_config.nservers,
+    gdl_info("gdlua %s serving %d job(s) on %d server(s), first %s:%d", GDLUA_VERSION, gdl_npools, gdl_config.nservers,
              gdl_config.servers[0].host, gdl_config.servers[0].port);
-    if (gdl_console_init(base) < 0)
-        return 1;
-    gdl_admin_init(base, on_polled);
+    gdl_observer_init(base, on_polled);
     if (!gdl_config.no_wakeups)
         gdl_sentinel_init(base, on_wake);
     scale(false);
@@ -538,17 +561,17 @@ int gdl_master_run(void)
     event_base_dispatch(base);
 
     gdl_info("all processes stopped; exiting");
-    gdl_console_close();
-    gdl_sentinel_close();
-    gdl_admin_close();
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        event_free(sigev[i]);
-    for (int k = 0; k < gdl_njobs; k++)
-        event_free(gdl_jobs[k].respawn);
+    stop_listening();
+    for (size_t i = 0; i < NSIGNALS; i++)
+        event_free(signal_events[i]);
+    for (int k = 0; k < gdl_npools; k++)
+        event_free(pools[k].respawn);
     event_free(kill_timer);
     event_free(rescale_timer);
     event_free(budget_timer);
     event_free(tick_timer);
     event_base_free(base);
+    base = NULL;
+    free(pools);
     return 0;
 }

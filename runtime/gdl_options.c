@@ -20,47 +20,77 @@ typedef struct {
     const char *name;
     const char *arg; /* NULL: takes no argument */
     int kind;
-    size_t field; /* offsetof the value in gdl_config_t */
-    size_t count; /* OPT_LIST: offsetof its count */
+    size_t field;         /* offsetof the value in gdl_config_t */
+    size_t count;         /* OPT_LIST: offsetof its count */
+    long def, min, max;   /* OPT_INT, OPT_LEVEL: default and bounds */
+    const char *def_text; /* OPT_STRING: the default; others: as help shows it */
     const char *help;
 } gdl_option_t;
 
-#define F(x) offsetof(gdl_config_t, x)
+#define F(x)    offsetof(gdl_config_t, x)
+#define STR(x)  STR_(x)
+#define STR_(x) #x
 
 static const gdl_option_t options[] = {
-    {"server", "HOST[:PORT][,...]", OPT_SERVER, 0, 0,
-     "job server(s) to serve; repeatable (default: $GEARMAN_SERVERS, else 127.0.0.1:4730)"},
-    {"lib", "DIR", OPT_LIST, F(libs), F(nlibs), "extra Lua module directory (DIR/?.lua); repeatable"},
-    {"cpath", "DIR", OPT_LIST, F(cpaths), F(ncpaths), "extra C module directory (DIR/?.so); repeatable"},
-    {"namespaces", "NAME", OPT_LIST, F(namespaces), F(nnamespaces),
+    {"server", "HOST[:PORT][,...]", OPT_SERVER, 0, 0, 0, 0, 0,
+     "$GEARMAN_SERVERS, else " GDL_DEFAULT_HOST ":" STR(GDL_DEFAULT_PORT), "job server(s) to serve; repeatable"},
+    {"lib", "DIR", OPT_LIST, F(libs), F(nlibs), 0, 0, 0, NULL, "extra Lua module directory (DIR/?.lua); repeatable"},
+    {"cpath", "DIR", OPT_LIST, F(cpaths), F(ncpaths), 0, 0, 0, NULL, "extra C module directory (DIR/?.so); repeatable"},
+    {"namespaces", "NAME", OPT_LIST, F(namespaces), F(nnamespaces), 0, 0, 0, NULL,
      "load only module NAME and the modules below it (NAME::*); repeatable"},
-    {"loglevel", "LEVEL", OPT_LEVEL, F(loglevel), 0, "error, warn, info or debug (default: info)"},
-    {"logfile", "PATH", OPT_STRING, F(logfile), 0, "append the log to PATH (default: stderr)"},
-    {"shutdown_timeout", "SECONDS", OPT_INT, F(shutdown_timeout), 0,
-     "on SIGTERM, wait this long for running jobs before SIGKILL (default: 30)"},
-    {"interval", "SECONDS", OPT_INT, F(interval), 0,
-     "poll each job server's queue this often (default: 1; 0: only when woken)"},
-    {"max_idle_time", "SECONDS", OPT_INT, F(max_idle_time), 0,
-     "stop a process above min_processes after this long idle (default: 10)"},
-    {"max_spawn_rate", "N", OPT_INT, F(max_spawn_rate), 0, "start at most N processes a second (default: 50)"},
-    {"no_wakeups", NULL, OPT_FLAG, F(no_wakeups), 0,
+    {"loglevel", "LEVEL", OPT_LEVEL, F(loglevel), 0, GDL_LOG_INFO, 0, 0, NULL, ""},
+    {"logfile", "PATH", OPT_STRING, F(logfile), 0, 0, 0, 0, NULL, "append the log to PATH (default: stderr)"},
+    {"shutdown_timeout", "SECONDS", OPT_INT, F(shutdown_timeout), 0, 30, 0, 86400, NULL,
+     "on SIGTERM, wait this long for running jobs before SIGKILL"},
+    {"interval", "SECONDS", OPT_INT, F(interval), 0, 1, 0, 86400, NULL,
+     "poll each job server's queue this often; 0: only when woken"},
+    {"max_idle_time", "SECONDS", OPT_INT, F(max_idle_time), 0, 10, 0, 31536000, NULL,
+     "stop a process above min_processes after this long idle"},
+    {"max_spawn_rate", "N", OPT_INT, F(max_spawn_rate), 0, 50, 1, 1000000, NULL, "start at most N processes a second"},
+    {"no_wakeups", NULL, OPT_FLAG, F(no_wakeups), 0, 0, 0, 0, NULL,
      "no wake-up sentinels: scale on polls only (use with gearmand -w N)"},
-    {"console_port", "PORT", OPT_INT, F(console_port), 0, "management console port (default: 47300; 0: none)"},
-    {"console_bind", "ADDRESS", OPT_STRING, F(console_bind), 0, "management console address (default: 127.0.0.1)"},
-    {"console_token", "FILE", OPT_STRING, F(console_token), 0,
+    {"console_port", "PORT", OPT_INT, F(console_port), 0, GDL_DEFAULT_CONSOLE_PORT, 0, 65535, NULL,
+     "management console port; 0: none"},
+    {"console_bind", "ADDRESS", OPT_STRING, F(console_bind), 0, 0, 0, 0, GDL_DEFAULT_HOST,
+     "management console address"},
+    {"console_token", "FILE", OPT_STRING, F(console_token), 0, 0, 0, 0, NULL,
      "require \"auth TOKEN\" on the console, TOKEN being FILE's first line"},
-    {"console_insecure", NULL, OPT_FLAG, F(console_insecure), 0,
+    {"console_insecure", NULL, OPT_FLAG, F(console_insecure), 0, 0, 0, 0, NULL,
      "allow a console on a non-loopback address without a token"},
-    {"check", NULL, OPT_FLAG, F(check), 0, "load the modules, list their jobs and exit (1 if any failed)"},
-    {"help", NULL, OPT_HELP, 0, 0, "print this help and exit"},
-    {"version", NULL, OPT_VERSION, 0, 0, "print the version and exit"},
+    {"check", NULL, OPT_FLAG, F(check), 0, 0, 0, 0, NULL,
+     "load the modules, list their jobs and exit (1 if any failed)"},
+    {"help", NULL, OPT_HELP, 0, 0, 0, 0, 0, NULL, "print this help and exit"},
+    {"version", NULL, OPT_VERSION, 0, 0, 0, 0, 0, NULL, "print the version and exit"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 
+/* An option's help line, with its default and bounds from the table. */
+static void option_help(const gdl_option_t *o, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s", o->help);
+
+    switch (o->kind) {
+    case OPT_LEVEL:
+        for (int i = 0; gdl_log_levels[i]; i++)
+            n += snprintf(buf + n, len - n, "%s%s", gdl_log_levels[i],
+                          gdl_log_levels[i + 1] == NULL   ? ""
+                          : gdl_log_levels[i + 2] == NULL ? " or "
+                                                          : ", ");
+        snprintf(buf + n, len - n, " (default: %s)", gdl_log_levels[o->def]);
+        break;
+    case OPT_INT:
+        snprintf(buf + n, len - n, " (%ld..%ld, default: %ld)", o->min, o->max, o->def);
+        break;
+    default:
+        if (o->def_text)
+            snprintf(buf + n, len - n, " (default: %s)", o->def_text);
+    }
+}
+
 static void usage(FILE *out)
 {
-    char lhs[64];
+    char lhs[64], help[256];
 
     fprintf(out, "usage: gdlua [options] DIR...\n"
                  "       gdlua run SCRIPT.lua [ARG...]\n"
@@ -70,7 +100,8 @@ static void usage(FILE *out)
     for (size_t i = 0; i < NOPTIONS; i++) {
         snprintf(lhs, sizeof(lhs), "--%s%s%s", options[i].name, options[i].arg ? " " : "",
                  options[i].arg ? options[i].arg : "");
-        fprintf(out, "  %-32s %s\n", lhs, options[i].help);
+        option_help(&options[i], help, sizeof(help));
+        fprintf(out, "  %-32s %s\n", lhs, help);
     }
 }
 
@@ -87,61 +118,9 @@ static bool name_matches(const char *want, const char *given, size_t len)
     return i == len && want[i] == '\0';
 }
 
-/* One entry of a server list: "host", "host:port", "[v6]" or "[v6]:port". */
-static int server_parse(gdl_server_t *s, char *e, char *err, size_t errlen)
+static int add_servers(gdl_config_t *cfg, const char *list, char *err, size_t errlen)
 {
-    char *host = e, *port = NULL, *end;
-    long n;
-
-    if (e[0] == '[') {
-        char *close = strchr(e, ']');
-        if (close == NULL || (close[1] != '\0' && close[1] != ':')) {
-            snprintf(err, errlen, "bad server '%s': expected [ADDRESS]:PORT", e);
-            return -1;
-        }
-        host = e + 1;
-        *close = '\0';
-        port = close[1] == ':' ? close + 2 : NULL;
-    } else if ((port = strchr(e, ':')) != NULL) {
-        *port++ = '\0';
-    }
-    if (*host == '\0' || strlen(host) >= sizeof(s->host)) {
-        snprintf(err, errlen, "bad server '%s': empty or overlong host", e);
-        return -1;
-    }
-    strcpy(s->host, host);
-    s->port = GDL_DEFAULT_PORT;
-    if (port) {
-        errno = 0;
-        n = strtol(port, &end, 10);
-        if (errno || *end || end == port || n < 1 || n > 65535) {
-            snprintf(err, errlen, "bad port '%s' for server %s (1..65535)", port, s->host);
-            return -1;
-        }
-        s->port = (int)n;
-    }
-    return 0;
-}
-
-int gdl_servers_parse(gdl_config_t *cfg, const char *list, char *err, size_t errlen)
-{
-    char buf[1024], *save = NULL, *tok;
-
-    if (strlen(list) >= sizeof(buf)) {
-        snprintf(err, errlen, "server list longer than %zu bytes", sizeof(buf) - 1);
-        return -1;
-    }
-    strcpy(buf, list);
-    for (tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-        if (cfg->nservers == GDL_SERVERS_MAX) {
-            snprintf(err, errlen, "too many servers (at most %d)", GDL_SERVERS_MAX);
-            return -1;
-        }
-        if (server_parse(&cfg->servers[cfg->nservers], tok, err, errlen) < 0)
-            return -1;
-        cfg->nservers++;
-    }
-    return 0;
+    return gdl_servers_parse(list, GDL_DEFAULT_PORT, cfg->servers, &cfg->nservers, GDL_SERVERS_MAX, err, errlen);
 }
 
 static int set_option(gdl_config_t *cfg, const gdl_option_t *o, const char *val)
@@ -151,7 +130,7 @@ static int set_option(gdl_config_t *cfg, const gdl_option_t *o, const char *val)
 
     switch (o->kind) {
     case OPT_SERVER:
-        if (gdl_servers_parse(cfg, val, err, sizeof(err)) < 0) {
+        if (add_servers(cfg, val, err, sizeof(err)) < 0) {
             fprintf(stderr, "gdlua: --server: %s\n", err);
             return -1;
         }
@@ -172,8 +151,8 @@ static int set_option(gdl_config_t *cfg, const gdl_option_t *o, const char *val)
     case OPT_INT:
         errno = 0;
         n = strtol(val, &end, 10);
-        if (errno || *end || end == val || n < 0 || n > 1000000) {
-            fprintf(stderr, "gdlua: --%s: '%s' is not a whole number from 0 to 1000000\n", o->name, val);
+        if (errno || *end || end == val || n < o->min || n > o->max) {
+            fprintf(stderr, "gdlua: --%s: '%s' is not a whole number from %ld to %ld\n", o->name, val, o->min, o->max);
             return -1;
         }
         *(int *)((char *)cfg + o->field) = (int)n;
@@ -181,7 +160,9 @@ static int set_option(gdl_config_t *cfg, const gdl_option_t *o, const char *val)
     case OPT_LEVEL:
         n = gdl_log_level_parse(val);
         if (n < 0) {
-            fprintf(stderr, "gdlua: --%s: unknown level '%s' (error, warn, info, debug)\n", o->name, val);
+            char help[256];
+            option_help(o, help, sizeof(help));
+            fprintf(stderr, "gdlua: --%s: unknown level '%s': %s\n", o->name, val, help);
             return -1;
         }
         *(int *)((char *)cfg + o->field) = (int)n;
@@ -199,13 +180,13 @@ int gdl_options_parse(gdl_config_t *cfg, int argc, char **argv)
     char err[512];
     int i;
 
-    cfg->loglevel = GDL_LOG_INFO;
-    cfg->shutdown_timeout = 30;
-    cfg->interval = 1;
-    cfg->max_idle_time = 10;
-    cfg->max_spawn_rate = 50;
-    cfg->console_port = 47300;
-    cfg->console_bind = "127.0.0.1";
+    for (size_t k = 0; k < NOPTIONS; k++) {
+        const gdl_option_t *o = &options[k];
+        if (o->kind == OPT_INT || o->kind == OPT_LEVEL)
+            *(int *)((char *)cfg + o->field) = (int)o->def;
+        else if (o->kind == OPT_STRING)
+            *(const char **)((char *)cfg + o->field) = o->def_text;
+    }
 
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *name, *eq, *val = NULL;
@@ -266,14 +247,6 @@ int gdl_options_parse(gdl_config_t *cfg, int argc, char **argv)
         if (set_option(cfg, o, val) < 0)
             return GDL_OPTS_EXIT_ERROR;
     }
-    if (cfg->console_port > 65535) {
-        fprintf(stderr, "gdlua: --console_port must be from 0 to 65535\n");
-        return GDL_OPTS_EXIT_ERROR;
-    }
-    if (cfg->max_spawn_rate == 0) {
-        fprintf(stderr, "gdlua: --max_spawn_rate must be at least 1\n");
-        return GDL_OPTS_EXIT_ERROR;
-    }
     for (; i < argc && cfg->ndirs < GDL_DIRS_MAX; i++)
         cfg->dirs[cfg->ndirs++] = argv[i];
 
@@ -284,12 +257,12 @@ int gdl_options_parse(gdl_config_t *cfg, int argc, char **argv)
     }
     if (cfg->nservers == 0) {
         env = getenv("GEARMAN_SERVERS");
-        if (env && *env && gdl_servers_parse(cfg, env, err, sizeof(err)) < 0) {
+        if (env && *env && add_servers(cfg, env, err, sizeof(err)) < 0) {
             fprintf(stderr, "gdlua: GEARMAN_SERVERS: %s\n", err);
             return GDL_OPTS_EXIT_ERROR;
         }
         if (cfg->nservers == 0)
-            gdl_servers_parse(cfg, "127.0.0.1", err, sizeof(err));
+            add_servers(cfg, GDL_DEFAULT_HOST, err, sizeof(err));
     }
     return GDL_OPTS_OK;
 }

@@ -12,9 +12,11 @@
  * write. Re-arming waits at least HOLDOFF_MS after a wake, which bounds
  * the wake-triggered polls while a backlog drains. The connection shows
  * in gearmand's "workers" as gdlua:HOST:PID:wake and in "status" as a
- * worker of each armed function.
+ * worker of each armed function. Connections and their back-off are
+ * gdl_upstream.c's.
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,18 +45,17 @@ enum {
 
 typedef struct {
     int index;
-    int failures;
+    gdl_upstream_t up;
     bool connected;
     bool fired; /* woken since the last arming */
     int64_t woken_ms;
     unsigned char *want; /* per job: the set asked for */
     unsigned char *armed;
-    struct bufferevent *bev;
-    struct event *timer; /* reconnect, or re-arm after the hold-off */
+    struct event *holdoff; /* re-arm once the hold-off has passed */
 } sentinel_t;
 
 static sentinel_t sentinels[GDL_SERVERS_MAX];
-static struct event_base *base;
+static bool started;
 static void (*on_wake)(int server);
 
 static void packet(struct evbuffer *out, uint32_t type, const char *data, size_t len)
@@ -69,23 +70,21 @@ static void packet(struct evbuffer *out, uint32_t type, const char *data, size_t
 
 static void arm(sentinel_t *s)
 {
-    struct evbuffer *out = evbuffer_new();
+    struct evbuffer *out = bufferevent_get_output(s->up.bev);
     int n = 0;
 
     packet(out, RESET_ABILITIES, NULL, 0);
     packet(out, GRAB_JOB, NULL, 0);
-    for (int k = 0; k < gdl_njobs; k++) {
+    for (int k = 0; k < gdl_npools; k++) {
         if (!s->want[k])
             continue;
-        for (int f = 0; f < gdl_jobs[k].nfunctions; f++)
-            packet(out, CAN_DO, gdl_jobs[k].functions[f], strlen(gdl_jobs[k].functions[f]));
+        for (int f = 0; f < gdl_pools[k].nfunctions; f++)
+            packet(out, CAN_DO, gdl_pools[k].functions[f], strlen(gdl_pools[k].functions[f]));
         n++;
     }
     if (n)
         packet(out, PRE_SLEEP, NULL, 0);
-    bufferevent_write_buffer(s->bev, out);
-    evbuffer_free(out);
-    memcpy(s->armed, s->want, gdl_njobs);
+    memcpy(s->armed, s->want, gdl_npools);
     s->fired = false;
     gdl_debug("sentinel %d armed for %d job(s)", s->index, n);
 }
@@ -97,12 +96,12 @@ static void rearm(sentinel_t *s)
 
     if (!s->connected)
         return;
-    if (!s->fired && memcmp(s->want, s->armed, gdl_njobs) == 0)
+    if (!s->fired && memcmp(s->want, s->armed, gdl_npools) == 0)
         return;
     if (s->fired && wait > 0) {
         struct timeval tv = {0, (long)wait * 1000};
-        if (!evtimer_pending(s->timer, NULL))
-            evtimer_add(s->timer, &tv);
+        if (!evtimer_pending(s->holdoff, NULL))
+            evtimer_add(s->holdoff, &tv);
         return;
     }
     arm(s);
@@ -112,17 +111,12 @@ static void sentinel_connect(sentinel_t *s);
 
 static void sentinel_down(sentinel_t *s, const char *why)
 {
-    int delay = s->failures >= 5 ? 30 : 1 << s->failures;
-    struct timeval tv = {delay, 0};
+    int delay = gdl_upstream_down(&s->up);
 
-    if (s->failures == 0)
-        gdl_debug("sentinel %d: %s; again in %d s", s->index, why, delay);
-    s->failures++;
-    if (s->bev)
-        bufferevent_free(s->bev);
-    s->bev = NULL;
+    if (s->up.failures == 1)
+        gdl_debug("sentinel %d: %s; again in %d ms", s->index, why, delay);
     s->connected = false;
-    evtimer_add(s->timer, &tv);
+    evtimer_del(s->holdoff);
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -165,10 +159,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 
     if (what & BEV_EVENT_CONNECTED) {
         s->connected = true;
-        s->failures = 0;
+        s->up.failures = 0;
         snprintf(id, sizeof(id), "%s:wake", gdl_instance);
         packet(bufferevent_get_output(bev), SET_CLIENT_ID, id, strlen(id));
-        memset(s->armed, 0, gdl_njobs);
+        memset(s->armed, 0, gdl_npools);
         s->fired = true; /* arm whatever is wanted, at once */
         s->woken_ms = 0;
         rearm(s);
@@ -181,67 +175,67 @@ static void sentinel_connect(sentinel_t *s)
 {
     char why[160];
 
-    s->bev = gdl_connect(s->index, why, sizeof(why));
-    if (s->bev == NULL) {
+    if (gdl_upstream_connect(&s->up, why, sizeof(why)) < 0) {
         sentinel_down(s, why);
         return;
     }
-    bufferevent_setcb(s->bev, on_read, NULL, on_event, s);
-    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    bufferevent_setcb(s->up.bev, on_read, NULL, on_event, s);
+    bufferevent_enable(s->up.bev, EV_READ | EV_WRITE);
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
-    sentinel_t *s = arg;
+    sentinel_connect(arg);
+}
 
-    if (s->bev == NULL)
-        sentinel_connect(s);
-    else
-        rearm(s);
+static void on_holdoff(evutil_socket_t fd, short what, void *arg)
+{
+    rearm(arg);
 }
 
 /* The set of jobs whose next job should wake the master (per job 0/1). */
 void gdl_sentinel_want(const unsigned char *want)
 {
-    for (int i = 0; i < gdl_config.nservers && base; i++) {
-        memcpy(sentinels[i].want, want, gdl_njobs);
+    for (int i = 0; i < gdl_config.nservers && started; i++) {
+        memcpy(sentinels[i].want, want, gdl_npools);
         rearm(&sentinels[i]);
     }
 }
 
-void gdl_sentinel_init(struct event_base *b, void (*cb)(int server))
+/* In a new child: the master's connections are not the child's. */
+static void after_fork(void)
 {
-    base = b;
+    for (int i = 0; i < gdl_config.nservers; i++)
+        gdl_upstream_forget(&sentinels[i].up);
+    started = false;
+}
+
+void gdl_sentinel_init(struct event_base *base, void (*cb)(int server))
+{
     on_wake = cb;
+    started = true;
+    pthread_atfork(NULL, NULL, after_fork);
     for (int i = 0; i < gdl_config.nservers; i++) {
         sentinel_t *s = &sentinels[i];
 
         s->index = i;
-        s->want = calloc(gdl_njobs + 1, 1);
-        s->armed = calloc(gdl_njobs + 1, 1);
-        if (s->want == NULL || s->armed == NULL)
+        s->want = calloc(gdl_npools + 1, 1);
+        s->armed = calloc(gdl_npools + 1, 1);
+        s->holdoff = evtimer_new(base, on_holdoff, s);
+        if (s->want == NULL || s->armed == NULL || s->holdoff == NULL)
             abort();
-        s->timer = evtimer_new(base, on_timer, s);
+        gdl_upstream_init(&s->up, base, i, on_retry, s);
         sentinel_connect(s);
     }
 }
 
 void gdl_sentinel_close(void)
 {
-    for (int i = 0; i < gdl_config.nservers && base; i++) {
-        if (sentinels[i].bev)
-            bufferevent_free(sentinels[i].bev);
-        if (sentinels[i].timer)
-            event_free(sentinels[i].timer);
-        sentinels[i].timer = NULL;
-        sentinels[i].bev = NULL;
+    for (int i = 0; i < gdl_config.nservers && started; i++) {
+        gdl_upstream_close(&sentinels[i].up);
+        if (sentinels[i].holdoff)
+            event_free(sentinels[i].holdoff);
+        sentinels[i].holdoff = NULL;
     }
-}
-
-/* In a new child: drop the master's sentinel connections. */
-void gdl_sentinel_child_close(void)
-{
-    for (int i = 0; i < gdl_config.nservers; i++)
-        if (sentinels[i].bev)
-            close(bufferevent_getfd(sentinels[i].bev));
+    started = false;
 }

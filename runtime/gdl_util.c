@@ -1,6 +1,6 @@
 /*
  * gdl_util.c: small pure helpers shared by master and children: clocks,
- * time and number formatting, the crash-loop back-off curve.
+ * time and number formatting, the back-off curve.
  */
 #include <errno.h>
 #include <math.h>
@@ -49,16 +49,18 @@ int gdl_format_number(double n, char *buf, size_t len)
     return snprintf(buf, len, "%.17g", n);
 }
 
-/* Delay before replacing a job's child after `streak` short-lived children
- * in a row: the first is replaced at once, then 100 ms doubling to 10 s,
- * so a module that crashes every process forks at most a few times. */
-int gdl_backoff_ms(int streak)
+/* The one back-off curve: nothing for attempt 0, then first_ms doubling
+ * with each attempt up to max_ms. Used for the crash loop, the
+ * children's reconnects and the master's own connections. */
+int gdl_backoff_ms(int attempt, int first_ms, int max_ms)
 {
-    if (streak <= 1)
+    int64_t d = first_ms;
+
+    if (attempt <= 0)
         return 0;
-    if (streak > 8)
-        return 10000;
-    return 100 << (streak - 2) > 10000 ? 10000 : 100 << (streak - 2);
+    for (int i = 1; i < attempt && d < max_ms; i++)
+        d *= 2;
+    return d < max_ms ? (int)d : max_ms;
 }
 
 /* Sleeps, but returns early when a signal arrives so a stopping child

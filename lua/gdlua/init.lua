@@ -2,8 +2,8 @@
 --
 -- A job module calls gdlua.worker() and defines jobs on the worker it
 -- returns. The master loads every module with M._load (one call per file,
--- from gdl_lua.c), which validates the jobs and records them in M._jobs
--- (process types, read by C) and in `functions` (what a child dispatches).
+-- from gdl_lua.c), which validates the jobs and records them in M._pools
+-- (pools: process types, read by C) and in `functions` (what a child dispatches).
 -- Children call M._dispatch once per gearman job.
 
 local core = require "gdlua.core"
@@ -32,9 +32,9 @@ local DEFAULTS = { min_processes = 1, max_processes = 1 }
 
 local loading          -- the module being loaded: { module, path, workers }
 local functions = {}   -- gearman function name -> what runs it
-local jobs = {}        -- process types, in load order
-local jobs_by_name = {}
-M._jobs = jobs
+local pools = {}       -- pools (process types), in load order
+local pools_by_name = {}
+M._pools = pools
 
 -- Creates a worker: the object a module defines its jobs on. Its name is
 -- the module's (GDExamples/Fib.lua -> "GDExamples::Fib"), the default
@@ -106,8 +106,8 @@ local function check_attribute(where, job, k, v, w)
   if kind == nil then
     fail("unknown attribute %s = %s (known: %s)", tostring(k), tostring(v), ATTRIBUTE_LIST)
   elseif kind == "count" then
-    if type(v) ~= "number" or v < 0 or v ~= math.floor(v) or v > 1000 then
-      fail("%s must be a whole number from 0 to 1000, got %s", k, tostring(v))
+    if type(v) ~= "number" or v < 0 or v ~= math.floor(v) or v > core.procs_max then
+      fail("%s must be a whole number from 0 to %d, got %s", k, core.procs_max, tostring(v))
     end
   elseif kind == "seconds" then
     if type(v) ~= "number" or v < 0 or v ~= math.floor(v) or v > 31536000 then
@@ -132,7 +132,7 @@ end
 
 -- Turns a loaded worker into process types and dispatch entries. Raises
 -- on the first invalid definition; adds nothing until all are valid.
-local function finalize(w, new_jobs, new_functions)
+local function finalize(w, new_pools, new_functions)
   local prefix = hook_value(w, "prefix", "string")
   if prefix == nil then
     prefix = w._name .. "::"
@@ -168,7 +168,7 @@ local function finalize(w, new_jobs, new_functions)
       begin = rawget(w, "begin"), finish = finish,
     }
     local pname = a.process_group and prefix .. a.process_group or fname
-    local pt = new_jobs[pname] or jobs_by_name[pname]
+    local pt = new_pools[pname] or pools_by_name[pname]
     if pt == nil then
       local orig = "gdlua: worker"
       local title = orig .. " " .. pname
@@ -176,8 +176,8 @@ local function finalize(w, new_jobs, new_functions)
         title = tostring(process_name(w, orig, pname))
       end
       pt = { name = pname, title = title, functions = {}, min_processes = 0, max_processes = 0 }
-      new_jobs[pname] = pt
-      new_jobs[#new_jobs + 1] = pt
+      new_pools[pname] = pt
+      new_pools[#new_pools + 1] = pt
     end
     pt.functions[#pt.functions + 1] = fname
     -- A group runs as many processes as its most demanding member asks.
@@ -214,9 +214,9 @@ function M._load(path, module)
     for _, w in ipairs(workers) do seen = seen or w == res end
     if not seen then workers[#workers + 1] = res end
   end
-  local new_jobs, new_functions = {}, {}
+  local new_pools, new_functions = {}, {}
   local fok, ferr = pcall(function()
-    for _, w in ipairs(workers) do finalize(w, new_jobs, new_functions) end
+    for _, w in ipairs(workers) do finalize(w, new_pools, new_functions) end
   end)
   if not fok then
     return nil, tostring(ferr)
@@ -226,10 +226,10 @@ function M._load(path, module)
     functions[fname] = f
     n = n + 1
   end
-  for _, pt in ipairs(new_jobs) do
-    if not jobs_by_name[pt.name] then
-      jobs_by_name[pt.name] = pt
-      jobs[#jobs + 1] = pt
+  for _, pt in ipairs(new_pools) do
+    if not pools_by_name[pt.name] then
+      pools_by_name[pt.name] = pt
+      pools[#pools + 1] = pt
     end
   end
   return n

@@ -2,8 +2,9 @@
  * fuzz_console.c: libFuzzer target for the console's command parser and
  * dispatch (gdl_console_execute in runtime/gdl_console.c).
  *
- * The master is replaced by a fixed table of two jobs with a few fake
- * pids, so every command runs, none touches a real process. Built with
+ * The master's console API is replaced by a fixed table of two pools with
+ * a few fake pids, so every command runs, none touches a real process;
+ * the fakes abort when the console passes what the master would refuse. Built with
  * clang by tests/fuzz/run.sh, which ctest runs for a short while.
  */
 #include <stdlib.h>
@@ -14,51 +15,58 @@
 #include "gdlua.h"
 
 static char *fn_a[] = {"Fuzz::A::a"}, *fn_b[] = {"Fuzz::B::x", "Fuzz::B::y"};
-static gdl_job_t jobs[] = {
+static gdl_pool_t jobs[] = {
     {.name = "Fuzz::A::a", .title = "t", .functions = fn_a, .nfunctions = 1, .min_processes = 1, .max_processes = 2},
     {.name = "Fuzz::B::grp", .title = "t", .functions = fn_b, .nfunctions = 2, .min_processes = 0, .max_processes = 5},
 };
-gdl_job_t *gdl_jobs = jobs;
-int gdl_njobs = 2;
+gdl_pool_t *gdl_pools = jobs;
+int gdl_npools = 2;
 pid_t gdl_master_pid = 1;
 
-int gdl_master_pids(int job, int *pids, int max)
+int gdl_master_status(int pool, gdl_pool_status_t *st, int *pids, int maxpids)
 {
-    for (int i = 0; i < 2 && i < max; i++)
-        pids[i] = 1000 + job * 10 + i;
+    memset(st, 0, sizeof(*st));
+    st->min = jobs[pool].min_processes;
+    st->max = jobs[pool].max_processes;
+    st->processes = 2;
+    st->busy = pool;
+    st->c.done = 3;
+    st->c.hist[pool * 10] = 3;
+    st->c.last_error = 1264880743;
+    strcpy(st->c.error, "boom \"quoted\"");
+    for (int i = 0; i < 2 && i < maxpids; i++)
+        pids[i] = 1000 + pool * 10 + i;
     return 2;
 }
 
-int gdl_master_busy(int job)
+int gdl_master_set_limits(int pool, int min, int max)
 {
-    return job;
+    if (min < 0 || max < min || max > GDL_PROCS_MAX)
+        abort(); /* the console let through an invalid setting */
+    jobs[pool].min_processes = min;
+    jobs[pool].max_processes = max;
+    return 0;
 }
 
-bool gdl_master_owns(int pid)
+int gdl_master_stop_pids(const int *pids, int n, const char *why)
 {
-    return pid >= 1000 && pid < 1020;
+    for (int i = 0; i < n; i++)
+        if (pids[i] <= 0)
+            abort(); /* the console passed a pid that cannot be ours */
+    for (int i = 0; i < n; i++)
+        if (pids[i] < 1000 || pids[i] >= 1020)
+            return -1;
+    return 0;
 }
 
-void gdl_master_stop_pid(int pid, const char *why)
+void gdl_master_stop_pool(int pool, const char *why)
 {
-    if (!gdl_master_owns(pid))
-        abort(); /* the console must only stop our own processes */
+    if (pool < 0 || pool >= gdl_npools)
+        abort();
 }
 
-void gdl_master_counters(int job, gdl_counters_t *out)
+void gdl_master_on_shutdown(void (*fn)(void))
 {
-    memset(out, 0, sizeof(*out));
-    out->done = 3;
-    out->hist[job * 10] = 3;
-    out->last_error = 1264880743;
-    strcpy(out->error, "boom \"quoted\"");
-}
-
-void gdl_master_rescale(void)
-{
-    for (int k = 0; k < gdl_njobs; k++)
-        if (jobs[k].min_processes > jobs[k].max_processes || jobs[k].min_processes < 0)
-            abort(); /* the console let through an invalid setting */
 }
 
 void gdl_master_shutdown(void)

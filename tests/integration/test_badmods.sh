@@ -30,13 +30,13 @@ expect_check_error attr_maxmin Test::MaxMin \
 expect_check_error attr_unknown Test::Unknown \
     'attr_unknown/Test/Unknown.lua:4: job "typo": unknown attribute min_procs = 2 (known: min_processes, max_processes, '
 expect_check_error attr_negative Test::Negative \
-    'attr_negative/Test/Negative.lua:4: job "minus": max_processes must be a whole number from 0 to 1000, got -1'
+    'attr_negative/Test/Negative.lua:4: job "minus": max_processes must be a whole number from 0 to 1024, got -1'
 expect_check_error attr_type Test::Type \
     'attr_type/Test/Type.lua:4: job "grouped": process_group must be a non-empty string, got 5'
 expect_check_error attr_string Test::String \
-    'attr_string/Test/String.lua:4: job "counted": min_processes must be a whole number from 0 to 1000, got two'
+    'attr_string/Test/String.lua:4: job "counted": min_processes must be a whole number from 0 to 1024, got two'
 expect_check_error attr_fraction Test::Fraction \
-    'attr_fraction/Test/Fraction.lua:4: job "half": min_processes must be a whole number from 0 to 1000, got 1.5'
+    'attr_fraction/Test/Fraction.lua:4: job "half": min_processes must be a whole number from 0 to 1024, got 1.5'
 
 # ---- the mixed directory under --check: exit 1, the good job listed ----
 check serve

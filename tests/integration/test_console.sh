@@ -31,14 +31,31 @@ assert_eq "show" "$expected" "$(cons 'show Con::Jobs::a')"
 check() { assert_eq "$1" "$2"$'\r\n.\r' "$(cons "$1")"; }
 check "show nope" "ERR invalid_job_name: nope"
 check "set_min_processes nope 1" "ERR invalid_job_name: nope"
-check "set_min_processes Con::Jobs::a -1" "ERR invalid_value: min_processes must be >= 0"
+# Gearman::Driver 0.02's replies, byte for byte (Con::Jobs::a is min 1,
+# max 2): a value that is not all digits is "must be >= 0"; set_processes
+# checks MIN's form, then MAX's, then their order.
+for v in -1 ten x 1.5 +1 '' 0x1; do
+    [[ -z $v ]] && continue
+    check "set_min_processes Con::Jobs::a $v" "ERR invalid_value: min_processes must be >= 0"
+    check "set_max_processes Con::Jobs::a $v" "ERR invalid_value: max_processes must be >= 0"
+    check "set_processes Con::Jobs::a $v 2" "ERR invalid_value: min_processes must be >= 0"
+    check "set_processes Con::Jobs::a 1 $v" "ERR invalid_value: max_processes must be >= 0"
+done
+check "set_processes Con::Jobs::a ten ten" "ERR invalid_value: min_processes must be >= 0"
+check "set_processes Con::Jobs::a 5 ten" "ERR invalid_value: max_processes must be >= 0"
 check "set_min_processes Con::Jobs::a 3" "ERR invalid_value: min_processes must be smaller than max_processes"
-check "set_max_processes Con::Jobs::a -1" "ERR invalid_value: max_processes must be >= 0"
 check "set_max_processes Con::Jobs::a 0" "ERR invalid_value: max_processes must be greater than min_processes"
-check "set_processes Con::Jobs::a -1 2" "ERR invalid_value: min_processes must be >= 0"
-check "set_processes Con::Jobs::a 1 -2" "ERR invalid_value: max_processes must be >= 0"
-check "set_processes Con::Jobs::a 3 2" "ERR invalid_value: min_processes must be smaller than max_processes"
-check "set_processes Con::Jobs::a x 2" "ERR invalid_value: min_processes must be a whole number"
+check "set_processes Con::Jobs::a 3 2" "ERR invalid_value: max_processes must be greater than min_processes"
+check "set_processes Con::Jobs::a 5 1" "ERR invalid_value: max_processes must be greater than min_processes"
+# gdlua's own refusal: above the process limit (1024, as for attributes).
+check "set_max_processes Con::Jobs::a 1025" "ERR invalid_value: max_processes must be <= 1024"
+check "set_processes Con::Jobs::a 0 100000" "ERR invalid_value: max_processes must be <= 1024"
+check "set_min_processes Con::Jobs::a 99999999999999999999" "ERR invalid_value: min_processes must be <= 1024"
+# None of the refusals changed anything; equal values are accepted.
+assert_eq "show after refusals" "Con::Jobs::a  1  2  1" "$(cons_one 'show Con::Jobs::a' | head -1 | cut -d' ' -f1-7)"
+check "set_min_processes Con::Jobs::a 2" "OK"
+check "set_max_processes Con::Jobs::a 2" "OK"
+check "set_processes Con::Jobs::a 1 2" "OK"
 check "kill 1" "ERR invalid_value: the given PID(s) do not belong to us"
 check "kill $pid 1" "ERR invalid_value: the given PID(s) do not belong to us"
 check "kill abc" "ERR invalid_value: the given PID(s) do not belong to us"

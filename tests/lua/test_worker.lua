@@ -20,7 +20,7 @@ local function module(src, name)
 end
 
 local function find_job(name)
-  for _, j in ipairs(gdlua._jobs) do
+  for _, j in ipairs(gdlua._pools) do
     if j.name == name then return j end
   end
 end
@@ -64,9 +64,9 @@ check_match(err, "function T::Basic::a is already defined at", "duplicate messag
 local bad = {
   { "{ min_processes = 1, max_processes = 0 }", "max_processes must be >= min_processes (got 0 < 1)" },
   { "{ colour = 'red' }", "unknown attribute colour = red" },
-  { "{ min_processes = -1 }", "min_processes must be a whole number from 0 to 1000, got -1" },
-  { "{ max_processes = 'many' }", "max_processes must be a whole number from 0 to 1000, got many" },
-  { "{ min_processes = 1.5 }", "min_processes must be a whole number from 0 to 1000, got 1.5" },
+  { "{ min_processes = -1 }", "min_processes must be a whole number from 0 to 1024, got -1" },
+  { "{ max_processes = 'many' }", "max_processes must be a whole number from 0 to 1024, got many" },
+  { "{ min_processes = 1.5 }", "min_processes must be a whole number from 0 to 1024, got 1.5" },
   { "{ process_group = 3 }", "process_group must be a non-empty string, got 3" },
   { "{ encode = 'nosuch' }", "encode names method nosuch, which the worker does not define" },
   { "{ decode = 42 }", "decode must be a function or a method name, got number" },

@@ -17,7 +17,9 @@ static int servers(const char *list)
     char err[256];
 
     memset(&cfg, 0, sizeof(cfg));
-    return gdl_servers_parse(&cfg, list, err, sizeof(err)) < 0 ? -1 : cfg.nservers;
+    return gdl_servers_parse(list, GDL_DEFAULT_PORT, cfg.servers, &cfg.nservers, GDL_SERVERS_MAX, err, sizeof(err)) < 0
+               ? -1
+               : cfg.nservers;
 }
 
 int main(void)
@@ -47,6 +49,8 @@ int main(void)
     CHECK_INT(servers(":4730"), -1);
     CHECK_INT(servers("[::1"), -1);
     CHECK_INT(servers("[::1]x"), -1);
+    CHECK_INT(servers("::1"), -1); /* unbracketed IPv6: ambiguous */
+    CHECK_INT(servers("h:1:2"), -1);
     CHECK_INT(servers(",,"), 0);
 
     {

@@ -1,29 +1,79 @@
-/* test_policy.c: the scaling policy as a pure function of numbers. */
+/* test_policy.c: the scaling policy (gdl_policy_plan) as a pure function:
+ * a pool's view in, a plan out, no clock and no processes. */
 #include "gdlua.h"
 #include "unit.h"
 
+#define NOW   1000000 /* the scene's clock, ms */
+#define ASKED (NOW - 100)
+
+/* A pool described by counts: busy processes (before the poll), busy
+ * ones that took their job after the poll, starting ones, and idle ones
+ * with their idle times (ms). */
+typedef struct {
+    int min, max;
+    int busy, busy_after, starting;
+    const int64_t *idle;
+    int nidle;
+    int64_t max_idle_ms;
+    int queue, running, peers, rank;
+    int64_t queued_since_ms;
+    int interval_ms;
+    bool held, not_fresh;
+} spec_t;
+
+static gdl_stop_t stops[64];
+
+static gdl_plan_t run(spec_t s)
+{
+    static gdl_proc_view_t procs[64];
+    gdl_scene_t sc = {.now_ms = NOW, .asked_ms = ASKED, .fresh = !s.not_fresh, .interval_ms = s.interval_ms};
+    gdl_pool_view_t v = {.min = s.min, .max = s.max, .max_idle_ms = s.max_idle_ms, .procs = procs};
+    gdl_plan_t plan = {.stops = stops};
+    int n = 0;
+
+    for (int i = 0; i < s.busy; i++, n++)
+        procs[n] = (gdl_proc_view_t){n, GDL_SLOT_BUSY, ASKED - 5};
+    for (int i = 0; i < s.busy_after; i++, n++)
+        procs[n] = (gdl_proc_view_t){n, GDL_SLOT_BUSY, ASKED + 5};
+    for (int i = 0; i < s.starting; i++, n++)
+        procs[n] = (gdl_proc_view_t){n, GDL_SLOT_STARTING, NOW - 1};
+    for (int i = 0; i < s.nidle; i++, n++)
+        procs[n] = (gdl_proc_view_t){n, GDL_SLOT_IDLE, NOW - s.idle[i]};
+    v.nprocs = n;
+    v.queue = s.queue;
+    v.running = s.running;
+    v.peers = s.peers;
+    v.rank = s.rank;
+    v.queued_since_ms = s.queued_since_ms;
+    v.held = s.held;
+    gdl_policy_plan(&sc, &v, &plan);
+    return plan;
+}
+
+/* The old counting: `processes` of which `busy` are busy, the rest idle
+ * for a moment (never stopped for it). */
 static int starts(int min, int max, int processes, int busy, int queue, int peers)
 {
-    gdl_demand_t d = {min, max, processes, busy, queue, peers, 0, false};
-    return gdl_policy_starts(&d);
+    static const int64_t recent[64];
+    spec_t s = {.min = min, .max = max, .busy = busy, .idle = recent, .nidle = processes - busy};
+
+    s.max_idle_ms = 1000000;
+    s.queue = queue;
+    s.peers = peers;
+    return run(s).starts;
 }
 
-static int ranked(int queue, int peers, int rank, bool stale)
+static int ranked(int queue, int peers, int rank, int running, bool stale)
 {
-    gdl_demand_t d = {0, 100, 0, 0, queue, peers, rank, stale};
-    return gdl_policy_starts(&d);
-}
+    spec_t s = {.max = 100, .queue = queue, .peers = peers, .rank = rank, .running = running};
 
-static int stops(int min, int max, int processes, int queue, int64_t max_idle_ms, const int64_t *idle, int nidle,
-                 int *out)
-{
-    gdl_demand_t d = {min, max, processes, processes - nidle, queue, 0, 0, false};
-    return gdl_policy_stops(&d, max_idle_ms, idle, nidle, out);
+    s.queued_since_ms = stale ? NOW - 5000 : NOW;
+    return run(s).starts;
 }
 
 int main(void)
 {
-    int out[16];
+    gdl_plan_t p;
 
     /* up */
     CHECK_INT(starts(0, 5, 0, 0, 0, 0), 0);   /* no work, min 0 */
@@ -41,59 +91,133 @@ int main(void)
     CHECK_INT(starts(0, 10, 0, 0, 5, -1), 5); /* bad peer count: treated as none */
 
     /* ranks split a queue exactly: every instance seeing the same queue
-     * takes its part, none twice */
+     * takes its part, none twice, whatever the rotation */
     for (int q = 0; q < 40; q++)
-        for (int peers = 0; peers < 5; peers++) {
-            int sum = 0;
-            for (int r = 0; r <= peers; r++)
-                sum += ranked(q, peers, r, false);
-            CHECK_INT(sum, q);
-        }
-    CHECK_INT(ranked(1, 1, 0, false), 1);
-    CHECK_INT(ranked(1, 1, 1, false), 0);
-    CHECK_INT(ranked(1, 1, 1, true), 1); /* a stale queue: everyone helps */
-    CHECK_INT(ranked(10, 1, 1, false), 5);
-    CHECK_INT(ranked(7, 2, 2, false), 2);
-    CHECK_INT(ranked(5, 1, 7, false), 3); /* a rank out of range counts as 0 */
+        for (int peers = 0; peers < 5; peers++)
+            for (int running = 0; running < 3; running++) {
+                int sum = 0;
+                for (int r = 0; r <= peers; r++)
+                    sum += ranked(q, peers, r, running, false);
+                CHECK_INT(sum, q);
+            }
+    CHECK_INT(ranked(1, 1, 0, 0, false), 1);
+    CHECK_INT(ranked(1, 1, 1, 0, false), 0);
+    CHECK_INT(ranked(1, 1, 1, 0, true), 1); /* a stale queue: everyone helps */
+    CHECK_INT(ranked(10, 1, 1, 0, false), 5);
+    CHECK_INT(ranked(7, 2, 2, 0, false), 2);
+    CHECK_INT(ranked(5, 1, 7, 0, false), 2); /* a rank out of range wraps: 7 of 2 is 1 */
+    /* rotation: each job running moves the ranks on by one, so single
+     * arrivals go to each instance in turn */
+    CHECK_INT(ranked(1, 1, 0, 1, false), 0);
+    CHECK_INT(ranked(1, 1, 1, 1, false), 1);
+    CHECK_INT(ranked(1, 2, 0, 2, false), 0);
+    CHECK_INT(ranked(1, 2, 1, 2, false), 1); /* (1 + 2) % 3 = 0: first in rank */
+    CHECK_INT(ranked(1, 2, 2, 2, false), 0);
+
+    /* staleness: the policy tracks when the queue turned non-empty */
+    p = run((spec_t){.max = 5, .queue = 1, .peers = 1, .rank = 1});
+    CHECK_INT(p.queued_since_ms, NOW); /* it starts waiting now */
+    CHECK_INT(p.starts, 0);            /* not stale: rank 1 of 2 takes 0 of 1 */
+    p = run((spec_t){.max = 5, .queue = 1, .peers = 1, .rank = 1, .queued_since_ms = NOW - 999});
+    CHECK_INT(p.queued_since_ms, NOW - 999);
+    CHECK_INT(p.starts, 0);
+    p = run((spec_t){.max = 5, .queue = 1, .peers = 1, .rank = 1, .queued_since_ms = NOW - 1000});
+    CHECK_INT(p.starts, 1); /* waited a whole interval (1 s at least): stale */
+    p = run((spec_t){.max = 5, .queue = 1, .peers = 1, .rank = 1, .queued_since_ms = NOW - 3000, .interval_ms = 5000});
+    CHECK_INT(p.starts, 0); /* a 5 s interval: not stale yet */
+    p = run((spec_t){.max = 5, .queue = 0, .queued_since_ms = NOW - 3000});
+    CHECK_INT(p.queued_since_ms, 0); /* the queue emptied */
+
+    /* busy after the poll: the process took its job from the queue the
+     * poll reports, so it counts once, as available */
+    p = run((spec_t){.max = 5, .busy_after = 1, .queue = 1});
+    CHECK_INT(p.starts, 0);
+    p = run((spec_t){.max = 5, .busy = 1, .queue = 1});
+    CHECK_INT(p.starts, 1);
+    CHECK_STR(p.start_why, "queue 1, busy 1");
+    /* ... and it is never stopped, even above max */
+    p = run((spec_t){.max = 0, .busy_after = 2, .max_idle_ms = 0});
+    CHECK_INT(p.nstops, 0);
+
+    /* starts for waiting work need fresh figures; min needs none */
+    p = run((spec_t){.max = 5, .queue = 4, .not_fresh = true});
+    CHECK_INT(p.starts, 0);
+    p = run((spec_t){.min = 2, .max = 5, .queue = 4, .not_fresh = true});
+    CHECK_INT(p.starts, 2);
+    CHECK_STR(p.start_why, "queue 4, busy 0");
+    p = run((spec_t){.min = 2, .max = 5});
+    CHECK_STR(p.start_why, "min 2");
+    p = run((spec_t){.max = 5, .queue = 2, .peers = 1});
+    CHECK_STR(p.start_why, "queue 2, busy 0, shared");
+    /* held back by the crash-loop back-off: no start, no wake */
+    p = run((spec_t){.min = 1, .max = 5, .queue = 3, .held = true});
+    CHECK_INT(p.starts, 0);
+    CHECK(!p.wake);
+
+    /* settling: processes still starting, or being started now */
+    CHECK(run((spec_t){.max = 5, .starting = 1}).settling);
+    CHECK(run((spec_t){.max = 5, .queue = 1}).settling);
+    CHECK(!run((spec_t){.max = 5, .busy = 1}).settling);
+
+    /* wake: one more job should start a process here */
+    CHECK(run((spec_t){.max = 5}).wake);
+    CHECK(!run((spec_t){.max = 0}).wake);
+    CHECK(!run((spec_t){.max = 2, .busy = 2}).wake); /* at max */
+    {
+        static const int64_t idle1[] = {10};
+        CHECK(
+            !run((spec_t){.max = 5, .idle = idle1, .nidle = 1, .max_idle_ms = 60000}).wake); /* an idle one takes it */
+    }
+    CHECK(run((spec_t){.max = 5, .peers = 3, .rank = 2}).wake); /* rank does not matter for waking */
 
     /* down */
     {
-        int64_t idle[] = {1000, 30000, 20000};
+        static const int64_t idle[] = {1000, 30000, 20000};
         /* min 0: everything idle past 10 s stops, longest first */
-        CHECK_INT(stops(0, 5, 3, 0, 10000, idle, 3, out), 2);
-        CHECK_INT(out[0], 1);
-        CHECK_INT(out[1], 2);
+        p = run((spec_t){.max = 5, .idle = idle, .nidle = 3, .max_idle_ms = 10000});
+        CHECK_INT(p.nstops, 2);
+        CHECK_INT(p.stops[0].slot, 1);
+        CHECK_STR(p.stops[0].why, "idle 30 s");
+        CHECK_INT(p.stops[1].slot, 2);
+        CHECK_STR(p.stops[1].why, "idle 20 s");
         /* min 2 keeps two of three: only the longest idle goes */
-        CHECK_INT(stops(2, 5, 3, 0, 10000, idle, 3, out), 1);
-        CHECK_INT(out[0], 1);
+        p = run((spec_t){.min = 2, .max = 5, .idle = idle, .nidle = 3, .max_idle_ms = 10000});
+        CHECK_INT(p.nstops, 1);
+        CHECK_INT(p.stops[0].slot, 1);
         /* work waiting: nobody stops for idleness */
-        CHECK_INT(stops(0, 5, 3, 4, 10000, idle, 3, out), 0);
+        p = run((spec_t){.max = 5, .idle = idle, .nidle = 3, .max_idle_ms = 10000, .queue = 4, .not_fresh = true});
+        CHECK_INT(p.nstops, 0);
         /* max_idle_time 0: all idle ones stop at once */
-        CHECK_INT(stops(0, 5, 3, 0, 0, idle, 3, out), 3);
+        p = run((spec_t){.max = 5, .idle = idle, .nidle = 3});
+        CHECK_INT(p.nstops, 3);
     }
     {
         /* busy processes are never candidates: 4 processes, only 1 idle */
-        int64_t idle[] = {60000};
-        CHECK_INT(stops(0, 5, 4, 0, 1000, idle, 1, out), 1);
-        CHECK_INT(out[0], 0);
+        static const int64_t idle[] = {60000};
+        p = run((spec_t){.max = 5, .busy = 3, .idle = idle, .nidle = 1, .max_idle_ms = 1000});
+        CHECK_INT(p.nstops, 1);
+        CHECK_INT(p.stops[0].slot, 3);
     }
     {
         /* max lowered to 1 with 4 processes, 2 idle (recently): both go,
          * the 2 busy ones are left for later */
-        int64_t idle[] = {10, 20};
-        CHECK_INT(stops(0, 1, 4, 5, 60000, idle, 2, out), 2);
-        CHECK_INT(out[0], 1);
-        CHECK_INT(out[1], 0);
+        static const int64_t idle[] = {10, 20};
+        p = run((spec_t){
+            .max = 1, .busy = 2, .idle = idle, .nidle = 2, .max_idle_ms = 60000, .queue = 5, .not_fresh = true});
+        CHECK_INT(p.nstops, 2);
+        CHECK_INT(p.stops[0].slot, 3);
+        CHECK_STR(p.stops[0].why, "above max 1");
+        CHECK_INT(p.stops[1].slot, 2);
     }
     {
         /* above max by one, queue waiting: only the surplus goes */
-        int64_t idle[] = {10, 20, 30};
-        CHECK_INT(stops(0, 2, 3, 5, 60000, idle, 3, out), 1);
-        CHECK_INT(out[0], 2);
+        static const int64_t idle[] = {10, 20, 30};
+        p = run((spec_t){.max = 2, .idle = idle, .nidle = 3, .max_idle_ms = 60000, .queue = 5});
+        CHECK_INT(p.nstops, 1);
+        CHECK_INT(p.stops[0].slot, 2);
+        CHECK_STR(p.stops[0].why, "above max 2");
     }
-    {
-        /* nothing idle: nothing to stop */
-        CHECK_INT(stops(0, 5, 3, 0, 0, NULL, 0, out), 0);
-    }
+    /* nothing idle: nothing to stop */
+    CHECK_INT(run((spec_t){.max = 5, .busy = 3}).nstops, 0);
     UNIT_END();
 }

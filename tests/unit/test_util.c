@@ -32,14 +32,17 @@ int main(void)
     gdl_format_time(1264880743, buf, sizeof(buf));
     CHECK_STR(buf, "2010-01-30T19:45:43");
 
-    CHECK_INT(gdl_backoff_ms(0), 0);
-    CHECK_INT(gdl_backoff_ms(1), 0);
-    CHECK_INT(gdl_backoff_ms(2), 100);
-    CHECK_INT(gdl_backoff_ms(3), 200);
-    CHECK_INT(gdl_backoff_ms(8), 6400);
-    CHECK_INT(gdl_backoff_ms(9), 10000);
-    CHECK_INT(gdl_backoff_ms(1000), 10000);
-    for (int i = 2; i < 40; i++)
-        CHECK(gdl_backoff_ms(i) >= gdl_backoff_ms(i - 1));
+    CHECK_INT(gdl_backoff_ms(0, 100, 10000), 0);
+    CHECK_INT(gdl_backoff_ms(-5, 100, 10000), 0);
+    CHECK_INT(gdl_backoff_ms(1, 100, 10000), 100);
+    CHECK_INT(gdl_backoff_ms(2, 100, 10000), 200);
+    CHECK_INT(gdl_backoff_ms(7, 100, 10000), 6400);
+    CHECK_INT(gdl_backoff_ms(8, 100, 10000), 10000);
+    CHECK_INT(gdl_backoff_ms(1000, 100, 10000), 10000);
+    CHECK_INT(gdl_backoff_ms(1, 1000, 30000), 1000);
+    CHECK_INT(gdl_backoff_ms(6, 1000, 30000), 30000);
+    CHECK_INT(gdl_backoff_ms(INT32_MAX, 1000, 30000), 30000);
+    for (int i = 1; i < 40; i++)
+        CHECK(gdl_backoff_ms(i, 100, 5000) >= gdl_backoff_ms(i - 1, 100, 5000));
     UNIT_END();
 }

@@ -1,6 +1,8 @@
 /*
  * gdlua_console.c: gdlua-console, the client of gdlua's management
- * console (gdl_console.c), like Gearman::Driver's console client.
+ * console (runtime/gdl_console.c), like Gearman::Driver's console
+ * client. A program of its own: it shares only the server-list parser
+ * (runtime/gdl_servers.c) with gdlua, and alone needs libedit.
  *
  *   gdlua-console [--server HOST[:PORT]]... [--token FILE] [-c COMMAND]
  *
@@ -23,12 +25,13 @@
 
 #include <editline/readline.h>
 
-#define DEFAULT_PORT "47300"
-#define SERVERS_MAX  32
-#define TIMEOUT_S    10
+#include "gdl_servers.h"
+
+#define SERVERS_MAX 32
+#define TIMEOUT_S   10
 
 typedef struct {
-    char name[300]; /* host:port as the user gave it */
+    char name[300]; /* host:port, as replies are prefixed */
     char host[256];
     char port[16];
     int fd;
@@ -48,41 +51,26 @@ static void usage(FILE *out)
                  "or 1 if a server failed or answered ERR. \"help\" lists gdlua's commands.\n");
 }
 
+/* Adds the servers of spec ("host[:port][,...]"), parsed as gdlua parses
+ * its --server list (gdl_servers.c). */
 static int add_server(const char *spec)
 {
-    server_t *s;
-    const char *colon;
+    gdl_server_t parsed[SERVERS_MAX];
+    char err[300];
+    int n = 0;
 
-    if (nservers == SERVERS_MAX) {
-        fprintf(stderr, "gdlua-console: at most %d servers\n", SERVERS_MAX);
+    if (gdl_servers_parse(spec, GDL_DEFAULT_CONSOLE_PORT, parsed, &n, SERVERS_MAX - nservers, err, sizeof(err)) < 0) {
+        fprintf(stderr, "gdlua-console: --server: %s\n", err);
         return -1;
     }
-    s = &servers[nservers];
-    snprintf(s->name, sizeof(s->name), "%s", spec);
-    if (spec[0] == '[') {
-        const char *close = strchr(spec, ']');
-        if (close == NULL) {
-            fprintf(stderr, "gdlua-console: bad server %s\n", spec);
-            return -1;
-        }
-        snprintf(s->host, sizeof(s->host), "%.*s", (int)(close - spec - 1), spec + 1);
-        colon = close[1] == ':' ? close + 1 : NULL;
-    } else {
-        colon = strrchr(spec, ':');
-        snprintf(s->host, sizeof(s->host), "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
+    for (int i = 0; i < n; i++) {
+        server_t *s = &servers[nservers++];
+
+        memcpy(s->host, parsed[i].host, sizeof(s->host));
+        snprintf(s->port, sizeof(s->port), "%d", parsed[i].port);
+        snprintf(s->name, sizeof(s->name), strchr(s->host, ':') ? "[%s]:%s" : "%s:%s", s->host, s->port);
+        s->fd = -1;
     }
-    snprintf(s->port, sizeof(s->port), "%s", colon && colon[1] ? colon + 1 : DEFAULT_PORT);
-    if (s->host[0] == '\0' || strspn(s->port, "0123456789") != strlen(s->port)) {
-        fprintf(stderr, "gdlua-console: bad server %s (want HOST[:PORT])\n", spec);
-        return -1;
-    }
-    if (!colon) {
-        char name[sizeof(s->name)];
-        snprintf(name, sizeof(name), "%.255s:%.15s", s->host, s->port);
-        memcpy(s->name, name, sizeof(name));
-    }
-    s->fd = -1;
-    nservers++;
     return 0;
 }
 
@@ -148,7 +136,11 @@ static int connect_server(server_t *s)
         fprintf(stderr, "gdlua-console: %s: cannot connect: %s\n", s->name, strerror(errno));
         return -1;
     }
-    s->in = fdopen(s->fd, "r");
+    if ((s->in = fdopen(s->fd, "r")) == NULL) {
+        fprintf(stderr, "gdlua-console: %s: %s\n", s->name, strerror(errno));
+        disconnect(s);
+        return -1;
+    }
     if (token[0]) {
         char auth[300], buf[512];
         snprintf(auth, sizeof(auth), "auth %s", token);
@@ -264,14 +256,17 @@ int main(int argc, char **argv)
             return 2;
     }
     if (nservers == 0)
-        add_server("127.0.0.1:" DEFAULT_PORT);
+        add_server(GDL_DEFAULT_HOST);
     if (token_file) {
         FILE *f = fopen(token_file, "r");
-        if (f == NULL || fgets(token, sizeof(token), f) == NULL) {
+        bool got = f && fgets(token, sizeof(token), f) != NULL;
+
+        if (f)
+            fclose(f);
+        if (!got) {
             fprintf(stderr, "gdlua-console: cannot read token file %s\n", token_file);
             return 2;
         }
-        fclose(f);
         token[strcspn(token, "\r\n")] = '\0';
     }
     if (command)

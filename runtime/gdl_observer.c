@@ -1,16 +1,19 @@
 /*
- * gdl_admin.c: the observer. Polls each job server's admin text protocol
- * ("status" then "workers") from the master's libevent loop, never
- * blocking it, and keeps per job: jobs waiting, jobs running, and how
- * many other gdlua instances serve it (from the client ids of "workers").
+ * gdl_observer.c: the observer. Polls each job server's admin text
+ * protocol ("status" then "workers") from the master's libevent loop,
+ * never blocking it, and keeps per pool: jobs waiting, jobs running, and
+ * how many other gdlua instances serve it (from the client ids of
+ * "workers"). Connections and their back-off are gdl_upstream.c's.
  *
  * A server that is down, hangs or answers garbage is logged and retried
  * with back-off (1 s doubling to 30 s); its figures count as zero until
- * it answers again, and the other servers are polled as usual. When a
- * poll completes, the master's callback decides the scaling.
+ * it answers again, and the other servers are polled as usual. Counts
+ * are clamped and summed saturating, so a lying server cannot overflow
+ * them. When a poll completes, the master's callback decides the scaling.
  */
 #include <errno.h>
-#include <netdb.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,9 +39,7 @@ typedef struct {
     int index;
     int state;
     bool again; /* a poll was asked for while one ran */
-    int failures;
-    struct bufferevent *bev;
-    struct event *retry;
+    gdl_upstream_t up;
     int *queue, *running; /* being filled by the poll under way */
     peer_t *peers;
     int npeers, peers_cap;
@@ -50,11 +51,10 @@ char gdl_instance[128];
 
 static admin_t admins[GDL_SERVERS_MAX];
 static uint64_t self; /* this instance, as instance_of() hashes a peer */
-static struct event_base *base;
 static void (*on_polled)(int server);
 
 /* "FUNC\tTOTAL\tRUNNING\tWORKERS" -> 0, or -1 for anything else. */
-int gdl_admin_parse_status(char *line, const char **func, long *total, long *running, long *workers)
+int gdl_observer_parse_status(char *line, const char **func, long *total, long *running, long *workers)
 {
     char *f[4], *end, *save = NULL;
     long v[3];
@@ -84,7 +84,7 @@ int gdl_admin_parse_status(char *line, const char **func, long *total, long *run
 
 /* "FD IP CLIENT-ID : FUNC FUNC..." -> 0 with the client id and the start
  * of the function list (space separated, maybe empty), or -1. */
-int gdl_admin_parse_workers(char *line, const char **client_id, char **functions)
+int gdl_observer_parse_workers(char *line, const char **client_id, char **functions)
 {
     char *colon = line, *save = NULL, *tok[3];
     int n = 0;
@@ -133,43 +133,32 @@ static int cmp_peer(const void *a, const void *b)
     return x->instance < y->instance ? -1 : x->instance > y->instance;
 }
 
-static void server_name(int i, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s:%d", gdl_config.servers[i].host, gdl_config.servers[i].port);
-}
-
 static void admin_down(admin_t *a, const char *why)
 {
     gdl_observed_t *o = &gdl_observed[a->index];
-    int delay = a->failures >= 5 ? 30 : 1 << a->failures;
-    struct timeval tv = {delay, 0};
+    int delay = gdl_upstream_down(&a->up);
     char name[300];
 
-    server_name(a->index, name, sizeof(name));
-    if (a->failures == 0 || a->failures % 10 == 0)
-        gdl_warn("job server %s: %s; polling it again in %d s", name, why, delay);
-    a->failures++;
-    if (a->bev)
-        bufferevent_free(a->bev);
-    a->bev = NULL;
+    if (a->up.failures == 1 || a->up.failures % 10 == 1)
+        gdl_warn("job server %s: %s; polling it again in %d s", gdl_upstream_name(&a->up, name, sizeof(name)), why,
+                 delay / 1000);
     a->state = A_DOWN;
     a->again = false;
     o->valid = false;
-    memset(o->queue, 0, sizeof(int) * gdl_njobs);
-    memset(o->running, 0, sizeof(int) * gdl_njobs);
-    memset(o->peers, 0, sizeof(int) * gdl_njobs);
-    memset(o->rank, 0, sizeof(int) * gdl_njobs);
-    evtimer_add(a->retry, &tv);
+    memset(o->queue, 0, sizeof(int) * gdl_npools);
+    memset(o->running, 0, sizeof(int) * gdl_npools);
+    memset(o->peers, 0, sizeof(int) * gdl_npools);
+    memset(o->rank, 0, sizeof(int) * gdl_npools);
 }
 
 static void send_poll(admin_t *a)
 {
-    memset(a->queue, 0, sizeof(int) * gdl_njobs);
-    memset(a->running, 0, sizeof(int) * gdl_njobs);
+    memset(a->queue, 0, sizeof(int) * gdl_npools);
+    memset(a->running, 0, sizeof(int) * gdl_npools);
     a->npeers = 0;
     a->asked_ms = gdl_now_ms();
     a->state = A_STATUS;
-    bufferevent_write(a->bev, "status\nworkers\n", 15);
+    bufferevent_write(a->up.bev, "status\nworkers\n", 15);
 }
 
 /* The poll answered in full: publish it. */
@@ -177,10 +166,10 @@ static void poll_done(admin_t *a)
 {
     gdl_observed_t *o = &gdl_observed[a->index];
 
-    memcpy(o->queue, a->queue, sizeof(int) * gdl_njobs);
-    memcpy(o->running, a->running, sizeof(int) * gdl_njobs);
-    memset(o->peers, 0, sizeof(int) * gdl_njobs);
-    memset(o->rank, 0, sizeof(int) * gdl_njobs);
+    memcpy(o->queue, a->queue, sizeof(int) * gdl_npools);
+    memcpy(o->running, a->running, sizeof(int) * gdl_npools);
+    memset(o->peers, 0, sizeof(int) * gdl_npools);
+    memset(o->rank, 0, sizeof(int) * gdl_npools);
     if (a->npeers)
         qsort(a->peers, a->npeers, sizeof(peer_t), cmp_peer);
     for (int i = 0; i < a->npeers; i++)
@@ -191,11 +180,10 @@ static void poll_done(admin_t *a)
     o->asked_ms = a->asked_ms;
     o->valid = true;
     a->state = A_READY;
-    if (a->failures) {
+    if (a->up.failures) {
         char name[300];
-        server_name(a->index, name, sizeof(name));
-        gdl_info("job server %s: answering again", name);
-        a->failures = 0;
+        gdl_info("job server %s: answering again", gdl_upstream_name(&a->up, name, sizeof(name)));
+        a->up.failures = 0;
     }
     on_polled(a->index);
     if (a->again && a->state == A_READY) {
@@ -215,6 +203,12 @@ static void add_peer(admin_t *a, uint64_t instance, int job)
     a->peers[a->npeers++] = (peer_t){instance, job};
 }
 
+/* a + b, both >= 0, saturating at INT_MAX. */
+static int add_clamped(int a, long b)
+{
+    return b >= (long)INT_MAX - a ? INT_MAX : a + (int)b;
+}
+
 static int handle_line(admin_t *a, char *line)
 {
     const char *func, *id;
@@ -231,21 +225,21 @@ static int handle_line(admin_t *a, char *line)
         return 0;
     }
     if (a->state == A_STATUS) {
-        if (gdl_admin_parse_status(line, &func, &total, &running, &workers) < 0)
+        if (gdl_observer_parse_status(line, &func, &total, &running, &workers) < 0)
             return -1;
-        if ((job = gdl_job_of_function(func)) >= 0) {
-            a->queue[job] += (int)(total - running);
-            a->running[job] += (int)running;
+        if ((job = gdl_pool_of_function(func)) >= 0) {
+            a->queue[job] = add_clamped(a->queue[job], total - running);
+            a->running[job] = add_clamped(a->running[job], running);
         }
         return 0;
     }
-    if (gdl_admin_parse_workers(line, &id, &funcs) < 0)
+    if (gdl_observer_parse_workers(line, &id, &funcs) < 0)
         return -1;
     inst = instance_of(id);
     if (inst == 0 || inst == self)
         return 0;
     for (char *f = strtok_r(funcs, " ", &save); f; f = strtok_r(NULL, " ", &save))
-        if ((job = gdl_job_of_function(f)) >= 0)
+        if ((job = gdl_pool_of_function(f)) >= 0)
             add_peer(a, inst, job);
     return 0;
 }
@@ -272,7 +266,7 @@ static void on_read(struct bufferevent *bev, void *arg)
             return;
         }
         free(line);
-        if (a->bev == NULL)
+        if (a->up.bev == NULL)
             return;
     }
     if (evbuffer_get_length(in) > LINE_MAX_BYTES)
@@ -301,49 +295,19 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     admin_down(a, why);
 }
 
-/* Opens a non-blocking connection to a job server, for the observer or a
- * sentinel. Name resolution blocks, once per connection attempt. */
-struct bufferevent *gdl_connect(int server, char *why, size_t whylen)
-{
-    struct evutil_addrinfo hints = {0}, *ai = NULL;
-    struct bufferevent *bev;
-    char port[16];
-    int rc;
-
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    snprintf(port, sizeof(port), "%d", gdl_config.servers[server].port);
-    rc = evutil_getaddrinfo(gdl_config.servers[server].host, port, &hints, &ai);
-    if (rc != 0) {
-        snprintf(why, whylen, "cannot resolve: %s", evutil_gai_strerror(rc));
-        return NULL;
-    }
-    bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (bev == NULL || bufferevent_socket_connect(bev, ai->ai_addr, (int)ai->ai_addrlen) < 0) {
-        snprintf(why, whylen, "cannot connect: %s", strerror(errno));
-        if (bev)
-            bufferevent_free(bev);
-        evutil_freeaddrinfo(ai);
-        return NULL;
-    }
-    evutil_freeaddrinfo(ai);
-    return bev;
-}
-
 static void admin_connect(admin_t *a)
 {
     struct timeval tv = {POLL_TIMEOUT_S, 0};
     char why[160];
 
-    a->bev = gdl_connect(a->index, why, sizeof(why));
-    if (a->bev == NULL) {
+    if (gdl_upstream_connect(&a->up, why, sizeof(why)) < 0) {
         admin_down(a, why);
         return;
     }
     a->state = A_CONNECTING;
-    bufferevent_setcb(a->bev, on_read, NULL, on_event, a);
-    bufferevent_set_timeouts(a->bev, &tv, &tv);
-    bufferevent_enable(a->bev, EV_READ | EV_WRITE);
+    bufferevent_setcb(a->up.bev, on_read, NULL, on_event, a);
+    bufferevent_set_timeouts(a->up.bev, &tv, &tv);
+    bufferevent_enable(a->up.bev, EV_READ | EV_WRITE);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -355,7 +319,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Asks server i for a fresh status; the callback runs when it answers. */
-void gdl_admin_poll(int i)
+void gdl_observer_poll(int i)
 {
     admin_t *a = &admins[i];
 
@@ -372,18 +336,25 @@ void gdl_admin_poll(int i)
 
 static int *new_counts(void)
 {
-    int *p = calloc(gdl_njobs ? gdl_njobs : 1, sizeof(int));
+    int *p = calloc(gdl_npools ? gdl_npools : 1, sizeof(int));
 
     if (p == NULL)
         abort();
     return p;
 }
 
-void gdl_admin_init(struct event_base *b, void (*cb)(int server))
+/* In a new child: the master's connections are not the child's. */
+static void after_fork(void)
 {
-    base = b;
+    for (int i = 0; i < gdl_config.nservers; i++)
+        gdl_upstream_forget(&admins[i].up);
+}
+
+void gdl_observer_init(struct event_base *b, void (*cb)(int server))
+{
     on_polled = cb;
     self = instance_of(gdl_instance);
+    pthread_atfork(NULL, NULL, after_fork);
     for (int i = 0; i < gdl_config.nservers; i++) {
         admin_t *a = &admins[i];
         gdl_observed_t *o = &gdl_observed[i];
@@ -395,29 +366,14 @@ void gdl_admin_init(struct event_base *b, void (*cb)(int server))
         o->running = new_counts();
         o->peers = new_counts();
         o->rank = new_counts();
-        a->retry = evtimer_new(base, on_retry, a);
+        gdl_upstream_init(&a->up, b, i, on_retry, a);
         a->again = true;
         admin_connect(a);
     }
 }
 
-void gdl_admin_close(void)
-{
-    for (int i = 0; i < gdl_config.nservers; i++) {
-        if (admins[i].bev)
-            bufferevent_free(admins[i].bev);
-        if (admins[i].retry)
-            event_free(admins[i].retry);
-        admins[i].retry = NULL;
-        admins[i].bev = NULL;
-    }
-}
-
-/* In a new child: drop the master's connections (the child never uses
- * them, and must not keep them open after the master is gone). */
-void gdl_admin_child_close(void)
+void gdl_observer_close(void)
 {
     for (int i = 0; i < gdl_config.nservers; i++)
-        if (admins[i].bev)
-            close(bufferevent_getfd(admins[i].bev));
+        gdl_upstream_close(&admins[i].up);
 }

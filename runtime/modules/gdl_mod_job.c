@@ -1,17 +1,12 @@
 /*
- * gdl_job.c: the C half of the Lua API: the job object a job function
- * receives, and the "gdlua.core" module (pid, sleep, log) that
- * lua/gdlua/init.lua re-exports.
+ * gdl_mod_job.c: the job object a Lua job function receives.
  *
  * A job object wraps a gearman_job_st for the length of one call; the
  * child invalidates it afterwards, so a job kept past its call raises a
  * clear error instead of touching freed memory.
  */
-#include <errno.h>
 #include <math.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <lauxlib.h>
 #include <libgearman-1.0/gearman.h>
@@ -139,54 +134,4 @@ void gdl_job_invalidate(lua_State *L, int idx)
 
     if (ud)
         ud->job = NULL;
-}
-
-/* gdlua.pid() -> the calling process's pid */
-static int core_pid(lua_State *L)
-{
-    lua_pushinteger(L, getpid());
-    return 1;
-}
-
-/* gdlua.sleep(seconds): blocks the process (a child serves one job at a
- * time, so this only delays its own job). */
-static int core_sleep(lua_State *L)
-{
-    lua_Number s = luaL_checknumber(L, 1);
-
-    struct timespec ts;
-
-    luaL_argcheck(L, s >= 0 && s <= 86400, 1, "seconds must be from 0 to 86400");
-    ts.tv_sec = (time_t)s;
-    ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-    return 0;
-}
-
-/* gdlua.log(level, message): a line in gdlua's log. */
-static int core_log(lua_State *L)
-{
-    static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
-    int level = luaL_checkoption(L, 1, NULL, levels);
-    const char *msg = luaL_checkstring(L, 2);
-
-    gdl_log(level, "%s", msg);
-    return 0;
-}
-
-static const luaL_Reg core_api[] = {
-    {"pid", core_pid},
-    {"sleep", core_sleep},
-    {"log", core_log},
-    {NULL, NULL},
-};
-
-int gdl_inject_api(lua_State *L)
-{
-    lua_newtable(L);
-    luaL_register(L, NULL, core_api);
-    lua_pushstring(L, GDLUA_VERSION);
-    lua_setfield(L, -2, "version");
-    return 1;
 }

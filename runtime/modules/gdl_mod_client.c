@@ -482,8 +482,10 @@ static void push_servers(lua_State *L, int opts)
  * 127.0.0.1:4730. */
 static int client_new(lua_State *L)
 {
+    static gdl_server_t servers[GDL_SERVERS_MAX];
+    char err[300];
     client_ud_t *c;
-    int timeout = -1;
+    int timeout = -1, nservers = 0;
 
     if (lua_isnoneornil(L, 1)) {
         lua_settop(L, 0);
@@ -493,8 +495,13 @@ static int client_new(lua_State *L)
     lua_settop(L, 1);
     push_servers(L, 1);
     lua_getfield(L, 1, "timeout");
-    if (!lua_isnil(L, -1))
-        timeout = (int)luaL_checknumber(L, -1);
+    if (!lua_isnil(L, -1)) {
+        lua_Number t = luaL_checknumber(L, -1);
+        if (!(t >= 0 && t <= INT32_MAX))
+            return luaL_error(L, "gdlua.client.new: timeout must be from 0 to %d ms, got %s", INT32_MAX,
+                              lua_tostring(L, -1));
+        timeout = (int)t;
+    }
     lua_pop(L, 1);
 
     c = lua_newuserdata(L, sizeof(*c));
@@ -505,16 +512,22 @@ static int client_new(lua_State *L)
     if (c->gc == NULL)
         return luaL_error(L, "gdlua.client.new: out of memory");
     if (lua_objlen(L, 2) > 0) {
-        if (gearman_failed(gearman_client_add_servers(c->gc, lua_tostring(L, 2))))
-            return luaL_error(L, "gdlua.client.new: bad servers \"%s\": %s", lua_tostring(L, 2),
-                              gearman_client_error(c->gc));
+        if (gdl_servers_parse(lua_tostring(L, 2), GDL_DEFAULT_PORT, servers, &nservers, GDL_SERVERS_MAX, err,
+                              sizeof(err)) < 0)
+            return luaL_error(L, "gdlua.client.new: %s", err);
     } else if (gdl_config.nservers > 0) {
-        for (int i = 0; i < gdl_config.nservers; i++)
-            gearman_client_add_server(c->gc, gdl_config.servers[i].host, (in_port_t)gdl_config.servers[i].port);
+        memcpy(servers, gdl_config.servers, sizeof(gdl_server_t) * gdl_config.nservers);
+        nservers = gdl_config.nservers;
     } else {
         const char *env = getenv("GEARMAN_SERVERS");
-        gearman_client_add_servers(c->gc, env && *env ? env : "127.0.0.1:4730");
+        if (gdl_servers_parse(env && *env ? env : GDL_DEFAULT_HOST, GDL_DEFAULT_PORT, servers, &nservers,
+                              GDL_SERVERS_MAX, err, sizeof(err)) < 0)
+            return luaL_error(L, "gdlua.client.new: GEARMAN_SERVERS: %s", err);
     }
+    for (int i = 0; i < nservers; i++)
+        if (gearman_failed(gearman_client_add_server(c->gc, servers[i].host, (in_port_t)servers[i].port)))
+            return luaL_error(L, "gdlua.client.new: server %s:%d: %s", servers[i].host, servers[i].port,
+                              gearman_client_error(c->gc));
     if (timeout >= 0)
         gearman_client_set_timeout(c->gc, timeout);
     return 1;

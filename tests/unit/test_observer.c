@@ -1,4 +1,4 @@
-/* test_admin.c: the parsers of gearmand's admin "status" and "workers"
+/* test_observer.c: the parsers of gearmand's admin "status" and "workers"
  * replies, including truncated and garbage lines. */
 #include "gdlua.h"
 #include "unit.h"
@@ -8,7 +8,7 @@ static int status(const char *line, const char **func, long *t, long *r, long *w
     static char buf[256];
 
     snprintf(buf, sizeof(buf), "%s", line);
-    return gdl_admin_parse_status(buf, func, t, r, w);
+    return gdl_observer_parse_status(buf, func, t, r, w);
 }
 
 static int workers(const char *line, const char **id, char **funcs)
@@ -16,7 +16,7 @@ static int workers(const char *line, const char **id, char **funcs)
     static char buf[256];
 
     snprintf(buf, sizeof(buf), "%s", line);
-    return gdl_admin_parse_workers(buf, id, funcs);
+    return gdl_observer_parse_workers(buf, id, funcs);
 }
 
 int main(void)

@@ -1,0 +1,253 @@
+/*
+ * gdl_slot.c: the shared-memory slots, one per process, and the counters
+ * they hold.
+ *
+ * An anonymous MAP_SHARED region mapped before the first fork holds the
+ * slots. A child writes only its own slot; the master prepares a slot
+ * before fork, reads them all (status, idle times, counters, last
+ * errors) without a syscall per job, and releases a slot once its
+ * process is reaped. This unit is the only one that touches a slot.
+ *
+ * Memory model: a child is the single writer of its slot.
+ * - Its state and the time it entered it are one 64-bit atomic word,
+ *   stored with release and loaded with acquire: a reader never sees a
+ *   state with another state's time.
+ * - The counters, the last error and the job handle are one record under
+ *   a sequence counter (a seqlock): the writer makes the counter odd,
+ *   stores the record, makes it even; a reader copies the record and
+ *   retries while the counter was odd or changed. The record is stored
+ *   and loaded as relaxed atomic words, so no access is a data race in
+ *   C11 terms. The child keeps its own copy of the record and publishes
+ *   it whole after each change.
+ * Durations go into a log-scale histogram, 4 buckets per octave of
+ * microseconds, so a percentile is known within 19 %.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "gdlua.h"
+
+#define HANDLE_MAX 64
+
+typedef struct {
+    gdl_counters_t c;
+    char handle[HANDLE_MAX]; /* the job being run; "" when none */
+} record_t;
+
+#define RECORD_WORDS ((sizeof(record_t) + 7) / 8)
+
+typedef struct {
+    _Atomic uint64_t activity; /* since_ms << 3 | state */
+    _Atomic uint32_t seq;
+    _Atomic uint64_t record[RECORD_WORDS];
+} slot_t;
+
+static slot_t *slots;
+static slot_t *mine;    /* a child's own slot */
+static record_t mirror; /* a child's copy of its record */
+
+int gdl_slots_init(void)
+{
+    void *p = mmap(NULL, sizeof(slot_t) * GDL_PROCS_MAX, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+    if (p == MAP_FAILED) {
+        gdl_error("mmap of %d process slots failed: %s", GDL_PROCS_MAX, strerror(errno));
+        return -1;
+    }
+    slots = p;
+    return 0;
+}
+
+const char *gdl_slot_state_name(int state)
+{
+    static const char *const names[] = {"free", "starting", "idle", "busy"};
+
+    return state >= 0 && state < 4 ? names[state] : "?";
+}
+
+static void set_state(slot_t *s, int state, int64_t since_ms)
+{
+    atomic_store_explicit(&s->activity, (uint64_t)since_ms << 3 | (uint64_t)state, memory_order_release);
+}
+
+static void publish(slot_t *s, const record_t *r)
+{
+    uint64_t words[RECORD_WORDS] = {0};
+    uint32_t seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+
+    memcpy(words, r, sizeof(*r));
+    atomic_store_explicit(&s->seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    for (size_t i = 0; i < RECORD_WORDS; i++)
+        atomic_store_explicit(&s->record[i], words[i], memory_order_relaxed);
+    atomic_store_explicit(&s->seq, seq + 2, memory_order_release);
+}
+
+void gdl_slot_prepare(int i)
+{
+    static const record_t zero;
+
+    publish(&slots[i], &zero);
+    set_state(&slots[i], GDL_SLOT_STARTING, gdl_now_ms());
+}
+
+void gdl_slot_release(int i)
+{
+    set_state(&slots[i], GDL_SLOT_FREE, 0);
+}
+
+int gdl_slot_state(int i, int64_t *since_ms)
+{
+    uint64_t a = atomic_load_explicit(&slots[i].activity, memory_order_acquire);
+
+    if (since_ms)
+        *since_ms = (int64_t)(a >> 3);
+    return (int)(a & 7);
+}
+
+void gdl_slot_read(int i, gdl_counters_t *c, char *handle, size_t handle_len)
+{
+    slot_t *s = &slots[i];
+    uint64_t words[RECORD_WORDS];
+    record_t r;
+    uint32_t before, after;
+
+    do {
+        before = atomic_load_explicit(&s->seq, memory_order_acquire);
+        for (size_t k = 0; k < RECORD_WORDS; k++)
+            words[k] = atomic_load_explicit(&s->record[k], memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        after = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    } while ((before & 1) || before != after);
+    memcpy(&r, words, sizeof(r));
+    r.c.error[GDL_ERROR_MAX - 1] = '\0';
+    if (c)
+        *c = r.c;
+    if (handle && handle_len) {
+        r.handle[HANDLE_MAX - 1] = '\0';
+        snprintf(handle, handle_len, "%s", r.handle);
+    }
+}
+
+void gdl_slot_attach(int i)
+{
+    mine = &slots[i];
+    memset(&mirror, 0, sizeof(mirror));
+}
+
+void gdl_slot_idle(int64_t now_ms)
+{
+    set_state(mine, GDL_SLOT_IDLE, now_ms);
+}
+
+void gdl_slot_job_begin(const char *handle, int64_t now_ms)
+{
+    snprintf(mirror.handle, sizeof(mirror.handle), "%s", handle);
+    mirror.c.last_run = (uint64_t)time(NULL);
+    publish(mine, &mirror);
+    set_state(mine, GDL_SLOT_BUSY, now_ms);
+}
+
+/* The first line of msg, cut at a character boundary (UTF-8). */
+static void copy_error(char *to, const char *msg)
+{
+    size_t n = strcspn(msg, "\r\n");
+
+    if (n >= GDL_ERROR_MAX) {
+        n = GDL_ERROR_MAX - 1;
+        while (n > 0 && ((unsigned char)msg[n] & 0xc0) == 0x80)
+            n--;
+    }
+    memcpy(to, msg, n);
+    to[n] = '\0';
+}
+
+void gdl_slot_job_end(bool ok, const char *error, uint64_t took_us, int64_t now_ms)
+{
+    gdl_counters_t *c = &mirror.c;
+
+    mirror.handle[0] = '\0';
+    c->busy_us += took_us;
+    c->hist[gdl_hist_bucket(took_us)]++;
+    if (ok) {
+        c->done++;
+    } else {
+        c->failed++;
+        c->last_error = (uint64_t)time(NULL);
+        copy_error(c->error, error);
+    }
+    publish(mine, &mirror);
+    set_state(mine, GDL_SLOT_IDLE, now_ms);
+}
+
+void gdl_slot_exit(void)
+{
+    set_state(mine, GDL_SLOT_FREE, 0);
+}
+
+int gdl_hist_bucket(uint64_t us)
+{
+    int msb, b;
+
+    if (us < 4)
+        return (int)us;
+    msb = 63 - __builtin_clzll(us);
+    b = 4 * msb + (int)((us >> (msb - 2)) & 3) - 4;
+    return b < GDL_HIST_BUCKETS ? b : GDL_HIST_BUCKETS - 1;
+}
+
+/* The smallest duration above every duration in the bucket. */
+uint64_t gdl_hist_upper_us(int bucket)
+{
+    int msb, q;
+
+    if (bucket < 4)
+        return (uint64_t)bucket + 1;
+    msb = (bucket + 4) / 4;
+    q = (bucket + 4) % 4;
+    if (msb >= 62)
+        return UINT64_MAX;
+    return (uint64_t)(5 + q) << (msb - 2);
+}
+
+/* The p-th percentile (0 < p <= 1) of the durations, as its bucket's
+ * upper bound; 0 when no job ran. */
+uint64_t gdl_counters_percentile_us(const gdl_counters_t *c, double p)
+{
+    uint64_t total = 0, seen = 0, want;
+
+    for (int b = 0; b < GDL_HIST_BUCKETS; b++)
+        total += c->hist[b];
+    if (total == 0)
+        return 0;
+    want = (uint64_t)(p * (double)total + 0.999999);
+    if (want < 1)
+        want = 1;
+    for (int b = 0; b < GDL_HIST_BUCKETS; b++) {
+        seen += c->hist[b];
+        if (seen >= want)
+            return gdl_hist_upper_us(b);
+    }
+    return gdl_hist_upper_us(GDL_HIST_BUCKETS - 1);
+}
+
+void gdl_counters_add(gdl_counters_t *to, const gdl_counters_t *from)
+{
+#define SUM(name)                       to->name += from->name;
+#define LATEST(name)                    to->name = from->name > to->name ? from->name : to->name;
+#define GDL_X(name, fold, column, help) fold(name)
+    uint64_t last_error = to->last_error;
+
+    GDL_COUNTERS(GDL_X)
+#undef GDL_X
+#undef SUM
+#undef LATEST
+    for (int b = 0; b < GDL_HIST_BUCKETS; b++)
+        to->hist[b] += from->hist[b];
+    if (from->last_error && from->last_error >= last_error)
+        memcpy(to->error, from->error, sizeof(to->error));
+}

@@ -1,0 +1,106 @@
+/*
+ * gdl_upstream.c: the master's own connections to the job servers, for
+ * the observer (gdl_observer.c) and the wake-up sentinels
+ * (gdl_sentinel.c): a non-blocking connect, and the back-off before the
+ * next attempt once a connection failed (gdl_backoff_ms: 1 s doubling
+ * to 30 s). What is spoken on a connection is the caller's.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "gdlua.h"
+
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS   30000
+
+static struct event_base *base;
+
+void gdl_upstream_init(gdl_upstream_t *u, struct event_base *b, int server, void (*on_retry)(int, short, void *),
+                       void *arg)
+{
+    base = b;
+    memset(u, 0, sizeof(*u));
+    u->server = server;
+    u->retry = evtimer_new(base, on_retry, arg);
+    if (u->retry == NULL)
+        abort();
+}
+
+/* Starts connecting; the caller sets the callbacks on u->bev. Name
+ * resolution blocks, once per attempt. */
+int gdl_upstream_connect(gdl_upstream_t *u, char *why, size_t whylen)
+{
+    struct evutil_addrinfo hints = {0}, *ai = NULL;
+    const gdl_server_t *s = &gdl_config.servers[u->server];
+    char port[16];
+    int rc;
+
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(port, sizeof(port), "%d", s->port);
+    rc = evutil_getaddrinfo(s->host, port, &hints, &ai);
+    if (rc != 0) {
+        snprintf(why, whylen, "cannot resolve: %s", evutil_gai_strerror(rc));
+        return -1;
+    }
+    u->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (u->bev == NULL || bufferevent_socket_connect(u->bev, ai->ai_addr, (int)ai->ai_addrlen) < 0) {
+        snprintf(why, whylen, "cannot connect: %s", strerror(errno));
+        if (u->bev)
+            bufferevent_free(u->bev);
+        u->bev = NULL;
+        evutil_freeaddrinfo(ai);
+        return -1;
+    }
+    evutil_freeaddrinfo(ai);
+    return 0;
+}
+
+/* The connection failed: drop it and arm the retry timer. Returns the
+ * delay in ms; u->failures counts the failures in a row. */
+int gdl_upstream_down(gdl_upstream_t *u)
+{
+    int delay = gdl_backoff_ms(++u->failures, RETRY_FIRST_MS, RETRY_MAX_MS);
+    struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+
+    if (u->bev)
+        bufferevent_free(u->bev);
+    u->bev = NULL;
+    evtimer_add(u->retry, &tv);
+    return delay;
+}
+
+void gdl_upstream_close(gdl_upstream_t *u)
+{
+    if (u->bev)
+        bufferevent_free(u->bev);
+    if (u->retry)
+        event_free(u->retry);
+    u->bev = NULL;
+    u->retry = NULL;
+}
+
+/* In a new child: close the master's socket without touching the event
+ * loop, which the child never runs. */
+void gdl_upstream_forget(gdl_upstream_t *u)
+{
+    if (u->bev)
+        close(bufferevent_getfd(u->bev));
+    u->bev = NULL;
+    u->retry = NULL;
+}
+
+const char *gdl_upstream_name(const gdl_upstream_t *u, char *buf, size_t len)
+{
+    const gdl_server_t *s = &gdl_config.servers[u->server];
+
+    snprintf(buf, len, strchr(s->host, ':') ? "[%s]:%d" : "%s:%d", s->host, s->port);
+    return buf;
+}

@@ -1,0 +1,62 @@
+/*
+ * gdl_mod_core.c: the "gdlua.core" module (pid, sleep, log, version, the
+ * process limit) that lua/gdlua/init.lua re-exports as "gdlua".
+ */
+#include <errno.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+
+#include "gdlua.h"
+
+/* gdlua.pid() -> the calling process's pid */
+static int core_pid(lua_State *L)
+{
+    lua_pushinteger(L, getpid());
+    return 1;
+}
+
+/* gdlua.sleep(seconds): blocks the process (a child serves one job at a
+ * time, so this only delays its own job). */
+static int core_sleep(lua_State *L)
+{
+    lua_Number s = luaL_checknumber(L, 1);
+
+    struct timespec ts;
+
+    luaL_argcheck(L, s >= 0 && s <= 86400, 1, "seconds must be from 0 to 86400");
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+/* gdlua.log(level, message): a line in gdlua's log. */
+static int core_log(lua_State *L)
+{
+    int level = luaL_checkoption(L, 1, NULL, gdl_log_levels);
+    const char *msg = luaL_checkstring(L, 2);
+
+    gdl_log(level, "%s", msg);
+    return 0;
+}
+
+static const luaL_Reg core_api[] = {
+    {"pid", core_pid},
+    {"sleep", core_sleep},
+    {"log", core_log},
+    {NULL, NULL},
+};
+
+int luaopen_gdlua_core(lua_State *L)
+{
+    lua_newtable(L);
+    luaL_register(L, NULL, core_api);
+    lua_pushstring(L, GDLUA_VERSION);
+    lua_setfield(L, -2, "version");
+    lua_pushinteger(L, GDL_PROCS_MAX);
+    lua_setfield(L, -2, "procs_max");
+    return 1;
+}
