@@ -177,7 +177,7 @@ static int cmd_status(struct evbuffer *out, int argc, char **argv, bool *authed)
 
 static int cmd_show(struct evbuffer *out, int argc, char **argv, bool *authed)
 {
-    static int pids[GDL_PROCS_MAX];
+    static gdl_proc_info_t procs[GDL_PROCS_MAX];
     int k = find_pool(argv[1]), w[4] = {0}, n;
     row_t *rows;
 
@@ -191,9 +191,9 @@ static int cmd_show(struct evbuffer *out, int argc, char **argv, bool *authed)
         if (rows[i].pool == k)
             status_line(out, &rows[i], w);
     free(rows);
-    n = gdl_master_status(k, &(gdl_pool_status_t){0}, pids, GDL_PROCS_MAX);
+    n = gdl_master_status(k, &(gdl_pool_status_t){0}, procs, GDL_PROCS_MAX);
     for (int i = 0; i < n && i < GDL_PROCS_MAX; i++)
-        reply(out, "%d", pids[i]);
+        reply(out, "%d", procs[i].pid);
     return REPLY;
 }
 
@@ -421,7 +421,8 @@ static void json_string(struct evbuffer *out, const char *s)
 
 static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
 {
-    static int pids[GDL_PROCS_MAX];
+    static gdl_proc_info_t procs[GDL_PROCS_MAX];
+    int64_t now = gdl_now_ms();
     row_t *rows = rows_collect();
 
     if (rows == NULL)
@@ -431,7 +432,7 @@ static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
         const row_t *r = &rows[i];
         const gdl_pool_t *p = &gdl_pools[r->pool];
         double mean, p99;
-        int n = gdl_master_status(r->pool, &(gdl_pool_status_t){0}, pids, GDL_PROCS_MAX);
+        int n = gdl_master_status(r->pool, &(gdl_pool_status_t){0}, procs, GDL_PROCS_MAX);
         char text[32];
 
         mean_p99(&r->st.c, &mean, &p99);
@@ -456,7 +457,15 @@ static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
         }
         evbuffer_add(out, "],\"pids\":[", 10);
         for (int k = 0; k < n && k < GDL_PROCS_MAX; k++)
-            evbuffer_add_printf(out, "%s%d", k ? "," : "", pids[k]);
+            evbuffer_add_printf(out, "%s%d", k ? "," : "", procs[k].pid);
+        evbuffer_add(out, "],\"processes\":[", 15);
+        for (int k = 0; k < n && k < GDL_PROCS_MAX; k++) {
+            evbuffer_add_printf(out, "%s{\"pid\":%d,\"state\":\"%s\",\"for_ms\":%lld,\"handle\":", k ? "," : "",
+                                procs[k].pid, gdl_slot_state_name(procs[k].state),
+                                (long long)(now - procs[k].since_ms));
+            json_string(out, procs[k].handle);
+            evbuffer_add(out, "}", 1);
+        }
         evbuffer_add(out, "]}", 2);
     }
     evbuffer_add(out, "]}\r\n", 4);

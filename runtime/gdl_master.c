@@ -227,9 +227,9 @@ static void scale(bool fresh)
 
 /* ---- what the console may ask ---- */
 
-/* A pool's limits, figures and counters; its pids (alive, not asked to
- * stop) go to pids[0..maxpids). Returns how many pids there are. */
-int gdl_master_status(int pool, gdl_pool_status_t *st, int *pids, int maxpids)
+/* A pool's limits, figures and counters; its processes (alive, not
+ * asked to stop) go to procs[0..max). Returns how many there are. */
+int gdl_master_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *procs_out, int max)
 {
     gdl_counters_t c;
 
@@ -240,14 +240,17 @@ int gdl_master_status(int pool, gdl_pool_status_t *st, int *pids, int maxpids)
     for (int i = 0; i < GDL_PROCS_MAX; i++) {
         if (procs[i].pid == 0 || procs[i].pool != pool)
             continue;
-        gdl_slot_read(i, &c, NULL, 0);
+        gdl_proc_info_t info = {.pid = procs[i].pid};
+
+        gdl_slot_read(i, &c, info.handle, sizeof(info.handle));
         gdl_counters_add(&st->c, &c);
         if (procs[i].stopping)
             continue;
-        if (st->processes < maxpids)
-            pids[st->processes] = procs[i].pid;
+        info.state = gdl_slot_state(i, &info.since_ms);
+        if (st->processes < max)
+            procs_out[st->processes] = info;
         st->processes++;
-        st->busy += gdl_slot_state(i, NULL) == GDL_SLOT_BUSY;
+        st->busy += info.state == GDL_SLOT_BUSY;
     }
     return st->processes;
 }

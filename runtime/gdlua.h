@@ -259,7 +259,15 @@ void gdl_child_run(int pool, int slot) __attribute__((noreturn));
 
 /* ---- gdl_master.c ---- */
 
-/* What the console may see of a pool. */
+/* What the console may see of a process... */
+typedef struct {
+    int pid;
+    int state;        /* GDL_SLOT_* */
+    int64_t since_ms; /* in that state since (CLOCK_MONOTONIC) */
+    char handle[64];  /* the job it runs, when busy */
+} gdl_proc_info_t;
+
+/* ... and of a pool. */
 typedef struct {
     int min, max;
     int processes; /* alive and not asked to stop */
@@ -271,7 +279,7 @@ extern pid_t gdl_master_pid;
 struct event_base *gdl_master_init(void);
 int gdl_master_run(void);
 void gdl_master_on_shutdown(void (*fn)(void));
-int gdl_master_status(int pool, gdl_pool_status_t *st, int *pids, int maxpids);
+int gdl_master_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *procs, int max);
 int gdl_master_set_limits(int pool, int min, int max);
 int gdl_master_stop_pids(const int *pids, int n, const char *why);
 void gdl_master_stop_pool(int pool, const char *why);

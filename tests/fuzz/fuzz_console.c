@@ -23,7 +23,7 @@ gdl_pool_t *gdl_pools = jobs;
 int gdl_npools = 2;
 pid_t gdl_master_pid = 1;
 
-int gdl_master_status(int pool, gdl_pool_status_t *st, int *pids, int maxpids)
+int gdl_master_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *procs, int max)
 {
     memset(st, 0, sizeof(*st));
     st->min = jobs[pool].min_processes;
@@ -34,8 +34,8 @@ int gdl_master_status(int pool, gdl_pool_status_t *st, int *pids, int maxpids)
     st->c.hist[pool * 10] = 3;
     st->c.last_error = 1264880743;
     strcpy(st->c.error, "boom \"quoted\"");
-    for (int i = 0; i < 2 && i < maxpids; i++)
-        pids[i] = 1000 + pool * 10 + i;
+    for (int i = 0; i < 2 && i < max; i++)
+        procs[i] = (gdl_proc_info_t){.pid = 1000 + pool * 10 + i, .state = GDL_SLOT_BUSY, .handle = "H:fuzz:1"};
     return 2;
 }
 

@@ -111,6 +111,27 @@ assert_contains "json" "$json" '"name":"Con::Jobs::long_name","min_processes":0,
 assert_contains "json" "$json" '"failed":1,'
 assert_contains "json" "$json" '"last_error_message":"it failed"'
 [[ $json == '{"version":"'*']}' ]] || fail "json document: $json"
+# A busy process shows the handle of the job it runs.
+spawn_bg slowpid gm -b -f Con::Jobs::long_name 3
+busy_handle() {
+    cons_one json | python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+job = next(j for j in doc["jobs"] if j["name"] == "Con::Jobs::long_name")
+busy = [p for p in job["processes"] if p["state"] == "busy" and p["handle"].startswith("H:")]
+sys.exit(0 if busy else 1)'
+}
+wait_for "json shows Con::Jobs::long_name busy with a handle" 15 busy_handle
+# The document parses, and each process of Con::Jobs::a shows its state.
+python3 -c '
+import json, sys
+doc = json.loads(sys.argv[1])
+job = next(j for j in doc["jobs"] if j["name"] == "Con::Jobs::a")
+assert job["pids"] == [p["pid"] for p in job["processes"]], job
+assert all(p["state"] in ("starting", "idle", "busy") for p in job["processes"]), job
+assert all(p["for_ms"] >= 0 for p in job["processes"]), job
+assert all(k in job for k in ("done", "failed", "busy_us", "last_run", "last_error")), job
+' "$json" || fail "json: $json"
 
 # quit answers nothing and closes.
 assert_eq "quit" "" "$(cons quit)"
