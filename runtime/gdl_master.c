@@ -31,10 +31,6 @@
 
 #include "gdlua.h"
 
-/* A child that lives at least this long counts as healthy: its death is
- * replaced at once and resets the pool's crash streak. */
-#define STABLE_MS 5000
-
 /* While processes start, scale() looks at the slots this often. */
 #define SETTLE_MS 20
 
@@ -50,7 +46,10 @@ typedef struct {
 /* What the master keeps per pool, beside its definition (gdl_pool_t). */
 typedef struct {
     int processes;           /* alive now, stopping ones included */
-    int streak;              /* consecutive short-lived children */
+    int streak;              /* crash-loop deaths in a row (gdl_policy_crash_loop) */
+    int64_t window_ms;       /* when the current death window began */
+    uint64_t window_deaths;  /* unexpected deaths since */
+    uint64_t window_base;    /* jobs served when it began */
     struct event *respawn;   /* timer for a replacement held back by back-off */
     gdl_counters_t gone;     /* counters of its processes that have exited */
     int64_t queued_since_ms; /* when its queue last turned non-empty; 0: empty */
@@ -373,16 +372,40 @@ static void describe_exit(int status, char *buf, size_t len)
         snprintf(buf, len, "ended with status 0x%x", status);
 }
 
-/* A pool whose children keep dying young waits before the next start:
- * the first is replaced at once, then 100 ms doubling to 10 s
- * (gdl_backoff_ms), so a crash loop cannot fork-bomb the host. */
-static void crashed(int pool, int64_t lived)
+/* Jobs a pool's processes have served, the exited ones' included. */
+static uint64_t pool_served(int pool)
+{
+    gdl_pool_status_t st;
+
+    gdl_master_status(pool, &st, NULL, 0);
+    return st.c.done + st.c.failed;
+}
+
+/* A process we did not stop has died. In a crash loop (the policy
+ * decides) the next start waits: the first is replaced at once, then
+ * 100 ms doubling to 10 s (gdl_backoff_ms), so a module that crashes
+ * every process cannot fork-bomb the host. Any other death is replaced
+ * at once. */
+static void crashed(int pool, int64_t lived, uint64_t served)
 {
     pool_state_t *ps = &pools[pool];
+    int64_t now = gdl_now_ms();
+    uint64_t total = pool_served(pool);
+    gdl_death_t d = {.lived_ms = lived, .served = served};
     int delay;
 
-    ps->streak = lived >= STABLE_MS ? 1 : ps->streak + 1;
-    delay = gdl_backoff_ms(ps->streak - 1, 100, 10000);
+    if (now - ps->window_ms >= GDL_DEATH_WINDOW_MS) {
+        ps->window_ms = now;
+        ps->window_deaths = 0;
+        ps->window_base = total - served; /* this process's jobs count in the new window */
+    }
+    d.window_deaths = ++ps->window_deaths;
+    d.window_served = total - ps->window_base;
+    if (!gdl_policy_crash_loop(&d)) {
+        ps->streak = 0;
+        return;
+    }
+    delay = gdl_backoff_ms(ps->streak++, 100, 10000);
     if (delay > 0 && !evtimer_pending(ps->respawn, NULL)) {
         struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
         gdl_warn("%s: %d process(es) died young in a row; next start in %d ms", gdl_pools[pool].name, ps->streak,
@@ -402,7 +425,8 @@ static void reap(void)
         proc_t *p = NULL;
         const char *name;
         int64_t lived;
-        int i, state;
+        int i, state, pool;
+        bool unasked;
 
         for (i = 0; i < GDL_PROCS_MAX; i++)
             if (procs[i].pid == pid) {
@@ -420,15 +444,17 @@ static void reap(void)
         } else {
             gdl_warn("process %d %s %s after %lld ms (was %s)", (int)pid, name, why, (long long)lived,
                      gdl_slot_state_name(state));
-            if (!p->stopping)
-                crashed(p->pool, lived);
         }
         gdl_slot_read(i, &c, NULL, 0);
         gdl_counters_add(&pools[p->pool].gone, &c);
         pools[p->pool].processes--;
         nprocs--;
         gdl_slot_release(i);
+        pool = p->pool;
+        unasked = !p->stopping && !shutting_down;
         memset(p, 0, sizeof(*p));
+        if (unasked)
+            crashed(pool, lived, c.done + c.failed);
     }
     if (shutting_down && nprocs == 0)
         event_base_loopbreak(base);

@@ -27,6 +27,14 @@
  * Down: only idle processes stop, longest idle first, once idle for
  * max_idle_time and while nothing waits; never below min; above max
  * (lowered at run time) idle surplus stops at once.
+ *
+ * Crash loops (gdl_policy_crash_loop): a death we did not ask for feeds
+ * the pool's back-off only when the process lived less than
+ * GDL_STABLE_MS and either served no job (the module crashes at start,
+ * or a job kills every process that takes it) or the pool's processes
+ * have died at least as often as they served jobs in the current window.
+ * Any other death (an operator's kill -9, the OOM killer taking a
+ * process that served) is replaced at once and ends the streak.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,4 +131,11 @@ void gdl_policy_plan(const gdl_scene_t *sc, const gdl_pool_view_t *p, gdl_plan_t
     d.queue++;
     d.rank = 0;
     plan->wake = !p->held && d.processes < d.max && wanted_starts(&d) > 0;
+}
+
+bool gdl_policy_crash_loop(const gdl_death_t *d)
+{
+    if (d->lived_ms >= GDL_STABLE_MS)
+        return false;
+    return d->served == 0 || d->window_deaths >= d->window_served;
 }

@@ -210,6 +210,19 @@ typedef struct {
 
 void gdl_policy_plan(const gdl_scene_t *scene, const gdl_pool_view_t *pool, gdl_plan_t *plan);
 
+#define GDL_STABLE_MS       5000  /* a process that lived this long started fine */
+#define GDL_DEATH_WINDOW_MS 10000 /* deaths are weighed against jobs served this long */
+
+/* A death we did not ask for. */
+typedef struct {
+    int64_t lived_ms;
+    uint64_t served;        /* jobs the process ran to the end */
+    uint64_t window_deaths; /* its pool's deaths in the window, this one included */
+    uint64_t window_served; /* jobs its pool's processes served in the window */
+} gdl_death_t;
+
+bool gdl_policy_crash_loop(const gdl_death_t *d);
+
 /* ---- gdl_upstream.c: the master's own connections to job servers ---- */
 
 typedef struct {

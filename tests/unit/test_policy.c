@@ -219,5 +219,18 @@ int main(void)
     }
     /* nothing idle: nothing to stop */
     CHECK_INT(run((spec_t){.max = 5, .busy = 3}).nstops, 0);
+
+    /* crash loops: only deaths of processes that served nothing, or of a
+     * pool dying as often as it serves, feed the back-off */
+#define CRASH(lived, served, deaths, window_served) \
+    gdl_policy_crash_loop(&(gdl_death_t){lived, served, deaths, window_served})
+    CHECK(CRASH(10, 0, 1, 0));        /* died at start */
+    CHECK(CRASH(4999, 0, 5, 9000));   /* died in its first job, others serve */
+    CHECK(!CRASH(5000, 0, 1, 0));     /* lived long enough: started fine */
+    CHECK(!CRASH(50, 3, 1, 7000));    /* served, killed from outside */
+    CHECK(!CRASH(50, 3, 100, 74000)); /* kill -9 every 100 ms under load */
+    CHECK(CRASH(50, 1, 8, 8));        /* each process dies after one job */
+    CHECK(CRASH(50, 1, 9, 8));
+    CHECK(!CRASH(50, 2, 8, 9));
     UNIT_END();
 }
