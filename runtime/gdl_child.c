@@ -100,13 +100,25 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     lua_State *L = gdl_L;
     int top = lua_gettop(L);
     const char *handle = gearman_job_handle(job), *out, *msg = NULL;
-    char numbuf[64];
+    char numbuf[64], why[64];
+    uint32_t deaths;
     size_t len = 0;
     int64_t start_us = gdl_now_us(), end_us; /* one clock read each side */
     bool ok;
 
     gdl_debug("%s: job %s", gearman_job_function_name(job), handle);
     gdl_slot_job_begin(handle, start_us / 1000);
+    if (gdl_config.max_attempts > 0 &&
+        (deaths = gdl_attempts_of(handle, why, sizeof(why))) >= (uint32_t)gdl_config.max_attempts) {
+        /* A poison job: gearmand hands it to each next process. */
+        msg = lua_pushfstring(L, "job killed its process %d times (last: %s); not run again", (int)deaths, why);
+        gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg);
+        gearman_job_send_warning(job, msg, strlen(msg));
+        end_us = gdl_now_us();
+        gdl_slot_job_end(GDL_JOB_POISONED, msg, (uint64_t)(end_us - start_us), end_us / 1000);
+        lua_settop(L, top);
+        return GEARMAN_FATAL;
+    }
 
     lua_rawgeti(L, LUA_REGISTRYINDEX, dispatch_ref);
     gdl_job_push(L, job);
@@ -140,7 +152,7 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
         gearman_job_send_warning(job, msg, strlen(msg));
     }
     end_us = gdl_now_us();
-    gdl_slot_job_end(ok, msg, (uint64_t)(end_us - start_us), end_us / 1000);
+    gdl_slot_job_end(ok ? GDL_JOB_DONE : GDL_JOB_FAILED, msg, (uint64_t)(end_us - start_us), end_us / 1000);
     gdl_job_invalidate(L, top + 1);
     lua_settop(L, top);
     return ok ? GEARMAN_SUCCESS : GEARMAN_FATAL;

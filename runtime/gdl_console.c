@@ -422,8 +422,10 @@ static void json_string(struct evbuffer *out, const char *s)
 static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
 {
     static gdl_proc_info_t procs[GDL_PROCS_MAX];
+    gdl_attempt_t recent[10];
     int64_t now = gdl_now_ms();
     row_t *rows = rows_collect();
+    int n;
 
     if (rows == NULL)
         return out_of_memory(out);
@@ -432,8 +434,9 @@ static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
         const row_t *r = &rows[i];
         const gdl_pool_t *p = &gdl_pools[r->pool];
         double mean, p99;
-        int n = gdl_master_status(r->pool, &(gdl_pool_status_t){0}, procs, GDL_PROCS_MAX);
         char text[32];
+
+        n = gdl_master_status(r->pool, &(gdl_pool_status_t){0}, procs, GDL_PROCS_MAX);
 
         mean_p99(&r->st.c, &mean, &p99);
         evbuffer_add_printf(out, "%s{\"name\":", i ? "," : "");
@@ -467,6 +470,18 @@ static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
             evbuffer_add(out, "}", 1);
         }
         evbuffer_add(out, "]}", 2);
+    }
+    evbuffer_add(out, "],\"attempts\":[", 14);
+    n = gdl_attempts_recent(recent, (int)(sizeof(recent) / sizeof(recent[0])));
+    for (int i = 0; i < n; i++) {
+        char when[32];
+
+        gdl_format_time(recent[i].when, when, sizeof(when));
+        evbuffer_add_printf(out, "%s{\"handle\":", i ? "," : "");
+        json_string(out, recent[i].handle);
+        evbuffer_add_printf(out, ",\"deaths\":%u,\"last\":\"%s\",\"reason\":", recent[i].deaths, when);
+        json_string(out, recent[i].reason);
+        evbuffer_add(out, "}", 1);
     }
     evbuffer_add(out, "]}\r\n", 4);
     free(rows);

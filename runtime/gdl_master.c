@@ -378,7 +378,7 @@ static uint64_t pool_served(int pool)
     gdl_pool_status_t st;
 
     gdl_master_status(pool, &st, NULL, 0);
-    return st.c.done + st.c.failed;
+    return st.c.done + st.c.failed + st.c.poisoned;
 }
 
 /* A process we did not stop has died. In a crash loop (the policy
@@ -386,12 +386,15 @@ static uint64_t pool_served(int pool)
  * 100 ms doubling to 10 s (gdl_backoff_ms), so a module that crashes
  * every process cannot fork-bomb the host. Any other death is replaced
  * at once. */
-static void crashed(int pool, int64_t lived, uint64_t served)
+static void crashed(int pool, int status, int64_t lived, uint64_t served)
 {
     pool_state_t *ps = &pools[pool];
     int64_t now = gdl_now_ms();
     uint64_t total = pool_served(pool);
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     gdl_death_t d = {.lived_ms = lived, .served = served};
+
+    d.external = sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == SIGHUP;
     int delay;
 
     if (now - ps->window_ms >= GDL_DEATH_WINDOW_MS) {
@@ -421,7 +424,7 @@ static void reap(void)
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         gdl_counters_t c;
-        char why[128];
+        char why[128], handle[64];
         proc_t *p = NULL;
         const char *name;
         int64_t lived;
@@ -445,7 +448,23 @@ static void reap(void)
             gdl_warn("process %d %s %s after %lld ms (was %s)", (int)pid, name, why, (long long)lived,
                      gdl_slot_state_name(state));
         }
-        gdl_slot_read(i, &c, NULL, 0);
+        gdl_slot_read(i, &c, handle, sizeof(handle));
+        if (state == GDL_SLOT_BUSY && handle[0]) {
+            /* gearmand hands its job to the next process: count how
+             * often this one has killed a process (gdl_attempts.c). */
+            char reason[64];
+            uint32_t deaths;
+
+            if (WIFSIGNALED(status))
+                snprintf(reason, sizeof(reason), "signal %d", WTERMSIG(status));
+            else
+                snprintf(reason, sizeof(reason), "exit status %d", WEXITSTATUS(status));
+            deaths = gdl_attempts_died(handle, reason);
+            gdl_warn("%s: job %s has killed %u process(es) (%s)%s", name, handle, deaths, reason,
+                     gdl_config.max_attempts > 0 && deaths >= (uint32_t)gdl_config.max_attempts
+                         ? "; the next process fails it unrun"
+                         : "");
+        }
         gdl_counters_add(&pools[p->pool].gone, &c);
         pools[p->pool].processes--;
         nprocs--;
@@ -454,7 +473,7 @@ static void reap(void)
         unasked = !p->stopping && !shutting_down;
         memset(p, 0, sizeof(*p));
         if (unasked)
-            crashed(pool, lived, c.done + c.failed);
+            crashed(pool, status, lived, c.done + c.failed + c.poisoned);
     }
     if (shutting_down && nprocs == 0)
         event_base_loopbreak(base);
@@ -536,7 +555,7 @@ struct event_base *gdl_master_init(void)
     host[sizeof(host) - 1] = '\0';
     snprintf(gdl_instance, sizeof(gdl_instance), "gdlua:%s:%d", host, (int)gdl_master_pid);
     signal(SIGPIPE, SIG_IGN);
-    if (gdl_slots_init() < 0)
+    if (gdl_slots_init() < 0 || gdl_attempts_init() < 0)
         return NULL;
     pools = calloc(gdl_npools ? gdl_npools : 1, sizeof(pool_state_t));
     base = event_base_new();

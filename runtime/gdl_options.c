@@ -47,6 +47,8 @@ static const gdl_option_t options[] = {
     {"max_idle_time", "SECONDS", OPT_INT, F(max_idle_time), 0, 10, 0, 31536000, NULL,
      "stop a process above min_processes after this long idle"},
     {"max_spawn_rate", "N", OPT_INT, F(max_spawn_rate), 0, 50, 1, 1000000, NULL, "start at most N processes a second"},
+    {"max_attempts", "N", OPT_INT, F(max_attempts), 0, 3, 0, 1000000, NULL,
+     "fail a job unrun once it has killed N processes (a poison job); 0: never"},
     {"no_wakeups", NULL, OPT_FLAG, F(no_wakeups), 0, 0, 0, 0, NULL,
      "no wake-up sentinels: scale on polls only (use with gearmand -w N)"},
     {"console_port", "PORT", OPT_INT, F(console_port), 0, GDL_DEFAULT_CONSOLE_PORT, 0, 65535, NULL,

@@ -29,12 +29,14 @@
  * (lowered at run time) idle surplus stops at once.
  *
  * Crash loops (gdl_policy_crash_loop): a death we did not ask for feeds
- * the pool's back-off only when the process lived less than
- * GDL_STABLE_MS and either served no job (the module crashes at start,
- * or a job kills every process that takes it) or the pool's processes
- * have died at least as often as they served jobs in the current window.
- * Any other death (an operator's kill -9, the OOM killer taking a
- * process that served) is replaced at once and ends the streak.
+ * the pool's back-off only when the process crashed by itself (an exit,
+ * or a signal such as SIGSEGV or SIGABRT: not SIGKILL, SIGTERM, SIGINT
+ * or SIGHUP, which come from outside), lived less than GDL_STABLE_MS,
+ * and either served no job (the module crashes at start, or a job kills
+ * every process that takes it) or its pool's processes have died at
+ * least as often as they served jobs in the current window. Any other
+ * death (an operator's kill -9, the OOM killer) is replaced at once and
+ * ends the streak.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,7 +137,7 @@ void gdl_policy_plan(const gdl_scene_t *sc, const gdl_pool_view_t *p, gdl_plan_t
 
 bool gdl_policy_crash_loop(const gdl_death_t *d)
 {
-    if (d->lived_ms >= GDL_STABLE_MS)
+    if (d->external || d->lived_ms >= GDL_STABLE_MS)
         return false;
     return d->served == 0 || d->window_deaths >= d->window_served;
 }

@@ -13,12 +13,9 @@
  *   stored with release and loaded with acquire: a reader never sees a
  *   state with another state's time.
  * - The counters, the last error and the job handle are one record under
- *   a sequence counter (a seqlock): the writer makes the counter odd,
- *   stores the record, makes it even; a reader copies the record and
- *   retries while the counter was odd or changed. The record is stored
- *   and loaded as relaxed atomic words, so no access is a data race in
- *   C11 terms. The child keeps its own copy of the record and publishes
- *   it whole after each change.
+ *   a sequence counter (a seqlock, gdl_seq_store/gdl_seq_load in
+ *   gdl_util.c), so a reader never sees a torn record. The child keeps
+ *   its own copy of the record and publishes it whole after each change.
  * Durations go into a log-scale histogram, 4 buckets per octave of
  * microseconds, so a percentile is known within 19 %.
  */
@@ -38,7 +35,7 @@ typedef struct {
     char handle[HANDLE_MAX]; /* the job being run; "" when none */
 } record_t;
 
-#define RECORD_WORDS ((sizeof(record_t) + 7) / 8)
+#define RECORD_WORDS GDL_SEQ_WORDS(sizeof(record_t))
 
 typedef struct {
     _Atomic uint64_t activity; /* since_ms << 3 | state */
@@ -76,15 +73,7 @@ static void set_state(slot_t *s, int state, int64_t since_ms)
 
 static void publish(slot_t *s, const record_t *r)
 {
-    uint64_t words[RECORD_WORDS] = {0};
-    uint32_t seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
-
-    memcpy(words, r, sizeof(*r));
-    atomic_store_explicit(&s->seq, seq + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-    for (size_t i = 0; i < RECORD_WORDS; i++)
-        atomic_store_explicit(&s->record[i], words[i], memory_order_relaxed);
-    atomic_store_explicit(&s->seq, seq + 2, memory_order_release);
+    gdl_seq_store(&s->seq, s->record, r, sizeof(*r));
 }
 
 void gdl_slot_prepare(int i)
@@ -111,19 +100,9 @@ int gdl_slot_state(int i, int64_t *since_ms)
 
 void gdl_slot_read(int i, gdl_counters_t *c, char *handle, size_t handle_len)
 {
-    slot_t *s = &slots[i];
-    uint64_t words[RECORD_WORDS];
     record_t r;
-    uint32_t before, after;
 
-    do {
-        before = atomic_load_explicit(&s->seq, memory_order_acquire);
-        for (size_t k = 0; k < RECORD_WORDS; k++)
-            words[k] = atomic_load_explicit(&s->record[k], memory_order_relaxed);
-        atomic_thread_fence(memory_order_acquire);
-        after = atomic_load_explicit(&s->seq, memory_order_relaxed);
-    } while ((before & 1) || before != after);
-    memcpy(&r, words, sizeof(r));
+    gdl_seq_load(&slots[i].seq, slots[i].record, &r, sizeof(r));
     r.c.error[GDL_ERROR_MAX - 1] = '\0';
     if (c)
         *c = r.c;
@@ -166,17 +145,20 @@ static void copy_error(char *to, const char *msg)
     to[n] = '\0';
 }
 
-void gdl_slot_job_end(bool ok, const char *error, uint64_t took_us, int64_t now_ms)
+void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t now_ms)
 {
     gdl_counters_t *c = &mirror.c;
 
     mirror.handle[0] = '\0';
     c->busy_us += took_us;
     c->hist[gdl_hist_bucket(took_us)]++;
-    if (ok) {
+    if (outcome == GDL_JOB_DONE) {
         c->done++;
     } else {
-        c->failed++;
+        if (outcome == GDL_JOB_POISONED)
+            c->poisoned++;
+        else
+            c->failed++;
         c->last_error = (uint64_t)time(NULL);
         copy_error(c->error, error);
     }

@@ -1,9 +1,13 @@
 /*
- * gdl_util.c: small pure helpers shared by master and children: clocks,
- * time and number formatting, the back-off curve.
+ * gdl_util.c: small helpers shared by master and children: clocks, time
+ * and number formatting, the back-off curve, and the seqlock that lets a
+ * process read a record another writes in shared memory.
  */
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -70,4 +74,41 @@ void gdl_sleep_ms(int ms)
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
 
     nanosleep(&ts, NULL);
+}
+
+/* A seqlock over a record kept as relaxed atomic words, for one writer
+ * and any number of readers in other processes: the writer makes the
+ * counter odd, stores the words, makes it even; a reader copies the
+ * words and retries while the counter was odd or changed. Every shared
+ * access is atomic, so none is a data race in C11 terms. */
+void gdl_seq_store(_Atomic uint32_t *seq, _Atomic uint64_t *words, const void *src, size_t len)
+{
+    uint64_t buf[GDL_SEQ_WORDS(GDL_SEQ_MAX)] = {0};
+    uint32_t s = atomic_load_explicit(seq, memory_order_relaxed);
+
+    if (len > GDL_SEQ_MAX)
+        abort(); /* records are fixed structs, all below the limit */
+    memcpy(buf, src, len);
+    atomic_store_explicit(seq, s + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    for (size_t i = 0; i < GDL_SEQ_WORDS(len); i++)
+        atomic_store_explicit(&words[i], buf[i], memory_order_relaxed);
+    atomic_store_explicit(seq, s + 2, memory_order_release);
+}
+
+void gdl_seq_load(_Atomic uint32_t *seq, _Atomic uint64_t *words, void *dst, size_t len)
+{
+    uint64_t buf[GDL_SEQ_WORDS(GDL_SEQ_MAX)];
+    uint32_t before, after;
+
+    if (len > GDL_SEQ_MAX)
+        abort();
+    do {
+        before = atomic_load_explicit(seq, memory_order_acquire);
+        for (size_t i = 0; i < GDL_SEQ_WORDS(len); i++)
+            buf[i] = atomic_load_explicit(&words[i], memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        after = atomic_load_explicit(seq, memory_order_relaxed);
+    } while ((before & 1) || before != after);
+    memcpy(dst, buf, len);
 }

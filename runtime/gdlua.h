@@ -74,6 +74,7 @@ typedef struct {
     const char *console_token; /* file holding the token */
     bool console_insecure;     /* allow a non-loopback bind without token */
     bool check;                /* load, list the pools, exit */
+    int max_attempts;          /* deaths a job may cause before it is failed unrun; 0: no limit */
 } gdl_config_t;
 
 extern gdl_config_t gdl_config;
@@ -89,6 +90,10 @@ void gdl_format_time(int64_t unix_s, char *buf, size_t len);
 int gdl_format_number(double n, char *buf, size_t len);
 int gdl_backoff_ms(int attempt, int first_ms, int max_ms);
 void gdl_sleep_ms(int ms);
+#define GDL_SEQ_MAX        2048 /* bytes of a record under a seqlock, at most */
+#define GDL_SEQ_WORDS(len) (((len) + 7) / 8)
+void gdl_seq_store(_Atomic uint32_t *seq, _Atomic uint64_t *words, const void *src, size_t len);
+void gdl_seq_load(_Atomic uint32_t *seq, _Atomic uint64_t *words, void *dst, size_t len);
 
 /* ---- gdl_slot.c: one slot per process, written by its child ---- */
 
@@ -99,11 +104,12 @@ void gdl_sleep_ms(int ms);
  * the fold of an exited process into its pool, and the console's `stats`
  * and `json`. X(name, fold, column, help): fold SUM adds, LATEST keeps
  * the larger (a unix time); column is the `stats` heading, or NULL. */
-#define GDL_COUNTERS(X)                                              \
-    X(done, SUM, "DONE", "jobs completed")                           \
-    X(failed, SUM, "FAILED", "jobs failed")                          \
-    X(busy_us, SUM, NULL, "microseconds spent running jobs")         \
-    X(last_run, LATEST, "LASTRUN", "when a job last started (unix)") \
+#define GDL_COUNTERS(X)                                                                       \
+    X(done, SUM, "DONE", "jobs completed")                                                    \
+    X(failed, SUM, "FAILED", "jobs failed")                                                   \
+    X(poisoned, SUM, "POISONED", "jobs failed unrun: they had killed max_attempts processes") \
+    X(busy_us, SUM, NULL, "microseconds spent running jobs")                                  \
+    X(last_run, LATEST, "LASTRUN", "when a job last started (unix)")                          \
     X(last_error, LATEST, "LASTERROR", "when a job last failed (unix)")
 
 enum { GDL_FOLD_SUM, GDL_FOLD_LATEST };
@@ -134,8 +140,28 @@ void gdl_slot_read(int slot, gdl_counters_t *c, char *handle, size_t handle_len)
 void gdl_slot_attach(int slot);
 void gdl_slot_idle(int64_t now_ms);
 void gdl_slot_job_begin(const char *handle, int64_t now_ms);
-void gdl_slot_job_end(bool ok, const char *error, uint64_t took_us, int64_t now_ms);
+enum { GDL_JOB_DONE, GDL_JOB_FAILED, GDL_JOB_POISONED };
+void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t now_ms);
 void gdl_slot_exit(void);
+
+/* ---- gdl_attempts.c: deaths per job handle, across processes ---- */
+
+#define GDL_ATTEMPTS_MAX 1024 /* handles remembered, least recently written forgotten first */
+
+typedef struct {
+    char handle[64];
+    char reason[64]; /* why the last process running it died */
+    uint32_t deaths;
+    int64_t when; /* unix time of the last death */
+} gdl_attempt_t;
+
+int gdl_attempts_init(void);
+/* master: */
+uint32_t gdl_attempts_died(const char *handle, const char *reason);
+void gdl_attempts_set(const char *handle, uint32_t deaths, const char *reason);
+int gdl_attempts_recent(gdl_attempt_t *out, int max);
+/* child: */
+uint32_t gdl_attempts_of(const char *handle, char *reason, size_t len);
 
 /* ---- gdl_lua.c: the master's Lua state and the loaded pools ---- */
 
@@ -216,6 +242,7 @@ void gdl_policy_plan(const gdl_scene_t *scene, const gdl_pool_view_t *pool, gdl_
 /* A death we did not ask for. */
 typedef struct {
     int64_t lived_ms;
+    bool external;          /* killed by a signal from outside (KILL, TERM, INT, HUP) */
     uint64_t served;        /* jobs the process ran to the end */
     uint64_t window_deaths; /* its pool's deaths in the window, this one included */
     uint64_t window_served; /* jobs its pool's processes served in the window */

@@ -223,7 +223,7 @@ int main(void)
     /* crash loops: only deaths of processes that served nothing, or of a
      * pool dying as often as it serves, feed the back-off */
 #define CRASH(lived, served, deaths, window_served) \
-    gdl_policy_crash_loop(&(gdl_death_t){lived, served, deaths, window_served})
+    gdl_policy_crash_loop(&(gdl_death_t){lived, false, served, deaths, window_served})
     CHECK(CRASH(10, 0, 1, 0));        /* died at start */
     CHECK(CRASH(4999, 0, 5, 9000));   /* died in its first job, others serve */
     CHECK(!CRASH(5000, 0, 1, 0));     /* lived long enough: started fine */
@@ -232,5 +232,8 @@ int main(void)
     CHECK(CRASH(50, 1, 8, 8));        /* each process dies after one job */
     CHECK(CRASH(50, 1, 9, 8));
     CHECK(!CRASH(50, 2, 8, 9));
+    /* killed from outside (SIGKILL, SIGTERM...) before serving: no loop */
+    CHECK(!gdl_policy_crash_loop(&(gdl_death_t){10, true, 0, 1, 0}));
+    CHECK(!gdl_policy_crash_loop(&(gdl_death_t){10, true, 0, 50, 0}));
     UNIT_END();
 }

@@ -1,0 +1,51 @@
+#!/bin/bash
+# Poison jobs: a job that kills every process taking it (a segfault, an
+# os.exit) is requeued by gearmand to the next process, for ever. gdlua
+# counts its deaths per handle in shared memory; after --max_attempts
+# (default 3) the next process fails it to its client at once, with the
+# count and the reason, and the pool serves on.
+source "$(dirname "$0")/lib.sh" "$@"
+source "$HERE/console_lib.sh"
+
+start_gearmand
+start_console_gdlua "$FIXTURES/poison"
+wait_for "a worker for Test::Poison::segv" 10 has_workers Test::Poison::segv
+wait_for "a worker for Test::Poison::ok" 10 has_workers Test::Poison::ok
+
+# A foreground client gets the failure, with the deaths and the reason.
+timeout 30 "$GDLUA" call Test::Poison::segv --server "127.0.0.1:$PORT" <<<"x" >"$TMP/segv.out" 2>"$TMP/segv.err"
+rc=$?
+assert_eq "segv call: exit status ($(cat "$TMP/segv.err"))" 1 "$rc"
+assert_eq "segv call: stderr" \
+    "gdlua call: Test::Poison::segv: job killed its process 3 times (last: signal 11); not run again" \
+    "$(cat "$TMP/segv.err")"
+assert_eq "segv: deaths logged" 3 "$(log_count_re 'Test::Poison::segv killed by signal 11 ')"
+
+# The same for a process that exits; --max_attempts counts exits too.
+timeout 30 "$GDLUA" call Test::Poison::exit --server "127.0.0.1:$PORT" <<<"x" >"$TMP/exit.out" 2>"$TMP/exit.err"
+rc=$?
+assert_eq "exit call: exit status ($(cat "$TMP/exit.err"))" 1 "$rc"
+assert_eq "exit call: stderr" \
+    "gdlua call: Test::Poison::exit: job killed its process 3 times (last: exit status 3); not run again" \
+    "$(cat "$TMP/exit.err")"
+
+# Both pools serve on; the healthy job was never disturbed.
+wait_for "a worker for Test::Poison::segv again" 10 has_workers Test::Poison::segv
+assert_eq "healthy job" "ok y" "$(gm -f Test::Poison::ok y)"
+assert_eq "starts of the healthy pool" 1 "$(starts_of Test::Poison::ok)"
+
+# The console counts them (stats: POISONED) and json lists the handles.
+poisoned_of() {
+    cons_one stats | awk -v j="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "POISONED") c = i } $1 == j { print $c }'
+}
+assert_eq "stats POISONED segv" 1 "$(poisoned_of Test::Poison::segv)"
+assert_eq "stats POISONED exit" 1 "$(poisoned_of Test::Poison::exit)"
+assert_eq "stats POISONED ok" 0 "$(poisoned_of Test::Poison::ok)"
+cons_one json | python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+reasons = sorted((a["deaths"], a["reason"]) for a in doc["attempts"])
+assert reasons == [(3, "exit status 3"), (3, "signal 11")], reasons
+assert all(a["handle"].startswith("H:") for a in doc["attempts"]), doc["attempts"]
+' || fail "json attempts: $(cons_one json)"
+pass
