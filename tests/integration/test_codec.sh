@@ -27,7 +27,7 @@ out=$(gm -f Test::Codec::bare c,a,b) || fail "Test::Codec::bare failed"
 assert_eq "decode = true / encode = true (W:decode, W:encode)" "a+b+c+raw=c,a,b" "$out"
 
 out=$(gm -f Test::CodecLayers::over abc) || fail "Test::CodecLayers::over failed"
-assert_eq "override encode over the job's invalid one, default decode = true" "OVER:CBA" "$out"
+assert_eq "override_attributes' encode/decode = true over the job's invalid ones" "OVER:CBA" "$out"
 
 if gm -f Test::Codec::raw_table xyz >"$TMP/raw.out" 2>"$TMP/raw.err"; then
     fail "a table result without encode succeeded: '$(cat "$TMP/raw.out")'"
@@ -46,6 +46,7 @@ assert_contains "--check output" "$check" \
     "Test/BadBare.lua:7: job \"bare\": decode = true means the worker's method decode, which the worker does not define"
 
 check=$(timeout 20 "$GDLUA" --check "$FIXTURES/codec" 2>&1) || fail "--check of the codec fixtures failed: $check"
-assert_contains "--check lists the override case" "$check" "Test::CodecLayers::over min=1 max=1"
+assert_contains "--check lists the override case" "$check" \
+    "Test::CodecLayers::layers min=1 max=1 functions=Test::CodecLayers::over "
 
 pass
