@@ -13,15 +13,22 @@
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(GDLUA_LUAJIT REQUIRED luajit)
 
-# Installed: <prefix>/lib/cmake/Gdlua -> <prefix>/include/gdlua. Inside
-# gdlua's own source tree (cmake/): runtime/.
-get_filename_component(_gdlua_prefix "${CMAKE_CURRENT_LIST_DIR}/../../.." ABSOLUTE)
-if(EXISTS "${_gdlua_prefix}/include/gdlua/gdlua_module.h")
-  set(GDLUA_INCLUDE_DIRS "${_gdlua_prefix}/include/gdlua")
+# Inside gdlua's source tree this file is cmake/, beside runtime/ (the
+# tree is checked first, so a tree below an installed prefix still uses its
+# own header). Installed, gdlua's build has written the path from
+# <libdir>/cmake/Gdlua to <includedir>/gdlua below (libdir may be
+# lib/<multiarch>). Version requests (find_package(Gdlua 0.1)) need the
+# installed package: the source tree has no GdluaConfigVersion.cmake.
+set(_gdlua_include_from_here "@GDLUA_INCLUDE_FROM_CMAKE_DIR@")
+if(EXISTS "${CMAKE_CURRENT_LIST_DIR}/../runtime/gdlua_module.h")
+  get_filename_component(GDLUA_INCLUDE_DIRS "${CMAKE_CURRENT_LIST_DIR}/../runtime" ABSOLUTE)
 else()
-  set(GDLUA_INCLUDE_DIRS "${CMAKE_CURRENT_LIST_DIR}/../runtime")
+  get_filename_component(GDLUA_INCLUDE_DIRS "${_gdlua_include_from_here}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_LIST_DIR}")
+  if(NOT EXISTS "${GDLUA_INCLUDE_DIRS}/gdlua_module.h")
+    message(FATAL_ERROR "Gdlua: no gdlua_module.h in ${GDLUA_INCLUDE_DIRS} (from ${CMAKE_CURRENT_LIST_FILE})")
+  endif()
 endif()
-unset(_gdlua_prefix)
+unset(_gdlua_include_from_here)
 
 function(gdlua_add_module name)
   if(NOT ARGN)

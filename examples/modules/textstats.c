@@ -1,18 +1,58 @@
 /*
  * textstats.c: an example of a user's own C module for gdlua jobs:
  * counts the lines, words and bytes of a string, and its CRC-32, in one
- * pass each. A job requires it as any Lua module:
+ * pass each, and keeps per-process usage figures. A job requires it as
+ * any Lua module:
  *
  *   local textstats = require "textstats"      -- gdlua --cpath DIR
  *   local st = textstats.count(workload)       -- { lines =, words =, bytes = }
  *   local crc = textstats.crc32(workload)      -- a number
+ *   local u = textstats.usage()                -- { calls =, bytes = }
+ *
+ * usage() is what count() and crc32() have read in this process. gdlua
+ * loads the module in the master, before fork, and a job module may use it
+ * there (GDExamples/Stats.lua checks crc32 against a known value at load),
+ * so every child would start with the master's figures: the module
+ * registers a gdl_child_hook (gdlua_module.h, installed with gdlua as
+ * <prefix>/include/gdlua/gdlua_module.h) that zeroes them in each child
+ * after fork, before its first job. The hook and gdl_* symbols come from
+ * the gdlua binary, as lua_* do: the module links no library.
  *
  * Built with gdlua's CMake helper (GdluaConfig.cmake: gdlua_add_module).
  */
 #include <stdint.h>
 
+#include <gdlua_module.h>
 #include <lauxlib.h>
 #include <lua.h>
+
+/* What count() and crc32() have read in this process. */
+static struct {
+    lua_Number calls, bytes;
+} usage_now;
+
+/* Run by gdlua in each child after fork: its figures start at zero. */
+static void usage_reset(void)
+{
+    usage_now.calls = 0;
+    usage_now.bytes = 0;
+}
+
+static void usage_add(size_t len)
+{
+    usage_now.calls++;
+    usage_now.bytes += (lua_Number)len;
+}
+
+static int usage(lua_State *L)
+{
+    lua_createtable(L, 0, 2);
+    lua_pushnumber(L, usage_now.calls);
+    lua_setfield(L, -2, "calls");
+    lua_pushnumber(L, usage_now.bytes);
+    lua_setfield(L, -2, "bytes");
+    return 1;
+}
 
 static int count(lua_State *L)
 {
@@ -29,6 +69,7 @@ static int count(lua_State *L)
         words += !space && !in_word;
         in_word = !space;
     }
+    usage_add(len);
     lua_createtable(L, 0, 3);
     lua_pushnumber(L, lines);
     lua_setfield(L, -2, "lines");
@@ -50,6 +91,7 @@ static int crc32(lua_State *L)
         for (int k = 0; k < 8; k++)
             crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1)));
     }
+    usage_add(len);
     lua_pushnumber(L, (lua_Number)(crc ^ 0xffffffffu));
     return 1;
 }
@@ -57,11 +99,13 @@ static int crc32(lua_State *L)
 static const luaL_Reg textstats[] = {
     {"count", count},
     {"crc32", crc32},
+    {"usage", usage},
     {NULL, NULL},
 };
 
 int luaopen_textstats(lua_State *L)
 {
+    gdl_child_hook(usage_reset);
     lua_newtable(L);
     luaL_register(L, NULL, textstats);
     return 1;

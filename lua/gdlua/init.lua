@@ -18,17 +18,23 @@ local M = {
 local Worker = {}
 Worker.__index = Worker
 
--- Job attributes: name -> kind. The order is the order of the docs.
+-- Job attributes, in the order of README's table: { name, kind }. The
+-- lookup and the list in the unknown-attribute message derive from it.
 local ATTRIBUTES = {
-  min_processes = "count",
-  max_processes = "count",
-  max_idle_time = "seconds",
-  process_group = "name",
-  encode = "method",
-  decode = "method",
+  { "min_processes", "count" },
+  { "max_processes", "count" },
+  { "max_idle_time", "seconds" },
+  { "process_group", "name" },
+  { "decode", "method" },
+  { "encode", "method" },
 }
-local ATTRIBUTE_LIST = "min_processes, max_processes, max_idle_time, process_group, encode, decode"
-local DEFAULTS = { min_processes = 1, max_processes = 1 }
+local ATTRIBUTE_KIND, ATTRIBUTE_NAMES = {}, {}
+for i, a in ipairs(ATTRIBUTES) do
+  ATTRIBUTE_KIND[a[1]] = a[2]
+  ATTRIBUTE_NAMES[i] = a[1]
+end
+local KNOWN_ATTRIBUTES = table.concat(ATTRIBUTE_NAMES, ", ")
+M._attributes = ATTRIBUTES
 
 local loading          -- the module being loaded: { module, path, workers }
 local functions = {}   -- gearman function name -> what runs it
@@ -98,13 +104,21 @@ local function hook_value(w, key, want)
   return v
 end
 
-local function check_attribute(where, job, k, v, w)
-  local kind = ATTRIBUTES[k]
+-- Checks one merged attribute; returns its value (a method resolved to
+-- its function). `layer` names the hook it came from (nil: the job's own).
+local function check_attribute(j, k, v, layer, w)
+  local kind = ATTRIBUTE_KIND[k]
   local function fail(msg, ...)
-    error(("%s: job %q: " .. msg):format(where, job, ...), 0)
+    msg = ("%s: job %q: " .. msg):format(j.where, j.name, ...)
+    if kind == nil then
+      msg = msg .. (" (%sknown: %s)"):format(layer and "from " .. layer .. "; " or "", KNOWN_ATTRIBUTES)
+    elseif layer then
+      msg = msg .. " (from " .. layer .. ")"
+    end
+    error(msg, 0)
   end
   if kind == nil then
-    fail("unknown attribute %s = %s (known: %s)", tostring(k), tostring(v), ATTRIBUTE_LIST)
+    fail("unknown attribute %s = %s", tostring(k), tostring(v))
   elseif kind == "count" then
     if type(v) ~= "number" or v < 0 or v ~= math.floor(v) or v > core.procs_max then
       fail("%s must be a whole number from 0 to %d, got %s", k, core.procs_max, tostring(v))
@@ -118,16 +132,85 @@ local function check_attribute(where, job, k, v, w)
       fail("%s must be a non-empty string, got %s", k, tostring(v))
     end
   elseif kind == "method" then
-    if type(v) == "string" then
+    if v == true then
+      -- Gearman::Driver's bare Encode / Decode: the method named encode / decode.
+      if type(w[k]) ~= "function" then
+        fail("%s = true means the worker's method %s, which the worker does not define", k, k)
+      end
+      return w[k]
+    elseif type(v) == "string" then
       if type(w[v]) ~= "function" then
         fail("%s names method %s, which the worker does not define", k, v)
       end
       return w[v]
     elseif type(v) ~= "function" then
-      fail("%s must be a function or a method name, got %s", k, type(v))
+      fail("%s must be true, a method name or a function, got %s", k, type(v))
     end
   end
   return v
+end
+
+-- A job's attributes: the layers merged first (default_attributes, the
+-- job's own, override_attributes: a later one wins), then each value
+-- checked, unknown names first, then in ATTRIBUTES order. Returns the
+-- values and the set of names some layer gave (the rest take defaults).
+local function job_attributes(j, w, defaults, overrides)
+  local merged, from = {}, {}
+  for _, layer in ipairs({ { defaults, "default_attributes" }, { j.attrs }, { overrides, "override_attributes" } }) do
+    for k, v in pairs(layer[1]) do
+      merged[k], from[k] = v, layer[2] or false
+    end
+  end
+  local unknown = {}
+  for k in pairs(merged) do
+    if ATTRIBUTE_KIND[k] == nil then unknown[#unknown + 1] = k end
+  end
+  table.sort(unknown, function(x, y) return tostring(x) < tostring(y) end)
+  for _, k in ipairs(unknown) do
+    check_attribute(j, k, merged[k], from[k] or nil, w)
+  end
+  local a, given = {}, {}
+  for _, name in ipairs(ATTRIBUTE_NAMES) do
+    if merged[name] ~= nil then
+      a[name] = check_attribute(j, name, merged[name], from[name] or nil, w)
+      given[name] = true
+    end
+  end
+  -- Gearman::Driver's defaults: 1 and 1. With only min_processes given it
+  -- runs that many processes: max_processes follows a larger min.
+  a.min_processes = a.min_processes or 1
+  a.max_processes = a.max_processes or math.max(1, a.min_processes)
+  return a, given
+end
+
+-- A pool being built by the module that is loading: a new one, or a copy
+-- of one an earlier module made (so that a module that fails changes none).
+local function stage_pool(pname, new_pools, w, process_name, j)
+  local pt = new_pools[pname]
+  if pt then return pt end
+  local old = pools_by_name[pname]
+  if old then
+    pt = {}
+    for k, v in pairs(old) do pt[k] = v end
+    pt.functions = { unpack(old.functions) }
+  else
+    local orig = "gdlua: worker"
+    local title = orig .. " " .. pname
+    if process_name then
+      -- Gearman::Driver keeps the original title when process_name returns false.
+      local t = process_name(w, orig, pname)
+      if type(t) == "number" then t = tostring(t) end
+      if t ~= nil and t ~= false and type(t) ~= "string" then
+        error(("%s: job %q: process_name must return a string, or nil for the default title (got %s)")
+          :format(j.where, j.name, type(t)), 0)
+      end
+      if t and t ~= "" then title = t end
+    end
+    pt = { name = pname, title = title, functions = {}, min_processes = 1, max_processes = 1 }
+  end
+  new_pools[pname] = pt
+  new_pools[#new_pools + 1] = pt
+  return pt
 end
 
 -- Turns a loaded worker into process types and dispatch entries. Raises
@@ -146,12 +229,7 @@ local function finalize(w, new_pools, new_functions)
   local finish = rawget(w, "end") or rawget(w, "finish")
 
   for _, j in ipairs(w._jobs) do
-    local a = {}
-    for _, layer in ipairs({ DEFAULTS, defaults, j.attrs, overrides }) do
-      for k, v in pairs(layer) do
-        a[k] = check_attribute(j.where, j.name, k, v, w)
-      end
-    end
+    local a, given = job_attributes(j, w, defaults, overrides)
     if a.max_processes < a.min_processes then
       error(("%s: job %q: max_processes must be >= min_processes (got %d < %d)")
         :format(j.where, j.name, a.max_processes, a.min_processes), 0)
@@ -168,21 +246,22 @@ local function finalize(w, new_pools, new_functions)
       begin = rawget(w, "begin"), finish = finish,
     }
     local pname = a.process_group and prefix .. a.process_group or fname
-    local pt = new_pools[pname] or pools_by_name[pname]
-    if pt == nil then
-      local orig = "gdlua: worker"
-      local title = orig .. " " .. pname
-      if process_name then
-        title = tostring(process_name(w, orig, pname))
-      end
-      pt = { name = pname, title = title, functions = {}, min_processes = 0, max_processes = 0 }
-      new_pools[pname] = pt
-      new_pools[#new_pools + 1] = pt
-    end
+    local pt = stage_pool(pname, new_pools, w, process_name, j)
     pt.functions[#pt.functions + 1] = fname
-    -- A group runs as many processes as its most demanding member asks.
-    pt.min_processes = math.max(pt.min_processes, a.min_processes)
-    pt.max_processes = math.max(pt.max_processes, a.max_processes)
+    -- A group's min and max come from the members that give them (the
+    -- most demanding one when several do); the defaults fill in the rest.
+    if given.min_processes then
+      pt.min_given = math.max(pt.min_given or 0, a.min_processes)
+    end
+    if given.max_processes then
+      pt.max_given = math.max(pt.max_given or 0, a.max_processes)
+    end
+    pt.min_processes = pt.min_given or 1
+    pt.max_processes = pt.max_given or math.max(1, pt.min_processes)
+    if pt.max_processes < pt.min_processes then
+      error(("%s: job %q: max_processes must be >= min_processes (got %d < %d) in process group %s")
+        :format(j.where, j.name, pt.max_processes, pt.min_processes, pname), 0)
+    end
     if a.max_idle_time then
       pt.max_idle_time = math.max(pt.max_idle_time or 0, a.max_idle_time)
     end
@@ -227,7 +306,12 @@ function M._load(path, module)
     n = n + 1
   end
   for _, pt in ipairs(new_pools) do
-    if not pools_by_name[pt.name] then
+    local old = pools_by_name[pt.name]
+    if old then
+      -- Update in place: the table stays the one listed in M._pools.
+      for k in pairs(old) do old[k] = nil end
+      for k, v in pairs(pt) do old[k] = v end
+    else
       pools_by_name[pt.name] = pt
       pools[#pools + 1] = pt
     end
@@ -239,8 +323,10 @@ local function job_error(e)
   return { msg = tostring(e), trace = debug.traceback(tostring(e), 2) }
 end
 
--- Runs one gearman job: decode, begin, the job, encode, then end (always).
--- Returns true, result or false, message, traceback.
+-- Runs one gearman job in Gearman::Driver's order: decode, begin, the
+-- job, end, encode. end runs after the job, also when the job failed; not
+-- when decode or begin failed (the job did not run). encode runs only
+-- after a success. Returns true, result or false, message, traceback.
 function M._dispatch(job)
   local f = functions[job.function_name]
   if f == nil then
@@ -256,15 +342,15 @@ function M._dispatch(job)
   end
   if ok then
     ok, res = xpcall(f.fn, job_error, w, job, workload)
+    if f.finish then
+      local fok, fres = xpcall(f.finish, job_error, w, job, workload)
+      if ok and not fok then
+        ok, res = fok, fres
+      end
+    end
   end
   if ok and f.encode then
     ok, res = xpcall(f.encode, job_error, w, res)
-  end
-  if f.finish then
-    local fok, fres = xpcall(f.finish, job_error, w, job, workload)
-    if ok and not fok then
-      ok, res = fok, fres
-    end
   end
   if not ok then
     return false, res.msg, res.trace
