@@ -423,6 +423,7 @@ static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
 {
     static gdl_proc_info_t procs[GDL_PROCS_MAX];
     gdl_attempt_t recent[10];
+    gdl_pool_status_t st;
     int64_t now = gdl_now_ms();
     row_t *rows = rows_collect();
     int n;
@@ -436,13 +437,15 @@ static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
         double mean, p99;
         char text[32];
 
-        n = gdl_master_status(r->pool, &(gdl_pool_status_t){0}, procs, GDL_PROCS_MAX);
+        gdl_master_status(r->pool, &st, procs, GDL_PROCS_MAX);
+        n = st.processes + st.stopping;
 
         mean_p99(&r->st.c, &mean, &p99);
         evbuffer_add_printf(out, "%s{\"name\":", i ? "," : "");
         json_string(out, p->name);
-        evbuffer_add_printf(out, ",\"min_processes\":%d,\"max_processes\":%d,\"processes\":%d,\"busy\":%d", r->st.min,
-                            r->st.max, r->st.processes, r->st.busy);
+        evbuffer_add_printf(out,
+                            ",\"min_processes\":%d,\"max_processes\":%d,\"processes\":%d,\"stopping\":%d,\"busy\":%d",
+                            r->st.min, r->st.max, r->st.processes, r->st.stopping, r->st.busy);
         for (size_t c = 0; c < NCOUNTERS; c++) {
             counter_text(r, c, text, sizeof(text));
             if (counters[c].fold == GDL_FOLD_LATEST)
@@ -459,13 +462,13 @@ static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
             json_string(out, p->functions[f]);
         }
         evbuffer_add(out, "],\"pids\":[", 10);
-        for (int k = 0; k < n && k < GDL_PROCS_MAX; k++)
+        for (int k = 0; k < st.processes && k < GDL_PROCS_MAX; k++)
             evbuffer_add_printf(out, "%s%d", k ? "," : "", procs[k].pid);
         evbuffer_add(out, "],\"processes\":[", 15);
         for (int k = 0; k < n && k < GDL_PROCS_MAX; k++) {
-            evbuffer_add_printf(out, "%s{\"pid\":%d,\"state\":\"%s\",\"for_ms\":%lld,\"handle\":", k ? "," : "",
-                                procs[k].pid, gdl_slot_state_name(procs[k].state),
-                                (long long)(now - procs[k].since_ms));
+            evbuffer_add_printf(out, "%s{\"pid\":%d,\"state\":\"%s\",\"stopping\":%s,\"for_ms\":%lld,\"handle\":",
+                                k ? "," : "", procs[k].pid, gdl_slot_state_name(procs[k].state),
+                                procs[k].stopping ? "true" : "false", (long long)(now - procs[k].since_ms));
             json_string(out, procs[k].handle);
             evbuffer_add(out, "}", 1);
         }

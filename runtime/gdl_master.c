@@ -226,31 +226,37 @@ static void scale(bool fresh)
 
 /* ---- what the console may ask ---- */
 
-/* A pool's limits, figures and counters; its processes (alive, not
- * asked to stop) go to procs[0..max). Returns how many there are. */
+/* A pool's limits, figures and counters. Its processes go to
+ * procs[0..max): those serving first, then those asked to stop. Returns
+ * how many serve (st->processes). */
 int gdl_master_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *procs_out, int max)
 {
     gdl_counters_t c;
+    int n = 0;
 
     memset(st, 0, sizeof(*st));
     st->min = gdl_pools[pool].min_processes;
     st->max = gdl_pools[pool].max_processes;
     st->c = pools[pool].gone;
-    for (int i = 0; i < GDL_PROCS_MAX; i++) {
-        if (procs[i].pid == 0 || procs[i].pool != pool)
-            continue;
-        gdl_proc_info_t info = {.pid = procs[i].pid};
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < GDL_PROCS_MAX; i++) {
+            gdl_proc_info_t info = {.pid = procs[i].pid, .stopping = procs[i].stopping};
 
-        gdl_slot_read(i, &c, info.handle, sizeof(info.handle));
-        gdl_counters_add(&st->c, &c);
-        if (procs[i].stopping)
-            continue;
-        info.state = gdl_slot_state(i, &info.since_ms);
-        if (st->processes < max)
-            procs_out[st->processes] = info;
-        st->processes++;
-        st->busy += info.state == GDL_SLOT_BUSY;
-    }
+            if (procs[i].pid == 0 || procs[i].pool != pool || procs[i].stopping != (pass == 1))
+                continue;
+            gdl_slot_read(i, &c, info.handle, sizeof(info.handle));
+            gdl_counters_add(&st->c, &c);
+            info.state = gdl_slot_state(i, &info.since_ms);
+            if (n < max)
+                procs_out[n] = info;
+            n++;
+            if (info.stopping) {
+                st->stopping++;
+            } else {
+                st->processes++;
+                st->busy += info.state == GDL_SLOT_BUSY;
+            }
+        }
     return st->processes;
 }
 

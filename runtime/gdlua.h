@@ -302,6 +302,7 @@ void gdl_child_run(int pool, int slot) __attribute__((noreturn));
 /* What the console may see of a process... */
 typedef struct {
     int pid;
+    bool stopping;    /* asked to stop, not gone yet */
     int state;        /* GDL_SLOT_* */
     int64_t since_ms; /* in that state since (CLOCK_MONOTONIC) */
     char handle[64];  /* the job it runs, when busy */
@@ -311,6 +312,7 @@ typedef struct {
 typedef struct {
     int min, max;
     int processes; /* alive and not asked to stop */
+    int stopping;  /* asked to stop, not gone yet */
     int busy;
     gdl_counters_t c; /* its exited processes' and its live ones' */
 } gdl_pool_status_t;

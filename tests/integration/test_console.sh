@@ -127,7 +127,8 @@ python3 -c '
 import json, sys
 doc = json.loads(sys.argv[1])
 job = next(j for j in doc["jobs"] if j["name"] == "Con::Jobs::a")
-assert job["pids"] == [p["pid"] for p in job["processes"]], job
+assert job["pids"] == [p["pid"] for p in job["processes"] if not p["stopping"]], job
+assert job["stopping"] == sum(p["stopping"] for p in job["processes"]), job
 assert all(p["state"] in ("starting", "idle", "busy") for p in job["processes"]), job
 assert all(p["for_ms"] >= 0 for p in job["processes"]), job
 assert all(k in job for k in ("done", "failed", "busy_us", "last_run", "last_error")), job
