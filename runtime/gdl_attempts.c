@@ -87,7 +87,8 @@ static uint32_t write_entry(int i, uint32_t deaths, const char *reason)
 
     r->a.deaths = deaths;
     r->a.when = (int64_t)time(NULL);
-    snprintf(r->a.reason, sizeof(r->a.reason), "%s", reason);
+    if (!r->a.timed_out) /* "timed out" says more than the SIGKILL that followed */
+        snprintf(r->a.reason, sizeof(r->a.reason), "%s", reason);
     r->written = ++writes;
     gdl_seq_store(&shared[i].seq, shared[i].words, r, sizeof(*r));
     return deaths;
@@ -100,12 +101,15 @@ uint32_t gdl_attempts_died(const char *handle, const char *reason)
     return i < 0 ? 0 : write_entry(i, mine[i].a.deaths + 1, reason);
 }
 
-void gdl_attempts_set(const char *handle, uint32_t deaths, const char *reason)
+void gdl_attempts_timed_out(const char *handle, const char *reason)
 {
     int i = slot_for(handle);
 
-    if (i >= 0)
-        write_entry(i, deaths, reason);
+    if (i < 0)
+        return;
+    snprintf(mine[i].a.reason, sizeof(mine[i].a.reason), "%s", reason);
+    mine[i].a.timed_out = true;
+    write_entry(i, mine[i].a.deaths, reason);
 }
 
 static int by_recent(const void *a, const void *b)
@@ -129,11 +133,12 @@ int gdl_attempts_recent(gdl_attempt_t *out, int max)
     return n < max ? n : max;
 }
 
-uint32_t gdl_attempts_of(const char *handle, char *reason, size_t len)
+uint32_t gdl_attempts_of(const char *handle, bool *timed_out, char *reason, size_t len)
 {
     unsigned h = hash(handle);
     record_t r;
 
+    *timed_out = false;
     for (int k = 0; k < PROBE && *handle; k++) {
         entry_t *e = &shared[(h + k) % GDL_ATTEMPTS_MAX];
 
@@ -144,6 +149,7 @@ uint32_t gdl_attempts_of(const char *handle, char *reason, size_t len)
         if (strcmp(r.a.handle, handle) == 0) {
             r.a.reason[sizeof(r.a.reason) - 1] = '\0';
             snprintf(reason, len, "%s", r.a.reason);
+            *timed_out = r.a.timed_out;
             return r.a.deaths;
         }
     }

@@ -9,7 +9,11 @@
  *
  * SIGTERM/SIGINT interrupt the worker with gearman_kill(): a job in
  * progress finishes and is answered, then gearman_worker_work() returns a
- * shutdown code and the child exits 0.
+ * shutdown code and the child exits 0. SIGXCPU is the master's word that
+ * the job ran past its timeout: a Lua hook, set from the handler (which
+ * lua_sethook allows), raises an error in the job's Lua code at its next
+ * call, return or 1000 instructions, so the job fails with a message and
+ * the process lives; code stuck in C is SIGKILLed by the master.
  */
 #include <errno.h>
 #include <signal.h>
@@ -31,7 +35,7 @@ bool gdl_is_master;
 static void (*child_hooks[CHILD_HOOKS_MAX])(void);
 static int nchild_hooks;
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, timed_out;
 static gearman_id_t worker_id;
 static gdl_pool_t *pool;
 static int dispatch_ref = LUA_NOREF;
@@ -44,6 +48,22 @@ void gdl_child_hook(void (*fn)(void))
     if (nchild_hooks == CHILD_HOOKS_MAX)
         abort(); /* a fixed set of built-in modules registers these */
     child_hooks[nchild_hooks++] = fn;
+}
+
+static void timeout_hook(lua_State *L, lua_Debug *ar)
+{
+    lua_sethook(L, NULL, 0, 0);
+    if (timed_out) {
+        timed_out = 0;
+        luaL_error(L, "job timed out after %f s",
+                   pool->timeout_ms >= 0 ? pool->timeout_ms / 1000.0 : gdl_config.timeout_ms / 1000.0);
+    }
+}
+
+static void on_timeout(int sig)
+{
+    timed_out = 1;
+    lua_sethook(gdl_L, timeout_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1000);
 }
 
 static void on_stop(int sig)
@@ -70,6 +90,8 @@ static void child_signals(void)
     sa.sa_handler = on_stop;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_timeout;
+    sigaction(SIGXCPU, &sa, NULL);
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
 }
@@ -102,16 +124,23 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     const char *handle = gearman_job_handle(job), *out, *msg = NULL;
     char numbuf[64], why[64];
     uint32_t deaths;
+    bool timed_out_before;
     size_t len = 0;
     int64_t start_us = gdl_now_us(), end_us; /* one clock read each side */
     bool ok;
 
     gdl_debug("%s: job %s", gearman_job_function_name(job), handle);
     gdl_slot_job_begin(handle, start_us / 1000);
-    if (gdl_config.max_attempts > 0 &&
-        (deaths = gdl_attempts_of(handle, why, sizeof(why))) >= (uint32_t)gdl_config.max_attempts) {
-        /* A poison job: gearmand hands it to each next process. */
-        msg = lua_pushfstring(L, "job killed its process %d times (last: %s); not run again", (int)deaths, why);
+    timed_out = 0; /* a late word about the previous job */
+    lua_sethook(L, NULL, 0, 0);
+    deaths = gdl_attempts_of(handle, &timed_out_before, why, sizeof(why));
+    if (timed_out_before || (gdl_config.max_attempts > 0 && deaths >= (uint32_t)gdl_config.max_attempts)) {
+        /* A poison job, or one that timed out: gearmand hands it to each
+         * next process. */
+        if (timed_out_before)
+            msg = lua_pushfstring(L, "%s; its process was killed, not run again", why);
+        else
+            msg = lua_pushfstring(L, "job killed its process %d times (last: %s); not run again", (int)deaths, why);
         gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg);
         gearman_job_send_warning(job, msg, strlen(msg));
         end_us = gdl_now_us();

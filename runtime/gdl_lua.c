@@ -291,6 +291,9 @@ static int read_pools(lua_State *L)
         p->min_processes = table_int(L, -1, "min_processes", 0);
         p->max_processes = table_int(L, -1, "max_processes", 0);
         p->max_idle_time = table_int(L, -1, "max_idle_time", -1);
+        lua_getfield(L, -1, "timeout");
+        p->timeout_ms = lua_isnil(L, -1) ? -1 : (int)(luaL_checknumber(L, -1) * 1000 + 0.5);
+        lua_pop(L, 1);
         lua_getfield(L, -1, "functions");
         luaL_checktype(L, -1, LUA_TTABLE);
         p->nfunctions = (int)lua_objlen(L, -1);
@@ -379,6 +382,8 @@ void gdl_lua_print_pools(void)
         printf("%s min=%d max=%d", p->name, p->min_processes, p->max_processes);
         if (p->max_idle_time >= 0)
             printf(" max_idle_time=%d", p->max_idle_time);
+        if (p->timeout_ms >= 0)
+            printf(" timeout=%g", p->timeout_ms / 1000.0);
         printf(" functions=");
         for (int k = 0; k < p->nfunctions; k++)
             printf("%s%s", k ? "," : "", p->functions[k]);

@@ -34,13 +34,19 @@
 /* While processes start, scale() looks at the slots this often. */
 #define SETTLE_MS 20
 
+/* Jobs are checked against their pool's timeout this often; a process
+ * whose job timed out gets this long to fail it before SIGKILL. */
+#define WATCHDOG_MS      100
+#define TIMEOUT_GRACE_MS 1000
+
 #define SHUTDOWN_HOOKS_MAX 8
 
 typedef struct {
     pid_t pid;
     int pool;
     int64_t started_ms;
-    bool stopping; /* we asked it to stop: its exit is no crash */
+    bool stopping;      /* we asked it to stop: its exit is no crash */
+    int64_t kill_at_ms; /* SIGKILL then, if still alive; 0: never */
 } proc_t;
 
 /* What the master keeps per pool, beside its definition (gdl_pool_t). */
@@ -61,7 +67,7 @@ static proc_t procs[GDL_PROCS_MAX];
 static int nprocs;
 static pool_state_t *pools;
 static struct event_base *base;
-static struct event *kill_timer, *tick_timer, *rescale_timer, *budget_timer;
+static struct event *kill_timer, *tick_timer, *rescale_timer, *budget_timer, *watchdog_timer;
 static bool shutting_down;
 static double spawn_tokens;
 static int64_t tokens_at_ms;
@@ -222,6 +228,63 @@ static void scale(bool fresh)
         struct timeval tv = {0, SETTLE_MS * 1000};
         evtimer_add(rescale_timer, &tv);
     }
+}
+
+static int pool_timeout_ms(int pool)
+{
+    int t = gdl_pools[pool].timeout_ms;
+
+    return t >= 0 ? t : gdl_config.timeout_ms;
+}
+
+/* Process i's job has run past its pool's timeout. The job is marked in
+ * the attempts table, so that if gearmand hands it to another process
+ * that one fails it unrun; the process is asked to fail it (SIGXCPU: its
+ * Lua code is interrupted, gdl_child.c) and to stop (SIGTERM), and gets
+ * SIGKILL after TIMEOUT_GRACE_MS if it is stuck in C. A replacement
+ * starts at once: the process no longer counts. */
+static void time_out(int i, int64_t busy_ms, int64_t now)
+{
+    const gdl_pool_t *p = &gdl_pools[procs[i].pool];
+    char handle[64], reason[64];
+
+    gdl_slot_read(i, NULL, handle, sizeof(handle));
+    snprintf(reason, sizeof(reason), "job timed out after %g s", pool_timeout_ms(procs[i].pool) / 1000.0);
+    gdl_attempts_timed_out(handle, reason);
+    gdl_warn("stop %d %s: job %s timed out after %lld ms (timeout %g s)", (int)procs[i].pid, p->name, handle,
+             (long long)busy_ms, pool_timeout_ms(procs[i].pool) / 1000.0);
+    procs[i].stopping = true;
+    procs[i].kill_at_ms = now + TIMEOUT_GRACE_MS;
+    kill(procs[i].pid, SIGXCPU);
+    kill(procs[i].pid, SIGTERM);
+}
+
+/* Ends jobs past their timeout, and processes past their grace. */
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    int64_t now = gdl_now_ms(), since;
+    bool stopped = false;
+
+    for (int i = 0; i < GDL_PROCS_MAX; i++) {
+        int t;
+
+        if (procs[i].pid == 0)
+            continue;
+        if (procs[i].kill_at_ms && now >= procs[i].kill_at_ms) {
+            gdl_warn("process %d %s: still running %d ms after its job timed out; sending SIGKILL", (int)procs[i].pid,
+                     gdl_pools[procs[i].pool].name, TIMEOUT_GRACE_MS);
+            kill(procs[i].pid, SIGKILL);
+            procs[i].kill_at_ms = 0;
+            continue;
+        }
+        t = pool_timeout_ms(procs[i].pool);
+        if (procs[i].stopping || t <= 0 || gdl_slot_state(i, &since) != GDL_SLOT_BUSY || now - since < t)
+            continue;
+        time_out(i, now - since, now);
+        stopped = true;
+    }
+    if (stopped)
+        scale(false);
 }
 
 /* ---- what the console may ask ---- */
@@ -580,10 +643,12 @@ struct event_base *gdl_master_init(void)
     rescale_timer = evtimer_new(base, on_rescale, NULL);
     budget_timer = evtimer_new(base, on_budget, NULL);
     tick_timer = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+    watchdog_timer = event_new(base, -1, EV_PERSIST, on_watchdog, NULL);
     for (int k = 0; k < gdl_npools; k++)
         if ((pools[k].respawn = evtimer_new(base, on_respawn, NULL)) == NULL)
             return NULL;
-    if (kill_timer == NULL || rescale_timer == NULL || budget_timer == NULL || tick_timer == NULL) {
+    if (kill_timer == NULL || rescale_timer == NULL || budget_timer == NULL || tick_timer == NULL ||
+        watchdog_timer == NULL) {
         gdl_error("cannot create the master's timers");
         return NULL;
     }
@@ -597,6 +662,12 @@ int gdl_master_run(void)
     int n;
 
     evtimer_add(tick_timer, &tick);
+    for (int k = 0; k < gdl_npools; k++)
+        if (pool_timeout_ms(k) > 0) {
+            struct timeval tv = {0, WATCHDOG_MS * 1000};
+            evtimer_add(watchdog_timer, &tv);
+            break;
+        }
     spawn_tokens = gdl_config.max_spawn_rate;
     tokens_at_ms = gdl_now_ms();
 
@@ -624,6 +695,7 @@ int gdl_master_run(void)
     event_free(rescale_timer);
     event_free(budget_timer);
     event_free(tick_timer);
+    event_free(watchdog_timer);
     event_base_free(base);
     base = NULL;
     free(pools);

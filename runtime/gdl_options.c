@@ -14,7 +14,9 @@
 
 gdl_config_t gdl_config;
 
-enum { OPT_SERVER, OPT_LIST, OPT_STRING, OPT_INT, OPT_LEVEL, OPT_FLAG, OPT_HELP, OPT_VERSION };
+/* OPT_DURATION: seconds on the command line (fractions allowed), kept in
+ * an int of milliseconds; its bounds and default are in seconds. */
+enum { OPT_SERVER, OPT_LIST, OPT_STRING, OPT_INT, OPT_DURATION, OPT_LEVEL, OPT_FLAG, OPT_HELP, OPT_VERSION };
 
 typedef struct {
     const char *name;
@@ -47,6 +49,8 @@ static const gdl_option_t options[] = {
     {"max_idle_time", "SECONDS", OPT_INT, F(max_idle_time), 0, 10, 0, 31536000, NULL,
      "stop a process above min_processes after this long idle"},
     {"max_spawn_rate", "N", OPT_INT, F(max_spawn_rate), 0, 50, 1, 1000000, NULL, "start at most N processes a second"},
+    {"timeout", "SECONDS", OPT_DURATION, F(timeout_ms), 0, 0, 0, 86400, NULL,
+     "fail a job still running after this long, in any pool without its own timeout; 0: none"},
     {"max_attempts", "N", OPT_INT, F(max_attempts), 0, 3, 0, 1000000, NULL,
      "fail a job unrun once it has killed N processes (a poison job); 0: never"},
     {"no_wakeups", NULL, OPT_FLAG, F(no_wakeups), 0, 0, 0, 0, NULL,
@@ -82,6 +86,9 @@ static void option_help(const gdl_option_t *o, char *buf, size_t len)
         snprintf(buf + n, len - n, " (default: %s)", gdl_log_levels[o->def]);
         break;
     case OPT_INT:
+        snprintf(buf + n, len - n, " (%ld..%ld, default: %ld)", o->min, o->max, o->def);
+        break;
+    case OPT_DURATION:
         snprintf(buf + n, len - n, " (%ld..%ld, default: %ld)", o->min, o->max, o->def);
         break;
     default:
@@ -159,6 +166,18 @@ static int set_option(gdl_config_t *cfg, const gdl_option_t *o, const char *val)
         }
         *(int *)((char *)cfg + o->field) = (int)n;
         return 0;
+    case OPT_DURATION: {
+        double d;
+        errno = 0;
+        d = strtod(val, &end);
+        if (errno || *end || end == val || !(d >= o->min && d <= o->max)) {
+            fprintf(stderr, "gdlua: --%s: '%s' is not a number of seconds from %ld to %ld\n", o->name, val, o->min,
+                    o->max);
+            return -1;
+        }
+        *(int *)((char *)cfg + o->field) = (int)(d * 1000 + 0.5);
+        return 0;
+    }
     case OPT_LEVEL:
         n = gdl_log_level_parse(val);
         if (n < 0) {
@@ -186,6 +205,8 @@ int gdl_options_parse(gdl_config_t *cfg, int argc, char **argv)
         const gdl_option_t *o = &options[k];
         if (o->kind == OPT_INT || o->kind == OPT_LEVEL)
             *(int *)((char *)cfg + o->field) = (int)o->def;
+        else if (o->kind == OPT_DURATION)
+            *(int *)((char *)cfg + o->field) = (int)o->def * 1000;
         else if (o->kind == OPT_STRING)
             *(const char **)((char *)cfg + o->field) = o->def_text;
     }

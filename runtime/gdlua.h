@@ -75,6 +75,7 @@ typedef struct {
     bool console_insecure;     /* allow a non-loopback bind without token */
     bool check;                /* load, list the pools, exit */
     int max_attempts;          /* deaths a job may cause before it is failed unrun; 0: no limit */
+    int timeout_ms;            /* a job running longer is failed; 0: none */
 } gdl_config_t;
 
 extern gdl_config_t gdl_config;
@@ -152,16 +153,17 @@ typedef struct {
     char handle[64];
     char reason[64]; /* why the last process running it died */
     uint32_t deaths;
-    int64_t when; /* unix time of the last death */
+    bool timed_out; /* the master ended it for running too long: fail it unrun */
+    int64_t when;   /* unix time of the last death */
 } gdl_attempt_t;
 
 int gdl_attempts_init(void);
 /* master: */
 uint32_t gdl_attempts_died(const char *handle, const char *reason);
-void gdl_attempts_set(const char *handle, uint32_t deaths, const char *reason);
+void gdl_attempts_timed_out(const char *handle, const char *reason);
 int gdl_attempts_recent(gdl_attempt_t *out, int max);
 /* child: */
-uint32_t gdl_attempts_of(const char *handle, char *reason, size_t len);
+uint32_t gdl_attempts_of(const char *handle, bool *timed_out, char *reason, size_t len);
 
 /* ---- gdl_lua.c: the master's Lua state and the loaded pools ---- */
 
@@ -175,6 +177,7 @@ typedef struct {
     int min_processes;
     int max_processes;
     int max_idle_time; /* seconds; -1: --max_idle_time */
+    int timeout_ms;    /* a job running longer is failed; 0: none; -1: --timeout */
 } gdl_pool_t;
 
 extern gdl_pool_t *gdl_pools;

@@ -24,6 +24,7 @@ local ATTRIBUTES = {
   { "min_processes", "count" },
   { "max_processes", "count" },
   { "max_idle_time", "seconds" },
+  { "timeout", "duration" },
   { "process_group", "name" },
   { "decode", "method" },
   { "encode", "method" },
@@ -126,6 +127,10 @@ local function check_attribute(j, k, v, layer, w)
   elseif kind == "seconds" then
     if type(v) ~= "number" or v < 0 or v ~= math.floor(v) or v > 31536000 then
       fail("%s must be a whole number of seconds from 0 to 31536000, got %s", k, tostring(v))
+    end
+  elseif kind == "duration" then
+    if type(v) ~= "number" or not (v >= 0 and v <= 86400) then
+      fail("%s must be a number of seconds from 0 to 86400, got %s", k, tostring(v))
     end
   elseif kind == "name" then
     if type(v) ~= "string" or v == "" then
@@ -264,6 +269,10 @@ local function finalize(w, new_pools, new_functions)
     end
     if a.max_idle_time then
       pt.max_idle_time = math.max(pt.max_idle_time or 0, a.max_idle_time)
+    end
+    -- A group's jobs share its processes, so the longest timeout holds.
+    if a.timeout then
+      pt.timeout = math.max(pt.timeout or 0, a.timeout)
     end
   end
 end
