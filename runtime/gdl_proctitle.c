@@ -18,10 +18,12 @@ extern char **environ;
 
 static char *title_start;
 static size_t title_len;
-/* The copies of argv, kept so that leak checkers see them reachable
- * however main's argv is stored; volatile, as nothing reads it and the
- * compiler would drop the variable and the store. */
+/* The copies of argv and of the environment's array, kept so that leak
+ * checkers see them reachable however main's argv is stored and after a
+ * setenv has replaced environ; volatile, as nothing reads them and the
+ * compiler would drop the variables and the stores. */
 static char **volatile argv_copies;
+static char **volatile env_copies;
 
 static void free_copies(char **v, int n)
 {
@@ -66,6 +68,7 @@ void gdl_proctitle_init(int argc, char **argv)
         return;
     }
     environ = env;
+    env_copies = env;
     for (int i = 0; i < argc; i++)
         argv[i] = args[i];
     argv_copies = args;
