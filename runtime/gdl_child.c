@@ -208,8 +208,15 @@ static gearman_worker_st *worker_new(void)
         _exit(1);
     }
     gearman_worker_add_options(w, GEARMAN_WORKER_GRAB_UNIQ);
-    for (int i = 0; i < gdl_config.nservers; i++)
-        gearman_worker_add_server(w, gdl_config.servers[i].host, (in_port_t)gdl_config.servers[i].port);
+    for (int i = 0; i < gdl_config.nservers; i++) {
+        const gdl_server_t *s = &gdl_config.servers[i];
+        gearman_return_t rc = gearman_worker_add_server(w, s->host, (in_port_t)s->port);
+
+        if (gearman_failed(rc)) {
+            gdl_error("%s: cannot add job server %s:%d: %s", pool->name, s->host, s->port, gearman_strerror(rc));
+            _exit(1);
+        }
+    }
     for (int i = 0; i < pool->nfunctions; i++) {
         const char *f = pool->functions[i];
         /* Timeout 0: CAN_DO_TIMEOUT is unreliable in gearmand 1.1.20. */

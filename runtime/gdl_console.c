@@ -714,6 +714,11 @@ static int read_token(const char *path)
         return -1;
     }
     n = fread(token, 1, sizeof(token) - 1, f);
+    if (ferror(f)) {
+        gdl_error("console: cannot read token file %s: %s", path, strerror(errno));
+        fclose(f);
+        return -1;
+    }
     fclose(f);
     token[n] = '\0';
     token[strcspn(token, "\r\n")] = '\0';

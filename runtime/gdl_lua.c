@@ -116,6 +116,14 @@ lua_State *gdl_lua_new(void)
     return L;
 }
 
+/* The loader runs before anything is served: out of memory there ends
+ * gdlua, with a message. */
+static void out_of_memory(const char *doing)
+{
+    gdl_error("out of memory while %s", doing);
+    abort();
+}
+
 typedef struct {
     char **v;
     int n, cap;
@@ -124,12 +132,23 @@ typedef struct {
 static void strvec_push(strvec_t *sv, char *s)
 {
     if (sv->n == sv->cap) {
-        sv->cap = sv->cap ? sv->cap * 2 : 16;
-        sv->v = realloc(sv->v, sizeof(char *) * sv->cap);
-        if (sv->v == NULL)
-            abort();
+        int cap = sv->cap ? sv->cap * 2 : 16;
+        char **v = realloc(sv->v, sizeof(char *) * cap);
+
+        if (v == NULL)
+            out_of_memory("listing the script directories");
+        sv->v = v;
+        sv->cap = cap;
     }
     sv->v[sv->n++] = s;
+}
+
+static void strvec_free(strvec_t *sv)
+{
+    for (int i = 0; i < sv->n; i++)
+        free(sv->v[i]);
+    free(sv->v);
+    *sv = (strvec_t){0};
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -137,36 +156,168 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Collects every *.lua below dir (hidden entries skipped). */
-static int find_modules(const char *dir, strvec_t *out)
+static char *copy_string(const char *str, const char *doing)
 {
+    char *copy = strdup(str);
+
+    if (copy == NULL)
+        out_of_memory(doing);
+    return copy;
+}
+
+/* What the search below the script directories has found: the module
+ * files, the directories and files seen (by device and inode, with the
+ * path each was first found by), and the symlinks still to follow. */
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    char *path;
+} seen_t;
+
+typedef struct {
+    strvec_t files;
+    strvec_t links;
+    seen_t *seen;
+    int nseen, capseen;
+} search_t;
+
+/* The path the directory or file st was first found by; NULL the first
+ * time, and then it is recorded as found by path. */
+static const char *seen_before(search_t *s, const struct stat *st, const char *path)
+{
+    for (int i = 0; i < s->nseen; i++)
+        if (s->seen[i].dev == st->st_dev && s->seen[i].ino == st->st_ino)
+            return s->seen[i].path;
+    if (s->nseen == s->capseen) {
+        int cap = s->capseen ? s->capseen * 2 : 16;
+        seen_t *v = realloc(s->seen, sizeof(seen_t) * cap);
+
+        if (v == NULL)
+            out_of_memory("listing the script directories");
+        s->seen = v;
+        s->capseen = cap;
+    }
+    s->seen[s->nseen++] = (seen_t){st->st_dev, st->st_ino, copy_string(path, "listing the script directories")};
+    return NULL;
+}
+
+static void search_free(search_t *s)
+{
+    strvec_free(&s->files);
+    strvec_free(&s->links);
+    for (int i = 0; i < s->nseen; i++)
+        free(s->seen[i].path);
+    free(s->seen);
+    *s = (search_t){0};
+}
+
+static int search_dir(search_t *s, const char *dir);
+
+/* path, a directory or a file (st: what it is, links followed): a
+ * directory is searched, a *.lua file is a module; either only the first
+ * time it is found. Returns the number of paths that could not be read. */
+static int search_path(search_t *s, const char *path, const struct stat *st)
+{
+    size_t len = strlen(path);
+    const char *first;
+
+    if (S_ISDIR(st->st_mode)) {
+        if ((first = seen_before(s, st, path)) != NULL) {
+            gdl_warn("skipping %s: the same directory as %s (a symlink loop or a second link)", path, first);
+            return 0;
+        }
+        return search_dir(s, path);
+    }
+    if (!S_ISREG(st->st_mode) || len <= 4 || strcmp(path + len - 4, ".lua") != 0)
+        return 0;
+    if ((first = seen_before(s, st, path)) != NULL) {
+        gdl_warn("skipping %s: the same file as %s", path, first);
+        return 0;
+    }
+    strvec_push(&s->files, copy_string(path, "listing the script directories"));
+    return 0;
+}
+
+/* Searches the entries of dir (hidden ones skipped) in name order; its
+ * symlinks are put off until the real tree is searched, so a directory
+ * or file found both ways takes the name of its real path. */
+static int search_dir(search_t *s, const char *dir)
+{
+    strvec_t names = {0};
     DIR *d = opendir(dir);
     struct dirent *de;
+    int errors = 0;
 
     if (d == NULL) {
         gdl_error("cannot read script directory %s: %s", dir, strerror(errno));
-        return -1;
+        return 1;
     }
-    while ((de = readdir(d)) != NULL) {
-        size_t len = strlen(de->d_name);
+    while ((errno = 0, de = readdir(d)) != NULL) {
         char *path;
-        struct stat st;
 
         if (de->d_name[0] == '.')
             continue;
         if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
-            abort();
-        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            find_modules(path, out);
-            free(path);
-        } else if (len > 4 && strcmp(de->d_name + len - 4, ".lua") == 0 && S_ISREG(st.st_mode)) {
-            strvec_push(out, path);
-        } else {
-            free(path);
-        }
+            out_of_memory("listing the script directories");
+        strvec_push(&names, path);
+    }
+    if (errno != 0) {
+        gdl_error("cannot read script directory %s: %s", dir, strerror(errno));
+        errors++;
     }
     closedir(d);
-    return 0;
+    if (names.n)
+        qsort(names.v, names.n, sizeof(char *), cmp_str);
+    for (int i = 0; i < names.n; i++) {
+        struct stat st;
+
+        if (lstat(names.v[i], &st) < 0) {
+            gdl_error("cannot read %s: %s", names.v[i], strerror(errno));
+            errors++;
+        } else if (S_ISLNK(st.st_mode)) {
+            strvec_push(&s->links, names.v[i]);
+            names.v[i] = NULL;
+        } else {
+            errors += search_path(s, names.v[i], &st);
+        }
+    }
+    strvec_free(&names);
+    return errors;
+}
+
+/* Collects every *.lua below root into s->files, each directory and file
+ * once; symlinks are followed, loops and second links skipped. Returns
+ * the number of paths that could not be read (a dangling symlink, an
+ * unreadable directory), each logged with its path and cause. */
+static int find_modules(search_t *s, const char *root)
+{
+    struct stat st;
+    int errors;
+
+    if (stat(root, &st) < 0) {
+        gdl_error("cannot read script directory %s: %s", root, strerror(errno));
+        return 1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        gdl_error("cannot read script directory %s: %s", root, strerror(ENOTDIR));
+        return 1;
+    }
+    errors = search_path(s, root, &st);
+    /* Links found while following links are appended: followed in turn. */
+    for (int i = 0; i < s->links.n; i++) {
+        const char *link = s->links.v[i];
+
+        if (stat(link, &st) < 0) {
+            int err = errno;
+
+            gdl_error("cannot read %s: %s%s", link, strerror(err), err == ENOENT ? " (a dangling symlink?)" : "");
+            errors++;
+        } else {
+            errors += search_path(s, link, &st);
+        }
+    }
+    strvec_free(&s->links);
+    return errors;
 }
 
 /* "jobs/GDExamples/Fib.lua" below "jobs" -> "GDExamples::Fib". */
@@ -179,7 +330,7 @@ static char *module_name(const char *root, const char *path)
         rel++;
     name = malloc(strlen(rel) * 2 + 1);
     if (name == NULL)
-        abort();
+        out_of_memory("naming a module");
     for (w = name; *rel; rel++) {
         if (*rel == '/') {
             *w++ = ':';
@@ -254,7 +405,7 @@ static void index_functions(void)
         n += gdl_pools[k].nfunctions;
     func_index = calloc(n ? n : 1, sizeof(func_index_t));
     if (func_index == NULL)
-        abort();
+        out_of_memory("indexing the functions");
     for (int k = 0; k < gdl_npools; k++)
         for (int f = 0; f < gdl_pools[k].nfunctions; f++)
             func_index[nfunc_index++] = (func_index_t){gdl_pools[k].functions[f], k};
@@ -313,11 +464,14 @@ static int read_pools(lua_State *L)
     return 0;
 }
 
-/* Loads every module below the script directories. Returns the number
- * of modules that failed; gdl_npools says how many jobs loaded. */
+/* Loads every module below the script directories (a directory or file
+ * found in more than one of them loads once). Returns the number of
+ * modules that failed and paths that could not be read; gdl_npools says
+ * how many jobs loaded. */
 int gdl_lua_load_pools(void)
 {
     lua_State *L = gdl_L;
+    search_t search = {0};
     int failed = 0, loaded = 0;
 
     if (gdl_lua_require(L, "gdlua") != 0) {
@@ -327,22 +481,19 @@ int gdl_lua_load_pools(void)
     }
     for (int d = 0; d < gdl_config.ndirs; d++) {
         const char *root = gdl_config.dirs[d];
-        strvec_t files = {0};
+        strvec_t *files = &search.files;
 
-        if (find_modules(root, &files) < 0) {
-            failed++;
-            continue;
-        }
-        if (files.n)
-            qsort(files.v, files.n, sizeof(char *), cmp_str);
-        for (int i = 0; i < files.n; i++) {
-            char *module = module_name(root, files.v[i]);
+        failed += find_modules(&search, root);
+        if (files->n)
+            qsort(files->v, files->n, sizeof(char *), cmp_str);
+        for (int i = 0; i < files->n; i++) {
+            char *module = module_name(root, files->v[i]);
 
             if (namespace_selected(module)) {
                 int top = lua_gettop(L);
 
                 lua_getfield(L, -1, "_load");
-                lua_pushstring(L, files.v[i]);
+                lua_pushstring(L, files->v[i]);
                 lua_pushstring(L, module);
                 if (gdl_lua_pcall(L, 2, 2) != 0) {
                     gdl_error("module %s not loaded: %s", module, lua_tostring(L, -1));
@@ -351,18 +502,18 @@ int gdl_lua_load_pools(void)
                     gdl_error("module %s not loaded: %s", module, lua_tostring(L, -1));
                     failed++;
                 } else if (lua_tointeger(L, -2) == 0) {
-                    gdl_warn("module %s (%s) defines no job", module, files.v[i]);
+                    gdl_warn("module %s (%s) defines no job", module, files->v[i]);
                 } else {
-                    gdl_info("module %s: %d function(s) from %s", module, (int)lua_tointeger(L, -2), files.v[i]);
+                    gdl_info("module %s: %d function(s) from %s", module, (int)lua_tointeger(L, -2), files->v[i]);
                     loaded++;
                 }
                 lua_settop(L, top);
             }
             free(module);
-            free(files.v[i]);
         }
-        free(files.v);
+        strvec_free(files);
     }
+    search_free(&search);
     lua_pushcfunction(L, read_pools);
     lua_getfield(L, -2, "_pools");
     if (gdl_lua_pcall(L, 1, 0) != 0) {

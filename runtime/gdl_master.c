@@ -645,8 +645,10 @@ struct event_base *gdl_master_init(void)
     tick_timer = event_new(base, -1, EV_PERSIST, on_tick, NULL);
     watchdog_timer = event_new(base, -1, EV_PERSIST, on_watchdog, NULL);
     for (int k = 0; k < gdl_npools; k++)
-        if ((pools[k].respawn = evtimer_new(base, on_respawn, NULL)) == NULL)
+        if ((pools[k].respawn = evtimer_new(base, on_respawn, NULL)) == NULL) {
+            gdl_error("cannot create the master's timers");
             return NULL;
+        }
     if (kill_timer == NULL || rescale_timer == NULL || budget_timer == NULL || tick_timer == NULL ||
         watchdog_timer == NULL) {
         gdl_error("cannot create the master's timers");

@@ -158,7 +158,8 @@ static void send_poll(admin_t *a)
     a->npeers = 0;
     a->asked_ms = gdl_now_ms();
     a->state = A_STATUS;
-    bufferevent_write(a->up.bev, "status\nworkers\n", 15);
+    if (bufferevent_write(a->up.bev, "status\nworkers\n", 15) < 0)
+        admin_down(a, "cannot send the poll: out of memory");
 }
 
 /* The poll answered in full: publish it. */
@@ -192,15 +193,21 @@ static void poll_done(admin_t *a)
     }
 }
 
-static void add_peer(admin_t *a, uint64_t instance, int job)
+/* Records that instance serves job; false when out of memory (the
+ * peers counted so far are kept). */
+static bool add_peer(admin_t *a, uint64_t instance, int job)
 {
     if (a->npeers == a->peers_cap) {
-        a->peers_cap = a->peers_cap ? a->peers_cap * 2 : 64;
-        a->peers = realloc(a->peers, sizeof(peer_t) * a->peers_cap);
-        if (a->peers == NULL)
-            abort();
+        int cap = a->peers_cap ? a->peers_cap * 2 : 64;
+        peer_t *peers = realloc(a->peers, sizeof(peer_t) * cap);
+
+        if (peers == NULL)
+            return false;
+        a->peers = peers;
+        a->peers_cap = cap;
     }
     a->peers[a->npeers++] = (peer_t){instance, job};
+    return true;
 }
 
 /* a + b, both >= 0, saturating at INT_MAX. */
@@ -239,8 +246,10 @@ static int handle_line(admin_t *a, char *line)
     if (inst == 0 || inst == self)
         return 0;
     for (char *f = strtok_r(funcs, " ", &save); f; f = strtok_r(NULL, " ", &save))
-        if ((job = gdl_pool_of_function(f)) >= 0)
-            add_peer(a, inst, job);
+        if ((job = gdl_pool_of_function(f)) >= 0 && !add_peer(a, inst, job)) {
+            admin_down(a, "out of memory counting the other gdlua instances");
+            return 0;
+        }
     return 0;
 }
 

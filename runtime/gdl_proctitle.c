@@ -6,6 +6,7 @@
  * argv and the environment strings that follow it; both are copied to
  * the heap first, and main goes on with the copies.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +17,28 @@
 extern char **environ;
 
 static char *title_start;
-static char **argv_copies;
 static size_t title_len;
+/* The copies of argv and of the environment's array, kept so that leak
+ * checkers see them reachable however main's argv is stored and after a
+ * setenv has replaced environ; volatile, as nothing reads them and the
+ * compiler would drop the variables and the stores. */
+static char **volatile argv_copies;
+static char **volatile env_copies;
+
+static void free_copies(char **v, int n)
+{
+    if (v == NULL)
+        return;
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
 
 void gdl_proctitle_init(int argc, char **argv)
 {
     char *start, *end;
-    char **env;
+    char **env, **args;
+    bool ok;
     int n;
 
     if (argc == 0 || argv[0] == NULL)
@@ -36,21 +52,26 @@ void gdl_proctitle_init(int argc, char **argv)
         if (environ[n] == end)
             end = environ[n] + strlen(environ[n]) + 1;
 
-    env = malloc(sizeof(char *) * (n + 1));
-    if (env == NULL)
+    /* Every copy is made before anything is changed: short of memory,
+     * argv and the environment stay as they are and so does the title
+     * (gdl_proctitle_set then sets only the short name). */
+    env = calloc(n + 1, sizeof(char *));
+    args = calloc(argc, sizeof(char *));
+    ok = env != NULL && args != NULL;
+    for (int i = 0; ok && i < n; i++)
+        ok = (env[i] = strdup(environ[i])) != NULL;
+    for (int i = 0; ok && i < argc; i++)
+        ok = (args[i] = strdup(argv[i])) != NULL;
+    if (!ok) {
+        free_copies(env, n); /* calloc'ed: the entries not copied are NULL */
+        free_copies(args, argc);
         return;
-    for (int i = 0; i < n; i++)
-        env[i] = strdup(environ[i]);
-    env[n] = NULL;
-    environ = env;
-    /* The copies are kept in a static array too, so leak checkers see
-     * them reachable however main's argv is stored. */
-    argv_copies = malloc(sizeof(char *) * argc);
-    for (int i = 0; i < argc; i++) {
-        argv[i] = strdup(argv[i]);
-        if (argv_copies)
-            argv_copies[i] = argv[i];
     }
+    environ = env;
+    env_copies = env;
+    for (int i = 0; i < argc; i++)
+        argv[i] = args[i];
+    argv_copies = args;
     title_start = start;
     title_len = end - start;
 }

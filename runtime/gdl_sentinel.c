@@ -58,32 +58,40 @@ static sentinel_t sentinels[GDL_SERVERS_MAX];
 static bool started;
 static void (*on_wake)(int server);
 
-static void packet(struct evbuffer *out, uint32_t type, const char *data, size_t len)
+/* Queues one request; -1 when out of memory, and then part of it may
+ * be queued: the caller drops the connection. */
+static int packet(struct evbuffer *out, uint32_t type, const char *data, size_t len)
 {
     uint32_t hdr[2] = {htonl(type), htonl((uint32_t)len)};
 
-    evbuffer_add(out, "\0REQ", 4);
-    evbuffer_add(out, hdr, sizeof(hdr));
-    if (len)
-        evbuffer_add(out, data, len);
+    if (evbuffer_add(out, "\0REQ", 4) < 0 || evbuffer_add(out, hdr, sizeof(hdr)) < 0 ||
+        (len && evbuffer_add(out, data, len) < 0))
+        return -1;
+    return 0;
 }
+
+static void sentinel_down(sentinel_t *s, const char *why);
 
 static void arm(sentinel_t *s)
 {
     struct evbuffer *out = bufferevent_get_output(s->up.bev);
-    int n = 0;
+    int n = 0, rc;
 
-    packet(out, RESET_ABILITIES, NULL, 0);
-    packet(out, GRAB_JOB, NULL, 0);
+    rc = packet(out, RESET_ABILITIES, NULL, 0);
+    rc |= packet(out, GRAB_JOB, NULL, 0);
     for (int k = 0; k < gdl_npools; k++) {
         if (!s->want[k])
             continue;
         for (int f = 0; f < gdl_pools[k].nfunctions; f++)
-            packet(out, CAN_DO, gdl_pools[k].functions[f], strlen(gdl_pools[k].functions[f]));
+            rc |= packet(out, CAN_DO, gdl_pools[k].functions[f], strlen(gdl_pools[k].functions[f]));
         n++;
     }
     if (n)
-        packet(out, PRE_SLEEP, NULL, 0);
+        rc |= packet(out, PRE_SLEEP, NULL, 0);
+    if (rc < 0) {
+        sentinel_down(s, "cannot queue a request: out of memory");
+        return;
+    }
     memcpy(s->armed, s->want, gdl_npools);
     s->fired = false;
     gdl_debug("sentinel %d armed for %d job(s)", s->index, n);
@@ -161,7 +169,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         s->connected = true;
         s->up.failures = 0;
         snprintf(id, sizeof(id), "%s:wake", gdl_instance);
-        packet(bufferevent_get_output(bev), SET_CLIENT_ID, id, strlen(id));
+        if (packet(bufferevent_get_output(bev), SET_CLIENT_ID, id, strlen(id)) < 0) {
+            sentinel_down(s, "cannot queue a request: out of memory");
+            return;
+        }
         memset(s->armed, 0, gdl_npools);
         s->fired = true; /* arm whatever is wanted, at once */
         s->woken_ms = 0;

@@ -45,8 +45,10 @@ static int job_status(lua_State *L)
     gearman_job_st *job = check_job(L);
     lua_Number n = luaL_checknumber(L, 2), d = luaL_checknumber(L, 3);
 
-    if (n < 0 || d < 0 || n > 4294967295.0 || d > 4294967295.0)
-        return luaL_error(L, "status: numerator and denominator must be from 0 to 2^32-1");
+    /* Written so that NaN fails too: no comparison with it is true, and
+     * converting it to an integer is undefined. */
+    if (!(n >= 0 && n <= 4294967295.0 && d >= 0 && d <= 4294967295.0))
+        return luaL_error(L, "status: numerator and denominator must be from 0 to 2^32-1, got %f and %f", n, d);
     return push_send_result(L, gearman_job_send_status(job, (uint32_t)n, (uint32_t)d));
 }
 

@@ -33,4 +33,9 @@ out=$(timeout 20 "$GDLUA" --server "127.0.0.1:$PORT" --console_port "$p" --conso
 rc=$?
 [[ $rc != 0 && $rc != 124 ]] || fail "a missing token file was accepted"
 assert_contains "missing token file" "$out" "cannot read token file $TMP/missing"
+# A directory opens, but reading it fails: that is the cause given.
+out=$(timeout 20 "$GDLUA" --server "127.0.0.1:$PORT" --console_port "$p" --console_token "$TMP" "$FIXTURES/console" 2>&1)
+rc=$?
+[[ $rc != 0 && $rc != 124 ]] || fail "a directory as the token file was accepted"
+assert_contains "a directory as the token file" "$out" "console: cannot read token file $TMP: Is a directory"
 pass

@@ -78,13 +78,28 @@ assert_eq "edges: packets in order" \
     'status 0/4294967295|data bin\x00ary\xff|status 4294967295/4294967295|warning |complete edges' \
     "$(paste -sd'|' <<<"$out")"
 
-# An out-of-range status is an error that fails the job.
-out=$(client badstatus x)
-rc=$?
-assert_eq "badstatus: client exit status (output: $out)" 1 "$rc"
-assert_contains "badstatus: the warning" "$out" \
-    "JobApi.lua:$(line_of 'job:status(-1, 4)'): status: numerator and denominator must be from 0 to 2^32-1"
-assert_eq "badstatus: last packet" fail "$(tail -n 1 <<<"$out")"
+# An out-of-range status is an error that fails the job: negative, NaN
+# (which no comparison rejects, and whose conversion to an integer is
+# undefined), infinite, too large. The process serves on.
+badstatus_pid=$(worker_pids_for Test::JobApi::badstatus)
+# Each case: workload=the call in the fixture=what the message says it got.
+for c in 'negative=job:status(-1, 4)=-1 and 4' 'nan_numerator=job:status(0 / 0, 4)=nan and 4' \
+    'nan_denominator=job:status(1, 0 / 0)=1 and nan' 'inf=job:status(1 / 0, 4)=inf and 4' \
+    'neg_inf=job:status(1, -1 / 0)=1 and -inf' 'huge_nan=job:status(1e300, 0 / 0)=1e+300 and nan' \
+    'above=job:status(4294967296, 4294967296)=4294967296 and 4294967296'; do
+    IFS='=' read -r case call got <<<"$c"
+    out=$(client badstatus "$case")
+    rc=$?
+    assert_eq "badstatus $case: client exit status (output: $out)" 1 "$rc"
+    assert_contains "badstatus $case: the warning" "$out" \
+        "JobApi.lua:$(line_of "$call"): status: numerator and denominator must be from 0 to 2^32-1, got $got"
+    assert_eq "badstatus $case: status packets sent" 0 "$(grep -c '^status ' <<<"$out")"
+    assert_eq "badstatus $case: last packet" fail "$(tail -n 1 <<<"$out")"
+done
+assert_eq "the process serving badstatus after the failures" "$badstatus_pid" \
+    "$(worker_pids_for Test::JobApi::badstatus)"
+out=$(client edges x) || fail "edges after the bad status calls (status $?): $out"
+assert_eq "edges after the bad status calls" complete "$(tail -n 1 <<<"$out" | cut -d' ' -f1)"
 
 # ---- a job object kept past its call --------------------------------------------------
 keep_pid=$(worker_pids_for Test::JobApi::keep)

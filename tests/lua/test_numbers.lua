@@ -1,0 +1,98 @@
+-- test_numbers.lua: every number a C module takes from Lua and turns
+-- into an integer (or a time) refuses NaN, ±inf and out-of-range values
+-- with an error naming the argument or option, instead of converting
+-- them (converting NaN or an out-of-range double to an integer type is
+-- undefined behaviour: run it under the -DGDLUA_SANITIZE=ON build to see
+-- none happens). job:status needs a running job: test_jobapi.sh.
+-- Run by ctest as: gdlua run test_numbers.lua
+local gdlua = require "gdlua"
+local core = require "gdlua.core"
+local fib = require "gdlua.fib"
+local client = require "gdlua.client"
+local image = require "gdlua.image"
+
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local t = require "testlib"
+local check, check_match = t.check, t.check_match
+
+-- The bad values, how a message that quotes them prints them, and as
+-- source text.
+local BAD = {
+  { 0 / 0, "nan", "0 / 0" },
+  { 1 / 0, "inf", "1 / 0" },
+  { -1 / 0, "-inf", "-1 / 0" },
+  { 1e300, "1e+300", "1e300" },
+  { -1, "-1", "-1" },
+}
+
+-- raises(want, fn, ...): fn(...) raises an error containing want.
+local function raises(want, fn, ...)
+  local ok, err = pcall(fn, ...)
+  check(not ok, "raises: " .. want)
+  check_match(err, want, "error message")
+end
+
+for _, b in ipairs(BAD) do
+  local v, shown = b[1], b[2]
+
+  -- gdlua.sleep(seconds): a time, tv_sec and tv_nsec.
+  raises("bad argument #1 to '?' (seconds must be from 0 to 86400)", gdlua.sleep, v)
+
+  -- gdlua.fib: n is an int.
+  raises("bad argument #1 to '?' (n must be a whole number from 0 to 1475)", fib.fib, v)
+  raises("bad argument #1 to '?' (n must be a whole number from 0 to 1475)", fib.iter, v)
+
+  -- gdlua.client.new{timeout}: an int of milliseconds.
+  raises("gdlua.client.new: timeout must be from 0 to 2147483647 ms, got " .. shown, client.new, { timeout = v })
+
+  -- gdlua.image: thumbnail's width, and each numeric option (checked
+  -- before the input is looked at).
+  raises("bad argument #2 to '?' (width must be a whole number from 1 to 65535)", image.thumbnail, "x", v)
+  for _, o in ipairs {
+    { "quality", "a whole number from 1 to 100" },
+    { "compression", "a whole number from 0 to 9" },
+    { "effort", "a whole number from 1 to 10" },
+    { "bitdepth", "a whole number from 1 to 8" },
+    { "dither", "a number from 0 to 1" },
+    { "max_pixels", "a whole number from 1" },
+    { "max_bytes", "a whole number from 1" },
+  } do
+    raises(("gdlua.image.convert: option %s must be %s, got %s"):format(o[1], o[2], shown),
+      image.convert, "x", "jpeg", { [o[1]] = v })
+    raises(("gdlua.image.thumbnail: option %s must be %s, got %s"):format(o[1], o[2], shown),
+      image.thumbnail, "x", 10, { [o[1]] = v })
+  end
+  raises("gdlua.image.thumbnail: option height must be a whole number from 1 to 65535, got " .. shown,
+    image.thumbnail, "x", 10, { height = v })
+  local bg = "gdlua.image.convert: option background must be a grey level or an {r, g, b} table of numbers from 0 to 255"
+  raises(bg .. ", got " .. shown, image.convert, "x", "jpeg", { background = v })
+  raises(bg .. ", got table", image.convert, "x", "jpeg", { background = { 1, v, 1 } })
+end
+
+-- Job attributes (read into ints by the loader): the same values refused
+-- when the module is defined, naming the job, the attribute and the value.
+local tmp = os.tmpname()
+for i, b in ipairs(BAD) do
+  for _, a in ipairs {
+    { "min_processes", "must be a whole number from 0 to " .. core.procs_max },
+    { "max_processes", "must be a whole number from 0 to " .. core.procs_max },
+    { "max_idle_time", "must be a whole number of seconds from 0 to 31536000" },
+  } do
+    local name = ("T::Num%d%s"):format(i, a[1])
+    local path = tmp .. "_" .. name:gsub("::", "_") .. ".lua"
+    local f = assert(io.open(path, "w"))
+    f:write(([[
+local W = require("gdlua").worker()
+W:job("j", { %s = %s }, function() end)
+return W
+]]):format(a[1], b[3]))
+    f:close()
+    local n, err = gdlua._load(path, name)
+    os.remove(path)
+    check(n == nil, name .. " refused")
+    check_match(err, ('job "j": %s %s, got %s'):format(a[1], a[2], b[2]), name .. " message")
+  end
+end
+os.remove(tmp)
+
+t.finish()
