@@ -66,6 +66,11 @@ static void on_timeout(int sig)
     lua_sethook(gdl_L, timeout_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1000);
 }
 
+static void on_reopen_log(int sig)
+{
+    gdl_log_reopen();
+}
+
 static void on_stop(int sig)
 {
     int saved = errno;
@@ -80,16 +85,22 @@ static void child_signals(void)
     struct sigaction sa;
     sigset_t all;
 
+    static const int ignored[] = {SIGHUP, SIGPIPE, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGPOLL, SIGXFSZ, SIGPWR};
+
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
     sigaction(SIGCHLD, &sa, NULL);
-    sigaction(SIGQUIT, &sa, NULL);
+    /* Signals sent to the whole process group must not kill a child
+     * mid-job: the master decides (SIGTERM stops it after its job). */
     sa.sa_handler = SIG_IGN;
-    sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGPIPE, &sa, NULL);
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+        sigaction(ignored[i], &sa, NULL);
     sa.sa_handler = on_stop;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
+    sa.sa_handler = on_reopen_log;
+    sigaction(SIGUSR1, &sa, NULL);
     sa.sa_handler = on_timeout;
     sigaction(SIGXCPU, &sa, NULL);
     sigemptyset(&all);
@@ -239,6 +250,9 @@ void gdl_child_run(int pool_index, int slot)
 
     pool = &gdl_pools[pool_index];
     gdl_slot_attach(slot);
+    /* A job's print() and io.write reach gdlua's stdout a line at a time
+     * (and the rest before the process exits). */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     gdl_proctitle_set(pool->title);
     gdl_is_master = false;
@@ -297,5 +311,6 @@ void gdl_child_run(int pool_index, int slot)
     }
     gdl_slot_exit();
     gearman_worker_free(w);
+    fflush(NULL);
     _exit(0);
 }

@@ -18,6 +18,7 @@
 
 int gdl_log_level = GDL_LOG_INFO;
 static int log_fd = STDERR_FILENO;
+static const char *log_path; /* NULL: stderr */
 
 /* The one list of levels: option values, gdlua.log's, the log lines'
  * upper-cased. */
@@ -35,7 +36,22 @@ int gdl_log_open(const char *path)
         return -1;
     }
     log_fd = fd;
+    log_path = path;
     return 0;
+}
+
+/* Opens the log file again (after logrotate moved it) onto the same
+ * descriptor. Only async-signal-safe calls: a child calls it from its
+ * SIGUSR1 handler. A failure keeps the old file. */
+void gdl_log_reopen(void)
+{
+    int saved = errno, fd;
+
+    if (log_path && (fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) >= 0) {
+        dup3(fd, log_fd, O_CLOEXEC);
+        close(fd);
+    }
+    errno = saved;
 }
 
 int gdl_log_level_parse(const char *name)

@@ -14,10 +14,12 @@
  * the moment work arrives for a pool that needs a process. The process
  * table is indexed like the slots: process i writes slot i.
  *
- * Signals: SIGTERM/SIGINT stop the children after their current job and
- * exit 0 once they are gone, escalating to SIGKILL after
- * --shutdown_timeout; a second SIGTERM/SIGINT escalates at once. SIGHUP
- * is logged and ignored (no reload yet).
+ * Signals: SIGTERM/SIGINT/SIGQUIT stop the children after their current
+ * job and exit 0 once they are gone, escalating to SIGKILL after
+ * --shutdown_timeout; a second one escalates at once. SIGUSR1 reopens
+ * the log file (the master's and, passed on, each child's). SIGHUP (no
+ * reload yet) and the other signals an operator might send (SIGUSR2,
+ * SIGALRM, ...) are logged and ignored: none kills the master.
  */
 #include <errno.h>
 #include <signal.h>
@@ -46,6 +48,7 @@ typedef struct {
     int pool;
     int64_t started_ms;
     bool stopping;      /* we asked it to stop: its exit is no crash */
+    bool timed_out;     /* its job ran past the pool's timeout */
     int64_t kill_at_ms; /* SIGKILL then, if still alive; 0: never */
 } proc_t;
 
@@ -118,6 +121,7 @@ static int spawn(int pool, const char *why)
      * close them in the child through pthread_atfork handlers. */
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
+    fflush(NULL); /* or the child would write the master's pending output again */
     pid = fork();
     if (pid == 0)
         gdl_child_run(pool, i);
@@ -134,9 +138,13 @@ static int spawn(int pool, const char *why)
     return 0;
 }
 
+/* Asks process i to stop after its current job; the watchdog sends
+ * SIGKILL if it is still there after --stop_timeout. */
 static void stop(int i, const char *why)
 {
     procs[i].stopping = true;
+    if (gdl_config.stop_timeout_ms > 0)
+        procs[i].kill_at_ms = gdl_now_ms() + gdl_config.stop_timeout_ms;
     gdl_info("stop %d %s: %s", (int)procs[i].pid, gdl_pools[procs[i].pool].name, why);
     kill(procs[i].pid, SIGTERM);
 }
@@ -254,6 +262,7 @@ static void time_out(int i, int64_t busy_ms, int64_t now)
     gdl_warn("stop %d %s: job %s timed out after %lld ms (timeout %g s)", (int)procs[i].pid, p->name, handle,
              (long long)busy_ms, pool_timeout_ms(procs[i].pool) / 1000.0);
     procs[i].stopping = true;
+    procs[i].timed_out = true;
     procs[i].kill_at_ms = now + TIMEOUT_GRACE_MS;
     kill(procs[i].pid, SIGXCPU);
     kill(procs[i].pid, SIGTERM);
@@ -271,8 +280,9 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
         if (procs[i].pid == 0)
             continue;
         if (procs[i].kill_at_ms && now >= procs[i].kill_at_ms) {
-            gdl_warn("process %d %s: still running %d ms after its job timed out; sending SIGKILL", (int)procs[i].pid,
-                     gdl_pools[procs[i].pool].name, TIMEOUT_GRACE_MS);
+            gdl_warn(
+                "process %d %s: still running %s; sending SIGKILL", (int)procs[i].pid, gdl_pools[procs[i].pool].name,
+                procs[i].timed_out ? "1000 ms after its job timed out" : "--stop_timeout after it was asked to stop");
             kill(procs[i].pid, SIGKILL);
             procs[i].kill_at_ms = 0;
             continue;
@@ -601,15 +611,29 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         break;
     case SIGTERM:
     case SIGINT:
+    case SIGQUIT:
         shutdown_begin(sig);
         break;
     case SIGHUP:
         gdl_info("SIGHUP: reloading is not supported yet; ignored");
         break;
+    case SIGUSR1:
+        /* logrotate: the children reopen theirs in their handler */
+        gdl_log_reopen();
+        gdl_info("SIGUSR1: log file reopened");
+        for (int i = 0; i < GDL_PROCS_MAX; i++)
+            if (procs[i].pid)
+                kill(procs[i].pid, SIGUSR1);
+        break;
+    default:
+        gdl_info("%s (signal %d): ignored", strsignal(sig), (int)sig);
     }
 }
 
-static const int signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
+/* Every signal the master handles. Those after SIGUSR1 are ones an
+ * operator may send that must not kill it: logged and ignored. */
+static const int signals[] = {SIGCHLD, SIGTERM,   SIGINT,  SIGQUIT, SIGHUP,  SIGUSR1, SIGUSR2,
+                              SIGALRM, SIGVTALRM, SIGPROF, SIGPOLL, SIGXCPU, SIGXFSZ, SIGPWR};
 #define NSIGNALS (sizeof(signals) / sizeof(signals[0]))
 static struct event *signal_events[NSIGNALS];
 
@@ -664,12 +688,10 @@ int gdl_master_run(void)
     int n;
 
     evtimer_add(tick_timer, &tick);
-    for (int k = 0; k < gdl_npools; k++)
-        if (pool_timeout_ms(k) > 0) {
-            struct timeval tv = {0, WATCHDOG_MS * 1000};
-            evtimer_add(watchdog_timer, &tv);
-            break;
-        }
+    {
+        struct timeval tv = {0, WATCHDOG_MS * 1000};
+        evtimer_add(watchdog_timer, &tv);
+    }
     spawn_tokens = gdl_config.max_spawn_rate;
     tokens_at_ms = gdl_now_ms();
 

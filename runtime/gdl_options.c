@@ -44,6 +44,8 @@ static const gdl_option_t options[] = {
     {"logfile", "PATH", OPT_STRING, F(logfile), 0, 0, 0, 0, NULL, "append the log to PATH (default: stderr)"},
     {"shutdown_timeout", "SECONDS", OPT_INT, F(shutdown_timeout), 0, 30, 0, 86400, NULL,
      "on SIGTERM, wait this long for running jobs before SIGKILL"},
+    {"stop_timeout", "SECONDS", OPT_DURATION, F(stop_timeout_ms), 0, 30, 0, 86400, NULL,
+     "a process asked to stop (idle, console kill, above max) gets SIGKILL if still running after this long; 0: never"},
     {"interval", "SECONDS", OPT_INT, F(interval), 0, 1, 0, 86400, NULL,
      "poll each job server's queue this often; 0: only when woken"},
     {"max_idle_time", "SECONDS", OPT_INT, F(max_idle_time), 0, 10, 0, 31536000, NULL,

@@ -39,6 +39,7 @@ struct evbuffer;
 extern int gdl_log_level;
 extern const char *const gdl_log_levels[]; /* "error", ... indexed by GDL_LOG_*; NULL-terminated */
 int gdl_log_open(const char *path);
+void gdl_log_reopen(void);
 int gdl_log_level_parse(const char *name);
 #define gdl_error(...) gdl_log(GDL_LOG_ERROR, __VA_ARGS__)
 #define gdl_warn(...)  gdl_log(GDL_LOG_WARN, __VA_ARGS__)
@@ -76,6 +77,7 @@ typedef struct {
     bool check;                /* load, list the pools, exit */
     int max_attempts;          /* deaths a job may cause before it is failed unrun; 0: no limit */
     int timeout_ms;            /* a job running longer is failed; 0: none */
+    int stop_timeout_ms;       /* a process asked to stop is SIGKILLed after this; 0: never */
 } gdl_config_t;
 
 extern gdl_config_t gdl_config;
