@@ -115,6 +115,9 @@ int main(int argc, char **argv)
     }
     if (failed)
         gdl_warn("%d module(s) failed to load; serving the other %d job(s)", failed, gdl_npools);
+    if (gdl_config.interval == 0 && gdl_config.no_wakeups)
+        gdl_warn("--interval 0 with --no_wakeups: nothing will notice queued work, so jobs with min_processes 0 "
+                 "never start");
     if ((base = gdl_master_init()) == NULL || gdl_console_init(base) < 0)
         return 1;
     return gdl_master_run();

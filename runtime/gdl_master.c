@@ -110,7 +110,19 @@ static int spawn(int pool, const char *why)
     for (i = 0; i < GDL_PROCS_MAX && procs[i].pid != 0; i++)
         ;
     if (i == GDL_PROCS_MAX) {
-        gdl_error("cannot start a process for %s: all %d process slots in use", p->name, GDL_PROCS_MAX);
+        static int64_t said_ms;
+        static int unsaid;
+        int64_t now = gdl_now_ms();
+
+        /* scale() asks again on every event: say it once a minute */
+        if (said_ms == 0 || now - said_ms >= 60000) {
+            gdl_error("cannot start a process for %s: all %d process slots in use (%d more such refusals)", p->name,
+                      GDL_PROCS_MAX, unsaid);
+            said_ms = now;
+            unsaid = 0;
+        } else {
+            unsaid++;
+        }
         return -1;
     }
     /* The slot is ready before fork: once the child runs, it is the

@@ -218,6 +218,22 @@ local function stage_pool(pname, new_pools, w, process_name, j)
   return pt
 end
 
+local CHAR_NAMES = { [9] = "tab", [10] = "newline", [13] = "carriage return", [32] = "space" }
+
+-- gearmand's admin protocol is tab- and line-separated and the console's
+-- space-separated: a name with such a character would break both.
+local function check_name(j, what, name)
+  local at = name:find("[%c ]")
+  if at then
+    local b = name:byte(at)
+    local function shown(s)
+      return (s:gsub("%c", function(c) return ("\\%d"):format(c:byte()) end))
+    end
+    error(("%s: job \"%s\": %s name \"%s\" has a %s at byte %d; names may not contain spaces or control characters")
+      :format(j.where, shown(j.name), what, shown(name), CHAR_NAMES[b] or ("control character \\" .. b), at), 0)
+  end
+end
+
 -- Turns a loaded worker into process types and dispatch entries. Raises
 -- on the first invalid definition; adds nothing until all are valid.
 local function finalize(w, new_pools, new_functions)
@@ -240,6 +256,7 @@ local function finalize(w, new_pools, new_functions)
         :format(j.where, j.name, a.max_processes, a.min_processes), 0)
     end
     local fname = prefix .. j.name
+    check_name(j, "function", fname)
     local other = functions[fname] or new_functions[fname]
     if other then
       error(("%s: job %q: function %s is already defined at %s")
@@ -251,6 +268,7 @@ local function finalize(w, new_pools, new_functions)
       begin = rawget(w, "begin"), finish = finish,
     }
     local pname = a.process_group and prefix .. a.process_group or fname
+    check_name(j, "process group", pname)
     local pt = stage_pool(pname, new_pools, w, process_name, j)
     pt.functions[#pt.functions + 1] = fname
     -- A group's min and max come from the members that give them (the
@@ -291,7 +309,14 @@ function M._load(path, module)
     return nil, err
   end
   loading = { module = module, path = path, workers = {} }
+  -- os.exit at load time would end the master, silently: refuse it.
+  local exit = os.exit
+  os.exit = function(code)
+    error(("os.exit(%s) called while loading the module; a module must not end the master")
+      :format(tostring(code)), 2)
+  end
   local ok, res = xpcall(chunk, load_error, module, path)
+  os.exit = exit
   local workers = loading.workers
   loading = nil
   if not ok then

@@ -255,4 +255,11 @@ log_has_re '127\.0\.0\.1:1([^0-9]|$)' &&
     fail "--server given, yet the log mentions GEARMAN_SERVERS' 127.0.0.1:1: $(grep -E '127\.0\.0\.1:1([^0-9]|$)' "$GDLUA_LOG" | head -3)"
 stop_gdlua
 
+# ---- --interval 0 with --no_wakeups: accepted, with a warning -----------------------------
+: >"$GDLUA_LOG"
+start_gdlua --interval 0 --no_wakeups "$OPT/env"
+wait_for "the warning about --interval 0 --no_wakeups" 10 \
+    log_has "--interval 0 with --no_wakeups: nothing will notice queued work"
+stop_gdlua
+
 pass

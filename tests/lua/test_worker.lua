@@ -61,6 +61,35 @@ return W
 check_eq(n, nil, "duplicate function refused")
 check_match(err, "function T::Basic::a is already defined at", "duplicate message")
 
+-- names that would break gearmand's admin protocol or the console are
+-- refused, the bad character named and shown escaped
+for _, case in ipairs({
+  { '"a\\tb"', nil, 'job "a\\9b": function name "T::Names::a\\9b" has a tab at byte 12' },
+  { '"a\\nb"', nil, 'job "a\\10b": function name "T::Names::a\\10b" has a newline at byte 12' },
+  { '"a\\rb"', nil, 'has a carriage return at byte 12' },
+  { '"a b"', nil, 'function name "T::Names::a b" has a space at byte 12' },
+  { '"a\\1b"', nil, 'has a control character \\1 at byte 12' },
+  { '"ok"', '"g x"', 'job "ok": process group name "T::Names::g x" has a space at byte 12' },
+}) do
+  n, err = module(([[
+local W = require("gdlua").worker()
+W:job(%s, { process_group = %s }, function() end)
+return W
+]]):format(case[1], case[2] or "nil"), "T::Names")
+  check_eq(n, nil, "bad name refused: " .. case[1])
+  check(err and err:find(case[3], 1, true) ~= nil, "bad name message: " .. tostring(err))
+  check(err and not err:find("\n", 1, true), "bad name message on one line: " .. tostring(err))
+end
+
+-- os.exit at load time is an error of that module, not the master's end
+local real_exit = os.exit
+n, err = module([[
+os.exit(0)
+]], "T::Exits")
+check_eq(n, nil, "os.exit at load refused")
+check_match(err, "T_Exits.lua:1: os.exit(0) called while loading the module", "os.exit message")
+check(os.exit == real_exit, "os.exit restored after the load")
+
 -- invalid attributes name module file:line, job, attribute and value
 local max = core.procs_max
 local bad = {
