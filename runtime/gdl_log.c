@@ -66,12 +66,12 @@ int gdl_log_level_parse(const char *name)
 
 void gdl_log(int level, const char *fmt, ...)
 {
-    char line[4096], tag[8];
+    char line[4096], text[4096], tag[8];
     struct timespec ts;
     struct tm tm;
     va_list ap;
     size_t t;
-    int n;
+    int n, len;
 
     if (level > gdl_log_level || level < 0)
         return;
@@ -83,10 +83,15 @@ void gdl_log(int level, const char *fmt, ...)
     n = snprintf(line, sizeof(line), "[%04d-%02d-%02dT%02d:%02d:%02d.%03ld] %s [%d] ", tm.tm_year + 1900, tm.tm_mon + 1,
                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, tag, (int)getpid());
     va_start(ap, fmt);
-    n += vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+    len = vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    if (n > (int)sizeof(line) - 2)
-        n = sizeof(line) - 2;
+    /* Job text can hold anything: no raw control character, and no
+     * newline that could pass for a log line of its own. */
+    n += (int)gdl_escape(line + n, sizeof(line) - 2 - n, text,
+                         len < 0                      ? 0
+                         : (size_t)len < sizeof(text) ? (size_t)len
+                                                      : sizeof(text) - 1,
+                         true);
     line[n++] = '\n';
     while (write(log_fd, line, n) < 0 && errno == EINTR)
         ;

@@ -131,18 +131,11 @@ void gdl_slot_job_begin(const char *handle, int64_t now_ms)
     set_state(mine, GDL_SLOT_BUSY, now_ms);
 }
 
-/* The first line of msg, cut at a character boundary (UTF-8). */
+/* The first line of msg, escaped (gdl_escape), so the console, json and
+ * the log can show it as it is. */
 static void copy_error(char *to, const char *msg)
 {
-    size_t n = strcspn(msg, "\r\n");
-
-    if (n >= GDL_ERROR_MAX) {
-        n = GDL_ERROR_MAX - 1;
-        while (n > 0 && ((unsigned char)msg[n] & 0xc0) == 0x80)
-            n--;
-    }
-    memcpy(to, msg, n);
-    to[n] = '\0';
+    gdl_escape(to, GDL_ERROR_MAX, msg, strlen(msg), false);
 }
 
 void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t now_ms)

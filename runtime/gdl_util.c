@@ -112,3 +112,64 @@ void gdl_seq_load(_Atomic uint32_t *seq, _Atomic uint64_t *words, void *dst, siz
     } while ((before & 1) || before != after);
     memcpy(dst, buf, len);
 }
+
+/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] < 0x80             ? 1
+                 : (s[0] & 0xe0) == 0xc0 ? 2
+                 : (s[0] & 0xf0) == 0xe0 ? 3
+                 : (s[0] & 0xf8) == 0xf0 ? 4
+                                         : 0;
+
+    if (len == 0 || len > n || (len == 2 && s[0] < 0xc2))
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((len == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (len == 3 && s[0] == 0xed && s[1] > 0x9f) ||
+        (len == 4 && (s[0] > 0xf4 || (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))))
+        return 0; /* overlong, a surrogate, or beyond U+10FFFF */
+    return len;
+}
+
+/* Job text (an error message, a workload) made safe to show: valid UTF-8
+ * is kept, control characters and invalid bytes become \xHH, and a
+ * newline becomes "\n\t" when keep_newlines (a continuation line in the
+ * log, which cannot pass for a line of its own) or ends the text when
+ * not. The output is cut at a character boundary to fit out[size];
+ * returns its length. */
+size_t gdl_escape(char *out, size_t size, const char *in, size_t len, bool keep_newlines)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t o = 0;
+
+    if (size == 0)
+        return 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_len(s + i, len - i);
+        char esc[8];
+        const char *w = (const char *)s + i;
+        size_t wn = n;
+
+        if (s[i] == '\n' && !keep_newlines)
+            break;
+        if (s[i] == '\n') {
+            w = "\n\t";
+            wn = 2;
+            n = 1;
+        } else if (n == 0 || (s[i] < 0x20 && !(s[i] == '\t' && keep_newlines)) || s[i] == 0x7f) {
+            snprintf(esc, sizeof(esc), "\\x%02x", s[i]);
+            w = esc;
+            wn = 4;
+            n = 1;
+        }
+        if (o + wn >= size)
+            break;
+        memcpy(out + o, w, wn);
+        o += wn;
+        i += n;
+    }
+    out[o] = '\0';
+    return o;
+}

@@ -93,6 +93,7 @@ void gdl_format_time(int64_t unix_s, char *buf, size_t len);
 int gdl_format_number(double n, char *buf, size_t len);
 int gdl_backoff_ms(int attempt, int first_ms, int max_ms);
 void gdl_sleep_ms(int ms);
+size_t gdl_escape(char *out, size_t size, const char *in, size_t len, bool keep_newlines);
 #define GDL_SEQ_MAX        2048 /* bytes of a record under a seqlock, at most */
 #define GDL_SEQ_WORDS(len) (((len) + 7) / 8)
 void gdl_seq_store(_Atomic uint32_t *seq, _Atomic uint64_t *words, const void *src, size_t len);

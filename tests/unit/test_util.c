@@ -44,5 +44,38 @@ int main(void)
     CHECK_INT(gdl_backoff_ms(INT32_MAX, 1000, 30000), 30000);
     for (int i = 1; i < 40; i++)
         CHECK(gdl_backoff_ms(i, 100, 5000) >= gdl_backoff_ms(i - 1, 100, 5000));
+    /* gdl_escape: job text made safe to show */
+    {
+        char out[64], big[600];
+#define ESC(in, keep) gdl_escape(out, sizeof(out), in, strlen(in), keep)
+        const char e200[] = "\xc3\xa9\xc3\xa9\xc3\xa9";
+
+        CHECK_INT(gdl_escape(out, sizeof(out), "plain", 5, false), 5);
+        CHECK_STR(out, "plain");
+        ESC("a\x1b[31mred", false);
+        CHECK_STR(out, "a\\x1b[31mred");
+        ESC("one\r\n.\r\ntwo", false);
+        CHECK_STR(out, "one\\x0d"); /* the first line only */
+        ESC("one\r\n.\r\ntwo", true);
+        CHECK_STR(out, "one\\x0d\n\t.\\x0d\n\ttwo"); /* continuation lines */
+        ESC("t\tab", true);
+        CHECK_STR(out, "t\tab");
+        ESC("t\tab", false);
+        CHECK_STR(out, "t\\x09ab");
+        ESC("\xff\xfe ok \xc3", false); /* invalid bytes, a cut sequence */
+        CHECK_STR(out, "\\xff\\xfe ok \\xc3");
+        ESC("\xc0\xaf \xe0\x80\xaf \xf4\x90\x80\x80 \xed\xa0\x80", false); /* overlong, too big */
+        CHECK_STR(out, "\\xc0\\xaf \\xe0\\x80\\xaf \\xf4\\x90\\x80\\x80 \\xed\\xa0\\x80");
+        gdl_escape(out, sizeof(out), e200, 6, false);
+        CHECK_STR(out, e200);
+        /* cut at a character boundary, never mid-sequence */
+        for (size_t i = 0; i < 300; i++)
+            memcpy(big + 2 * i, "\xc3\xa9", 2);
+        CHECK_INT(gdl_escape(out, 8, big, 600, false), 6);
+        CHECK_INT(gdl_escape(out, 7, big, 600, false), 6);
+        CHECK_INT(gdl_escape(out, 6, big, 600, false), 4);
+        CHECK_INT(gdl_escape(out, 1, "x", 1, false), 0);
+        CHECK_INT(gdl_escape(out, 4, "\x01", 1, false), 0); /* "\x01" needs 5 bytes */
+    }
     UNIT_END();
 }
