@@ -7,12 +7,16 @@
  * Both workers echo the workload back, one process each. A client sends
  * N jobs in task sets of 100; the table shows jobs per second and the
  * worker's CPU time per job (utime + stime from /proc), and the ratios.
+ * Then gdlua again, under a storm: a kill -9 of its worker process every
+ * 100 ms; every result is still checked (a lost or wrong one is an
+ * error), and the throughput is shown as a ratio of the fault-free run.
  * --quick sends few jobs and checks every result, never timings.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -163,6 +167,34 @@ static pid_t gdlua_child(pid_t master)
     return child;
 }
 
+/* gdlua's jobs/s while another process SIGKILLs one of its workers every
+ * 100 ms; *kills says how many it killed. */
+static double measure_storm(gearman_client_st *c, const char *function, pid_t master, int n, int *kills)
+{
+    int *shared = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    double wall;
+    pid_t killer;
+
+    if (shared == MAP_FAILED)
+        die("mmap");
+    *shared = 0;
+    warm_up(c, function);
+    killer = fork();
+    if (killer == 0) {
+        for (;;) {
+            pid_t child;
+            bench_sleep_ms(100);
+            if ((child = gdlua_child(master)) > 0 && kill(child, SIGKILL) == 0)
+                (*shared)++;
+        }
+    }
+    wall = run_jobs(c, function, n);
+    bench_stop(&killer);
+    *kills = *shared;
+    munmap(shared, sizeof(int));
+    return n / wall;
+}
+
 int main(int argc, char **argv)
 {
     bool quick = argc > 3 && strcmp(argv[3], "--quick") == 0;
@@ -170,7 +202,9 @@ int main(int argc, char **argv)
     char log[128], server[64];
     gearman_client_st *c;
     figures_t plain, gd;
+    double storm;
     pid_t child;
+    int kills;
 
     if (argc < 3) {
         fprintf(stderr, "usage: bench_echo GDLUA FIXTURE_DIR [--quick]\n");
@@ -202,6 +236,7 @@ int main(int argc, char **argv)
     if (child == 0)
         die("gdlua started no process");
     gd = measure(c, "Bench::Echo::echo", child, n);
+    storm = measure_storm(c, "Bench::Echo::echo", worker_pid, quick ? n : n / 2, &kills);
     gearman_client_free(c);
     cleanup();
 
@@ -210,6 +245,9 @@ int main(int argc, char **argv)
            gd.jobs_per_s / plain.jobs_per_s);
     printf("%-40s %11.1f us %11.1f us %7.2fx\n", "worker CPU per job", gd.cpu_us_per_job, plain.cpu_us_per_job,
            plain.cpu_us_per_job / gd.cpu_us_per_job);
-    printf("ratios above 1: gdlua ahead; %d jobs each%s; %d error(s)\n", n, quick ? " (quick)" : "", errors);
+    printf("%-40s %14.0f %14s %7.2fx\n", "jobs per second, kill -9 every 100 ms", storm, "", storm / gd.jobs_per_s);
+    printf("ratios above 1: gdlua ahead; the storm's ratio is to gdlua without it (goal: >= 0.5x); %d jobs each%s, "
+           "%d kill(s) in the storm; %d error(s) (a lost or wrong result is one)\n",
+           n, quick ? " (quick)" : "", kills, errors);
     return errors ? 1 : 0;
 }
