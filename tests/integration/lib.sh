@@ -8,6 +8,12 @@
 #
 # Synchronisation is by polling a condition with a deadline (wait_for),
 # never by a fixed sleep.
+#
+# Sanitizer reports (an ASan/UBSan build) fail the test: every process the
+# test starts writes its reports to $TMP/sanitizer.PID (log_path), and
+# pass() and the EXIT trap, once everything is stopped, fail the test when
+# such a file exists or any output file under $TMP (gdlua's log and
+# output, whatever a test captured) holds a report.
 
 set -u
 
@@ -35,6 +41,15 @@ GDLUA_PID=
 GDLUA_STATUS= # gdlua's exit status once wait_gdlua reaped it
 CHILD_PIDS=()  # every gdlua child pid seen (record_children)
 EXTRA_PIDS=()  # background helpers (clients) started by the test
+
+# A report goes to $SANITIZER_LOG.PID instead of stderr, from gdlua, its
+# children, gdlua run/call and gdlua-console alike (the options are
+# inherited; a later log_path wins over one set by the caller).
+SANITIZER_LOG=$TMP/sanitizer
+SANITIZER_RE='runtime error:|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer'
+SANITIZER_REPORTED=
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$SANITIZER_LOG"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$SANITIZER_LOG"
 
 # ---- time and output ------------------------------------------------------
 
@@ -134,12 +149,14 @@ kill_wait() {
     return 0
 }
 
-cleanup() {
-    local rc=$? p
-    trap - EXIT
+# stop_all: stops everything the test started (idempotent). gdlua gets
+# SIGTERM first, so a sanitized master runs its exit-time (leak) checks.
+stop_all() {
+    local p
     record_children
     if [[ -n $GDLUA_PID ]]; then
         kill_wait "$GDLUA_PID" 5
+        GDLUA_PID=
     fi
     for p in "${CHILD_PIDS[@]-}"; do
         [[ -n $p ]] || continue
@@ -149,11 +166,63 @@ cleanup() {
     done
     for p in "${EXTRA_PIDS[@]-}"; do
         [[ -n $p ]] || continue
-        alive "$p" && kill -KILL "$p" 2>/dev/null
+        if alive "$p" && is_gdlua_proc "$p"; then
+            kill_wait "$p" 5 # another gdlua master the test started
+        elif alive "$p"; then
+            kill -KILL "$p" 2>/dev/null
+        fi
         wait "$p" 2>/dev/null
     done
+    EXTRA_PIDS=()
     if [[ -n $GEARMAND_PID ]]; then
         kill_wait "$GEARMAND_PID" 5
+        GEARMAND_PID=
+    fi
+}
+
+# sanitizer_reports: the files under $TMP holding a sanitizer report: the
+# log_path files, and any text file a report reached (gdlua's log and
+# output are read even if binary bytes make grep take them for binary).
+sanitizer_reports() {
+    local f
+    {
+        for f in "$SANITIZER_LOG".*; do
+            [[ -e $f ]] && echo "$f"
+        done
+        grep -rlIE -- "$SANITIZER_RE" "$TMP"
+        grep -laE -- "$SANITIZER_RE" "$GDLUA_LOG" "$GDLUA_OUT"
+    } 2>/dev/null | LC_ALL=C sort -u
+}
+
+# check_sanitizers: returns 1, printing each report (once), if there is any.
+check_sanitizers() {
+    local f files
+    files=$(sanitizer_reports)
+    [[ -z $files ]] && return 0
+    if [[ -z $SANITIZER_REPORTED ]]; then
+        SANITIZER_REPORTED=1
+        {
+            echo "FAIL $TEST_NAME: sanitizer report(s) in: $(printf '%s\n' "$files" | sed "s|^$TMP/||" | paste -sd' ')"
+            while IFS= read -r f; do
+                echo "---- $(basename "$f") ----"
+                if [[ $f == "$SANITIZER_LOG".* ]]; then
+                    head -n 80 "$f"
+                else
+                    grep -aE -m 3 -B 2 -A 30 -- "$SANITIZER_RE" "$f" | head -n 80
+                fi
+            done <<<"$files"
+            echo "----"
+        } >&2
+    fi
+    return 1
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT
+    stop_all
+    if ! check_sanitizers && ((rc == 0)); then
+        rc=1
     fi
     if [[ -n ${KEEP_TMP:-} ]]; then
         echo "$TEST_NAME: kept $TMP" >&2
@@ -207,6 +276,19 @@ hold_for() {
 
 port_open() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# listens_on PID PORT: PID holds a socket listening on 127.0.0.1:PORT
+# (from /proc: a port some other process took does not count).
+listens_on() {
+    local hex inode fd
+    printf -v hex '%04X' "$2"
+    inode=$(awk -v a="0100007F:$hex" '$2 == a && $4 == "0A" { print $10; exit }' /proc/net/tcp 2>/dev/null)
+    [[ -n $inode ]] || return 1
+    for fd in /proc/"$1"/fd/*; do
+        [[ $(readlink "$fd" 2>/dev/null) == "socket:[$inode]" ]] && return 0
+    done
+    return 1
 }
 
 # free_port: a random port from 20000 to 60000 that nothing listens on.
@@ -328,6 +410,25 @@ log_has_re() {
     grep -qE -- "$1" "$GDLUA_LOG" 2>/dev/null
 }
 
+# log_with_ms [FILE]: each line of the log (default gdlua's) that starts
+# with gdlua's time stamp ([YYYY-MM-DDTHH:MM:SS.mmm], UTC) as "MS LINE",
+# MS the stamp in ms since the epoch: for time windows measured by the
+# log's own clock rather than by when the test looked.
+log_with_ms() {
+    TZ=UTC awk '
+        /^\[[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\.[0-9][0-9][0-9]\]/ {
+            t = mktime(substr($0, 2, 4) " " substr($0, 7, 2) " " substr($0, 10, 2) " " \
+                substr($0, 13, 2) " " substr($0, 16, 2) " " substr($0, 19, 2))
+            printf "%.0f %s\n", t * 1000 + substr($0, 22, 3), $0
+        }' "${1:-$GDLUA_LOG}" 2>/dev/null
+}
+
+# log_ms ERE [FILE]: the time stamp (ms) of the first log line matching
+# ERE; nothing if none does.
+log_ms() {
+    log_with_ms "${2:-}" | grep -E -m 1 -- "$1" | cut -d' ' -f1
+}
+
 # re_quote STRING: STRING as a literal in an extended regexp.
 re_quote() {
     printf '%s' "$1" | sed 's/[][\.*^$+?(){}|/]/\\&/g'
@@ -348,7 +449,10 @@ spawn_bg() {
     printf -v "$var" '%s' "$!"
 }
 
+# pass: stops everything, then passes unless a sanitizer reported.
 pass() {
+    stop_all
+    check_sanitizers || exit 1
     echo "PASS $TEST_NAME"
     exit 0
 }
