@@ -3,17 +3,41 @@
 CONSOLE_PORT=
 GDLUA_CONSOLE=$(dirname "$GDLUA")/gdlua-console
 
+# console_ready PID PORT: gdlua PID listens on 127.0.0.1:PORT and its
+# console answers there ("version" gets "gdlua ...", or the demand for a
+# token when it has one).
+console_ready() {
+    listens_on "$1" "$2" || return 1
+    (
+        exec 3<>"/dev/tcp/127.0.0.1/$2" || exit 1
+        printf 'version\r\n' >&3
+        IFS= read -r -t 5 line <&3 || exit 1
+        [[ $line == "gdlua "* || $line == "ERR auth_required"* ]]
+    ) 2>/dev/null
+}
+
+# console_settled PID PORT LOG: the console answers, or LOG has gdlua's
+# message that it could not bind PORT (it serves on without a console).
+console_settled() {
+    console_ready "$1" "$2" || grep -qF "console: cannot listen on 127.0.0.1:$2:" "$3" 2>/dev/null
+}
+
+# await_console PID PORT LOG: waits until the console of gdlua PID on PORT
+# answers (returns 0) or gdlua gave the port up (returns 1).
+await_console() {
+    wait_for "gdlua $1's console on port $2 to answer or give up" 10 console_settled "$@"
+    console_ready "$1" "$2"
+}
+
 # start_console_gdlua ARGS...: gdlua with its console on a free port. A
-# port taken between the pick and gdlua's bind (tests run in parallel) is
-# logged by gdlua; then it is stopped and started on another port.
+# port taken between the pick and gdlua's bind (tests run in parallel):
+# gdlua is stopped and started on another port.
 start_console_gdlua() {
     local attempt
     for ((attempt = 0; attempt < 5; attempt++)); do
         CONSOLE_PORT=$(free_port) || fail "no free port"
         start_gdlua --console_port "$CONSOLE_PORT" "$@"
-        wait_for "the console listens or gives up" 10 \
-            grep -qE "console on 127.0.0.1:$CONSOLE_PORT|console: cannot listen on 127.0.0.1:$CONSOLE_PORT:" "$GDLUA_LOG"
-        log_has "console on 127.0.0.1:$CONSOLE_PORT" && return 0
+        await_console "$GDLUA_PID" "$CONSOLE_PORT" "$GDLUA_LOG" && return 0
         kill_wait "$GDLUA_PID" 10
         GDLUA_PID=
     done

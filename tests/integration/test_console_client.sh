@@ -13,11 +13,11 @@ for attempt in 1 2 3 4 5; do
         "$FIXTURES/console" </dev/null >>"$GDLUA_OUT" 2>&1 &
     SECOND=$!
     EXTRA_PIDS+=("$SECOND")
-    wait_for "the second console listens or gives up" 10 \
-        grep -qE "console on 127.0.0.1:$SECOND_PORT|console: cannot listen on 127.0.0.1:$SECOND_PORT:" "$TMP/gdlua2.log"
-    grep -q "console on 127.0.0.1:$SECOND_PORT" "$TMP/gdlua2.log" && break
+    await_console "$SECOND" "$SECOND_PORT" "$TMP/gdlua2.log" && break
     kill_wait "$SECOND" 10
+    SECOND=
 done
+[[ -n $SECOND ]] || fail "could not start the second gdlua's console on a free port"
 
 client() { "$GDLUA_CONSOLE" --server "127.0.0.1:$FIRST" --server "127.0.0.1:$SECOND_PORT" "$@"; }
 

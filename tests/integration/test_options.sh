@@ -229,7 +229,7 @@ stop_gdlua
 # ---- serving: GEARMAN_SERVERS without --server; --logfile at the default level ---------
 echo "earlier line" >"$GDLUA_LOG"
 : >"$GDLUA_OUT"
-GEARMAN_SERVERS=127.0.0.1:$PORT "$GDLUA" --logfile "$GDLUA_LOG" "$OPT/env" </dev/null >>"$GDLUA_OUT" 2>&1 &
+GEARMAN_SERVERS=127.0.0.1:$PORT "$GDLUA" --logfile "$GDLUA_LOG" --console_port 0 "$OPT/env" </dev/null >>"$GDLUA_OUT" 2>&1 &
 GDLUA_PID=$! # lib.sh's cleanup stops it
 wait_for "a worker for Test::Env::hello (server from GEARMAN_SERVERS)" 10 has_workers Test::Env::hello
 assert_eq "Test::Env::hello via GEARMAN_SERVERS" "env hello a" "$(gm -f Test::Env::hello a)"

@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh" "$@"
 
 start_gearmand
 start_gdlua --interval 1 "$FIXTURES/scale"
-"$GDLUA" --server "127.0.0.1:$PORT" --logfile "$TMP/gdlua2.log" --interval 1 "$FIXTURES/scale" \
+"$GDLUA" --server "127.0.0.1:$PORT" --logfile "$TMP/gdlua2.log" --console_port 0 --interval 1 "$FIXTURES/scale" \
     </dev/null >>"$GDLUA_OUT" 2>&1 &
 SECOND=$!
 EXTRA_PIDS+=("$SECOND")

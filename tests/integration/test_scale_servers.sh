@@ -9,7 +9,7 @@ GEARMAND_A=$GEARMAND_PID
 EXTRA_PIDS+=("$GEARMAND_A")
 start_gearmand
 PORT_B=$PORT
-"$GDLUA" --server "127.0.0.1:$PORT_A,127.0.0.1:$PORT_B" --logfile "$GDLUA_LOG" --interval 1 \
+"$GDLUA" --server "127.0.0.1:$PORT_A,127.0.0.1:$PORT_B" --logfile "$GDLUA_LOG" --console_port 0 --interval 1 \
     "$FIXTURES/scale" </dev/null >>"$GDLUA_OUT" 2>&1 &
 GDLUA_PID=$!
 
