@@ -1,7 +1,9 @@
 #!/bin/bash
 # bootstrap.sh: installs the Debian packages gdlua needs (only those
-# missing; as root, or through sudo) and builds gdlua into build/.
-# Used by examples/demo.sh and tests/run.sh; prints the build directory.
+# missing; as root, or through sudo) and builds gdlua into build/ (or
+# $GDLUA_BUILD), configured with $GDLUA_CMAKE_ARGS. Used by
+# examples/demo.sh and tests/run.sh (once per build); prints the build
+# directory.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
