@@ -44,12 +44,15 @@ EXTRA_PIDS=()  # background helpers (clients) started by the test
 
 # A report goes to $SANITIZER_LOG.PID instead of stderr, from gdlua, its
 # children, gdlua run/call and gdlua-console alike (the options are
-# inherited; a later log_path wins over one set by the caller).
+# inherited; a later log_path wins over one set by the caller). The known
+# harmless leaks are suppressed (ctest sets the same; the caller's own
+# LSAN_OPTIONS come after, so they win).
 SANITIZER_LOG=$TMP/sanitizer
 SANITIZER_RE='runtime error:|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer'
 SANITIZER_REPORTED=
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$SANITIZER_LOG"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$SANITIZER_LOG"
+export LSAN_OPTIONS="suppressions=$REPO/tests/sanitizer/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 # ---- time and output ------------------------------------------------------
 
@@ -181,16 +184,13 @@ stop_all() {
 }
 
 # sanitizer_reports: the files under $TMP holding a sanitizer report: the
-# log_path files, and any text file a report reached (gdlua's log and
-# output are read even if binary bytes make grep take them for binary).
+# log_path files, and any text file a report reached (the log_path files
+# and gdlua's log and output are read even if binary bytes make grep take
+# them for binary).
 sanitizer_reports() {
-    local f
     {
-        for f in "$SANITIZER_LOG".*; do
-            [[ -e $f ]] && echo "$f"
-        done
         grep -rlIE -- "$SANITIZER_RE" "$TMP"
-        grep -laE -- "$SANITIZER_RE" "$GDLUA_LOG" "$GDLUA_OUT"
+        grep -laE -- "$SANITIZER_RE" "$GDLUA_LOG" "$GDLUA_OUT" "$SANITIZER_LOG".*
     } 2>/dev/null | LC_ALL=C sort -u
 }
 

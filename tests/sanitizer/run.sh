@@ -10,10 +10,12 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/gdlua-san.XXXXXX") || exit 1
 trap 'rm -rf "$dir"' EXIT
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$dir/report"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$dir/report"
+export LSAN_OPTIONS="suppressions=$(cd "$(dirname "$0")" && pwd)/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 "$@"
 rc=$?
-reports=("$dir"/report.*)
-if [[ -e ${reports[0]} ]]; then
+mapfile -t reports < <(grep -laE 'runtime error:|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer' \
+    "$dir"/report.* 2>/dev/null)
+if ((${#reports[@]})); then
     for f in "${reports[@]}"; do
         echo "---- sanitizer report (pid ${f##*.}) ----"
         head -n 80 "$f"
