@@ -6,7 +6,10 @@ source "$(dirname "$0")/lib.sh" "$@"
 source "$HERE/console_lib.sh"
 
 start_gearmand
-start_console_gdlua "$FIXTURES/console"
+# No process is stopped for idling while the test runs (the default 10 s
+# would stop Con::Jobs::a's first process, $pid below, once a second one
+# started by set_min_processes idles).
+start_console_gdlua --max_idle_time 3600 "$FIXTURES/console"
 wait_for "Con::Jobs::a has its process" 10 has_workers Con::Jobs::a
 
 # status before any job: names padded to the longest, numbers right-aligned
@@ -111,8 +114,9 @@ assert_contains "json" "$json" '"name":"Con::Jobs::long_name","min_processes":0,
 assert_contains "json" "$json" '"failed":1,'
 assert_contains "json" "$json" '"last_error_message":"it failed"'
 [[ $json == '{"version":"'*']}' ]] || fail "json document: $json"
-# A busy process shows the handle of the job it runs.
-spawn_bg slowpid gm -b -f Con::Jobs::long_name 3
+# A busy process shows the handle of the job it runs (the job holds until
+# the test has seen it).
+spawn_bg slowpid gm -b -f Con::Jobs::long_name "hold $TMP/release"
 busy_handle() {
     cons_one json | python3 -c '
 import json, sys
@@ -122,6 +126,7 @@ busy = [p for p in job["processes"] if p["state"] == "busy" and p["handle"].star
 sys.exit(0 if busy else 1)'
 }
 wait_for "json shows Con::Jobs::long_name busy with a handle" 15 busy_handle
+: >"$TMP/release"
 # The document parses, and each process of Con::Jobs::a shows its state.
 python3 -c '
 import json, sys
