@@ -12,8 +12,8 @@
 # Sanitizer reports (an ASan/UBSan build) fail the test: every process the
 # test starts writes its reports to $TMP/sanitizer.PID (log_path), and
 # pass() and the EXIT trap, once everything is stopped, fail the test when
-# such a file exists or any output file under $TMP (gdlua's log and
-# output, whatever a test captured) holds a report.
+# such a file or any other output file under $TMP (gdlua's log and output,
+# whatever a test captured) holds a report.
 
 set -u
 
@@ -183,10 +183,9 @@ stop_all() {
     fi
 }
 
-# sanitizer_reports: the files under $TMP holding a sanitizer report: the
-# log_path files, and any text file a report reached (the log_path files
-# and gdlua's log and output are read even if binary bytes make grep take
-# them for binary).
+# sanitizer_reports: the files under $TMP holding a sanitizer report. Text
+# files only (no images or binaries), but the log_path files and gdlua's
+# log and output are read even if a stray byte makes them look binary.
 sanitizer_reports() {
     {
         grep -rlIE -- "$SANITIZER_RE" "$TMP"
