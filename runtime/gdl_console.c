@@ -738,15 +738,20 @@ static void console_close(void)
     listener = NULL;
 }
 
-/* In a new child: the listening socket and connections are the master's. */
+/* In a new child: the listening socket and connections are the master's.
+ * Closed once (a later fork of the child must not close what took their
+ * numbers); the structures stay, the child never runs the loop. */
 static void after_fork(void)
 {
+    static bool closed;
+
+    if (closed)
+        return;
+    closed = true;
     if (listener)
         close(evconnlistener_get_fd(listener));
     for (conn_t *c = conns; c; c = c->next)
         close(bufferevent_getfd(c->bev));
-    listener = NULL;
-    conns = NULL;
 }
 
 /* Starts listening. A configuration error (bad address, unreadable token,

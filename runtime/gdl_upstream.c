@@ -88,13 +88,14 @@ void gdl_upstream_close(gdl_upstream_t *u)
 }
 
 /* In a new child: close the master's socket without touching the event
- * loop, which the child never runs. */
+ * loop, which the child never runs. The structures stay (reachable, so
+ * leak checkers see nothing lost); once is enough, as a later fork of the
+ * child (a job's os.execute) must not close whatever took the number. */
 void gdl_upstream_forget(gdl_upstream_t *u)
 {
-    if (u->bev)
+    if (u->bev && !u->forgotten)
         close(bufferevent_getfd(u->bev));
-    u->bev = NULL;
-    u->retry = NULL;
+    u->forgotten = true;
 }
 
 const char *gdl_upstream_name(const gdl_upstream_t *u, char *buf, size_t len)

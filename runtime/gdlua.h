@@ -263,6 +263,7 @@ typedef struct {
     int failures; /* connection failures in a row */
     struct bufferevent *bev;
     struct event *retry;
+    bool forgotten; /* in a child: the socket is the master's, closed */
 } gdl_upstream_t;
 
 void gdl_upstream_init(gdl_upstream_t *u, struct event_base *base, int server, void (*on_retry)(int, short, void *),
