@@ -36,6 +36,8 @@ static void (*child_hooks[CHILD_HOOKS_MAX])(void);
 static int nchild_hooks;
 
 static volatile sig_atomic_t stopping, timed_out;
+static uint64_t served;  /* jobs this process ran */
+static bool over_memory; /* said once */
 static gearman_id_t worker_id;
 static gdl_pool_t *pool;
 static int dispatch_ref = LUA_NOREF;
@@ -128,6 +130,41 @@ static const char *result_bytes(lua_State *L, int idx, size_t *len, char *numbuf
     return NULL;
 }
 
+/* RSS in MiB, from /proc/self/statm (pages). */
+static long rss_mib(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident * (sysconf(_SC_PAGESIZE) / 1024) / 1024;
+}
+
+/* After a job: past max_jobs or max_memory, this process asks to be
+ * replaced (its slot says "recycle"); it serves on until the master has
+ * a replacement ready and stops it, so the pool has no gap. */
+static void check_recycle(int64_t now_ms)
+{
+    int max_jobs = pool->max_jobs >= 0 ? pool->max_jobs : gdl_config.max_jobs;
+    int max_memory = pool->max_memory >= 0 ? pool->max_memory : gdl_config.max_memory;
+    long rss;
+
+    if (max_jobs > 0 && ++served >= (uint64_t)max_jobs) {
+        if (served == (uint64_t)max_jobs)
+            gdl_info("%s: served %d jobs (max_jobs); to be replaced", pool->name, max_jobs);
+        gdl_slot_recycle(now_ms);
+    } else if (max_memory > 0 && (rss = rss_mib()) > max_memory) {
+        if (!over_memory)
+            gdl_info("%s: RSS %ld MiB is over max_memory %d MiB; to be replaced", pool->name, rss, max_memory);
+        over_memory = true;
+        gdl_slot_recycle(now_ms);
+    }
+}
+
 static gearman_return_t run_job(gearman_job_st *job, void *context)
 {
     lua_State *L = gdl_L;
@@ -135,6 +172,7 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     const char *handle = gearman_job_handle(job), *out, *msg = NULL;
     char numbuf[64], why[64];
     uint32_t deaths;
+    int max_attempts = pool->max_attempts >= 0 ? pool->max_attempts : gdl_config.max_attempts;
     bool timed_out_before;
     size_t len = 0;
     int64_t start_us = gdl_now_us(), end_us; /* one clock read each side */
@@ -145,7 +183,7 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     timed_out = 0; /* a late word about the previous job */
     lua_sethook(L, NULL, 0, 0);
     deaths = gdl_attempts_of(handle, &timed_out_before, why, sizeof(why));
-    if (timed_out_before || (gdl_config.max_attempts > 0 && deaths >= (uint32_t)gdl_config.max_attempts)) {
+    if (timed_out_before || (max_attempts > 0 && deaths >= (uint32_t)max_attempts)) {
         /* A poison job, or one that timed out: gearmand hands it to each
          * next process. */
         if (timed_out_before)
@@ -195,6 +233,7 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     gdl_slot_job_end(ok ? GDL_JOB_DONE : GDL_JOB_FAILED, msg, (uint64_t)(end_us - start_us), end_us / 1000);
     gdl_job_invalidate(L, top + 1);
     lua_settop(L, top);
+    check_recycle(end_us / 1000);
     return ok ? GEARMAN_SUCCESS : GEARMAN_FATAL;
 }
 

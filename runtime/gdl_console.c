@@ -464,7 +464,7 @@ static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
         evbuffer_add(out, "],\"pids\":[", 10);
         for (int k = 0; k < st.processes && k < GDL_PROCS_MAX; k++)
             evbuffer_add_printf(out, "%s%d", k ? "," : "", procs[k].pid);
-        evbuffer_add(out, "],\"processes\":[", 15);
+        evbuffer_add(out, "],\"procs\":[", 11);
         for (int k = 0; k < n && k < GDL_PROCS_MAX; k++) {
             evbuffer_add_printf(out, "%s{\"pid\":%d,\"state\":\"%s\",\"stopping\":%s,\"for_ms\":%lld,\"handle\":",
                                 k ? "," : "", procs[k].pid, gdl_slot_state_name(procs[k].state),

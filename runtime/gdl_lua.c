@@ -445,6 +445,9 @@ static int read_pools(lua_State *L)
         lua_getfield(L, -1, "timeout");
         p->timeout_ms = lua_isnil(L, -1) ? -1 : (int)(luaL_checknumber(L, -1) * 1000 + 0.5);
         lua_pop(L, 1);
+        p->max_attempts = table_int(L, -1, "max_attempts", -1);
+        p->max_jobs = table_int(L, -1, "max_jobs", -1);
+        p->max_memory = table_int(L, -1, "max_memory", -1);
         lua_getfield(L, -1, "functions");
         luaL_checktype(L, -1, LUA_TTABLE);
         p->nfunctions = (int)lua_objlen(L, -1);
@@ -535,6 +538,12 @@ void gdl_lua_print_pools(void)
             printf(" max_idle_time=%d", p->max_idle_time);
         if (p->timeout_ms >= 0)
             printf(" timeout=%g", p->timeout_ms / 1000.0);
+        if (p->max_attempts >= 0)
+            printf(" max_attempts=%d", p->max_attempts);
+        if (p->max_jobs >= 0)
+            printf(" max_jobs=%d", p->max_jobs);
+        if (p->max_memory >= 0)
+            printf(" max_memory=%d", p->max_memory);
         printf(" functions=");
         for (int k = 0; k < p->nfunctions; k++)
             printf("%s%s", k ? "," : "", p->functions[k]);

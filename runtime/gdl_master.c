@@ -188,7 +188,10 @@ static gdl_pool_view_t pool_view(int pool, gdl_proc_view_t *procs_buf)
             continue;
         pv->slot = i;
         pv->state = gdl_slot_state(i, &pv->since_ms);
-        v.nprocs++;
+        /* One asking to be recycled no longer counts: a replacement
+         * starts, and recycle() stops it once that one is ready. */
+        if (pv->state != GDL_SLOT_RECYCLE)
+            v.nprocs++;
     }
     for (int s = 0; s < gdl_config.nservers; s++) {
         const gdl_observed_t *o = &gdl_observed[s];
@@ -205,6 +208,23 @@ static gdl_pool_view_t pool_view(int pool, gdl_proc_view_t *procs_buf)
     v.queued_since_ms = pools[pool].queued_since_ms;
     v.held = evtimer_pending(pools[pool].respawn, NULL);
     return v;
+}
+
+/* Stops the processes of pool k that asked to be recycled (max_jobs,
+ * max_memory) once another of its processes is ready to serve, or at once
+ * when the pool may be empty (min_processes 0). */
+static void recycle(int k)
+{
+    int ready = 0;
+
+    for (int i = 0; i < GDL_PROCS_MAX; i++) {
+        int st = procs[i].pid && procs[i].pool == k && !procs[i].stopping ? gdl_slot_state(i, NULL) : GDL_SLOT_FREE;
+        ready += st == GDL_SLOT_IDLE || st == GDL_SLOT_BUSY;
+    }
+    for (int i = 0; i < GDL_PROCS_MAX; i++)
+        if (procs[i].pid && procs[i].pool == k && !procs[i].stopping && gdl_slot_state(i, NULL) == GDL_SLOT_RECYCLE &&
+            (ready > 0 || gdl_pools[k].min_processes == 0))
+            stop(i, "recycled (max_jobs or max_memory)");
 }
 
 /* Snapshots each pool, asks the policy for a plan and carries it out:
@@ -237,6 +257,7 @@ static void scale(bool fresh)
             ;
         for (int n = 0; n < plan.nstops; n++)
             stop(plan.stops[n].slot, plan.stops[n].why);
+        recycle(k);
         wake[k] = plan.wake;
     }
     if (!gdl_config.no_wakeups)
@@ -285,6 +306,7 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
     int64_t now = gdl_now_ms(), since;
     bool stopped = false;
+    int state;
 
     for (int i = 0; i < GDL_PROCS_MAX; i++) {
         int t;
@@ -300,7 +322,9 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
             continue;
         }
         t = pool_timeout_ms(procs[i].pool);
-        if (procs[i].stopping || t <= 0 || gdl_slot_state(i, &since) != GDL_SLOT_BUSY || now - since < t)
+        state = gdl_slot_state(i, &since);
+        stopped |= state == GDL_SLOT_RECYCLE && !procs[i].stopping; /* to scale() below */
+        if (procs[i].stopping || t <= 0 || state != GDL_SLOT_BUSY || now - since < t)
             continue;
         time_out(i, now - since, now);
         stopped = true;

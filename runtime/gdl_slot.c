@@ -61,9 +61,9 @@ int gdl_slots_init(void)
 
 const char *gdl_slot_state_name(int state)
 {
-    static const char *const names[] = {"free", "starting", "idle", "busy"};
+    static const char *const names[] = {"free", "starting", "idle", "busy", "recycle"};
 
-    return state >= 0 && state < 4 ? names[state] : "?";
+    return state >= 0 && state < 5 ? names[state] : "?";
 }
 
 static void set_state(slot_t *s, int state, int64_t since_ms)
@@ -157,6 +157,11 @@ void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t 
     }
     publish(mine, &mirror);
     set_state(mine, GDL_SLOT_IDLE, now_ms);
+}
+
+void gdl_slot_recycle(int64_t now_ms)
+{
+    set_state(mine, GDL_SLOT_RECYCLE, now_ms);
 }
 
 void gdl_slot_exit(void)

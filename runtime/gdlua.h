@@ -78,6 +78,8 @@ typedef struct {
     int max_attempts;          /* deaths a job may cause before it is failed unrun; 0: no limit */
     int timeout_ms;            /* a job running longer is failed; 0: none */
     int stop_timeout_ms;       /* a process asked to stop is SIGKILLed after this; 0: never */
+    int max_jobs;              /* jobs a process serves before it is replaced; 0: no limit */
+    int max_memory;            /* MiB of RSS past which a process is replaced; 0: no limit */
 } gdl_config_t;
 
 extern gdl_config_t gdl_config;
@@ -126,7 +128,8 @@ typedef struct {
     char error[GDL_ERROR_MAX]; /* the last error's first line */
 } gdl_counters_t;
 
-enum { GDL_SLOT_FREE, GDL_SLOT_STARTING, GDL_SLOT_IDLE, GDL_SLOT_BUSY };
+/* RECYCLE: idle, past max_jobs or max_memory, to be replaced (still serving meanwhile). */
+enum { GDL_SLOT_FREE, GDL_SLOT_STARTING, GDL_SLOT_IDLE, GDL_SLOT_BUSY, GDL_SLOT_RECYCLE };
 
 int gdl_hist_bucket(uint64_t us);
 uint64_t gdl_hist_upper_us(int bucket);
@@ -146,6 +149,7 @@ void gdl_slot_idle(int64_t now_ms);
 void gdl_slot_job_begin(const char *handle, int64_t now_ms);
 enum { GDL_JOB_DONE, GDL_JOB_FAILED, GDL_JOB_POISONED };
 void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t now_ms);
+void gdl_slot_recycle(int64_t now_ms);
 void gdl_slot_exit(void);
 
 /* ---- gdl_attempts.c: deaths per job handle, across processes ---- */
@@ -181,6 +185,9 @@ typedef struct {
     int max_processes;
     int max_idle_time; /* seconds; -1: --max_idle_time */
     int timeout_ms;    /* a job running longer is failed; 0: none; -1: --timeout */
+    int max_attempts;  /* deaths before a job is failed unrun; -1: --max_attempts */
+    int max_jobs;      /* a process that served this many is replaced; -1: --max_jobs */
+    int max_memory;    /* MiB of RSS past which a process is replaced; -1: --max_memory */
 } gdl_pool_t;
 
 extern gdl_pool_t *gdl_pools;

@@ -25,6 +25,9 @@ local ATTRIBUTES = {
   { "max_processes", "count" },
   { "max_idle_time", "seconds" },
   { "timeout", "duration" },
+  { "max_attempts", "number" },
+  { "max_jobs", "number" },
+  { "max_memory", "number" },
   { "process_group", "name" },
   { "decode", "method" },
   { "encode", "method" },
@@ -123,6 +126,10 @@ local function check_attribute(j, k, v, layer, w)
   elseif kind == "count" then
     if type(v) ~= "number" or v < 0 or v ~= math.floor(v) or v > core.procs_max then
       fail("%s must be a whole number from 0 to %d, got %s", k, core.procs_max, tostring(v))
+    end
+  elseif kind == "number" then
+    if type(v) ~= "number" or v < 0 or v ~= math.floor(v) or v > 1000000000 then
+      fail("%s must be a whole number from 0 to 1000000000, got %s", k, tostring(v))
     end
   elseif kind == "seconds" then
     if type(v) ~= "number" or v < 0 or v ~= math.floor(v) or v > 31536000 then
@@ -288,9 +295,12 @@ local function finalize(w, new_pools, new_functions)
     if a.max_idle_time then
       pt.max_idle_time = math.max(pt.max_idle_time or 0, a.max_idle_time)
     end
-    -- A group's jobs share its processes, so the longest timeout holds.
-    if a.timeout then
-      pt.timeout = math.max(pt.timeout or 0, a.timeout)
+    -- A group's jobs share its processes, so the longest timeout holds,
+    -- and the most lenient limits.
+    for _, k in ipairs({ "timeout", "max_attempts", "max_jobs", "max_memory" }) do
+      if a[k] then
+        pt[k] = math.max(pt[k] or 0, a[k])
+      end
     end
   end
 end

@@ -122,7 +122,7 @@ busy_handle() {
 import json, sys
 doc = json.load(sys.stdin)
 job = next(j for j in doc["jobs"] if j["name"] == "Con::Jobs::long_name")
-busy = [p for p in job["processes"] if p["state"] == "busy" and p["handle"].startswith("H:")]
+busy = [p for p in job["procs"] if p["state"] == "busy" and p["handle"].startswith("H:")]
 sys.exit(0 if busy else 1)'
 }
 wait_for "json shows Con::Jobs::long_name busy with a handle" 15 busy_handle
@@ -132,10 +132,11 @@ python3 -c '
 import json, sys
 doc = json.loads(sys.argv[1])
 job = next(j for j in doc["jobs"] if j["name"] == "Con::Jobs::a")
-assert job["pids"] == [p["pid"] for p in job["processes"] if not p["stopping"]], job
-assert job["stopping"] == sum(p["stopping"] for p in job["processes"]), job
-assert all(p["state"] in ("starting", "idle", "busy") for p in job["processes"]), job
-assert all(p["for_ms"] >= 0 for p in job["processes"]), job
+assert job["pids"] == [p["pid"] for p in job["procs"] if not p["stopping"]], job
+assert job["stopping"] == sum(p["stopping"] for p in job["procs"]), job
+assert all(p["state"] in ("starting", "idle", "busy", "recycle") for p in job["procs"]), job
+assert job["processes"] == len(job["pids"]), job
+assert all(p["for_ms"] >= 0 for p in job["procs"]), job
 assert all(k in job for k in ("done", "failed", "busy_us", "last_run", "last_error")), job
 ' "$json" || fail "json: $json"
 

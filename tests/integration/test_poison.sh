@@ -32,6 +32,12 @@ assert_eq "exit call: stderr" \
     "gdlua call: Test::Poison::exit: job killed its process 3 times (last: exit status 3); not run again" \
     "$(cat "$TMP/exit.err")"
 
+# A pool's own max_attempts wins over --max_attempts.
+timeout 30 "$GDLUA" call Test::Poison::once --server "127.0.0.1:$PORT" <<<"x" >"$TMP/once.out" 2>"$TMP/once.err"
+assert_eq "once call: stderr" \
+    "gdlua call: Test::Poison::once: job killed its process 1 times (last: exit status 4); not run again" \
+    "$(cat "$TMP/once.err")"
+
 # Both pools serve on; the healthy job was never disturbed.
 wait_for "a worker for Test::Poison::segv again" 10 has_workers Test::Poison::segv
 assert_eq "healthy job" "ok y" "$(gm -f Test::Poison::ok y)"
@@ -44,11 +50,12 @@ poisoned_of() {
 assert_eq "stats POISONED segv" 1 "$(poisoned_of Test::Poison::segv)"
 assert_eq "stats POISONED exit" 1 "$(poisoned_of Test::Poison::exit)"
 assert_eq "stats POISONED ok" 0 "$(poisoned_of Test::Poison::ok)"
+assert_eq "stats POISONED once" 1 "$(poisoned_of Test::Poison::once)"
 cons_one json | python3 -c '
 import json, sys
 doc = json.load(sys.stdin)
 reasons = sorted((a["deaths"], a["reason"]) for a in doc["attempts"])
-assert reasons == [(3, "exit status 3"), (3, "signal 11")], reasons
+assert reasons == [(1, "exit status 4"), (3, "exit status 3"), (3, "signal 11")], reasons
 assert all(a["handle"].startswith("H:") for a in doc["attempts"]), doc["attempts"]
 ' || fail "json attempts: $(cons_one json)"
 pass

@@ -47,7 +47,7 @@ stuck_busy() {
     cons_one json | python3 -c '
 import json, sys
 job = next(j for j in json.load(sys.stdin)["jobs"] if j["name"] == "Test::Talk::stuck")
-sys.exit(0 if any(p["state"] == "busy" for p in job["processes"]) else 1)'
+sys.exit(0 if any(p["state"] == "busy" for p in job["procs"]) else 1)'
 }
 wait_for "the stuck job to run" 10 stuck_busy
 stuck=$(worker_pids_for Test::Talk::stuck)
@@ -55,7 +55,7 @@ assert_eq "console kill" "OK" "$(cons_one "kill $stuck")"
 cons_one json | python3 -c '
 import json, sys
 job = next(j for j in json.load(sys.stdin)["jobs"] if j["name"] == "Test::Talk::stuck")
-assert [p["pid"] for p in job["processes"] if p["stopping"]] == [int(sys.argv[1])], job
+assert [p["pid"] for p in job["procs"] if p["stopping"]] == [int(sys.argv[1])], job
 ' "$stuck" || fail "the killed process is not listed as stopping"
 wait_for "the stuck process SIGKILLed" 10 dead "$stuck"
 log_has "process $stuck Test::Talk::stuck: still running --stop_timeout after it was asked to stop; sending SIGKILL" ||
