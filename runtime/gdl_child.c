@@ -173,7 +173,7 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     char numbuf[64], why[64];
     uint32_t deaths;
     int max_attempts = pool->max_attempts >= 0 ? pool->max_attempts : gdl_config.max_attempts;
-    bool timed_out_before;
+    bool timed_out_before, out_of_memory = false;
     size_t len = 0;
     int64_t start_us = gdl_now_us(), end_us; /* one clock read each side */
     bool ok;
@@ -202,13 +202,14 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     gdl_job_push(L, job);
     lua_pushvalue(L, -1);
     lua_insert(L, top + 1); /* kept below the call to invalidate after */
-    if (gdl_lua_pcall(L, 1, 3) != 0) {
+    if (gdl_lua_pcall(L, 1, 4) != 0) {
         ok = false;
         msg = lua_tostring(L, -1);
         gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg ? msg : "?");
     } else if (!lua_toboolean(L, top + 2)) {
         ok = false;
         msg = lua_tostring(L, top + 3);
+        out_of_memory = lua_toboolean(L, top + 5);
         gdl_error("%s: job %s failed: %s", gearman_job_function_name(job), handle, lua_tostring(L, top + 4));
     } else if ((out = result_bytes(L, top + 3, &len, numbuf, sizeof(numbuf))) == NULL) {
         ok = false;
@@ -233,7 +234,12 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     gdl_slot_job_end(ok ? GDL_JOB_DONE : GDL_JOB_FAILED, msg, (uint64_t)(end_us - start_us), end_us / 1000);
     gdl_job_invalidate(L, top + 1);
     lua_settop(L, top);
-    check_recycle(end_us / 1000);
+    if (out_of_memory) {
+        gdl_warn("%s: a job ran out of memory; to be replaced", pool->name);
+        gdl_slot_recycle(end_us / 1000);
+    } else {
+        check_recycle(end_us / 1000);
+    }
     return ok ? GEARMAN_SUCCESS : GEARMAN_FATAL;
 }
 

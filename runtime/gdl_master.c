@@ -211,7 +211,7 @@ static gdl_pool_view_t pool_view(int pool, gdl_proc_view_t *procs_buf)
 }
 
 /* Stops the processes of pool k that asked to be recycled (max_jobs,
- * max_memory) once another of its processes is ready to serve, or at once
+ * max_memory, out of memory) once another of its processes is ready to serve, or at once
  * when the pool may be empty (min_processes 0). */
 static void recycle(int k)
 {
@@ -224,7 +224,7 @@ static void recycle(int k)
     for (int i = 0; i < GDL_PROCS_MAX; i++)
         if (procs[i].pid && procs[i].pool == k && !procs[i].stopping && gdl_slot_state(i, NULL) == GDL_SLOT_RECYCLE &&
             (ready > 0 || gdl_pools[k].min_processes == 0))
-            stop(i, "recycled (max_jobs or max_memory)");
+            stop(i, "recycled");
 }
 
 /* Snapshots each pool, asks the policy for a plan and carries it out:

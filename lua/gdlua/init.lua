@@ -370,7 +370,10 @@ end
 -- Runs one gearman job in Gearman::Driver's order: decode, begin, the
 -- job, end, encode. end runs after the job, also when the job failed; not
 -- when decode or begin failed (the job did not run). encode runs only
--- after a success. Returns true, result or false, message, traceback.
+-- after a success. Returns true, result or false, message, traceback,
+-- and true as a fourth value when the process should be replaced (it ran
+-- out of memory: LuaJIT then calls no error handler, and what the job
+-- grabbed may stay in the process).
 function M._dispatch(job)
   local f = functions[job.function_name]
   if f == nil then
@@ -395,6 +398,11 @@ function M._dispatch(job)
   end
   if ok and f.encode then
     ok, res = xpcall(f.encode, job_error, w, res)
+  end
+  if not ok and type(res) ~= "table" then
+    collectgarbage()
+    local msg = tostring(res) .. "; the process will be replaced"
+    return false, msg, msg, true
   end
   if not ok then
     return false, res.msg, res.trace
