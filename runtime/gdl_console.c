@@ -37,11 +37,15 @@
 #define LINE_MAX_BYTES   4096
 #define OUTPUT_MAX_BYTES (1 << 20)
 #define IDLE_TIMEOUT_S   300
+#define AUTH_TIMEOUT_S   5    /* to authenticate, with --console_token */
+#define LINE_TIMEOUT_S   5    /* to finish a line once it has begun */
+#define AUTH_PAUSE_MS    1000 /* after a wrong token, every auth is refused this long */
 #define CLIENTS_MAX      512
 #define ARGS_MAX         64
 
 typedef struct conn {
     struct bufferevent *bev;
+    struct event *deadline; /* authenticate, or finish the line begun, by then */
     bool authed;
     bool closing; /* free once the reply is written */
     struct conn *prev, *next;
@@ -61,6 +65,7 @@ static struct evconnlistener *listener;
 static conn_t *conns;
 static int nconns;
 static char token[256];
+static int64_t auth_paused_until_ms; /* guesses are slowed to one a pause */
 
 static void reply(struct evbuffer *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -496,6 +501,12 @@ static int cmd_auth(struct evbuffer *out, int argc, char **argv, bool *authed)
     size_t a = strlen(argv[1]), b = strlen(token);
     unsigned diff = (unsigned)(a ^ b);
 
+    int64_t now = gdl_now_ms();
+
+    if (token[0] && now < auth_paused_until_ms) {
+        reply(out, "ERR auth_paused: a wrong token was given; try again in a second");
+        return CLOSE;
+    }
     /* Compare in constant time: the token's length and bytes don't leak. */
     for (size_t i = 0; i < a; i++)
         diff |= (unsigned char)argv[1][i] ^ (unsigned char)token[b ? i % b : 0];
@@ -504,6 +515,8 @@ static int cmd_auth(struct evbuffer *out, int argc, char **argv, bool *authed)
         reply(out, "OK");
         return REPLY;
     }
+    auth_paused_until_ms = now + AUTH_PAUSE_MS;
+    gdl_warn("console: a wrong token; refusing every auth for %d ms", AUTH_PAUSE_MS);
     reply(out, "ERR invalid_token");
     return CLOSE;
 }
@@ -581,9 +594,15 @@ int gdl_console_execute(char *line, struct evbuffer *out, bool *authed)
         reply(out, "ERR %s: usage: %s%s%s", argc - 1 < cmd->min_args ? "missing_argument" : "too_many_arguments",
               cmd->name, cmd->args[0] ? " " : "", cmd->args);
     } else {
+        size_t before = evbuffer_get_length(out);
+
         rc = cmd->run(out, argc, argv, authed);
-        if (rc == CLOSE)
-            return evbuffer_get_length(out) ? GDL_CONSOLE_CLOSE_AFTER : GDL_CONSOLE_CLOSE;
+        if (rc == CLOSE && evbuffer_get_length(out) == before)
+            return GDL_CONSOLE_CLOSE; /* quit, shutdown: no reply at all */
+        if (rc == CLOSE) {
+            evbuffer_add(out, ".\r\n", 3);
+            return GDL_CONSOLE_CLOSE_AFTER;
+        }
     }
     evbuffer_add(out, ".\r\n", 3);
     return GDL_CONSOLE_CONTINUE;
@@ -597,9 +616,37 @@ static void conn_free(conn_t *c)
         conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    if (c->deadline)
+        event_free(c->deadline);
     bufferevent_free(c->bev);
     free(c);
     nconns--;
+}
+
+/* A connection that did not authenticate in time, or holds a line
+ * unfinished: its slot goes to someone else. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    conn_t *c = arg;
+
+    gdl_debug("console: dropping a connection that %s", c->authed ? "left a line unfinished" : "did not authenticate");
+    conn_free(c);
+}
+
+/* Arms or clears the deadline: while unauthenticated (with a token), and
+ * while a line has begun but not ended. */
+static void set_deadline(conn_t *c)
+{
+    bool partial = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
+
+    if (!c->authed || partial) {
+        if (!evtimer_pending(c->deadline, NULL)) {
+            struct timeval tv = {c->authed ? LINE_TIMEOUT_S : AUTH_TIMEOUT_S, 0};
+            evtimer_add(c->deadline, &tv);
+        }
+    } else {
+        evtimer_del(c->deadline);
+    }
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
@@ -651,8 +698,12 @@ static void on_read(struct bufferevent *bev, void *arg)
             return;
         }
     }
-    if (!c->closing && evbuffer_get_length(in) > LINE_MAX_BYTES)
+    if (!c->closing && evbuffer_get_length(in) > LINE_MAX_BYTES) {
         close_with(c, "ERR line_too_long: at most 4096 bytes\r\n.\r\n");
+        return;
+    }
+    if (!c->closing)
+        set_deadline(c);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -679,8 +730,12 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (c->bev == NULL) {
-        evutil_closesocket(fd);
+    c->deadline = c->bev ? evtimer_new(base, on_deadline, c) : NULL;
+    if (c->bev == NULL || c->deadline == NULL) {
+        if (c->bev)
+            bufferevent_free(c->bev);
+        else
+            evutil_closesocket(fd);
         free(c);
         return;
     }
@@ -693,6 +748,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         conns->prev = c;
     conns = c;
     nconns++;
+    set_deadline(c);
 }
 
 static bool is_loopback(const struct sockaddr *sa)

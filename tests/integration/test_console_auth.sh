@@ -10,7 +10,32 @@ start_gearmand
 start_console_gdlua --console_token "$TMP/token" "$FIXTURES/console"
 
 assert_eq "before auth" $'ERR auth_required: send auth TOKEN first\r\n.\r' "$(cons status)"
-assert_eq "wrong token" $'ERR invalid_token\r' "$(cons 'auth nope' version)"
+assert_eq "wrong token: answered, with the closing line" $'ERR invalid_token\r\n.\r' "$(cons 'auth nope' version)"
+# Guesses are slowed: right after a wrong token every auth is refused for
+# a second, the right one too; then the right one works again.
+assert_eq "auth right after a wrong one" $'ERR auth_paused: a wrong token was given; try again in a second\r\n.\r' \
+    "$(cons 'auth s3cret-token')"
+right_token_works() { [[ $(cons 'auth s3cret-token' | head -1) == $'OK\r' ]]; }
+wait_for "the pause after a wrong token to end" 10 right_token_works
+
+# A connection that does not authenticate, or leaves a line unfinished,
+# is dropped (after 5 s), so idle connections cannot hold every slot.
+closed_by_peer() { # FD: the connection was closed by gdlua
+    local line
+    IFS= read -r -t 0.2 line <&"$1"
+    [[ $? == 1 ]] # EOF, not a timeout
+}
+exec {silent}<>"/dev/tcp/127.0.0.1/$CONSOLE_PORT"
+wait_for "a silent unauthenticated connection dropped" 15 closed_by_peer "$silent"
+exec {silent}>&-
+exec {slow}<>"/dev/tcp/127.0.0.1/$CONSOLE_PORT"
+printf 'auth s3cret-token\r\n' >&"$slow"
+IFS= read -r -t 5 line <&"$slow"
+assert_eq "slow client authenticated" $'OK\r' "$line"
+IFS= read -r -t 5 line <&"$slow" # "."
+printf 'sta' >&"$slow"
+wait_for "a connection with a line left unfinished dropped" 15 closed_by_peer "$slow"
+exec {slow}>&-
 out=$(cons 'auth s3cret-token' version | tr -d '\r')
 assert_eq "right token" $'OK\n.\ngdlua '"$("$GDLUA" --version | cut -d' ' -f2)"$'\n.' "$out"
 "$GDLUA_CONSOLE" --server "127.0.0.1:$CONSOLE_PORT" --token "$TMP/token" -c status >"$TMP/out" ||
