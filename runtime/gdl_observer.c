@@ -6,7 +6,7 @@
  * "workers"). Connections and their back-off are gdl_upstream.c's.
  *
  * A server that is down, hangs or answers garbage is logged and retried
- * with back-off (1 s doubling to 30 s); its figures count as zero until
+ * with back-off (0.5 s doubling to 2 s); its figures count as zero until
  * it answers again, and the other servers are polled as usual. Counts
  * are clamped and summed saturating, so a lying server cannot overflow
  * them. When a poll completes, the master's callback decides the scaling.
@@ -140,8 +140,8 @@ static void admin_down(admin_t *a, const char *why)
     char name[300];
 
     if (a->up.failures == 1 || a->up.failures % 10 == 1)
-        gdl_warn("job server %s: %s; polling it again in %d s", gdl_upstream_name(&a->up, name, sizeof(name)), why,
-                 delay / 1000);
+        gdl_warn("job server %s: %s; polling it again in %d ms", gdl_upstream_name(&a->up, name, sizeof(name)), why,
+                 delay);
     a->state = A_DOWN;
     a->again = false;
     o->valid = false;
