@@ -31,6 +31,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 FIXTURES=$HERE/fixtures
 REPO=$(cd "$HERE/../.." && pwd)
 GEARMAND=/usr/sbin/gearmand
+GEARMAND_ARGS=() # extra arguments for start_gearmand (e.g. a persistent queue)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/gdlua-it.$TEST_NAME.XXXXXX") || exit 1
 GDLUA_LOG=$TMP/gdlua.log
@@ -311,7 +312,7 @@ start_gearmand() {
     local want=${1:-} attempt deadline
     for ((attempt = 0; attempt < 8; attempt++)); do
         PORT=${want:-$(free_port)} || fail "no free port"
-        "$GEARMAND" -L 127.0.0.1 -p "$PORT" -t 0 --log-file="$TMP/gearmand.log" \
+        "$GEARMAND" -L 127.0.0.1 -p "$PORT" -t 0 --log-file="$TMP/gearmand.log" "${GEARMAND_ARGS[@]}" \
             </dev/null >>"$TMP/gearmand.out" 2>&1 &
         GEARMAND_PID=$!
         deadline=$(($(now_ms) + 10000))
