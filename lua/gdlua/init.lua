@@ -363,8 +363,23 @@ function M._load(path, module)
   return n
 end
 
+-- What a job's error() gave, as a message: error(nil), error({}) and
+-- the like are said in words.
+local function error_message(e)
+  local t = type(e)
+  if t == "string" or t == "number" then
+    return tostring(e)
+  end
+  local mt = getmetatable(e)
+  if t == "table" and type(mt) == "table" and mt.__tostring then
+    return tostring(e)
+  end
+  return ("the job raised an error with a %s value, not a message (error(%s)); raise a string"):format(t, t)
+end
+
 local function job_error(e)
-  return { msg = tostring(e), trace = debug.traceback(tostring(e), 2) }
+  local msg = error_message(e)
+  return { msg = msg, trace = debug.traceback(msg, 2) }
 end
 
 -- Runs one gearman job in Gearman::Driver's order: decode, begin, the

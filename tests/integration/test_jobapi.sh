@@ -142,16 +142,18 @@ expect_result 2^51+0.5 2251799813685248.5
 gm -f Test::JobApi::returns nil >"$TMP/nil.out" || fail "returns nil failed"
 assert_eq "nil result: bytes back" 0 "$(stat -c %s "$TMP/nil.out")"
 
-# A table or a function fails the job with a message saying what to return.
-for t in table function; do
+# A table, a function or a coroutine fails the job with a message saying
+# what it returned and what to return.
+for t in table function coroutine; do
     if gm -f Test::JobApi::returns "$t" >"$TMP/bad.out" 2>"$TMP/bad.err"; then
         fail "returning a $t succeeded: '$(cat "$TMP/bad.out")'"
     fi
     err=$(cat "$TMP/bad.err")
+    lua_type=${t/coroutine/thread}
     assert_contains "returning a $t: client stderr" "$err" \
-        "job returned a $t; return a string, a number or nil (or use an encode attribute)"
+        "job returned a $lua_type; return a string, a number or nil (or use an encode attribute)"
     assert_contains "returning a $t: client stderr" "$err" "Job failed"
-    log_has "job returned a $t; return a string" || fail "returning a $t: not in the log"
+    log_has "job returned a $lua_type; return a string" || fail "returning a $t: not in the log"
 done
 
 # Integers from 2^53 up: exactly, without an exponent (README: "a number
