@@ -179,10 +179,24 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     bool ok;
 
     gdl_debug("%s: job %s", gearman_job_function_name(job), handle);
-    gdl_slot_job_begin(handle, start_us / 1000);
+    gdl_slot_job_begin(handle, gearman_job_unique(job), start_us / 1000);
     timed_out = 0; /* a late word about the previous job */
     lua_sethook(L, NULL, 0, 0);
     deaths = gdl_attempts_of(handle, &timed_out_before, why, sizeof(why));
+    if (!timed_out_before && *gearman_job_unique(job)) {
+        /* The same job submitted again under its unique id has a new
+         * handle: its deaths count too. */
+        char key[72], why_unique[64];
+        bool unique_timed_out;
+        uint32_t n;
+
+        snprintf(key, sizeof(key), "U:%s", gearman_job_unique(job));
+        n = gdl_attempts_of(key, &unique_timed_out, why_unique, sizeof(why_unique));
+        if (n > deaths) {
+            deaths = n;
+            memcpy(why, why_unique, sizeof(why));
+        }
+    }
     if (timed_out_before || (max_attempts > 0 && deaths >= (uint32_t)max_attempts)) {
         /* A poison job, or one that timed out: gearmand hands it to each
          * next process. */

@@ -539,7 +539,7 @@ static void reap(void)
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         gdl_counters_t c;
-        char why[128], handle[64];
+        char why[128], handle[64], unique[64];
         proc_t *p = NULL;
         const char *name;
         int64_t lived;
@@ -575,6 +575,12 @@ static void reap(void)
             else
                 snprintf(reason, sizeof(reason), "exit status %d", WEXITSTATUS(status));
             deaths = gdl_attempts_died(handle, reason);
+            gdl_slot_unique(i, unique, sizeof(unique));
+            if (unique[0]) {
+                char key[72];
+                snprintf(key, sizeof(key), "U:%s", unique);
+                gdl_attempts_died(key, reason);
+            }
             gdl_warn("%s: job %s has killed %u process(es) (%s)%s", name, handle, deaths, reason,
                      gdl_config.max_attempts > 0 && deaths >= (uint32_t)gdl_config.max_attempts
                          ? "; the next process fails it unrun"

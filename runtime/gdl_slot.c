@@ -33,6 +33,7 @@
 typedef struct {
     gdl_counters_t c;
     char handle[HANDLE_MAX]; /* the job being run; "" when none */
+    char unique[HANDLE_MAX]; /* its unique id, when the client set one */
 } record_t;
 
 #define RECORD_WORDS GDL_SEQ_WORDS(sizeof(record_t))
@@ -112,6 +113,16 @@ void gdl_slot_read(int i, gdl_counters_t *c, char *handle, size_t handle_len)
     }
 }
 
+/* The unique id of the job process i runs ("" when none or not set). */
+void gdl_slot_unique(int i, char *unique, size_t len)
+{
+    record_t r;
+
+    gdl_seq_load(&slots[i].seq, slots[i].record, &r, sizeof(r));
+    r.unique[HANDLE_MAX - 1] = '\0';
+    snprintf(unique, len, "%s", r.unique);
+}
+
 void gdl_slot_attach(int i)
 {
     mine = &slots[i];
@@ -123,9 +134,10 @@ void gdl_slot_idle(int64_t now_ms)
     set_state(mine, GDL_SLOT_IDLE, now_ms);
 }
 
-void gdl_slot_job_begin(const char *handle, int64_t now_ms)
+void gdl_slot_job_begin(const char *handle, const char *unique, int64_t now_ms)
 {
     snprintf(mirror.handle, sizeof(mirror.handle), "%s", handle);
+    snprintf(mirror.unique, sizeof(mirror.unique), "%s", unique ? unique : "");
     mirror.c.last_run = (uint64_t)time(NULL);
     publish(mine, &mirror);
     set_state(mine, GDL_SLOT_BUSY, now_ms);
@@ -143,6 +155,7 @@ void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t 
     gdl_counters_t *c = &mirror.c;
 
     mirror.handle[0] = '\0';
+    mirror.unique[0] = '\0';
     c->busy_us += took_us;
     c->hist[gdl_hist_bucket(took_us)]++;
     if (outcome == GDL_JOB_DONE) {

@@ -143,10 +143,11 @@ void gdl_slot_prepare(int slot); /* before fork: zeroed, "starting" */
 void gdl_slot_release(int slot); /* after reaping: "free" */
 int gdl_slot_state(int slot, int64_t *since_ms);
 void gdl_slot_read(int slot, gdl_counters_t *c, char *handle, size_t handle_len);
+void gdl_slot_unique(int slot, char *unique, size_t len);
 /* child, its own slot only: */
 void gdl_slot_attach(int slot);
 void gdl_slot_idle(int64_t now_ms);
-void gdl_slot_job_begin(const char *handle, int64_t now_ms);
+void gdl_slot_job_begin(const char *handle, const char *unique, int64_t now_ms);
 enum { GDL_JOB_DONE, GDL_JOB_FAILED, GDL_JOB_POISONED };
 void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t now_ms);
 void gdl_slot_recycle(int64_t now_ms);
@@ -157,7 +158,7 @@ void gdl_slot_exit(void);
 #define GDL_ATTEMPTS_MAX 1024 /* handles remembered, least recently written forgotten first */
 
 typedef struct {
-    char handle[64];
+    char handle[72]; /* a job handle, or "U:" and a unique id */
     char reason[64]; /* why the last process running it died */
     uint32_t deaths;
     bool timed_out; /* the master ended it for running too long: fail it unrun */

@@ -54,8 +54,24 @@ assert_eq "stats POISONED once" 1 "$(poisoned_of Test::Poison::once)"
 cons_one json | python3 -c '
 import json, sys
 doc = json.load(sys.stdin)
-reasons = sorted((a["deaths"], a["reason"]) for a in doc["attempts"])
+by_handle = [a for a in doc["attempts"] if a["handle"].startswith("H:")]
+by_unique = [a for a in doc["attempts"] if a["handle"].startswith("U:")]
+reasons = sorted((a["deaths"], a["reason"]) for a in by_handle)
 assert reasons == [(1, "exit status 4"), (3, "exit status 3"), (3, "signal 11")], reasons
-assert all(a["handle"].startswith("H:") for a in doc["attempts"]), doc["attempts"]
+# libgearman gives every job a unique id: each is counted under it too.
+assert sorted((a["deaths"], a["reason"]) for a in by_unique) == reasons, doc["attempts"]
 ' || fail "json attempts: $(cons_one json)"
+# A unique id the client chose: the job submitted again under it (a new
+# handle) is failed at once, with no more deaths.
+deaths_before=$(log_count_re 'Test::Poison::segv killed by signal 11 ')
+for round in 1 2; do
+    timeout 30 "$GDLUA" call Test::Poison::segv --unique my-poison --server "127.0.0.1:$PORT" <<<"x" \
+        >"$TMP/u.out" 2>"$TMP/u.err"
+    assert_eq "unique, round $round: stderr" \
+        "gdlua call: Test::Poison::segv: job killed its process 3 times (last: signal 11); not run again" \
+        "$(cat "$TMP/u.err")"
+done
+assert_eq "deaths for the job under its unique id" $((deaths_before + 3)) \
+    "$(log_count_re 'Test::Poison::segv killed by signal 11 ')"
+
 pass
