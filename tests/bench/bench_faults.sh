@@ -7,6 +7,9 @@
 # Prints a table; --quick does one round of each and checks the results,
 # never the timings.
 source "$(dirname "$0")/../integration/lib.sh" "$1"
+# In a sanitizer build the poison job's segfault must stay a SIGSEGV (as
+# in test_poison.sh).
+export ASAN_OPTIONS="$ASAN_OPTIONS:handle_segv=0"
 QUICK=${2:-}
 ROUNDS=5
 [[ $QUICK == --quick ]] && ROUNDS=1
@@ -54,6 +57,6 @@ printf '%-62s %10s\n' "fault" "ms"
 printf '%-62s %10s\n' "poison job (3 segfaults): until its client gets the failure" "$poison_ms"
 printf '%-62s %10s\n' "timeout 0.5 s, interpreted loop: until the client's failure" "$interp_ms"
 printf '%-62s %10s\n' "timeout 0.5 s, compiled loop (SIGKILL after 1 s): same" "$spin_ms"
-printf '%-62s %10s\n' "gearmand back after 3 s down: first job of a min-0 pool, p50" "$p50"
+printf '%-62s %10s\n' "gearmand back after 3 s down: first job served again, p50" "$p50"
 echo "rounds: $ROUNDS (${back[*]} ms)${QUICK:+, quick: results checked, timings not}"
 pass
