@@ -305,7 +305,7 @@ static void time_out(int i, int64_t busy_ms, int64_t now)
 static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
     int64_t now = gdl_now_ms(), since;
-    bool stopped = false;
+    bool rescale = false; /* a process timed out or asks to be recycled */
     int state;
 
     for (int i = 0; i < GDL_PROCS_MAX; i++) {
@@ -323,13 +323,13 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
         }
         t = pool_timeout_ms(procs[i].pool);
         state = gdl_slot_state(i, &since);
-        stopped |= state == GDL_SLOT_RECYCLE && !procs[i].stopping; /* to scale() below */
+        rescale |= state == GDL_SLOT_RECYCLE && !procs[i].stopping;
         if (procs[i].stopping || t <= 0 || state != GDL_SLOT_BUSY || now - since < t)
             continue;
         time_out(i, now - since, now);
-        stopped = true;
+        rescale = true;
     }
-    if (stopped)
+    if (rescale)
         scale(false);
 }
 

@@ -92,8 +92,6 @@ static void option_help(const gdl_option_t *o, char *buf, size_t len)
         snprintf(buf + n, len - n, " (default: %s)", gdl_log_levels[o->def]);
         break;
     case OPT_INT:
-        snprintf(buf + n, len - n, " (%ld..%ld, default: %ld)", o->min, o->max, o->def);
-        break;
     case OPT_DURATION:
         snprintf(buf + n, len - n, " (%ld..%ld, default: %ld)", o->min, o->max, o->def);
         break;
