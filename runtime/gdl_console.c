@@ -6,7 +6,8 @@
  * shutdown answer nothing). One table lists the commands; dispatch,
  * argument checks and "help" come from it. Everything it shows or
  * changes goes through the master's narrow API (gdl_master_status,
- * _set_limits, _stop_pids, _stop_pool, _shutdown); `stats` and `json`
+ * _set_limits, _stop_pids, _stop_pool, _shutdown, _reload, whose answer
+ * comes later: the connection waits for it); `stats` and `json`
  * columns come from the counter list (GDL_COUNTERS in gdlua.h).
  *
  * Bad input never hurts the master: lines over 4 KiB are refused and
@@ -48,6 +49,7 @@ typedef struct conn {
     struct event *deadline; /* authenticate, or finish the line begun, by then */
     bool authed;
     bool closing; /* free once the reply is written */
+    bool waiting; /* for a reload's outcome: reads no more lines meanwhile */
     struct conn *prev, *next;
 } conn_t;
 
@@ -59,7 +61,7 @@ typedef struct {
     const char *help;
 } console_cmd_t;
 
-enum { REPLY, NO_REPLY, CLOSE };
+enum { REPLY, NO_REPLY, CLOSE, WAIT };
 
 static struct evconnlistener *listener;
 static conn_t *conns;
@@ -318,6 +320,14 @@ static int cmd_shutdown(struct evbuffer *out, int argc, char **argv, bool *authe
     return CLOSE;
 }
 
+/* Answered once the load has succeeded or failed (on_reloaded). */
+static int cmd_reload(struct evbuffer *out, int argc, char **argv, bool *authed)
+{
+    gdl_info("console: reload");
+    gdl_master_reload("console reload");
+    return WAIT;
+}
+
 static int cmd_version(struct evbuffer *out, int argc, char **argv, bool *authed)
 {
     reply(out, "gdlua %s", GDLUA_VERSION);
@@ -531,6 +541,7 @@ static const console_cmd_t commands[] = {
     {"set_processes", "JOB MIN MAX", 3, 3, cmd_set_both, "set both"},
     {"kill", "PID...", 1, ARGS_MAX - 1, cmd_kill, "stop these processes after their current job"},
     {"killall", "JOB...|*", 0, ARGS_MAX - 1, cmd_killall, "stop every process of these jobs (* for all)"},
+    {"reload", "", 0, 0, cmd_reload, "load the job modules again, as SIGHUP does; answers once loaded or failed"},
     {"stats", "", 0, 0, cmd_stats,
      "per job: processes, busy, jobs done and failed, last run and error, mean and p99 ms"},
     {"json", "", 0, 0, cmd_json, "status and stats as one JSON document"},
@@ -597,6 +608,8 @@ int gdl_console_execute(char *line, struct evbuffer *out, bool *authed)
         size_t before = evbuffer_get_length(out);
 
         rc = cmd->run(out, argc, argv, authed);
+        if (rc == WAIT)
+            return GDL_CONSOLE_WAIT;
         if (rc == CLOSE && evbuffer_get_length(out) == before)
             return GDL_CONSOLE_CLOSE; /* quit, shutdown: no reply at all */
         if (rc == CLOSE) {
@@ -692,6 +705,11 @@ static void on_read(struct bufferevent *bev, void *arg)
             close_with(c, NULL);
             return;
         }
+        if (rc == GDL_CONSOLE_WAIT) {
+            c->waiting = true;
+            bufferevent_disable(bev, EV_READ);
+            return;
+        }
         if (evbuffer_get_length(out) > OUTPUT_MAX_BYTES) {
             gdl_warn("console: dropping a client that does not read its replies");
             conn_free(c);
@@ -704,6 +722,25 @@ static void on_read(struct bufferevent *bev, void *arg)
     }
     if (!c->closing)
         set_deadline(c);
+}
+
+/* A reload has ended: the connections waiting for it get the answer
+ * and go on with the lines they sent meanwhile. */
+static void on_reloaded(bool ok, const char *msg)
+{
+    char text[600];
+    conn_t *next;
+
+    gdl_escape(text, sizeof(text), msg, strcspn(msg, "\n"), false);
+    for (conn_t *c = conns; c; c = next) {
+        next = c->next;
+        if (!c->waiting)
+            continue;
+        c->waiting = false;
+        evbuffer_add_printf(bufferevent_get_output(c->bev), "%s%s\r\n.\r\n", ok ? "OK " : "ERR reload_failed: ", text);
+        bufferevent_enable(c->bev, EV_READ);
+        on_read(c->bev, c);
+    }
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -847,6 +884,7 @@ int gdl_console_init(struct event_base *base)
         return 0;
     }
     gdl_master_on_shutdown(console_close);
+    gdl_master_on_reload(on_reloaded);
     pthread_atfork(NULL, NULL, after_fork);
     gdl_info("console on %s:%d%s", gdl_config.console_bind, gdl_config.console_port,
              token[0] ? " (token required)" : "");

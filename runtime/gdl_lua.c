@@ -9,6 +9,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,25 @@ static void out_of_memory(const char *doing)
 {
     gdl_error("out of memory while %s", doing);
     abort();
+}
+
+/* The first error of the load under way, for the console's `reload`. */
+static char first_error[512];
+
+static void load_failed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Logs a load error; the first is kept. */
+static void load_failed(const char *fmt, ...)
+{
+    char msg[sizeof(first_error)];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    gdl_error("%s", msg);
+    if (first_error[0] == '\0')
+        memcpy(first_error, msg, sizeof(first_error));
 }
 
 typedef struct {
@@ -249,7 +269,7 @@ static int search_dir(search_t *s, const char *dir)
     int errors = 0;
 
     if (d == NULL) {
-        gdl_error("cannot read script directory %s: %s", dir, strerror(errno));
+        load_failed("cannot read script directory %s: %s", dir, strerror(errno));
         return 1;
     }
     while ((errno = 0, de = readdir(d)) != NULL) {
@@ -262,7 +282,7 @@ static int search_dir(search_t *s, const char *dir)
         strvec_push(&names, path);
     }
     if (errno != 0) {
-        gdl_error("cannot read script directory %s: %s", dir, strerror(errno));
+        load_failed("cannot read script directory %s: %s", dir, strerror(errno));
         errors++;
     }
     closedir(d);
@@ -272,7 +292,7 @@ static int search_dir(search_t *s, const char *dir)
         struct stat st;
 
         if (lstat(names.v[i], &st) < 0) {
-            gdl_error("cannot read %s: %s", names.v[i], strerror(errno));
+            load_failed("cannot read %s: %s", names.v[i], strerror(errno));
             errors++;
         } else if (S_ISLNK(st.st_mode)) {
             strvec_push(&s->links, names.v[i]);
@@ -295,11 +315,11 @@ static int find_modules(search_t *s, const char *root)
     int errors;
 
     if (stat(root, &st) < 0) {
-        gdl_error("cannot read script directory %s: %s", root, strerror(errno));
+        load_failed("cannot read script directory %s: %s", root, strerror(errno));
         return 1;
     }
     if (!S_ISDIR(st.st_mode)) {
-        gdl_error("cannot read script directory %s: %s", root, strerror(ENOTDIR));
+        load_failed("cannot read script directory %s: %s", root, strerror(ENOTDIR));
         return 1;
     }
     errors = search_path(s, root, &st);
@@ -310,7 +330,7 @@ static int find_modules(search_t *s, const char *root)
         if (stat(link, &st) < 0) {
             int err = errno;
 
-            gdl_error("cannot read %s: %s%s", link, strerror(err), err == ENOENT ? " (a dangling symlink?)" : "");
+            load_failed("cannot read %s: %s%s", link, strerror(err), err == ENOENT ? " (a dangling symlink?)" : "");
             errors++;
         } else {
             errors += search_path(s, link, &st);
@@ -397,12 +417,16 @@ static int cmp_func(const void *a, const void *b)
     return strcmp(((const func_index_t *)a)->name, ((const func_index_t *)b)->name);
 }
 
-static void index_functions(void)
+/* Indexes the functions of gdl_pools[0..gdl_npools) for
+ * gdl_pool_of_function; again whenever the pools change. */
+void gdl_pools_index(void)
 {
     int n = 0;
 
     for (int k = 0; k < gdl_npools; k++)
         n += gdl_pools[k].nfunctions;
+    free(func_index);
+    nfunc_index = 0;
     func_index = calloc(n ? n : 1, sizeof(func_index_t));
     if (func_index == NULL)
         out_of_memory("indexing the functions");
@@ -463,23 +487,27 @@ static int read_pools(lua_State *L)
         lua_pop(L, 2);
         gdl_npools = i + 1;
     }
-    index_functions();
+    gdl_pools_index();
     return 0;
 }
 
 /* Loads every module below the script directories (a directory or file
  * found in more than one of them loads once). Returns the number of
- * modules that failed and paths that could not be read; gdl_npools says
- * how many jobs loaded. */
-int gdl_lua_load_pools(void)
+ * modules that failed and paths that could not be read, the first
+ * error's message in err (each is logged); gdl_npools says how many jobs
+ * loaded. */
+int gdl_lua_load_pools(char *err, size_t errlen)
 {
     lua_State *L = gdl_L;
     search_t search = {0};
     int failed = 0, loaded = 0;
 
+    first_error[0] = '\0';
+
     if (gdl_lua_require(L, "gdlua") != 0) {
-        gdl_error("cannot load the gdlua module: %s", lua_tostring(L, -1));
+        load_failed("cannot load the gdlua module: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
+        snprintf(err, errlen, "%s", first_error);
         return 1;
     }
     for (int d = 0; d < gdl_config.ndirs; d++) {
@@ -499,10 +527,10 @@ int gdl_lua_load_pools(void)
                 lua_pushstring(L, files->v[i]);
                 lua_pushstring(L, module);
                 if (gdl_lua_pcall(L, 2, 2) != 0) {
-                    gdl_error("module %s not loaded: %s", module, lua_tostring(L, -1));
+                    load_failed("module %s not loaded: %s", module, lua_tostring(L, -1));
                     failed++;
                 } else if (lua_isnil(L, -2)) {
-                    gdl_error("module %s not loaded: %s", module, lua_tostring(L, -1));
+                    load_failed("module %s not loaded: %s", module, lua_tostring(L, -1));
                     failed++;
                 } else if (lua_tointeger(L, -2) == 0) {
                     gdl_warn("module %s (%s) defines no job", module, files->v[i]);
@@ -520,11 +548,12 @@ int gdl_lua_load_pools(void)
     lua_pushcfunction(L, read_pools);
     lua_getfield(L, -2, "_pools");
     if (gdl_lua_pcall(L, 1, 0) != 0) {
-        gdl_error("cannot read the loaded pools: %s", lua_tostring(L, -1));
+        load_failed("cannot read the loaded pools: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
         failed++;
     }
     lua_pop(L, 1);
+    snprintf(err, errlen, "%s", first_error);
     return failed;
 }
 

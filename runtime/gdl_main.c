@@ -3,7 +3,9 @@
  * modules and runs the master (gdl_master.c); "gdlua run SCRIPT" runs a
  * Lua script with the gdlua modules available; "gdlua call FUNCTION"
  * submits one job (lua/gdlua/cli.lua). Serving wires the units: the
- * master's loop first, then the console on it, then the master runs.
+ * master's loop first, then the console on it, then the master runs
+ * (and has a loader load the modules, gdl_loader.c); --check loads them
+ * here.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,22 +101,17 @@ int main(int argc, char **argv)
     if (gdl_log_open(gdl_config.logfile) < 0)
         return 1;
     gdl_is_master = true;
-    gdl_L = gdl_lua_new();
-    if (gdl_L == NULL) {
-        gdl_error("cannot create a Lua state");
-        return 1;
-    }
-    failed = gdl_lua_load_pools();
     if (gdl_config.check) {
+        char err[512];
+
+        if ((gdl_L = gdl_lua_new()) == NULL) {
+            gdl_error("cannot create a Lua state");
+            return 1;
+        }
+        failed = gdl_lua_load_pools(err, sizeof(err));
         gdl_lua_print_pools();
         return failed || gdl_npools == 0 ? 1 : 0;
     }
-    if (gdl_npools == 0) {
-        gdl_error("no job to serve: %d module(s) failed to load, none defined a job", failed);
-        return 1;
-    }
-    if (failed)
-        gdl_warn("%d module(s) failed to load; serving the other %d job(s)", failed, gdl_npools);
     if (gdl_config.interval == 0 && gdl_config.no_wakeups)
         gdl_warn("--interval 0 with --no_wakeups: nothing will notice queued work, so jobs with min_processes 0 "
                  "never start");

@@ -17,15 +17,17 @@
  * Signals: SIGTERM/SIGINT/SIGQUIT stop the children after their current
  * job and exit 0 once they are gone, escalating to SIGKILL after
  * --shutdown_timeout; a second one escalates at once. SIGUSR1 reopens
- * the log file (the master's and, passed on, each child's). SIGHUP (no
- * reload yet) and the other signals an operator might send (SIGUSR2,
- * SIGALRM, ...) are logged and ignored: none kills the master.
+ * the log file (the master's and, passed on, each child's). SIGHUP
+ * reloads the code (generations, below). The other signals an operator
+ * might send (SIGUSR2, SIGALRM, ...) are logged and ignored: none kills
+ * the master.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +48,7 @@
 typedef struct {
     pid_t pid;
     int pool;
+    int gen; /* the generation of the code it runs (gdl_loader.c) */
     int64_t started_ms;
     bool stopping;      /* we asked it to stop: its exit is no crash */
     bool timed_out;     /* its job ran past the pool's timeout */
@@ -77,8 +80,25 @@ static int64_t tokens_at_ms;
 static void (*shutdown_hooks[SHUTDOWN_HOOKS_MAX])(void);
 static int nshutdown_hooks;
 
+/* The generations of the code: the loader of the one serving, and of
+ * the one loading (a reload under way). gdl_pools[0..gdl_npools) are the
+ * serving generation's pools; after them, up to npools_all, pools a
+ * reload removed, kept while their processes drain. */
+static gdl_loader_t loader = {.fd = -1}, next_loader = {.fd = -1};
+static struct event *loader_event, *load_timer;
+static int npools_all;
+static int generation; /* the serving one's */
+static int last_gen;            /* the newest generation a loader was started for */
+static int64_t loader_retry_ms; /* no new loader for a lost one before then */
+static int loader_losses;       /* lost loaders not replaced since */
+static void (*reload_hooks[SHUTDOWN_HOOKS_MAX])(bool ok, const char *msg);
+static int nreload_hooks;
+
 static void scale(bool fresh);
 static void shutdown_begin(int sig);
+static void reload_begin(const char *why);
+static void describe_exit(int status, char *buf, size_t len);
+static void on_respawn(evutil_socket_t fd, short what, void *arg);
 
 /* Takes up to `want` starts from the per-second budget. */
 static int take_spawn_budget(int want)
@@ -100,12 +120,37 @@ static int take_spawn_budget(int want)
     return got;
 }
 
+/* The serving generation's loader is gone or stuck: a new one loads the
+ * modules again (a reload: the processes it forked serve on until the
+ * new generation replaces them), 1 s doubling to 30 s apart while such
+ * loads fail. */
+static void loader_lost(const char *why)
+{
+    int64_t now = gdl_now_ms();
+
+    if (loader.pid > 0)
+        kill(loader.pid, SIGKILL);
+    if (loader.fd >= 0) {
+        gdl_error("loader %d (%d): %s; loading the modules again", loader.gen, (int)loader.pid, why);
+        gdl_loader_stop(&loader);
+    }
+    if (next_loader.pid == 0 && now >= loader_retry_ms) {
+        loader_retry_ms = now + gdl_backoff_ms(++loader_losses, 1000, 30000);
+        reload_begin("the loader was lost");
+    }
+}
+
 static int spawn(int pool, const char *why)
 {
     gdl_pool_t *p = &gdl_pools[pool];
-    sigset_t all, old;
+    char err[160];
     pid_t pid;
     int i;
+
+    if (loader.fd < 0) {
+        loader_lost("no loader");
+        return -1;
+    }
 
     for (i = 0; i < GDL_PROCS_MAX && procs[i].pid != 0; i++)
         ;
@@ -126,24 +171,17 @@ static int spawn(int pool, const char *why)
         return -1;
     }
     /* The slot is ready before fork: once the child runs, it is the
-     * child's to write. */
+     * child's to write. The loader forks it (gdl_loader.c). */
     gdl_slot_prepare(i);
-    /* Blocked across fork so no signal reaches the child while libevent's
-     * handlers are still installed there. The units holding sockets
-     * close them in the child through pthread_atfork handlers. */
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &old);
-    fflush(NULL); /* or the child would write the master's pending output again */
-    pid = fork();
-    if (pid == 0)
-        gdl_child_run(pool, i);
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    pid = gdl_loader_spawn(&loader, pool, i, err, sizeof(err));
     if (pid < 0) {
-        gdl_error("cannot fork a process for %s: %s", p->name, strerror(errno));
+        gdl_error("cannot start a process for %s: %s", p->name, err);
         gdl_slot_release(i);
+        if (pid == -2)
+            loader_lost(err);
         return -1;
     }
-    procs[i] = (proc_t){.pid = pid, .pool = pool, .started_ms = gdl_now_ms()};
+    procs[i] = (proc_t){.pid = pid, .pool = pool, .gen = generation, .started_ms = gdl_now_ms()};
     nprocs++;
     pools[pool].processes++;
     gdl_info("start %d %s: %s", (int)pid, p->name, why);
@@ -188,9 +226,10 @@ static gdl_pool_view_t pool_view(int pool, gdl_proc_view_t *procs_buf)
             continue;
         pv->slot = i;
         pv->state = gdl_slot_state(i, &pv->since_ms);
-        /* One asking to be recycled no longer counts: a replacement
-         * starts, and recycle() stops it once that one is ready. */
-        if (pv->state != GDL_SLOT_RECYCLE)
+        /* One asking to be recycled, or running code a reload replaced,
+         * no longer counts: a replacement starts, and recycle() stops it
+         * once that one is ready. */
+        if (pv->state != GDL_SLOT_RECYCLE && procs[i].gen == generation)
             v.nprocs++;
     }
     for (int s = 0; s < gdl_config.nservers; s++) {
@@ -211,20 +250,25 @@ static gdl_pool_view_t pool_view(int pool, gdl_proc_view_t *procs_buf)
 }
 
 /* Stops the processes of pool k that asked to be recycled (max_jobs,
- * max_memory, out of memory) once another of its processes is ready to serve, or at once
- * when the pool may be empty (min_processes 0). */
+ * max_memory, out of memory) or run code a reload replaced, once a
+ * current process of the pool is ready to serve, or at once when the
+ * pool may be empty (min_processes 0). */
 static void recycle(int k)
 {
     int ready = 0;
 
     for (int i = 0; i < GDL_PROCS_MAX; i++) {
         int st = procs[i].pid && procs[i].pool == k && !procs[i].stopping ? gdl_slot_state(i, NULL) : GDL_SLOT_FREE;
-        ready += st == GDL_SLOT_IDLE || st == GDL_SLOT_BUSY;
+        ready += (st == GDL_SLOT_IDLE || st == GDL_SLOT_BUSY) && procs[i].gen == generation;
     }
-    for (int i = 0; i < GDL_PROCS_MAX; i++)
-        if (procs[i].pid && procs[i].pool == k && !procs[i].stopping && gdl_slot_state(i, NULL) == GDL_SLOT_RECYCLE &&
+    for (int i = 0; i < GDL_PROCS_MAX; i++) {
+        bool outdated = procs[i].gen != generation;
+
+        if (procs[i].pid && procs[i].pool == k && !procs[i].stopping &&
+            (outdated || gdl_slot_state(i, NULL) == GDL_SLOT_RECYCLE) &&
             (ready > 0 || gdl_pools[k].min_processes == 0))
-            stop(i, "recycled");
+            stop(i, outdated ? "reloaded: replaced by the new code" : "recycled");
+    }
 }
 
 /* Snapshots each pool, asks the policy for a plan and carries it out:
@@ -331,6 +375,223 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
     }
     if (rescale)
         scale(false);
+}
+
+/* ---- generations: loading the code, and replacing it ---- */
+
+#define LOAD_TIMEOUT_S 120 /* a loader that has not loaded the modules by then is killed */
+
+static void reload_done(bool ok, const char *msg)
+{
+    for (int i = 0; i < nreload_hooks; i++)
+        reload_hooks[i](ok, msg);
+}
+
+static void loading_end(void)
+{
+    if (loader_event)
+        event_free(loader_event);
+    loader_event = NULL;
+    evtimer_del(load_timer);
+}
+
+/* The reload under way failed: the serving generation serves on. */
+static void load_failed(const char *why)
+{
+    gdl_error("reload failed: %s; generation %d serves on", why, generation);
+    if (next_loader.pid > 0)
+        kill(next_loader.pid, SIGKILL);
+    loading_end();
+    gdl_loader_stop(&next_loader);
+    reload_done(false, why);
+}
+
+/* Makes the pools ld loaded the serving ones. A pool keeps its counters
+ * and state by name; one the new code lacks is kept, emptied, while its
+ * processes drain. The processes of the old code are replaced by
+ * recycle() as the new ones are ready. */
+static int install(gdl_loader_t *ld)
+{
+    int n = ld->npools, nall = n, nold = npools_all, added = 0, removed = 0;
+    int *map = calloc(nold + 1, sizeof(int));
+    gdl_pool_t *defs = calloc(n + nold + 1, sizeof(gdl_pool_t));
+    pool_state_t *st = calloc(n + nold + 1, sizeof(pool_state_t));
+
+    if (map == NULL || defs == NULL || st == NULL) {
+        free(map);
+        free(defs);
+        free(st);
+        return -1;
+    }
+    for (int k = 0; k < nold; k++) {
+        map[k] = -1;
+        for (int j = 0; j < n && map[k] < 0; j++)
+            if (strcmp(gdl_pools[k].name, ld->pools[j].name) == 0)
+                map[k] = j;
+        if (map[k] < 0 && pools[k].processes > 0)
+            map[k] = nall++;
+        if (k < gdl_npools && (map[k] < 0 || map[k] >= n))
+            removed++;
+    }
+    memcpy(defs, ld->pools, sizeof(gdl_pool_t) * n);
+    for (int k = 0; k < nold; k++) {
+        int j = map[k];
+
+        if (j < 0) {
+            gdl_pool_free(&gdl_pools[k]);
+            event_free(pools[k].respawn);
+            continue;
+        }
+        st[j] = pools[k];
+        if (j < n) {
+            gdl_pool_free(&gdl_pools[k]); /* the new definition replaces it */
+        } else {
+            defs[j] = gdl_pools[k];
+            defs[j].min_processes = defs[j].max_processes = 0;
+        }
+    }
+    for (int j = 0; j < n; j++)
+        if (st[j].respawn == NULL) {
+            added += nold > 0;
+            if ((st[j].respawn = evtimer_new(base, on_respawn, NULL)) == NULL)
+                abort(); /* out of memory in the master */
+        }
+    for (int i = 0; i < GDL_PROCS_MAX; i++)
+        if (procs[i].pid)
+            procs[i].pool = map[procs[i].pool];
+    free(map);
+    free(gdl_pools);
+    free(pools);
+    free(ld->pools);
+    ld->pools = NULL;
+    ld->npools = 0;
+    gdl_pools = defs;
+    pools = st;
+    gdl_npools = n;
+    npools_all = nall;
+    generation = ld->gen;
+    gdl_pools_index();
+    gdl_observer_pools_changed();
+    gdl_sentinel_pools_changed();
+
+    gdl_loader_stop(&loader); /* it exits; what it forked serves on */
+    loader = *ld;
+    *ld = (gdl_loader_t){.fd = -1};
+    loader_losses = 0;
+    for (int i = 0; i < GDL_PROCS_MAX; i++)
+        if (procs[i].pid && procs[i].pool >= gdl_npools && !procs[i].stopping)
+            stop(i, "reloaded: its job is gone");
+    if (nold > 0)
+        gdl_info("generation %d serves %d job(s) (%d new, %d gone); the old code's processes are replaced as the new "
+                 "ones are ready",
+                 generation, n, added, removed);
+    return 0;
+}
+
+static void on_loader(evutil_socket_t fd, short what, void *arg)
+{
+    char msg[700];
+    int rc = gdl_loader_read(&next_loader, false);
+
+    if (rc == 0)
+        return;
+    if (rc < 0) {
+        load_failed(next_loader.error);
+        return;
+    }
+    if (next_loader.failed > 0) {
+        snprintf(msg, sizeof(msg), "%d module(s) failed to load; the first: %.*s", next_loader.failed,
+                 (int)strcspn(next_loader.error, "\n"), next_loader.error);
+        load_failed(msg);
+        return;
+    }
+    if (next_loader.npools == 0) {
+        load_failed("no module defines a job");
+        return;
+    }
+    loading_end();
+    if (install(&next_loader) < 0) {
+        load_failed("out of memory");
+        return;
+    }
+    snprintf(msg, sizeof(msg), "generation %d: %d job(s)", generation, gdl_npools);
+    reload_done(true, msg);
+    scale(false);
+}
+
+static void on_load_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    char msg[80];
+
+    snprintf(msg, sizeof(msg), "the loader had not loaded the modules after %d s", LOAD_TIMEOUT_S);
+    load_failed(msg);
+}
+
+/* A loader has exited: the serving one (its processes serve on; another
+ * loads the code again), or one loading (the reload failed). */
+static void loader_exited(pid_t pid, int status)
+{
+    char why[128], msg[200];
+
+    describe_exit(status, why, sizeof(why));
+    if (pid == next_loader.pid) {
+        next_loader.pid = 0;
+        snprintf(msg, sizeof(msg), "the loader %s before it had loaded the modules", why);
+        load_failed(msg);
+        return;
+    }
+    loader.pid = 0;
+    if (!shutting_down)
+        loader_lost(why);
+}
+
+/* Loads the script directories again in a new loader; the serving
+ * generation serves on meanwhile, and for good if the load fails. */
+static void reload_begin(const char *why)
+{
+    struct timeval tv = {LOAD_TIMEOUT_S, 0};
+
+    if (shutting_down) {
+        reload_done(false, "shutting down");
+        return;
+    }
+    if (next_loader.pid > 0) {
+        gdl_info("%s: a reload is under way already", why);
+        return;
+    }
+    gdl_info("%s: loading the modules again; generation %d serves meanwhile", why, generation);
+    if (gdl_loader_start(&next_loader, ++last_gen) < 0) {
+        reload_done(false, "cannot start a loader");
+        return;
+    }
+    loader_event = event_new(base, next_loader.fd, EV_READ | EV_PERSIST, on_loader, NULL);
+    if (loader_event == NULL || event_add(loader_event, NULL) < 0) {
+        load_failed("out of memory");
+        return;
+    }
+    evtimer_add(load_timer, &tv);
+}
+
+static void on_reload_asked(evutil_socket_t fd, short what, void *arg)
+{
+    reload_begin(arg);
+}
+
+/* Deferred to the loop, so the console connection asking waits for the
+ * answer (gdl_master_on_reload) before it can come. */
+void gdl_master_reload(const char *why)
+{
+    struct timeval now = {0, 0};
+
+    if (base)
+        event_base_once(base, -1, EV_TIMEOUT, on_reload_asked, (void *)why, &now);
+}
+
+void gdl_master_on_reload(void (*fn)(bool ok, const char *msg))
+{
+    if (nreload_hooks == SHUTDOWN_HOOKS_MAX)
+        abort(); /* a fixed set of units registers these */
+    reload_hooks[nreload_hooks++] = fn;
 }
 
 /* ---- what the console may ask ---- */
@@ -546,13 +807,17 @@ static void reap(void)
         int i, state, pool;
         bool unasked;
 
+        if (pid == loader.pid || pid == next_loader.pid) {
+            loader_exited(pid, status);
+            continue;
+        }
         for (i = 0; i < GDL_PROCS_MAX; i++)
             if (procs[i].pid == pid) {
                 p = &procs[i];
                 break;
             }
         if (p == NULL)
-            continue;
+            continue; /* an old loader, or an orphan a job left (we are its subreaper) */
         name = gdl_pools[p->pool].name;
         lived = gdl_now_ms() - p->started_ms;
         state = gdl_slot_state(i, NULL);
@@ -637,6 +902,9 @@ static void shutdown_begin(int sig)
     }
     shutting_down = true;
     gdl_info("%s: stopping %d process(es) after their current job", strsignal(sig), nprocs);
+    if (next_loader.pid > 0)
+        load_failed("shutting down");
+    gdl_loader_stop(&loader);
     stop_listening();
     evtimer_del(tick_timer);
     kill_all(SIGTERM);
@@ -657,15 +925,19 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         shutdown_begin(sig);
         break;
     case SIGHUP:
-        gdl_info("SIGHUP: reloading is not supported yet; ignored");
+        reload_begin("SIGHUP");
         break;
     case SIGUSR1:
-        /* logrotate: the children reopen theirs in their handler */
+        /* logrotate: the children and loaders reopen theirs in their handler */
         gdl_log_reopen();
         gdl_info("SIGUSR1: log file reopened");
         for (int i = 0; i < GDL_PROCS_MAX; i++)
             if (procs[i].pid)
                 kill(procs[i].pid, SIGUSR1);
+        if (loader.pid > 0)
+            kill(loader.pid, SIGUSR1);
+        if (next_loader.pid > 0)
+            kill(next_loader.pid, SIGUSR1);
         break;
     default:
         gdl_info("%s (signal %d): ignored", strsignal(sig), (int)sig);
@@ -690,11 +962,15 @@ struct event_base *gdl_master_init(void)
     host[sizeof(host) - 1] = '\0';
     snprintf(gdl_instance, sizeof(gdl_instance), "gdlua:%s:%d", host, (int)gdl_master_pid);
     signal(SIGPIPE, SIG_IGN);
+    /* Processes are forked by a loader and reparented to the master. */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+        gdl_error("cannot become a child subreaper: %s", strerror(errno));
+        return NULL;
+    }
     if (gdl_slots_init() < 0 || gdl_attempts_init() < 0)
         return NULL;
-    pools = calloc(gdl_npools ? gdl_npools : 1, sizeof(pool_state_t));
     base = event_base_new();
-    if (base == NULL || pools == NULL) {
+    if (base == NULL) {
         gdl_error("cannot create the event loop");
         return NULL;
     }
@@ -710,17 +986,39 @@ struct event_base *gdl_master_init(void)
     budget_timer = evtimer_new(base, on_budget, NULL);
     tick_timer = event_new(base, -1, EV_PERSIST, on_tick, NULL);
     watchdog_timer = event_new(base, -1, EV_PERSIST, on_watchdog, NULL);
-    for (int k = 0; k < gdl_npools; k++)
-        if ((pools[k].respawn = evtimer_new(base, on_respawn, NULL)) == NULL) {
-            gdl_error("cannot create the master's timers");
-            return NULL;
-        }
+    load_timer = evtimer_new(base, on_load_timeout, NULL);
     if (kill_timer == NULL || rescale_timer == NULL || budget_timer == NULL || tick_timer == NULL ||
-        watchdog_timer == NULL) {
+        watchdog_timer == NULL || load_timer == NULL) {
         gdl_error("cannot create the master's timers");
         return NULL;
     }
     return base;
+}
+
+/* The first generation, loaded before anything is served: a module that
+ * fails is left out (logged), unless none defines a job. */
+static int load_first(void)
+{
+    int rc;
+
+    if (gdl_loader_start(&next_loader, ++last_gen) < 0)
+        return -1;
+    rc = gdl_loader_read(&next_loader, true);
+    if (rc < 0) {
+        gdl_error("%s", next_loader.error);
+    } else if (next_loader.npools == 0) {
+        gdl_error("no job to serve: %d module(s) failed to load, none defined a job", next_loader.failed);
+        rc = -1;
+    } else {
+        if (next_loader.failed)
+            gdl_warn("%d module(s) failed to load; serving the other %d job(s)", next_loader.failed,
+                     next_loader.npools);
+        if ((rc = install(&next_loader)) < 0)
+            gdl_error("cannot load the modules: out of memory");
+    }
+    if (rc < 0)
+        gdl_loader_stop(&next_loader);
+    return rc < 0 ? -1 : 0;
 }
 
 int gdl_master_run(void)
@@ -729,6 +1027,8 @@ int gdl_master_run(void)
     char title[512];
     int n;
 
+    if (load_first() < 0)
+        return 1;
     evtimer_add(tick_timer, &tick);
     {
         struct timeval tv = {0, WATCHDOG_MS * 1000};
@@ -755,8 +1055,11 @@ int gdl_master_run(void)
     stop_listening();
     for (size_t i = 0; i < NSIGNALS; i++)
         event_free(signal_events[i]);
-    for (int k = 0; k < gdl_npools; k++)
+    for (int k = 0; k < npools_all; k++)
         event_free(pools[k].respawn);
+    gdl_loader_stop(&loader);
+    loading_end();
+    event_free(load_timer);
     event_free(kill_timer);
     event_free(rescale_timer);
     event_free(budget_timer);

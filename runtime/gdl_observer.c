@@ -381,6 +381,27 @@ void gdl_observer_init(struct event_base *b, void (*cb)(int server))
     }
 }
 
+/* gdl_pools has changed (a reload): the figures per pool start again
+ * from the next poll, which is asked for now. */
+void gdl_observer_pools_changed(void)
+{
+    if (on_polled == NULL)
+        return; /* not started */
+    for (int i = 0; i < gdl_config.nservers; i++) {
+        admin_t *a = &admins[i];
+        gdl_observed_t *o = &gdl_observed[i];
+        int **counts[] = {&a->queue, &a->running, &o->queue, &o->running, &o->peers, &o->rank};
+
+        for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+            free(*counts[c]);
+            *counts[c] = new_counts();
+        }
+        a->npeers = 0;
+        o->valid = false;
+        gdl_observer_poll(i);
+    }
+}
+
 void gdl_observer_close(void)
 {
     for (int i = 0; i < gdl_config.nservers; i++)

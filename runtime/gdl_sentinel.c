@@ -240,6 +240,24 @@ void gdl_sentinel_init(struct event_base *base, void (*cb)(int server))
     }
 }
 
+/* gdl_pools has changed (a reload): each sentinel re-arms for the new
+ * set the master asks for next (RESET_ABILITIES drops the old one). */
+void gdl_sentinel_pools_changed(void)
+{
+    for (int i = 0; i < gdl_config.nservers && started; i++) {
+        sentinel_t *s = &sentinels[i];
+
+        free(s->want);
+        free(s->armed);
+        s->want = calloc(gdl_npools + 1, 1);
+        s->armed = calloc(gdl_npools + 1, 1);
+        if (s->want == NULL || s->armed == NULL)
+            abort();
+        s->fired = true; /* the next want arms, whatever it is */
+        s->woken_ms = 0;
+    }
+}
+
 void gdl_sentinel_close(void)
 {
     for (int i = 0; i < gdl_config.nservers && started; i++) {

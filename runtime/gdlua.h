@@ -198,9 +198,32 @@ extern lua_State *gdl_L;
 lua_State *gdl_lua_new(void);
 int gdl_lua_pcall(lua_State *L, int nargs, int nresults);
 int gdl_lua_require(lua_State *L, const char *module);
-int gdl_lua_load_pools(void);
+int gdl_lua_load_pools(char *err, size_t errlen);
 void gdl_lua_print_pools(void);
+void gdl_pools_index(void);
 int gdl_pool_of_function(const char *name);
+
+/* ---- gdl_loader.c: the loader of a generation of the code ---- */
+
+/* The master's end of one loader. */
+typedef struct {
+    pid_t pid; /* 0: none */
+    int fd;    /* -1: none */
+    int gen;
+    struct evbuffer *in; /* its result, while it arrives */
+    int failed;          /* modules that failed to load */
+    char error[512];     /* the first error */
+    gdl_pool_t *pools;   /* what it loaded; the caller may take them */
+    int npools;
+} gdl_loader_t;
+
+int gdl_loader_start(gdl_loader_t *ld, int gen);
+int gdl_loader_read(gdl_loader_t *ld, bool block);
+/* A process of the loader's generation: its pid; -1: the fork failed;
+ * -2: the loader is lost (gone, or not answering). */
+pid_t gdl_loader_spawn(gdl_loader_t *ld, int pool, int slot, char *why, size_t whylen);
+void gdl_loader_stop(gdl_loader_t *ld);
+void gdl_pool_free(gdl_pool_t *p);
 
 /* ---- gdl_policy.c: how many processes each pool should have ---- */
 
@@ -301,12 +324,14 @@ int gdl_observer_parse_workers(char *line, const char **client_id, char **functi
 void gdl_observer_init(struct event_base *base, void (*on_polled)(int server));
 void gdl_observer_poll(int server);
 void gdl_observer_close(void);
+void gdl_observer_pools_changed(void);
 
 /* ---- gdl_sentinel.c: wake-up connections ---- */
 
 void gdl_sentinel_init(struct event_base *base, void (*on_wake)(int server));
 void gdl_sentinel_want(const unsigned char *want);
 void gdl_sentinel_close(void);
+void gdl_sentinel_pools_changed(void);
 
 /* ---- gdl_child.c ---- */
 
@@ -341,10 +366,13 @@ int gdl_master_set_limits(int pool, int min, int max);
 int gdl_master_stop_pids(const int *pids, int n, const char *why);
 void gdl_master_stop_pool(int pool, const char *why);
 void gdl_master_shutdown(void);
+void gdl_master_reload(const char *why);
+void gdl_master_on_reload(void (*fn)(bool ok, const char *msg));
 
 /* ---- gdl_console.c: the management console ---- */
 
-enum { GDL_CONSOLE_CONTINUE, GDL_CONSOLE_CLOSE, GDL_CONSOLE_CLOSE_AFTER };
+/* WAIT: the reply comes later (reload): read no more lines until then. */
+enum { GDL_CONSOLE_CONTINUE, GDL_CONSOLE_CLOSE, GDL_CONSOLE_CLOSE_AFTER, GDL_CONSOLE_WAIT };
 
 int gdl_console_init(struct event_base *base);
 int gdl_console_execute(char *line, struct evbuffer *out, bool *authed);

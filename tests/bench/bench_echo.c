@@ -150,21 +150,15 @@ static figures_t measure(gearman_client_st *c, const char *function, pid_t pid, 
     return f;
 }
 
-/* The pid of gdlua's only child. */
+/* The pid of gdlua's only worker process, waited for up to 10 s. */
 static pid_t gdlua_child(pid_t master)
 {
-    char path[64];
-    FILE *f;
-    int child = 0;
+    pid_t child = 0;
 
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)master, (int)master);
-    for (double end = bench_now_ms() + 10000; child == 0 && bench_now_ms() < end; bench_sleep_ms(10))
-        if ((f = fopen(path, "r")) != NULL) {
-            if (fscanf(f, "%d", &child) != 1)
-                child = 0;
-            fclose(f);
-        }
-    return child;
+    for (double end = bench_now_ms() + 10000; bench_now_ms() < end; bench_sleep_ms(10))
+        if (bench_workers(master, &child, 1) >= 1)
+            return child;
+    return 0;
 }
 
 /* gdlua's jobs/s while another process SIGKILLs one of its workers every

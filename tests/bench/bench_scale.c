@@ -56,44 +56,14 @@ static void die(const char *msg)
     exit(1);
 }
 
-/* Children of pid, from /proc. Fills pids (up to max) and returns the count. */
-static int children(pid_t parent, pid_t *pids, int max)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    int n = 0;
-
-    while (d && (de = readdir(d)) != NULL) {
-        char path[300], buf[512], *p;
-        FILE *f;
-        int pp;
-
-        if (de->d_name[0] < '0' || de->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-        if ((f = fopen(path, "r")) == NULL)
-            continue;
-        if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) && sscanf(p + 2, "%*c %d", &pp) == 1 &&
-            pp == parent) {
-            if (n < max)
-                pids[n] = atoi(de->d_name);
-            n++;
-        }
-        fclose(f);
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
 static void wait_children(int want, int timeout_ms)
 {
     pid_t pids[64];
     double end = bench_now_ms() + timeout_ms;
 
-    while (children(gdlua_pid, pids, 64) != want) {
+    while (bench_workers(gdlua_pid, pids, 64) != want) {
         if (bench_now_ms() > end) {
-            fprintf(stderr, "bench_scale: gdlua has %d processes, want %d\n", children(gdlua_pid, pids, 64), want);
+            fprintf(stderr, "bench_scale: gdlua has %d processes, want %d\n", bench_workers(gdlua_pid, pids, 64), want);
             die("timed out waiting for processes");
         }
         bench_sleep_ms(5);
@@ -174,7 +144,7 @@ static void burst(gearman_client_st *c, double *to_max, int *most)
             errors++;
     end = bench_now_ms() + 30000;
     while (done < 20 && bench_now_ms() < end) {
-        int n = children(gdlua_pid, pids, 64);
+        int n = bench_workers(gdlua_pid, pids, 64);
 
         if (n > *most)
             *most = n;
@@ -205,7 +175,7 @@ static void memory(long *rss, long *pss, long *priv)
     FILE *f;
 
     *rss = *pss = *priv = -1;
-    if (children(gdlua_pid, pids, 8) < 1)
+    if (bench_workers(gdlua_pid, pids, 8) < 1)
         return;
     snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pids[0]);
     if ((f = fopen(path, "r")) == NULL)

@@ -2,10 +2,13 @@
  * bench_util.c: helpers shared by the benchmark programs (bench_util.h).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -113,3 +116,49 @@ int bench_cmp_double(const void *a, const void *b)
 
     return x < y ? -1 : x > y;
 }
+
+static bool is_loader(const char *pid)
+{
+    char path[300], title[32] = "";
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return false;
+    if (fgets(title, sizeof(title), f) == NULL)
+        title[0] = '\0';
+    fclose(f);
+    return strncmp(title, "gdlua: loader", 13) == 0;
+}
+
+/* A gdlua master's worker processes (its children but the loaders, by
+ * their title), from /proc. Fills pids (up to max) and returns the count. */
+int bench_workers(pid_t parent, pid_t *pids, int max)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    int n = 0;
+
+    while (d && (de = readdir(d)) != NULL) {
+        char path[300], buf[512], *p;
+        FILE *f;
+        int pp;
+
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+        if ((f = fopen(path, "r")) == NULL)
+            continue;
+        if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) && sscanf(p + 2, "%*c %d", &pp) == 1 &&
+            pp == parent && !is_loader(de->d_name)) {
+            if (n < max)
+                pids[n] = atoi(de->d_name);
+            n++;
+        }
+        fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+

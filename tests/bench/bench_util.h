@@ -16,5 +16,6 @@ pid_t bench_spawn(char *const argv[], int in, int out, const char *log);
 void bench_stop(pid_t *pid);
 pid_t bench_start_gearmand(const char *log, int *port);
 int bench_cmp_double(const void *a, const void *b);
+int bench_workers(pid_t master, pid_t *pids, int max);
 
 #endif

@@ -73,6 +73,14 @@ void gdl_master_shutdown(void)
 {
 }
 
+void gdl_master_reload(const char *why)
+{
+}
+
+void gdl_master_on_reload(void (*fn)(bool ok, const char *msg))
+{
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct evbuffer *out = evbuffer_new();

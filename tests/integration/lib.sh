@@ -118,8 +118,20 @@ dead() {
     [[ $st == Z* ]]
 }
 
+# children_of PID: the worker processes of a gdlua master (its loaders,
+# titled "gdlua: loader", left out).
 children_of() {
-    ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' | grep -v '^$'
+    ps -o pid=,args= --ppid "$1" 2>/dev/null | awk '$2 != "gdlua:" || $3 != "loader" { print $1 }'
+}
+
+# no_children: the gdlua under test has no worker process.
+no_children() {
+    [[ -z $(children_of "$GDLUA_PID") ]]
+}
+
+# loaders_of PID: a gdlua master's loaders (gdl_loader.c).
+loaders_of() {
+    ps -o pid=,args= --ppid "$1" 2>/dev/null | awk '$2 == "gdlua:" && $3 == "loader" { print $1 }'
 }
 
 # Remembers the current children of gdlua so cleanup (and tests) can
@@ -127,7 +139,7 @@ children_of() {
 record_children() {
     local p
     [[ -n $GDLUA_PID ]] || return 0
-    for p in $(children_of "$GDLUA_PID"); do
+    for p in $(children_of "$GDLUA_PID") $(loaders_of "$GDLUA_PID"); do
         [[ " ${CHILD_PIDS[*]-} " == *" $p "* ]] || CHILD_PIDS+=("$p")
     done
 }

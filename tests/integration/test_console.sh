@@ -73,10 +73,10 @@ alive "$pid" || fail "a failed kill killed $pid"
 
 # help comes from the command table: one line a command.
 help=$(cons_one help)
-for c in status show set_min_processes set_max_processes set_processes kill killall stats json version help auth quit shutdown; do
+for c in status show set_min_processes set_max_processes set_processes kill killall reload stats json version help auth quit shutdown; do
     grep -q "^$c\\b" <<<"$help" || fail "help lacks $c: $help"
 done
-assert_eq "help lines" 14 "$(wc -l <<<"$help")"
+assert_eq "help lines" 15 "$(wc -l <<<"$help")"
 # The README's command list is this help, verbatim.
 readme=$(awk '/^## Management console/ {on = 1} on && /^```$/ {n++; next} on && n == 1 {print}' "$REPO/README.md")
 assert_eq "README's console commands" "$help" "$readme"

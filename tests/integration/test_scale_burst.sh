@@ -32,6 +32,6 @@ done
 assert_eq "jobs completed" 20 "$ok"
 assert_eq "most processes seen" 5 "$most"
 (($(starts_of Scale::Jobs::slow) <= 5)) || fail "started $(starts_of Scale::Jobs::slow) processes for max 5"
-wait_for "back to no process after max_idle_time" 10 bash -c "[[ -z \$(ps -o pid= --ppid $GDLUA_PID) ]]"
+wait_for "back to no process after max_idle_time" 10 no_children
 assert_eq "stop lines" 5 "$(log_count_re '\] stop [0-9]+ Scale::Jobs::slow: idle')"
 pass

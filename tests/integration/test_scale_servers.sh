@@ -25,7 +25,7 @@ for i in 1 2 3 4 5; do
 done
 wait_for "the dead server is logged" 10 log_has "job server 127.0.0.1:$PORT_B:"
 # Idle processes go away and come back from zero through A alone.
-wait_for "back to no process" 15 bash -c "[[ -z \$(ps -o pid= --ppid $GDLUA_PID) ]]"
+wait_for "back to no process" 15 no_children
 assert_eq "A from zero with B down" "zero" "$(call "$PORT_A" "zero")"
 alive "$GDLUA_PID" || fail "gdlua died"
 pass

@@ -17,7 +17,7 @@ assert_eq "one process started" 1 "$(starts_of Scale::Jobs::echo)"
 
 # Idle for max_idle_time (1 s): stopped, down to min 0.
 wait_for "the idle process is stopped" 10 log_has_re "\] stop [0-9]+ Scale::Jobs::echo: idle [0-9]+ s"
-wait_for "no process left" 10 bash -c "[[ -z \$(ps -o pid= --ppid $GDLUA_PID) ]]"
+wait_for "no process left" 10 no_children
 
 # And again from zero.
 out=$(gm -f Scale::Jobs::echo "again") || fail "second echo failed"

@@ -15,9 +15,9 @@ start_gdlua "$FIXTURES/serverdown"
 wait_for "the child to report the server down and retry" 10 \
     log_has_re "WARN \[[0-9]+\] Test::Late::echo: .*retrying every 100 ms or less"
 record_children
-child=${CHILD_PIDS[0]:-}
+child=$(children_of "$GDLUA_PID")
 [[ -n $child ]] || fail "no child running"
-assert_eq "children" 1 "${#CHILD_PIDS[@]}"
+assert_eq "children" 1 "$(wc -l <<<"$child")"
 
 # Master and child stay up while the server is down; no restarts.
 both_alive() { alive "$GDLUA_PID" && alive "$child" && ! dead "$child"; }

@@ -11,7 +11,7 @@ start_gdlua "$FIXTURES/sigterm"
 wait_for "a worker for Test::Slow::slow" 10 has_workers Test::Slow::slow
 wait_for "2 workers for Test::Slow::idle" 10 has_workers Test::Slow::idle 2
 record_children
-assert_eq "children before SIGTERM" 3 "${#CHILD_PIDS[@]}"
+assert_eq "children before SIGTERM" 3 "$(children_of "$GDLUA_PID" | wc -l)"
 
 spawn_bg client gm -f Test::Slow::slow 2 >"$TMP/client.out" 2>"$TMP/client.err"
 wait_for "the slow job to start" 10 test -s "$SLOW_PID_FILE"

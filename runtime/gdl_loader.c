@@ -1,0 +1,501 @@
+/*
+ * gdl_loader.c: loaders. The master never runs a job module: each
+ * generation of the code is loaded by a loader, a child of the master
+ * with a fresh Lua state, which then forks that generation's processes
+ * so they inherit the loaded state copy-on-write. The first generation
+ * is loaded at start; each reload (SIGHUP, the console's `reload`)
+ * starts another loader while the running generation serves on, and
+ * only a load that succeeded in full replaces it (gdl_master.c).
+ *
+ * Master and loader talk over a socket pair: the loader sends its
+ * result once (the pools it loaded, or its first error), then answers
+ * spawn requests, one at a time, each with the pid it started. A
+ * process is forked twice, loader -> intermediate -> process, and the
+ * intermediate exits at once, so the process is reparented to the
+ * master (a child subreaper): every process is the master's child, the
+ * master reaps it, and PR_SET_PDEATHSIG names the master. The process
+ * waits until the loader has reaped the intermediate (its pipe reads
+ * end of file) before it starts, so it only ever sees the master as
+ * its parent. A loader exits when the master closes its socket; a dead
+ * loader's processes serve on.
+ *
+ * The result, integers as 32 bits in host order (same process image):
+ *   length, failed, npools, first error; per pool: name, title, the
+ *   limits of gdl_pool_t in order, nfunctions, functions.
+ * Strings are a length and their bytes.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "gdlua.h"
+
+#define SPAWN_TIMEOUT_MS 5000 /* a loader that takes longer to fork is broken */
+#define RESULT_MAX       (64 << 20)
+#define LOADERS_MAX      4 /* the master's ends open at once: the serving one, one loading, ones ending */
+
+typedef struct {
+    int32_t pool, slot;
+} spawn_req_t;
+
+typedef struct {
+    int32_t pid; /* -1: failed, with errno */
+    int32_t err;
+} spawn_rep_t;
+
+/* The master's ends of every loader's socket: a new loader closes them
+ * all, or an old loader would never see its end of file. */
+static int master_ends[LOADERS_MAX] = {-1, -1, -1, -1};
+static volatile sig_atomic_t reopen_log;
+
+/* ---- the loader ---- */
+
+static void put_i32(struct evbuffer *b, int v)
+{
+    int32_t x = v;
+    evbuffer_add(b, &x, sizeof(x));
+}
+
+static void put_str(struct evbuffer *b, const char *s)
+{
+    put_i32(b, (int)strlen(s));
+    evbuffer_add(b, s, strlen(s));
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void send_result(int fd, int failed, const char *error)
+{
+    struct evbuffer *b = evbuffer_new();
+    size_t len;
+    unsigned char *flat;
+
+    if (b == NULL)
+        _exit(1);
+    put_i32(b, 0); /* the length, set below */
+    put_i32(b, failed);
+    put_i32(b, gdl_npools);
+    put_str(b, error);
+    for (int k = 0; k < gdl_npools; k++) {
+        const gdl_pool_t *p = &gdl_pools[k];
+
+        put_str(b, p->name);
+        put_str(b, p->title);
+        put_i32(b, p->min_processes);
+        put_i32(b, p->max_processes);
+        put_i32(b, p->max_idle_time);
+        put_i32(b, p->timeout_ms);
+        put_i32(b, p->max_attempts);
+        put_i32(b, p->max_jobs);
+        put_i32(b, p->max_memory);
+        put_i32(b, p->nfunctions);
+        for (int f = 0; f < p->nfunctions; f++)
+            put_str(b, p->functions[f]);
+    }
+    len = evbuffer_get_length(b);
+    flat = evbuffer_pullup(b, -1);
+    if (flat == NULL)
+        _exit(1);
+    memcpy(flat, &(int32_t){(int32_t)len}, sizeof(int32_t));
+    if (write_all(fd, flat, len) < 0)
+        _exit(0); /* the master is gone */
+    evbuffer_free(b);
+}
+
+/* Forks a process of pool for slot, reparented to the master; its pid,
+ * or -1 with errno. */
+static pid_t fork_process(int fd, int pool, int slot)
+{
+    int ready[2], report[2], saved;
+    pid_t mid, pid = -1;
+
+    if (pipe(ready) < 0)
+        return -1;
+    if (pipe(report) < 0) {
+        saved = errno;
+        close(ready[0]);
+        close(ready[1]);
+        errno = saved;
+        return -1;
+    }
+    fflush(NULL); /* or the child would write our pending output again */
+    mid = fork();
+    if (mid == 0) {
+        close(fd);
+        close(ready[1]);
+        close(report[0]);
+        pid = fork();
+        if (pid == 0) {
+            char c;
+
+            close(report[1]);
+            /* End of file: the loader has reaped the intermediate, so the
+             * master is this process's parent now (or it is gone). */
+            while (read(ready[0], &c, 1) < 0 && errno == EINTR)
+                ;
+            close(ready[0]);
+            gdl_child_run(pool, slot);
+        }
+        if (pid < 0)
+            pid = -errno;
+        write_all(report[1], &pid, sizeof(pid));
+        _exit(0);
+    }
+    saved = errno;
+    close(ready[0]);
+    close(report[1]);
+    if (mid > 0) {
+        if (read_all(report[0], &pid, sizeof(pid)) < 0)
+            pid = -EIO;
+        while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        if (pid < 0) {
+            saved = -pid;
+            pid = -1;
+        }
+    }
+    close(report[0]);
+    close(ready[1]); /* the process may start */
+    errno = saved;
+    return mid < 0 ? -1 : pid;
+}
+
+static void on_usr1(int sig)
+{
+    reopen_log = 1;
+}
+
+/* The loader's signals: the master's handlers are reset; signals sent to
+ * the whole process group are the master's to act on. */
+static void loader_signals(void)
+{
+    struct sigaction sa = {0};
+    sigset_t none;
+
+    sa.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL);
+    sa.sa_handler = on_usr1; /* no SA_RESTART: the blocking read returns */
+    sigaction(SIGUSR1, &sa, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void loader_run(int fd, int gen) __attribute__((noreturn));
+
+static void loader_run(int fd, int gen)
+{
+    char title[512], error[512] = "";
+    int failed, n;
+
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != gdl_master_pid)
+        _exit(0);
+    loader_signals();
+    n = snprintf(title, sizeof(title), "gdlua: loader %d", gen);
+    for (int i = 0; i < gdl_config.ndirs && n < (int)sizeof(title); i++)
+        n += snprintf(title + n, sizeof(title) - n, " %s", gdl_config.dirs[i]);
+    gdl_proctitle_set(title);
+
+    /* Fresh: whatever an earlier loader left in this image is not ours. */
+    gdl_pools = NULL;
+    gdl_npools = 0;
+    if ((gdl_L = gdl_lua_new()) == NULL) {
+        failed = 1;
+        snprintf(error, sizeof(error), "cannot create a Lua state");
+        gdl_error("%s", error);
+    } else {
+        failed = gdl_lua_load_pools(error, sizeof(error));
+    }
+    send_result(fd, failed, error);
+
+    for (;;) {
+        spawn_req_t req;
+        spawn_rep_t rep = {0};
+        sigset_t all, old;
+        ssize_t got = read(fd, &req, sizeof(req));
+
+        if (got < 0 && errno == EINTR) {
+            if (reopen_log) {
+                reopen_log = 0;
+                gdl_log_reopen();
+            }
+            continue;
+        }
+        if (got != (ssize_t)sizeof(req))
+            _exit(0); /* the master closed its end: this generation is over */
+        if (req.pool < 0 || req.pool >= gdl_npools || req.slot < 0 || req.slot >= GDL_PROCS_MAX) {
+            rep = (spawn_rep_t){-1, EINVAL};
+        } else {
+            /* Blocked across the forks: the process sets its own handlers. */
+            sigfillset(&all);
+            sigprocmask(SIG_BLOCK, &all, &old);
+            rep.pid = fork_process(fd, req.pool, req.slot);
+            rep.err = rep.pid < 0 ? errno : 0;
+            sigprocmask(SIG_SETMASK, &old, NULL);
+        }
+        if (write_all(fd, &rep, sizeof(rep)) < 0)
+            _exit(0);
+    }
+}
+
+/* ---- the master's end ---- */
+
+int gdl_loader_start(gdl_loader_t *ld, int gen)
+{
+    int sv[2], slot;
+    sigset_t all, old;
+    pid_t pid;
+
+    for (slot = 0; slot < LOADERS_MAX && master_ends[slot] >= 0; slot++)
+        ;
+    if (slot == LOADERS_MAX) {
+        gdl_error("cannot start a loader: %d already running", LOADERS_MAX);
+        return -1;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
+        gdl_error("cannot start a loader: %s", strerror(errno));
+        return -1;
+    }
+    *ld = (gdl_loader_t){.fd = sv[0], .gen = gen, .in = evbuffer_new()};
+    if (ld->in == NULL) {
+        close(sv[0]);
+        close(sv[1]);
+        gdl_error("cannot start a loader: out of memory");
+        return -1;
+    }
+    /* Blocked across fork so no signal reaches the loader while
+     * libevent's handlers are still installed there. */
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        for (int i = 0; i < LOADERS_MAX; i++)
+            if (master_ends[i] >= 0)
+                close(master_ends[i]);
+        close(sv[0]);
+        loader_run(sv[1], gen);
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(sv[1]);
+    if (pid < 0) {
+        gdl_error("cannot fork a loader: %s", strerror(errno));
+        close(sv[0]);
+        evbuffer_free(ld->in);
+        ld->in = NULL;
+        ld->fd = -1;
+        return -1;
+    }
+    master_ends[slot] = sv[0];
+    ld->pid = pid;
+    gdl_info("loader %d (%d): loading the job modules", gen, (int)pid);
+    return 0;
+}
+
+static int get_i32(struct evbuffer *b, int *v)
+{
+    int32_t x;
+
+    if (evbuffer_remove(b, &x, sizeof(x)) != (int)sizeof(x))
+        return -1;
+    *v = x;
+    return 0;
+}
+
+static char *get_str(struct evbuffer *b)
+{
+    int len;
+    char *s;
+
+    if (get_i32(b, &len) < 0 || len < 0 || (size_t)len > evbuffer_get_length(b) || (s = malloc(len + 1)) == NULL)
+        return NULL;
+    evbuffer_remove(b, s, len);
+    s[len] = '\0';
+    return s;
+}
+
+void gdl_pool_free(gdl_pool_t *p)
+{
+    free(p->name);
+    free(p->title);
+    for (int f = 0; f < p->nfunctions; f++)
+        free(p->functions[f]);
+    free(p->functions);
+    memset(p, 0, sizeof(*p));
+}
+
+static int parse_result(gdl_loader_t *ld, struct evbuffer *b)
+{
+    char *error;
+    int n;
+
+    if (get_i32(b, &ld->failed) < 0 || get_i32(b, &n) < 0 || n < 0 || n > (1 << 20) || (error = get_str(b)) == NULL)
+        return -1;
+    snprintf(ld->error, sizeof(ld->error), "%s", error);
+    free(error);
+    if ((ld->pools = calloc(n ? n : 1, sizeof(gdl_pool_t))) == NULL)
+        return -1;
+    for (ld->npools = 0; ld->npools < n; ld->npools++) {
+        gdl_pool_t *p = &ld->pools[ld->npools];
+
+        if ((p->name = get_str(b)) == NULL || (p->title = get_str(b)) == NULL || get_i32(b, &p->min_processes) < 0 ||
+            get_i32(b, &p->max_processes) < 0 || get_i32(b, &p->max_idle_time) < 0 ||
+            get_i32(b, &p->timeout_ms) < 0 || get_i32(b, &p->max_attempts) < 0 || get_i32(b, &p->max_jobs) < 0 ||
+            get_i32(b, &p->max_memory) < 0 || get_i32(b, &p->nfunctions) < 0 || p->nfunctions < 0 ||
+            p->nfunctions > (1 << 20) || (p->functions = calloc(p->nfunctions + 1, sizeof(char *))) == NULL) {
+            ld->npools++; /* freed with the others */
+            return -1;
+        }
+        for (int f = 0; f < p->nfunctions; f++)
+            if ((p->functions[f] = get_str(b)) == NULL)
+                return -1;
+    }
+    return 0;
+}
+
+/* Reads what the loader has sent. 1: its result is in (ld->failed,
+ * error, pools); 0: more to come; -1: it failed or died (ld->error). */
+int gdl_loader_read(gdl_loader_t *ld, bool block)
+{
+    int32_t len;
+
+    for (;;) {
+        int n;
+
+        if (evbuffer_get_length(ld->in) >= sizeof(len)) {
+            evbuffer_copyout(ld->in, &len, sizeof(len));
+            if (len < (int32_t)sizeof(len) || len > RESULT_MAX) {
+                snprintf(ld->error, sizeof(ld->error), "the loader sent garbage");
+                return -1;
+            }
+            if (evbuffer_get_length(ld->in) >= (size_t)len) {
+                evbuffer_drain(ld->in, sizeof(len));
+                if (parse_result(ld, ld->in) < 0) {
+                    snprintf(ld->error, sizeof(ld->error), "the loader sent garbage");
+                    return -1;
+                }
+                return 1;
+            }
+        }
+        if (!block) {
+            struct pollfd pfd = {.fd = ld->fd, .events = POLLIN};
+            if (poll(&pfd, 1, 0) <= 0)
+                return 0;
+        }
+        n = evbuffer_read(ld->in, ld->fd, 1 << 16);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            snprintf(ld->error, sizeof(ld->error), "the loader ended before it had loaded the modules");
+            return -1;
+        }
+    }
+}
+
+pid_t gdl_loader_spawn(gdl_loader_t *ld, int pool, int slot, char *why, size_t whylen)
+{
+    spawn_req_t req = {pool, slot};
+    spawn_rep_t rep;
+    struct pollfd pfd = {.fd = ld->fd, .events = POLLIN};
+    int64_t deadline = gdl_now_ms() + SPAWN_TIMEOUT_MS;
+    char *p = (char *)&rep;
+    size_t got = 0;
+
+    if (ld->fd < 0 || write_all(ld->fd, &req, sizeof(req)) < 0) {
+        snprintf(why, whylen, "the loader is gone");
+        return -2;
+    }
+    while (got < sizeof(rep)) {
+        int left = (int)(deadline - gdl_now_ms()), rc;
+        ssize_t n;
+
+        if (left <= 0 || (rc = poll(&pfd, 1, left)) == 0) {
+            snprintf(why, whylen, "the loader did not answer in %d ms", SPAWN_TIMEOUT_MS);
+            return -2;
+        }
+        if (rc < 0) {
+            if (errno == EINTR)
+                continue;
+            snprintf(why, whylen, "cannot wait for the loader: %s", strerror(errno));
+            return -2;
+        }
+        n = read(ld->fd, p + got, sizeof(rep) - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            snprintf(why, whylen, "the loader is gone");
+            return -2;
+        }
+        got += (size_t)n;
+    }
+    if (rep.pid < 0) {
+        snprintf(why, whylen, "%s", strerror(rep.err));
+        return -1;
+    }
+    return rep.pid;
+}
+
+/* Closes the master's end: the loader exits; its processes serve on.
+ * The pools it sent stay the caller's unless ld->pools is freed here. */
+void gdl_loader_stop(gdl_loader_t *ld)
+{
+    for (int i = 0; i < LOADERS_MAX; i++)
+        if (ld->fd >= 0 && master_ends[i] == ld->fd)
+            master_ends[i] = -1;
+    if (ld->fd >= 0)
+        close(ld->fd);
+    if (ld->in)
+        evbuffer_free(ld->in);
+    if (ld->pools) {
+        for (int k = 0; k < ld->npools; k++)
+            gdl_pool_free(&ld->pools[k]);
+        free(ld->pools);
+    }
+    *ld = (gdl_loader_t){.fd = -1};
+}
