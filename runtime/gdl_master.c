@@ -87,6 +87,7 @@ static int nshutdown_hooks;
 static gdl_loader_t loader = {.fd = -1}, next_loader = {.fd = -1};
 static struct event *loader_event, *load_timer;
 static int npools_all;
+static bool loader_ended; /* the loading one's socket has closed */
 static int generation; /* the serving one's */
 static int last_gen;            /* the newest generation a loader was started for */
 static int64_t loader_retry_ms; /* no new loader for a lost one before then */
@@ -124,11 +125,11 @@ static int take_spawn_budget(int want)
  * modules again (a reload: the processes it forked serve on until the
  * new generation replaces them), 1 s doubling to 30 s apart while such
  * loads fail. */
-static void loader_lost(const char *why)
+static void loader_lost(const char *why, bool reaped)
 {
     int64_t now = gdl_now_ms();
 
-    if (loader.pid > 0)
+    if (loader.pid > 0 && !reaped)
         kill(loader.pid, SIGKILL);
     if (loader.fd >= 0) {
         gdl_error("loader %d (%d): %s; loading the modules again", loader.gen, (int)loader.pid, why);
@@ -148,7 +149,7 @@ static int spawn(int pool, const char *why)
     int i;
 
     if (loader.fd < 0) {
-        loader_lost("no loader");
+        loader_lost("no loader", false);
         return -1;
     }
 
@@ -178,7 +179,7 @@ static int spawn(int pool, const char *why)
         gdl_error("cannot start a process for %s: %s", p->name, err);
         gdl_slot_release(i);
         if (pid == -2)
-            loader_lost(err);
+            loader_lost(err, false);
         return -1;
     }
     procs[i] = (proc_t){.pid = pid, .pool = pool, .gen = generation, .started_ms = gdl_now_ms()};
@@ -389,6 +390,7 @@ static void reload_done(bool ok, const char *msg)
 
 static void loading_end(void)
 {
+    loader_ended = false;
     if (loader_event)
         event_free(loader_event);
     loader_event = NULL;
@@ -496,7 +498,13 @@ static void on_loader(evutil_socket_t fd, short what, void *arg)
     if (rc == 0)
         return;
     if (rc < 0) {
-        load_failed(next_loader.error);
+        /* Most likely it has died: its exit status, once reaped, says
+         * how (loader_exited); if it is not reaped soon, this error. */
+        struct timeval tv = {1, 0};
+
+        event_del(loader_event);
+        loader_ended = true;
+        evtimer_add(load_timer, &tv);
         return;
     }
     if (next_loader.failed > 0) {
@@ -523,6 +531,10 @@ static void on_load_timeout(evutil_socket_t fd, short what, void *arg)
 {
     char msg[80];
 
+    if (loader_ended) {
+        load_failed(next_loader.error);
+        return;
+    }
     snprintf(msg, sizeof(msg), "the loader had not loaded the modules after %d s", LOAD_TIMEOUT_S);
     load_failed(msg);
 }
@@ -540,9 +552,9 @@ static void loader_exited(pid_t pid, int status)
         load_failed(msg);
         return;
     }
-    loader.pid = 0;
     if (!shutting_down)
-        loader_lost(why);
+        loader_lost(why, true);
+    loader.pid = 0;
 }
 
 /* Loads the script directories again in a new loader; the serving
