@@ -13,11 +13,13 @@
  * process is forked twice, loader -> intermediate -> process, and the
  * intermediate exits at once, so the process is reparented to the
  * master (a child subreaper): every process is the master's child, the
- * master reaps it, and PR_SET_PDEATHSIG names the master. The process
- * waits until the loader has reaped the intermediate (its pipe reads
- * end of file) before it starts, so it only ever sees the master as
- * its parent. A loader exits when the master closes its socket; a dead
- * loader's processes serve on.
+ * master reaps it, and PR_SET_PDEATHSIG names the master. It is forked
+ * ahead of need, as a spare ("gdlua: spare N") waiting on a pipe for
+ * its pool and slot, which the loader writes once it has reaped the
+ * intermediate: so a process only ever sees the master as its parent,
+ * and a start from zero waits for no fork. A loader exits when the
+ * master closes its socket, and its spare with it; a dead loader's
+ * processes serve on.
  *
  * The result, integers as 32 bits in host order (same process image):
  *   length, failed, npools, first error; per pool: name, title, the
@@ -45,7 +47,7 @@
 
 typedef struct {
     int32_t pool, slot;
-} spawn_req_t;
+} spawn_req_t, spare_req_t;
 
 typedef struct {
     int32_t pid; /* -1: failed, with errno */
@@ -141,39 +143,50 @@ static void send_result(int fd, int failed, const char *error)
     evbuffer_free(b);
 }
 
-/* Forks a process of pool for slot, reparented to the master; its pid,
- * or -1 with errno. */
-static pid_t fork_process(int fd, int pool, int slot)
-{
-    int ready[2], report[2], saved;
-    pid_t mid, pid = -1;
+/* A spare: a process forked ahead of need, already the master's child,
+ * waiting to be told its pool and slot. */
+typedef struct {
+    pid_t pid; /* 0: none */
+    int fd;    /* where its pool and slot are written */
+} spare_t;
 
-    if (pipe(ready) < 0)
+/* Forks a spare, reparented to the master: loader -> intermediate ->
+ * spare, and the intermediate exits at once. 0, or -1 with errno. */
+static int spare_new(spare_t *sp, int sock, int gen)
+{
+    int assign[2], report[2], saved;
+    pid_t mid, pid = 0;
+
+    if (pipe(assign) < 0)
         return -1;
     if (pipe(report) < 0) {
         saved = errno;
-        close(ready[0]);
-        close(ready[1]);
+        close(assign[0]);
+        close(assign[1]);
         errno = saved;
         return -1;
     }
     fflush(NULL); /* or the child would write our pending output again */
     mid = fork();
     if (mid == 0) {
-        close(fd);
-        close(ready[1]);
+        close(sock);
+        close(assign[1]);
         close(report[0]);
         pid = fork();
         if (pid == 0) {
-            char c;
+            spare_req_t req;
+            char title[64];
 
             close(report[1]);
-            /* End of file: the loader has reaped the intermediate, so the
-             * master is this process's parent now (or it is gone). */
-            while (read(ready[0], &c, 1) < 0 && errno == EINTR)
-                ;
-            close(ready[0]);
-            gdl_child_run(pool, slot);
+            snprintf(title, sizeof(title), "gdlua: spare %d", gen);
+            gdl_proctitle_set(title);
+            /* Written once the loader has reaped the intermediate, so the
+             * master is this process's parent by then. End of file: the
+             * loader is gone, or has no use for this spare. */
+            if (read_all(assign[0], &req, sizeof(req)) < 0)
+                _exit(0);
+            close(assign[0]);
+            gdl_child_run(req.pool, req.slot);
         }
         if (pid < 0)
             pid = -errno;
@@ -181,22 +194,47 @@ static pid_t fork_process(int fd, int pool, int slot)
         _exit(0);
     }
     saved = errno;
-    close(ready[0]);
+    close(assign[0]);
     close(report[1]);
     if (mid > 0) {
         if (read_all(report[0], &pid, sizeof(pid)) < 0)
             pid = -EIO;
         while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
             ;
-        if (pid < 0) {
+        if (pid < 0)
             saved = -pid;
-            pid = -1;
-        }
     }
     close(report[0]);
-    close(ready[1]); /* the process may start */
-    errno = saved;
-    return mid < 0 ? -1 : pid;
+    if (mid < 0 || pid < 0) {
+        close(assign[1]);
+        errno = saved;
+        return -1;
+    }
+    *sp = (spare_t){pid, assign[1]};
+    return 0;
+}
+
+/* The spare becomes a process of pool, for slot: its pid, or -1. */
+static pid_t spare_assign(spare_t *sp, int pool, int slot)
+{
+    spare_req_t req = {pool, slot};
+    pid_t pid = sp->pid;
+    int rc = write_all(sp->fd, &req, sizeof(req));
+
+    close(sp->fd);
+    *sp = (spare_t){0, -1};
+    if (rc < 0) {
+        errno = EPIPE; /* it has died */
+        return -1;
+    }
+    return pid;
+}
+
+static void spare_drop(spare_t *sp)
+{
+    if (sp->pid > 0)
+        close(sp->fd); /* it exits */
+    *sp = (spare_t){0, -1};
 }
 
 static void on_usr1(int sig)
@@ -231,6 +269,7 @@ static void loader_run(int fd, int gen) __attribute__((noreturn));
 static void loader_run(int fd, int gen)
 {
     char title[512], error[512] = "";
+    spare_t spare = {0, -1};
     int failed, n;
 
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -254,16 +293,28 @@ static void loader_run(int fd, int gen)
     }
     send_result(fd, failed, error);
 
+    /* Requests are answered from a spare, forked ahead, so a process
+     * starts without waiting for forks; the next spare is forked after
+     * the answer. */
     for (;;) {
         spawn_req_t req;
         spawn_rep_t rep = {0};
         sigset_t all, old;
-        ssize_t got = read(fd, &req, sizeof(req));
+        ssize_t got;
 
+        /* Blocked across the forks: a process sets its own handlers. */
+        sigfillset(&all);
+        sigprocmask(SIG_BLOCK, &all, &old);
+        if (spare.pid == 0 && gdl_npools > 0 && spare_new(&spare, fd, gen) < 0)
+            gdl_warn("loader %d: cannot fork a spare process: %s", gen, strerror(errno));
+        sigprocmask(SIG_SETMASK, &old, NULL);
+
+        got = read(fd, &req, sizeof(req));
         if (got < 0 && errno == EINTR) {
             if (reopen_log) {
                 reopen_log = 0;
                 gdl_log_reopen();
+                spare_drop(&spare); /* it holds the old log file */
             }
             continue;
         }
@@ -272,10 +323,11 @@ static void loader_run(int fd, int gen)
         if (req.pool < 0 || req.pool >= gdl_npools || req.slot < 0 || req.slot >= GDL_PROCS_MAX) {
             rep = (spawn_rep_t){-1, EINVAL};
         } else {
-            /* Blocked across the forks: the process sets its own handlers. */
-            sigfillset(&all);
             sigprocmask(SIG_BLOCK, &all, &old);
-            rep.pid = fork_process(fd, req.pool, req.slot);
+            if (spare.pid == 0 && spare_new(&spare, fd, gen) < 0)
+                rep.pid = -1;
+            else
+                rep.pid = spare_assign(&spare, req.pool, req.slot);
             rep.err = rep.pid < 0 ? errno : 0;
             sigprocmask(SIG_SETMASK, &old, NULL);
         }
@@ -385,10 +437,10 @@ static int parse_result(gdl_loader_t *ld, struct evbuffer *b)
         gdl_pool_t *p = &ld->pools[ld->npools];
 
         if ((p->name = get_str(b)) == NULL || (p->title = get_str(b)) == NULL || get_i32(b, &p->min_processes) < 0 ||
-            get_i32(b, &p->max_processes) < 0 || get_i32(b, &p->max_idle_time) < 0 ||
-            get_i32(b, &p->timeout_ms) < 0 || get_i32(b, &p->max_attempts) < 0 || get_i32(b, &p->max_jobs) < 0 ||
-            get_i32(b, &p->max_memory) < 0 || get_i32(b, &p->nfunctions) < 0 || p->nfunctions < 0 ||
-            p->nfunctions > (1 << 20) || (p->functions = calloc(p->nfunctions + 1, sizeof(char *))) == NULL) {
+            get_i32(b, &p->max_processes) < 0 || get_i32(b, &p->max_idle_time) < 0 || get_i32(b, &p->timeout_ms) < 0 ||
+            get_i32(b, &p->max_attempts) < 0 || get_i32(b, &p->max_jobs) < 0 || get_i32(b, &p->max_memory) < 0 ||
+            get_i32(b, &p->nfunctions) < 0 || p->nfunctions < 0 || p->nfunctions > (1 << 20) ||
+            (p->functions = calloc(p->nfunctions + 1, sizeof(char *))) == NULL) {
             ld->npools++; /* freed with the others */
             return -1;
         }

@@ -87,8 +87,8 @@ static int nshutdown_hooks;
 static gdl_loader_t loader = {.fd = -1}, next_loader = {.fd = -1};
 static struct event *loader_event, *load_timer;
 static int npools_all;
-static bool loader_ended; /* the loading one's socket has closed */
-static int generation; /* the serving one's */
+static bool loader_ended;       /* the loading one's socket has closed */
+static int generation;          /* the serving one's */
 static int last_gen;            /* the newest generation a loader was started for */
 static int64_t loader_retry_ms; /* no new loader for a lost one before then */
 static int loader_losses;       /* lost loaders not replaced since */
@@ -266,8 +266,7 @@ static void recycle(int k)
         bool outdated = procs[i].gen != generation;
 
         if (procs[i].pid && procs[i].pool == k && !procs[i].stopping &&
-            (outdated || gdl_slot_state(i, NULL) == GDL_SLOT_RECYCLE) &&
-            (ready > 0 || gdl_pools[k].min_processes == 0))
+            (outdated || gdl_slot_state(i, NULL) == GDL_SLOT_RECYCLE) && (ready > 0 || gdl_pools[k].min_processes == 0))
             stop(i, outdated ? "reloaded: replaced by the new code" : "recycled");
     }
 }

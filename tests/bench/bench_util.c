@@ -128,11 +128,11 @@ static bool is_loader(const char *pid)
     if (fgets(title, sizeof(title), f) == NULL)
         title[0] = '\0';
     fclose(f);
-    return strncmp(title, "gdlua: loader", 13) == 0;
+    return strncmp(title, "gdlua: loader", 13) == 0 || strncmp(title, "gdlua: spare", 12) == 0;
 }
 
-/* A gdlua master's worker processes (its children but the loaders, by
- * their title), from /proc. Fills pids (up to max) and returns the count. */
+/* A gdlua master's worker processes (its children but the loaders and
+ * their spares, by title), from /proc. Fills pids (up to max) and returns the count. */
 int bench_workers(pid_t parent, pid_t *pids, int max)
 {
     DIR *d = opendir("/proc");
@@ -161,4 +161,3 @@ int bench_workers(pid_t parent, pid_t *pids, int max)
         closedir(d);
     return n;
 }
-

@@ -118,10 +118,11 @@ dead() {
     [[ $st == Z* ]]
 }
 
-# children_of PID: the worker processes of a gdlua master (its loaders,
-# titled "gdlua: loader", left out).
+# children_of PID: the worker processes of a gdlua master (its loaders
+# and their spare processes, "gdlua: loader N" and "gdlua: spare N", left
+# out).
 children_of() {
-    ps -o pid=,args= --ppid "$1" 2>/dev/null | awk '$2 != "gdlua:" || $3 != "loader" { print $1 }'
+    ps -o pid=,args= --ppid "$1" 2>/dev/null | awk '$2 != "gdlua:" || ($3 != "loader" && $3 != "spare") { print $1 }'
 }
 
 # no_children: the gdlua under test has no worker process.
@@ -139,7 +140,7 @@ loaders_of() {
 record_children() {
     local p
     [[ -n $GDLUA_PID ]] || return 0
-    for p in $(children_of "$GDLUA_PID") $(loaders_of "$GDLUA_PID"); do
+    for p in $(ps -o pid= --ppid "$GDLUA_PID" 2>/dev/null); do
         [[ " ${CHILD_PIDS[*]-} " == *" $p "* ]] || CHILD_PIDS+=("$p")
     done
 }
