@@ -2,8 +2,8 @@
  * gdl_child.c: a child process: serves one job (a function or a process
  * group: a pool) with a blocking libgearman worker until told to stop.
  *
- * It runs on the Lua state the master loaded before fork, so it starts
- * with every module in place. Each gearman job goes through
+ * It runs on the Lua state its loader loaded before fork (gdl_loader.c),
+ * so it starts with every module in place. Each gearman job goes through
  * gdlua._dispatch (lua/gdlua/init.lua) via gdl_lua_pcall; the outcome
  * lands in this process's shared-memory slot (gdl_slot.c).
  *

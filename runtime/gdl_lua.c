@@ -1,5 +1,5 @@
 /*
- * gdl_lua.c: the master's Lua state and the job modules loaded into it.
+ * gdl_lua.c: a loader's Lua state and the job modules loaded into it.
  *
  * Creates the state (standard libraries, the embedded gdlua modules, the
  * C modules, --lib and --cpath), finds every *.lua below the script

@@ -1,12 +1,13 @@
 /*
- * gdl_master.c: the master process: forks, reaps, scales and stops
- * children, and handles signals, all from one libevent loop. It never
- * runs a job.
+ * gdl_master.c: the master process: starts (through a loader), reaps,
+ * scales and stops children, reloads the code, and handles signals, all
+ * from one libevent loop. It never runs a job nor loads a module.
  *
  * This file is the mechanism: the process table, spawn, stop, reap,
- * signals, the spawn-rate budget, the crash-loop back-off, and what the
- * console may ask (gdl_master_status, _set_limits, _stop_pids,
- * _stop_pool). How many processes a pool should have is gdl_policy.c's:
+ * signals, the spawn-rate budget, the crash-loop back-off, the
+ * generations of the code (each loaded and forked by its loader,
+ * gdl_loader.c; a reload swaps them), and what the console may ask
+ * (gdl_master_status, _set_limits, _stop_pids, _stop_pool, _reload). How many processes a pool should have is gdl_policy.c's:
  * scale() snapshots every pool (its processes' states from the slots,
  * gdl_slot.c, and the queues gdl_observer.c polled), asks the policy
  * for a plan and carries it out. scale() runs after every poll, on each

@@ -3,8 +3,9 @@
  * users' C modules may use is gdlua_module.h).
  *
  * One header for the whole runtime, arranged by unit. The master
- * (gdl_master.c) loads job modules (gdl_lua.c) into pools, one process
- * type each, then forks children (gdl_child.c) that serve one pool each;
+ * (gdl_master.c) has a loader (gdl_loader.c) load the job modules
+ * (gdl_lua.c) into pools, one process type each, and fork children
+ * (gdl_child.c) that serve one pool each;
  * per-process state crosses the fork in shared-memory slots
  * (gdl_slot.c). How many processes a pool gets is gdl_policy.c's, fed by
  * the observer (gdl_observer.c) and woken by the sentinels
@@ -173,7 +174,7 @@ int gdl_attempts_recent(gdl_attempt_t *out, int max);
 /* child: */
 uint32_t gdl_attempts_of(const char *handle, bool *timed_out, char *reason, size_t len);
 
-/* ---- gdl_lua.c: the master's Lua state and the loaded pools ---- */
+/* ---- gdl_lua.c: a loader's Lua state and the loaded pools ---- */
 
 /* A pool: one process type, as the job modules define it. What the
  * master keeps about its processes lives in gdl_master.c. */
