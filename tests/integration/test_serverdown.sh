@@ -40,8 +40,10 @@ assert_eq "process deaths" 0 "$(log_count "] process ")"
 # registers again and serves.
 kill_wait "$GEARMAND_PID" 5
 GEARMAND_PID=
-wait_for "the child to notice the server gone" 10 \
-    test "$(log_count_re "WARN \[$child\] Test::Late::echo: .*retrying every 100 ms or less")" -ge 2
+retries_logged() {
+    (($(log_count_re "WARN \[$child\] Test::Late::echo: .*retrying every 100 ms or less") >= 2))
+}
+wait_for "the child to notice the server gone" 10 retries_logged
 start_gearmand "$PORT"
 wait_for "the child to register Test::Late::echo with the restarted gearmand" 10 registered Test::Late::echo
 out=$(gm -f Test::Late::echo again) || fail "job failed after gearmand restarted"
