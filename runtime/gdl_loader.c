@@ -309,25 +309,26 @@ static void loader_run(int fd, int gen)
             gdl_warn("loader %d: cannot fork a spare process: %s", gen, strerror(errno));
         sigprocmask(SIG_SETMASK, &old, NULL);
 
-        got = read(fd, &req, sizeof(req));
-        if (got < 0 && errno == EINTR) {
-            if (reopen_log) {
-                reopen_log = 0;
-                gdl_log_reopen();
-                spare_drop(&spare); /* it holds the old log file */
-            }
+        if (reopen_log) {
+            reopen_log = 0;
+            gdl_log_reopen();
+            spare_drop(&spare); /* it holds the old log file */
             continue;
         }
+        got = read(fd, &req, sizeof(req));
+        if (got < 0 && errno == EINTR)
+            continue;
         if (got != (ssize_t)sizeof(req))
             _exit(0); /* the master closed its end: this generation is over */
         if (req.pool < 0 || req.pool >= gdl_npools || req.slot < 0 || req.slot >= GDL_PROCS_MAX) {
             rep = (spawn_rep_t){-1, EINVAL};
         } else {
             sigprocmask(SIG_BLOCK, &all, &old);
-            if (spare.pid == 0 && spare_new(&spare, fd, gen) < 0)
-                rep.pid = -1;
-            else
-                rep.pid = spare_assign(&spare, req.pool, req.slot);
+            rep.pid = -1;
+            /* A second try with a fresh spare, if the first one had died. */
+            for (int tries = 0; tries < 2 && rep.pid < 0; tries++)
+                if (spare.pid > 0 || spare_new(&spare, fd, gen) == 0)
+                    rep.pid = spare_assign(&spare, req.pool, req.slot);
             rep.err = rep.pid < 0 ? errno : 0;
             sigprocmask(SIG_SETMASK, &old, NULL);
         }

@@ -148,5 +148,18 @@ kill -9 "$old"
 wait_for "a new loader" 10 bash -c "l=\$(ps -o pid=,args= --ppid $GDLUA_PID | awk '/gdlua: loader/ {print \$1}'); [[ -n \$l && \$l != $old ]]"
 log_has_re "loader [0-9]+ \($old\): killed by signal 9 .*; loading the modules again" || fail "the lost loader is not logged"
 wait_for "version 15 to answer" 10 answers 15
+
+# ---- the spare killed: the next start forks another ----------------------------------
+spare_of() {
+    ps -o pid=,args= --ppid "$GDLUA_PID" | awk '$2 == "gdlua:" && $3 == "spare" { print $1 }'
+}
+has_spare() { [[ -n $(spare_of) ]]; }
+wait_for "a spare process" 10 has_spare
+spare=$(spare_of)
+kill -9 "$spare"
+wait_for "the spare to be gone" 5 dead "$spare"
+assert_eq "set_processes after the spare was killed" "OK" "$(cons_one "set_processes Rl::Echo::echo 4 4")"
+wait_for "4 echo workers" 10 has_workers Rl::Echo::echo 4
+assert_eq "failed starts" 0 "$(log_count "cannot start a process")"
 assert_eq "processes that died, at the end" 0 "$(log_count_re "\] process [0-9]+ .*(killed by|exited with status [1-9])")"
 pass
