@@ -3,7 +3,8 @@
 # measured on a real gearmand: a poison job's client gets its failure; a
 # hung job's client gets its timeout failure (interpreted Lua, and a
 # compiled loop that needs SIGKILL); a job for a pool with no process is
-# served after gearmand comes back from an outage (p50 over 5 restarts).
+# served after gearmand comes back from an outage (p50 over 5 restarts);
+# jobs failed during 10 reloads under a steady load.
 # Prints a table; --quick does one round of each and checks the results,
 # never the timings.
 source "$(dirname "$0")/../integration/lib.sh" "$1"
@@ -52,11 +53,41 @@ for ((r = 0; r < ROUNDS; r++)); do
     back+=($(($(now_ms) - t0)))
 done
 p50=$(printf '%s\n' "${back[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+worst=$(printf '%s\n' "${back[@]}" | sort -n | tail -1)
+
+# 10 reloads (SIGHUP) under a steady echo load: every result checked by
+# the load client (test_reload.sh's), which stops at the first failure.
+kill_wait "$GDLUA_PID" 10
+GDLUA_PID=
+mkdir -p "$TMP/jobs/Rl"
+write_echo() {
+    sed -e "s/@VERSION@/$1/g" -e "s/@MIN@/2/" -e "s/@LOADCODE@//" "$FIXTURES/reload/Echo.lua.in" >"$TMP/echo.tmp"
+    mv "$TMP/echo.tmp" "$TMP/jobs/Rl/Echo.lua"
+}
+generation_serves() { log_has "generation $1 serves "; }
+write_echo 1
+start_gdlua --console_port 0 "$TMP/jobs"
+wait_for "two echo workers" 10 has_workers Rl::Echo::echo 2
+spawn_bg load "$GDLUA" run "$FIXTURES/reload/load.lua" "127.0.0.1:$PORT" "$TMP/stop" "$TMP/progress" \
+    >"$TMP/load.out" 2>&1
+wait_for "the load to get results" 10 test -s "$TMP/progress"
+for v in $(seq 2 11); do
+    write_echo "$v"
+    kill -HUP "$GDLUA_PID"
+    wait_for "generation $v" 10 generation_serves "$v"
+done
+touch "$TMP/stop"
+WAIT_ALLOW_EXIT=1 wait_for "the load client to finish" 60 dead "$load"
+wait "$load" || fail "the load client failed during the reloads: $(cat "$TMP/load.out")"
+[[ $(tail -1 "$TMP/load.out") =~ ^ok\ ([0-9]+)\  ]] || fail "load client: $(cat "$TMP/load.out")"
+reload_jobs=${BASH_REMATCH[1]}
 
 printf '%-62s %10s\n' "fault" "ms"
 printf '%-62s %10s\n' "poison job (3 segfaults): until its client gets the failure" "$poison_ms"
 printf '%-62s %10s\n' "timeout 0.5 s, interpreted loop: until the client's failure" "$interp_ms"
 printf '%-62s %10s\n' "timeout 0.5 s, compiled loop (SIGKILL after 1 s): same" "$spin_ms"
 printf '%-62s %10s\n' "gearmand back after 3 s down: first job served again, p50" "$p50"
+printf '%-62s %10s\n' "gearmand back after 3 s down: first job served again, worst" "$worst"
 echo "rounds: $ROUNDS (${back[*]} ms)${QUICK:+, quick: results checked, timings not}"
+echo "10 reloads under load: $reload_jobs jobs answered, 0 failed, 0 lost"
 pass
