@@ -41,7 +41,7 @@
 
 #include "gdlua.h"
 
-#define SPAWN_TIMEOUT_MS 5000 /* a loader that takes longer to fork is broken */
+#define SPAWN_TIMEOUT_MS 1000 /* a loader that takes longer to answer is broken (stopped, stuck) */
 #define RESULT_MAX       (64 << 20)
 #define LOADERS_MAX      4 /* the master's ends open at once: the serving one, one loading, ones ending */
 

@@ -87,6 +87,7 @@ int gdl_observer_parse_status(char *line, const char **func, long *total, long *
 int gdl_observer_parse_workers(char *line, const char **client_id, char **functions)
 {
     char *colon = line, *save = NULL, *tok[3];
+    const char *fd;
     int n = 0;
 
     /* The separator is " : " or a final " :" (an IPv6 address has "::"). */
@@ -101,7 +102,10 @@ int gdl_observer_parse_workers(char *line, const char **client_id, char **functi
             return -1;
         tok[n++] = t;
     }
-    if (n != 3 || strspn(tok[0], "0123456789") != strlen(tok[0]))
+    /* The fd is -1 for a connection gearmand is closing (seen while
+     * workers come and go quickly). */
+    fd = tok[0] + (tok[0][0] == '-');
+    if (n != 3 || *fd == '\0' || strspn(fd, "0123456789") != strlen(fd))
         return -1;
     *client_id = tok[2];
     return 0;

@@ -51,7 +51,11 @@ int main(void)
     CHECK_INT(workers("18 ::1 - : f", &id, &funcs), 0);
     CHECK_STR(funcs, "f");
 
-    CHECK_INT(workers("18 127.0.0.1 -", &id, &funcs), -1);       /* truncated */
+    CHECK_INT(workers("18 127.0.0.1 -", &id, &funcs), -1);               /* truncated */
+    CHECK_INT(workers("-1 127.0.0.1 gdlua:vm:1:2 : f", &id, &funcs), 0); /* a connection closing */
+    CHECK_STR(id, "gdlua:vm:1:2");
+    CHECK_INT(workers("- 127.0.0.1 - :", &id, &funcs), -1);
+    CHECK_INT(workers("-x 127.0.0.1 - :", &id, &funcs), -1);
     CHECK_INT(workers("x 127.0.0.1 - :", &id, &funcs), -1);      /* fd not a number */
     CHECK_INT(workers("18 127.0.0.1 a b : f", &id, &funcs), -1); /* four fields */
     CHECK_INT(workers("f\t1\t0\t1", &id, &funcs), -1);           /* a status row */
