@@ -354,7 +354,7 @@ void gdl_child_run(int pool_index, int slot)
             continue;
         /* Down or lost job server: libgearman fails at once on every
          * call, so the back-off is ours. */
-        delay = gdl_backoff_ms(failures + 1, 100, 500);
+        delay = gdl_backoff_ms(failures + 1, 100, 250);
         if (failures == 0 || failures % 20 == 0)
             gdl_warn("%s: %s; retrying every %d ms or less", pool->name, gearman_worker_error(w), delay);
         failures++;

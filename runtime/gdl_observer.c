@@ -6,7 +6,7 @@
  * "workers"). Connections and their back-off are gdl_upstream.c's.
  *
  * A server that is down, hangs or answers garbage is logged and retried
- * with back-off (0.1 s doubling to 0.5 s); its figures count as zero until
+ * with back-off (0.1 s doubling to 0.25 s); its figures count as zero until
  * it answers again, and the other servers are polled as usual. Counts
  * are clamped and summed saturating, so a lying server cannot overflow
  * them. When a poll completes, the master's callback decides the scaling.

@@ -3,9 +3,9 @@
  * the observer (gdl_observer.c) and the wake-up sentinels
  * (gdl_sentinel.c): a non-blocking connect, and the back-off before the
  * next attempt once a connection failed (gdl_backoff_ms: 0.1 s doubling
- * to 0.5 s: two connects a second to a server that is down cost nothing,
- * and a server back after a long outage is polled and woken for within
- * 0.5 s).
+ * to 0.25 s: four connects a second to a server that is down cost
+ * nothing, and a server back after a long outage is polled and woken for
+ * within 0.25 s).
  * What is spoken on a connection is the caller's.
  */
 #include <errno.h>
@@ -21,7 +21,7 @@
 #include "gdlua.h"
 
 #define RETRY_FIRST_MS 100
-#define RETRY_MAX_MS   500
+#define RETRY_MAX_MS   250
 
 static struct event_base *base;
 
