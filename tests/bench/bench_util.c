@@ -117,7 +117,9 @@ int bench_cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static bool is_loader(const char *pid)
+/* Whether process pid is titled as a worker ("gdlua: worker JOB"): not a
+ * loader, a spare, nor a process between fork and its title. */
+static bool is_worker(const char *pid)
 {
     char path[300], title[32] = "";
     FILE *f;
@@ -128,11 +130,11 @@ static bool is_loader(const char *pid)
     if (fgets(title, sizeof(title), f) == NULL)
         title[0] = '\0';
     fclose(f);
-    return strncmp(title, "gdlua: loader", 13) == 0 || strncmp(title, "gdlua: spare", 12) == 0;
+    return strncmp(title, "gdlua: worker ", 14) == 0;
 }
 
-/* A gdlua master's worker processes (its children but the loaders and
- * their spares, by title), from /proc. Fills pids (up to max) and returns the count. */
+/* A gdlua master's worker processes (its children titled so, which
+ * leaves out the loaders and their spares), from /proc. Fills pids (up to max) and returns the count. */
 int bench_workers(pid_t parent, pid_t *pids, int max)
 {
     DIR *d = opendir("/proc");
@@ -150,7 +152,7 @@ int bench_workers(pid_t parent, pid_t *pids, int max)
         if ((f = fopen(path, "r")) == NULL)
             continue;
         if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) && sscanf(p + 2, "%*c %d", &pp) == 1 &&
-            pp == parent && !is_loader(de->d_name)) {
+            pp == parent && is_worker(de->d_name)) {
             if (n < max)
                 pids[n] = atoi(de->d_name);
             n++;
