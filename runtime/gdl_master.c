@@ -453,10 +453,11 @@ static int install(gdl_loader_t *ld)
         }
     }
     for (int j = 0; j < n; j++)
-        if (st[j].respawn == NULL) {
-            added += nold > 0;
+        if (st[j].respawn == NULL) { /* a pool the old code did not have */
             if ((st[j].respawn = evtimer_new(base, on_respawn, NULL)) == NULL)
                 abort(); /* out of memory in the master */
+            if (nold > 0)
+                added++;
         }
     for (int i = 0; i < GDL_PROCS_MAX; i++)
         if (procs[i].pid)
