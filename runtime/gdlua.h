@@ -15,6 +15,7 @@
 #ifndef GDLUA_H
 #define GDLUA_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -80,12 +81,30 @@ typedef struct {
     int stop_timeout_ms;       /* a process asked to stop is SIGKILLed after this; 0: never */
     int max_jobs;              /* jobs a process serves before it is replaced; 0: no limit */
     int max_memory;            /* MiB of RSS past which a process is replaced; 0: no limit */
+    const char *config;        /* --config FILE (Gearman::Driver's --configfile) */
+    bool daemonize;
+    const char *pidfile;
+    const char *user; /* drop to this user (and group) once listening */
+    const char *group;
+    /* The config file's per-job overrides: a name, and the attributes it
+     * sets (the others GDL_UNSET); gdl_lua_load_pools applies them. */
+    struct gdl_pool *jobs;
+    int njobs;
+    struct gdl_kept *kept; /* strings read from the config file */
 } gdl_config_t;
+
+#define GDL_UNSET INT_MIN
 
 extern gdl_config_t gdl_config;
 
 enum { GDL_OPTS_OK, GDL_OPTS_EXIT_OK, GDL_OPTS_EXIT_ERROR };
 int gdl_options_parse(gdl_config_t *cfg, int argc, char **argv);
+/* For a reload: the command line gdlua started with and its config file,
+ * read again into a fresh cfg (errors logged). 0, or -1 with cfg freed. */
+int gdl_options_reload(gdl_config_t *cfg);
+void gdl_options_free(gdl_config_t *cfg);
+/* Copies the attributes override sets (not GDL_UNSET) into pool. */
+void gdl_options_override(struct gdl_pool *pool, const struct gdl_pool *override);
 
 /* ---- gdl_util.c: pure helpers, unit-tested ---- */
 
@@ -177,7 +196,7 @@ uint32_t gdl_attempts_of(const char *handle, bool *timed_out, char *reason, size
 
 /* A pool: one process type, as the job modules define it. What the
  * master keeps about its processes lives in gdl_master.c. */
-typedef struct {
+typedef struct gdl_pool {
     char *name;       /* function or group name, as shown in status */
     char *title;      /* process title of its children */
     char **functions; /* gearman function names it registers */
