@@ -361,6 +361,13 @@ int gdl_master_stop_pids(const int *pids, int n, const char *why);
 void gdl_master_stop_pool(int pool, const char *why);
 void gdl_master_shutdown(void);
 
+/* ---- gdl_daemon.c: --daemonize, --pidfile, --user, --group ---- */
+
+int gdl_daemon_check(void);  /* before anything starts; -1: refused, said on stderr */
+int gdl_daemon_detach(void); /* --daemonize, before the event loop exists */
+int gdl_daemon_ready(void);  /* every port bound: pidfile, privileges, detach completed */
+void gdl_daemon_exit(void);  /* the pidfile removed */
+
 /* ---- gdl_console.c: the management console ---- */
 
 enum { GDL_CONSOLE_CONTINUE, GDL_CONSOLE_CLOSE, GDL_CONSOLE_CLOSE_AFTER };
