@@ -269,6 +269,7 @@ static void scale(bool fresh)
         struct timeval tv = {0, SETTLE_MS * 1000};
         evtimer_add(rescale_timer, &tv);
     }
+    gdl_notify_scaled();
 }
 
 static int pool_timeout_ms(int pool)
@@ -747,12 +748,14 @@ int gdl_master_run(void)
     gdl_observer_init(base, on_polled);
     if (!gdl_config.no_wakeups)
         gdl_sentinel_init(base, on_wake);
+    gdl_notify_init(base);
     scale(false);
 
     event_base_dispatch(base);
 
     gdl_info("all processes stopped; exiting");
     stop_listening();
+    gdl_notify_close();
     for (size_t i = 0; i < NSIGNALS; i++)
         event_free(signal_events[i]);
     for (int k = 0; k < gdl_npools; k++)

@@ -368,6 +368,12 @@ int gdl_daemon_detach(void); /* --daemonize, before the event loop exists */
 int gdl_daemon_ready(void);  /* every port bound: pidfile, privileges, detach completed */
 void gdl_daemon_exit(void);  /* the pidfile removed */
 
+/* ---- gdl_notify.c: systemd's notifications (Type=notify, watchdog) ---- */
+
+void gdl_notify_init(struct event_base *base);
+void gdl_notify_scaled(void); /* after each scaling pass: READY=1 once the minimums serve */
+void gdl_notify_close(void);
+
 /* ---- gdl_console.c: the management console ---- */
 
 enum { GDL_CONSOLE_CONTINUE, GDL_CONSOLE_CLOSE, GDL_CONSOLE_CLOSE_AFTER };

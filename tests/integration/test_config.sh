@@ -146,6 +146,17 @@ assert_contains "override max below the module's min: message" "$RUN_ERR" \
     'bad.lua: jobs["Test::Conf::a"]: max_processes must be >= min_processes (got 0 < 1); the job keeps its own attributes'
 assert_eq "override max below min: the module's attributes kept" "$(printf "$line_a" 1 2 '')" "$(head -n 1 "$TMP/run.out")"
 
+# ---- the example config (dist/gdlua.conf.lua) --------------------------------
+EXAMPLE=$REPO/dist/gdlua.conf.lua
+run --config "$EXAMPLE" --check "$REPO/examples/jobs"
+assert_eq "the example config: exit status (stderr: $RUN_ERR)" 0 "$RUN_RC"
+grep -qE '^GDExamples::Fib::fib min=1 max=2 ' "$TMP/run.out" || fail "the example's override is not applied: $RUN_OUT"
+# It shows every option a file may set (most commented out).
+for o in $("$GDLUA" --help | grep -oE '^  --[a-z_]+' | sed 's/^  --//'); do
+    case $o in help | version | config | configfile) continue ;; esac
+    grep -qE -- "^ *(-- )?$o = " "$EXAMPLE" || fail "the example config does not show $o"
+done
+
 # ---- serving from the file alone ---------------------------------------------
 start_gearmand
 conf serve "return {
