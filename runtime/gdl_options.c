@@ -255,8 +255,8 @@ static void man(FILE *out)
         "0 after a clean shutdown; 1 when nothing could be served or started; 2 for a usage or configuration "
         "error. gdlua --check exits 1 if any module failed to load.",
         ".SH SEE ALSO",
-        "gdlua-console(1), gearmand(8), the README (share/doc/gdlua), the example configuration "
-        "share/gdlua/examples/gdlua.conf.lua.",
+        "gdlua-console(1), gearmand(8), the example configuration share/gdlua/examples/gdlua.conf.lua, and "
+        "gdlua's README.",
         NULL,
     };
     char lhs[64], help[512];

@@ -16,8 +16,8 @@ for tool in cpack dpkg-deb dpkg-shlibdeps readelf ldd groff; do
     command -v "$tool" >/dev/null || fail "$tool is missing (cmake/bootstrap.sh installs it)"
 done
 
-# The package and its unpacked tree live outside $TMP: lib.sh reads every
-# text file there for sanitizer reports, and the README names them.
+# The package and its unpacked tree live outside $TMP, whose every text
+# file lib.sh reads for sanitizer reports: they are not any process's output.
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gdlua-package.XXXXXX") || fail "cannot make a work directory"
 trap 'rc=$?; rm -rf "$WORK"; (exit "$rc"); cleanup' EXIT
 
@@ -45,8 +45,7 @@ for path in /usr/bin/gdlua /usr/bin/gdlua-console \
     /usr/share/gdlua/examples/prometheus.yml \
     /usr/share/gdlua/examples/jobs/GDExamples/Fib.lua /usr/share/gdlua/examples/jobs/GDExamples/Text.lua \
     /usr/share/gdlua/examples/jobs/GDExamples/Convert.lua /usr/share/gdlua/examples/fib_sum.lua \
-    /usr/share/gdlua/examples/modules/textstats.c /usr/share/gdlua/examples/modules/CMakeLists.txt \
-    /usr/share/doc/gdlua/README.md; do
+    /usr/share/gdlua/examples/modules/textstats.c /usr/share/gdlua/examples/modules/CMakeLists.txt; do
     grep -qxF -- "$path" "$TMP/contents" || fail "the package lacks $path; it holds: $(paste -sd' ' "$TMP/contents")"
 done
 outside=$(grep -vE '^/usr(/|$)' "$TMP/contents")
