@@ -3,8 +3,9 @@
  *
  * A line protocol on TCP, compatible with Gearman::Driver's console:
  * lines end in \r\n and every reply ends with a line "." (quit and
- * shutdown answer nothing). One table lists the commands; dispatch,
- * argument checks and "help" come from it. Everything it shows or
+ * shutdown answer nothing). One list has the commands
+ * (gdl_console_commands.h); dispatch, argument checks, "help" and
+ * gdlua-console's man page come from it. Everything it shows or
  * changes goes through the master's narrow API (gdl_master_status,
  * _set_limits, _stop_pids, _stop_pool, _shutdown, _reload, whose answer
  * comes later: the connection waits for it); `stats` and `json`
@@ -33,6 +34,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "gdl_console_commands.h"
 #include "gdlua.h"
 
 #define LINE_MAX_BYTES   4096
@@ -534,22 +536,9 @@ static int cmd_auth(struct evbuffer *out, int argc, char **argv, bool *authed)
 static int cmd_help(struct evbuffer *out, int argc, char **argv, bool *authed);
 
 static const console_cmd_t commands[] = {
-    {"status", "", 0, 0, cmd_status, "one line per job: name, min, max, current processes, last run, last error"},
-    {"show", "JOB", 1, 1, cmd_show, "the status line of JOB, then one pid a line"},
-    {"set_min_processes", "JOB N", 2, 2, cmd_set_min, "set JOB's min_processes; takes effect at once"},
-    {"set_max_processes", "JOB N", 2, 2, cmd_set_max, "set JOB's max_processes; surplus idle processes stop"},
-    {"set_processes", "JOB MIN MAX", 3, 3, cmd_set_both, "set both"},
-    {"kill", "PID...", 1, ARGS_MAX - 1, cmd_kill, "stop these processes after their current job"},
-    {"killall", "JOB...|*", 0, ARGS_MAX - 1, cmd_killall, "stop every process of these jobs (* for all)"},
-    {"reload", "", 0, 0, cmd_reload, "load the job modules again, as SIGHUP does; answers once loaded or failed"},
-    {"stats", "", 0, 0, cmd_stats,
-     "per job: processes, busy, jobs done and failed, last run and error, mean and p99 ms"},
-    {"json", "", 0, 0, cmd_json, "status and stats as one JSON document"},
-    {"version", "", 0, 0, cmd_version, "gdlua's version"},
-    {"help", "", 0, 0, cmd_help, "this list"},
-    {"auth", "TOKEN", 1, 1, cmd_auth, "authenticate (when gdlua runs with --console_token)"},
-    {"quit", "", 0, 0, cmd_quit, "close this connection (no reply)"},
-    {"shutdown", "", 0, 0, cmd_shutdown, "stop gdlua as SIGTERM does (no reply)"},
+#define GDL_X(name, args, min_args, max_args, run, help) {name, args, min_args, max_args, run, help},
+    GDL_CONSOLE_COMMANDS(GDL_X)
+#undef GDL_X
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

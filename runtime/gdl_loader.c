@@ -22,7 +22,8 @@
  * processes serve on.
  *
  * The result, integers as 32 bits in host order (same process image):
- *   length, failed, npools, first error; per pool: name, title, the
+ *   length, failed (modules; -1: none was loaded), npools, first error;
+ *   per pool: name, title, the
  *   limits of gdl_pool_t in order, nfunctions, functions.
  * Strings are a length and their bytes.
  */
@@ -105,6 +106,41 @@ static int read_all(int fd, void *buf, size_t len)
     return 0;
 }
 
+/* The command line and config file read again, for a reload: the pools'
+ * attributes and their defaults come from it; what only a restart can
+ * change (servers, ports, ...) stays the master's. */
+static int reread_config(char *err, size_t errlen)
+{
+    gdl_config_t fresh;
+    char why[400];
+
+    if (gdl_options_reload(&fresh, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "cannot read the configuration again: %s", why);
+        return -1;
+    }
+    gdl_config = fresh; /* this loader's own; it lives as long as the loader */
+    return 0;
+}
+
+/* A pool's attributes left to the options' defaults, made explicit: the
+ * master takes them as this generation's. */
+static gdl_pool_t resolved(const gdl_pool_t *p)
+{
+    gdl_pool_t r = *p;
+
+    if (r.max_idle_time < 0)
+        r.max_idle_time = gdl_config.max_idle_time;
+    if (r.timeout_ms < 0)
+        r.timeout_ms = gdl_config.timeout_ms;
+    if (r.max_attempts < 0)
+        r.max_attempts = gdl_config.max_attempts;
+    if (r.max_jobs < 0)
+        r.max_jobs = gdl_config.max_jobs;
+    if (r.max_memory < 0)
+        r.max_memory = gdl_config.max_memory;
+    return r;
+}
+
 static void send_result(int fd, int failed, const char *error)
 {
     struct evbuffer *b = evbuffer_new();
@@ -118,7 +154,8 @@ static void send_result(int fd, int failed, const char *error)
     put_i32(b, gdl_npools);
     put_str(b, error);
     for (int k = 0; k < gdl_npools; k++) {
-        const gdl_pool_t *p = &gdl_pools[k];
+        gdl_pool_t r = resolved(&gdl_pools[k]);
+        const gdl_pool_t *p = &r;
 
         put_str(b, p->name);
         put_str(b, p->title);
@@ -281,10 +318,13 @@ static void loader_run(int fd, int gen)
         n += snprintf(title + n, sizeof(title) - n, " %s", gdl_config.dirs[i]);
     gdl_proctitle_set(title);
 
-    /* Fresh: whatever an earlier loader left in this image is not ours. */
+    /* Fresh: whatever an earlier loader left in this image is not ours;
+     * the config file is read again (its per-job overrides and defaults). */
     gdl_pools = NULL;
     gdl_npools = 0;
-    if ((gdl_L = gdl_lua_new()) == NULL) {
+    if (gdl_config.config && gen > 1 && reread_config(error, sizeof(error)) < 0) {
+        failed = -1; /* nothing loaded: the error says why */
+    } else if ((gdl_L = gdl_lua_new()) == NULL) {
         failed = 1;
         snprintf(error, sizeof(error), "cannot create a Lua state");
         gdl_error("%s", error);

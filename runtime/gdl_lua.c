@@ -491,6 +491,43 @@ static int read_pools(lua_State *L)
     return 0;
 }
 
+/* The config file's per-job overrides (gdl_config.jobs), applied to the
+ * pools just read, whichever path loads them. An override naming no
+ * loaded job is a warning; one that leaves max_processes below
+ * min_processes is an error, and that job keeps its own attributes. A
+ * min_processes above the job's max_processes raises max_processes too.
+ * Returns the number of errors. */
+static int apply_overrides(void)
+{
+    int errors = 0;
+
+    for (int j = 0; j < gdl_config.njobs; j++) {
+        const gdl_pool_t *o = &gdl_config.jobs[j];
+        gdl_pool_t *p = NULL, merged;
+
+        for (int k = 0; k < gdl_npools && p == NULL; k++)
+            if (strcmp(gdl_pools[k].name, o->name) == 0)
+                p = &gdl_pools[k];
+        if (p == NULL) {
+            gdl_warn("%s: jobs[\"%s\"]: no such job is loaded; its overrides are ignored", gdl_config.config, o->name);
+            continue;
+        }
+        merged = *p;
+        gdl_options_override(&merged, o);
+        if (o->max_processes == GDL_UNSET && merged.max_processes < merged.min_processes)
+            merged.max_processes = merged.min_processes;
+        if (merged.max_processes < merged.min_processes) {
+            gdl_error("%s: jobs[\"%s\"]: max_processes must be >= min_processes (got %d < %d); the job keeps its "
+                      "own attributes",
+                      gdl_config.config, o->name, merged.max_processes, merged.min_processes);
+            errors++;
+            continue;
+        }
+        *p = merged;
+    }
+    return errors;
+}
+
 /* Loads every module below the script directories (a directory or file
  * found in more than one of them loads once). Returns the number of
  * modules that failed and paths that could not be read, the first
@@ -551,6 +588,8 @@ int gdl_lua_load_pools(char *err, size_t errlen)
         load_failed("cannot read the loaded pools: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
         failed++;
+    } else {
+        failed += apply_overrides();
     }
     lua_pop(L, 1);
     snprintf(err, errlen, "%s", first_error);

@@ -4,8 +4,9 @@
  * Lua script with the gdlua modules available; "gdlua call FUNCTION"
  * submits one job (lua/gdlua/cli.lua). Serving wires the units: the
  * master's loop first, then the console on it, then the master runs
- * (and has a loader load the modules, gdl_loader.c); --check loads them
- * here.
+ * (and has a loader load the modules, gdl_loader.c); gdl_daemon.c
+ * detaches before the loop exists and drops privileges once the console
+ * is bound, so modules load as the user given. --check loads them here.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +84,7 @@ static int call_job(int argc, char **argv)
 int main(int argc, char **argv)
 {
     struct event_base *base;
-    int failed;
+    int failed, rc;
 
     gdl_proctitle_init(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "run") == 0)
@@ -97,6 +98,8 @@ int main(int argc, char **argv)
     case GDL_OPTS_EXIT_ERROR:
         return 2;
     }
+    if (!gdl_config.check && gdl_daemon_check() < 0)
+        return 2;
     gdl_log_level = gdl_config.loglevel;
     if (gdl_log_open(gdl_config.logfile) < 0)
         return 1;
@@ -115,7 +118,13 @@ int main(int argc, char **argv)
     if (gdl_config.interval == 0 && gdl_config.no_wakeups)
         gdl_warn("--interval 0 with --no_wakeups: nothing will notice queued work, so jobs with min_processes 0 "
                  "never start");
+    if (gdl_config.daemonize && gdl_daemon_detach() < 0)
+        return 1;
     if ((base = gdl_master_init()) == NULL || gdl_console_init(base) < 0)
         return 1;
-    return gdl_master_run();
+    if (gdl_daemon_ready() < 0)
+        return 1;
+    rc = gdl_master_run();
+    gdl_daemon_exit();
+    return rc;
 }

@@ -314,6 +314,7 @@ static void scale(bool fresh)
         struct timeval tv = {0, SETTLE_MS * 1000};
         evtimer_add(rescale_timer, &tv);
     }
+    gdl_notify_scaled();
 }
 
 static int pool_timeout_ms(int pool)
@@ -400,12 +401,15 @@ static void loading_end(void)
 /* The reload under way failed: the serving generation serves on. */
 static void load_failed(const char *why)
 {
-    gdl_error("reload failed: %s; generation %d serves on", why, generation);
+    char msg[sizeof(next_loader.error) + 200];
+
+    snprintf(msg, sizeof(msg), "%s", why); /* why may be next_loader's, reset below */
+    gdl_error("reload failed: %s; generation %d serves on", msg, generation);
     if (next_loader.pid > 0)
         kill(next_loader.pid, SIGKILL);
     loading_end();
     gdl_loader_stop(&next_loader);
-    reload_done(false, why);
+    reload_done(false, msg);
 }
 
 /* Makes the pools ld loaded the serving ones. A pool keeps its counters
@@ -506,6 +510,10 @@ static void on_loader(evutil_socket_t fd, short what, void *arg)
         event_del(loader_event);
         loader_ended = true;
         evtimer_add(load_timer, &tv);
+        return;
+    }
+    if (next_loader.failed < 0) {
+        load_failed(next_loader.error);
         return;
     }
     if (next_loader.failed > 0) {
@@ -1060,12 +1068,14 @@ int gdl_master_run(void)
     gdl_observer_init(base, on_polled);
     if (!gdl_config.no_wakeups)
         gdl_sentinel_init(base, on_wake);
+    gdl_notify_init(base);
     scale(false);
 
     event_base_dispatch(base);
 
     gdl_info("all processes stopped; exiting");
     stop_listening();
+    gdl_notify_close();
     for (size_t i = 0; i < NSIGNALS; i++)
         event_free(signal_events[i]);
     for (int k = 0; k < npools_all; k++)

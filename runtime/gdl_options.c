@@ -1,15 +1,25 @@
 /*
- * gdl_options.c: the command line.
+ * gdl_options.c: the command line and the config file (--config).
  *
- * One table lists every option; parsing, --help and the README's option
+ * One table lists every option; parsing, the config file's keys and
+ * bounds, --help, the man page (a hidden --man) and the README's option
  * list all come from it. Names use Gearman::Driver's spelling
- * (--max_idle_time); dashes are accepted in place of underscores.
+ * (--max_idle_time); dashes are accepted in place of underscores. The
+ * config file is Lua, run in a fresh state of its own; its per-job
+ * overrides go to gdl_config.jobs, applied by gdl_lua.c where the pools
+ * are loaded.
  */
 #include <errno.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "gdl_roff.h"
 #include "gdlua.h"
 
 gdl_config_t gdl_config;
@@ -71,11 +81,87 @@ static const gdl_option_t options[] = {
      "allow a console on a non-loopback address without a token"},
     {"check", NULL, OPT_FLAG, F(check), 0, 0, 0, 0, NULL,
      "load the modules, list their jobs and exit (1 if any failed)"},
+    {"config", "FILE", OPT_STRING, F(config), 0, 0, 0, 0, NULL,
+     "read options and per-job overrides from the Lua file FILE; the command line wins"},
+    {"configfile", "FILE", OPT_STRING, F(config), 0, 0, 0, 0, NULL, "the same as --config (Gearman::Driver's name)"},
+    {"daemonize", NULL, OPT_FLAG, F(daemonize), 0, 0, 0, 0, NULL,
+     "detach from the terminal once listening (use with --logfile)"},
+    {"pidfile", "FILE", OPT_STRING, F(pidfile), 0, 0, 0, 0, NULL,
+     "write the master's pid to FILE once listening, remove it at exit; refuse to start while FILE names a live "
+     "process"},
+    {"user", "USER", OPT_STRING, F(user), 0, 0, 0, 0, NULL,
+     "run as USER (and its groups) once listening; gdlua must start as root"},
+    {"group", "GROUP", OPT_STRING, F(group), 0, 0, 0, 0, NULL, "run as GROUP once listening (default: USER's group)"},
     {"help", NULL, OPT_HELP, 0, 0, 0, 0, 0, NULL, "print this help and exit"},
     {"version", NULL, OPT_VERSION, 0, 0, 0, 0, 0, NULL, "print the version and exit"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* The job attributes a config file may set per pool (jobs = {[NAME] =
+ * {...}}), as gdl_pool_t holds them. Each takes its kind and bounds from
+ * the option of the same name; the process counts from process_count. */
+static const gdl_option_t process_count = {
+    "processes", "N", OPT_INT, 0, 0, 0, 0, GDL_PROCS_MAX, NULL, "processes of the job",
+};
+
+#define P(x) offsetof(gdl_pool_t, x)
+
+static const struct {
+    const char *name;
+    size_t field;             /* offsetof the int in gdl_pool_t */
+    const gdl_option_t *kind; /* NULL: the option named name */
+} job_keys[] = {
+    {"min_processes", P(min_processes), &process_count},
+    {"max_processes", P(max_processes), &process_count},
+    {"max_idle_time", P(max_idle_time), NULL},
+    {"timeout", P(timeout_ms), NULL},
+    {"max_attempts", P(max_attempts), NULL},
+    {"max_jobs", P(max_jobs), NULL},
+    {"max_memory", P(max_memory), NULL},
+};
+
+#define NJOBKEYS (sizeof(job_keys) / sizeof(job_keys[0]))
+
+static int saved_argc;
+static char **saved_argv;
+static bool to_log;               /* reloading: messages go to the log, not stderr */
+static char first_complaint[512]; /* reloading: the first, for the caller */
+
+static void complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void complain(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (to_log) {
+        gdl_error("%s", msg);
+        if (first_complaint[0] == '\0') {
+            size_t n = strnlen(msg, sizeof(first_complaint) - 1);
+
+            memcpy(first_complaint, msg, n);
+            first_complaint[n] = '\0';
+        }
+    } else
+        fprintf(stderr, "gdlua: %s\n", msg);
+}
+
+static const gdl_option_t *find_option(const char *name)
+{
+    for (size_t k = 0; k < NOPTIONS; k++)
+        if (strcmp(options[k].name, name) == 0)
+            return &options[k];
+    return NULL;
+}
+
+static const gdl_option_t *job_key_kind(size_t i)
+{
+    return job_keys[i].kind ? job_keys[i].kind : find_option(job_keys[i].name);
+}
 
 /* An option's help line, with its default and bounds from the table. */
 static void option_help(const gdl_option_t *o, char *buf, size_t len)
@@ -118,6 +204,100 @@ static void usage(FILE *out)
     }
 }
 
+/* Text paragraphs of the man page, between the generated lists. */
+static void man_text(FILE *out, const char *const *paras)
+{
+    for (; *paras; paras++) {
+        if ((*paras)[0] == '.') {
+            fputs(*paras, out); /* a heading or a request, as it is */
+        } else {
+            fputs(".PP\n", out);
+            gdl_roff(out, *paras);
+        }
+        fputc('\n', out);
+    }
+}
+
+/* gdlua.1, from the option table and the job keys (a hidden --man, run
+ * at build time). */
+static void man(FILE *out)
+{
+    static const char *const description[] = {
+        "gdlua serves the gearman job functions defined by every *.lua module below each DIR. The master process "
+        "loads every module once into a LuaJIT state, then forks one pool of worker processes per job, so children "
+        "start with everything loaded. Each pool runs between its min_processes and max_processes, scaled from the "
+        "job servers' queues. The master never runs a job.",
+        "gdlua run runs a Lua script with the gdlua modules available; gdlua call submits one job, its workload "
+        "read from standard input and its result written to standard output.",
+        "Options take Gearman::Driver's spellings (--max_idle_time); dashes work too (--max-idle-time), as does "
+        "--name=value.",
+        NULL,
+    };
+    static const char *const config[] = {
+        ".SH CONFIGURATION FILE",
+        "--config FILE reads a Lua file (run in a fresh Lua state with only the base, string, table and math "
+        "libraries) that returns a table. Its keys are the long option names above, typed: numbers, strings, true "
+        "or false, and a string or a list of strings for those that repeat (server, lib, cpath, namespaces). dirs "
+        "lists the script directories. An option given on the command line wins over the file; dirs on the command "
+        "line replace the file's.",
+        "jobs holds per-job overrides, keyed by the job's name as the console's status shows it: jobs = { "
+        "[\"GDExamples::Convert::convert_to_jpeg\"] = { max_processes = 8, timeout = 30 } }. They win over the "
+        "module's own attributes. A job that is not loaded is a warning. The keys, with their bounds:",
+        NULL,
+    };
+    static const char *const rest[] = {
+        ".PP",
+        "An unknown key, a value of the wrong type or out of bounds, and a syntax error are errors naming the file, "
+        "the key and the value (or the line); gdlua then exits 2.",
+        ".SH SIGNALS",
+        "SIGTERM, SIGINT, SIGQUIT: the children finish their current job and exit, then the master exits 0; "
+        "SIGKILL after --shutdown_timeout, or at once on a second signal. SIGUSR1: the master and every child "
+        "reopen the log file (for logrotate). SIGHUP: see the README. Other signals an operator might send are "
+        "logged and ignored.",
+        ".SH ENVIRONMENT",
+        "GEARMAN_SERVERS: the job servers when no --server is given. NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID: "
+        "set by systemd for a Type=notify service: gdlua sends READY=1 once every job has its minimum processes, "
+        "WATCHDOG=1 at half the watchdog period, STATUS= lines with the processes and jobs done, and STOPPING=1.",
+        ".SH EXIT STATUS",
+        "0 after a clean shutdown; 1 when nothing could be served or started; 2 for a usage or configuration "
+        "error. gdlua --check exits 1 if any module failed to load.",
+        ".SH SEE ALSO",
+        "gdlua-console(1), gearmand(8), the example configuration share/gdlua/examples/gdlua.conf.lua, and "
+        "gdlua's README.",
+        NULL,
+    };
+    char lhs[64], help[512];
+
+    fprintf(out, ".TH GDLUA 1 \"\" \"gdlua %s\" \"User Commands\"\n.SH NAME\n", GDLUA_VERSION);
+    gdl_roff(out, "gdlua - run gearman job functions written in Lua\n");
+    fputs(".SH SYNOPSIS\n", out);
+    gdl_roff(out, "gdlua [options] DIR...\n");
+    fputs(".br\n", out);
+    gdl_roff(out, "gdlua run SCRIPT.lua [ARG...]\n");
+    fputs(".br\n", out);
+    gdl_roff(out, "gdlua call FUNCTION [--server HOST[:PORT]]... [--unique ID] [--timeout MS] < IN > OUT\n");
+    fputs(".SH DESCRIPTION\n", out);
+    man_text(out, description);
+    fputs(".SH OPTIONS\n", out);
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        snprintf(lhs, sizeof(lhs), "--%s", options[i].name);
+        option_help(&options[i], help, sizeof(help));
+        gdl_roff_item(out, lhs, options[i].arg, help);
+    }
+    man_text(out, config);
+    for (size_t i = 0; i < NJOBKEYS; i++) {
+        const gdl_option_t *o = job_key_kind(i);
+
+        if (job_keys[i].kind)
+            snprintf(help, sizeof(help), "the job's %s (%ld..%ld)", job_keys[i].name, o->min, o->max);
+        else
+            snprintf(help, sizeof(help), "--%s for this job (%ld..%ld%s)", o->name, o->min, o->max,
+                     o->kind == OPT_DURATION ? " seconds, fractions allowed" : "");
+        gdl_roff_item(out, job_keys[i].name, o->kind == OPT_DURATION ? "SECONDS" : "N", help);
+    }
+    man_text(out, rest);
+}
+
 /* "max-idle-time" and "max_idle_time" name the same option. */
 static bool name_matches(const char *want, const char *given, size_t len)
 {
@@ -136,7 +316,9 @@ static int add_servers(gdl_config_t *cfg, const char *list, char *err, size_t er
     return gdl_servers_parse(list, GDL_DEFAULT_PORT, cfg->servers, &cfg->nservers, GDL_SERVERS_MAX, err, errlen);
 }
 
-static int set_option(gdl_config_t *cfg, const gdl_option_t *o, const char *val)
+/* Sets option o to val; where names it in messages ("--server", or the
+ * config file and key). */
+static int set_option(gdl_config_t *cfg, const gdl_option_t *o, const char *val, const char *where)
 {
     char err[512], *end;
     long n;
@@ -144,7 +326,7 @@ static int set_option(gdl_config_t *cfg, const gdl_option_t *o, const char *val)
     switch (o->kind) {
     case OPT_SERVER:
         if (add_servers(cfg, val, err, sizeof(err)) < 0) {
-            fprintf(stderr, "gdlua: --server: %s\n", err);
+            complain("%s: %s", where, err);
             return -1;
         }
         return 0;
@@ -152,7 +334,7 @@ static int set_option(gdl_config_t *cfg, const gdl_option_t *o, const char *val)
         const char **list = (const char **)((char *)cfg + o->field);
         int *count = (int *)((char *)cfg + o->count);
         if (*count == GDL_DIRS_MAX) {
-            fprintf(stderr, "gdlua: --%s given more than %d times\n", o->name, GDL_DIRS_MAX);
+            complain("%s given more than %d times", where, GDL_DIRS_MAX);
             return -1;
         }
         list[(*count)++] = val;
@@ -165,7 +347,7 @@ static int set_option(gdl_config_t *cfg, const gdl_option_t *o, const char *val)
         errno = 0;
         n = strtol(val, &end, 10);
         if (errno || *end || end == val || n < o->min || n > o->max) {
-            fprintf(stderr, "gdlua: --%s: '%s' is not a whole number from %ld to %ld\n", o->name, val, o->min, o->max);
+            complain("%s: '%s' is not a whole number from %ld to %ld", where, val, o->min, o->max);
             return -1;
         }
         *(int *)((char *)cfg + o->field) = (int)n;
@@ -175,8 +357,7 @@ static int set_option(gdl_config_t *cfg, const gdl_option_t *o, const char *val)
         errno = 0;
         d = strtod(val, &end);
         if (errno || *end || end == val || !(d >= o->min && d <= o->max)) {
-            fprintf(stderr, "gdlua: --%s: '%s' is not a number of seconds from %ld to %ld\n", o->name, val, o->min,
-                    o->max);
+            complain("%s: '%s' is not a number of seconds from %ld to %ld", where, val, o->min, o->max);
             return -1;
         }
         *(int *)((char *)cfg + o->field) = (int)(d * 1000 + 0.5);
@@ -187,7 +368,7 @@ static int set_option(gdl_config_t *cfg, const gdl_option_t *o, const char *val)
         if (n < 0) {
             char help[256];
             option_help(o, help, sizeof(help));
-            fprintf(stderr, "gdlua: --%s: unknown level '%s': %s\n", o->name, val, help);
+            complain("%s: unknown level '%s': %s", where, val, help);
             return -1;
         }
         *(int *)((char *)cfg + o->field) = (int)n;
@@ -199,11 +380,406 @@ static int set_option(gdl_config_t *cfg, const gdl_option_t *o, const char *val)
     return -1;
 }
 
+/* ---- the config file (--config) ---- */
+
+/* A string read from the config file, kept as long as the config. */
+struct gdl_kept {
+    struct gdl_kept *next;
+    char s[];
+};
+
+static const char *keep(gdl_config_t *cfg, const char *s)
+{
+    size_t len = strlen(s) + 1;
+    struct gdl_kept *k = malloc(sizeof(*k) + len);
+
+    if (k == NULL)
+        return NULL;
+    memcpy(k->s, s, len);
+    k->next = cfg->kept;
+    cfg->kept = k;
+    return k->s;
+}
+
+typedef struct {
+    gdl_config_t *cfg;
+    const bool *given;   /* options the command line set: the file's are checked, not used */
+    gdl_config_t unused; /* where those go */
+    int errors;
+} reading_t;
+
+/* The value at idx as a message shows it: 10, "ten", true, a table. */
+static const char *shown(lua_State *L, int idx, char *buf, size_t len)
+{
+    size_t n;
+    const char *s;
+
+    switch (lua_type(L, idx)) {
+    case LUA_TNUMBER:
+        snprintf(buf, len, "%.14g", lua_tonumber(L, idx));
+        break;
+    case LUA_TNIL:
+        snprintf(buf, len, "nil");
+        break;
+    case LUA_TBOOLEAN:
+        snprintf(buf, len, "%s", lua_toboolean(L, idx) ? "true" : "false");
+        break;
+    case LUA_TSTRING:
+        s = lua_tolstring(L, idx, &n);
+        buf[0] = '"';
+        n = gdl_escape(buf + 1, len - 2, s, n < 64 ? n : 64, false);
+        snprintf(buf + 1 + n, len - 1 - n, "\"");
+        break;
+    default:
+        snprintf(buf, len, "a %s", luaL_typename(L, idx));
+    }
+    return buf;
+}
+
+static void bad(reading_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void bad(reading_t *r, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    complain("%s: %s", r->cfg->config, msg);
+    r->errors++;
+}
+
+/* A number for option o (its kind and bounds) into *out: whole for
+ * OPT_INT, seconds kept as milliseconds for OPT_DURATION. */
+static int file_number(reading_t *r, const gdl_option_t *o, lua_Number v, int *out, const char *key)
+{
+    if (o->kind == OPT_INT && v != floor(v)) {
+        bad(r, "%s = %.14g: not a whole number (%ld..%ld)", key, v, o->min, o->max);
+        return -1;
+    }
+    if (!(v >= o->min && v <= o->max)) {
+        bad(r, "%s = %.14g: out of bounds (%ld..%ld)", key, v, o->min, o->max);
+        return -1;
+    }
+    *out = o->kind == OPT_INT ? (int)v : (int)(v * 1000 + 0.5);
+    return 0;
+}
+
+/* One string (of a list) for option o; where names it. */
+static void file_string(reading_t *r, lua_State *L, gdl_config_t *to, const gdl_option_t *o, const char *where)
+{
+    const char *s = keep(r->cfg, lua_tostring(L, -1));
+
+    if (s == NULL)
+        luaL_error(L, "out of memory");
+    if (set_option(to, o, s, where) < 0)
+        r->errors++;
+}
+
+/* The value at the top of the stack for option o. */
+static void file_option(reading_t *r, lua_State *L, const gdl_option_t *o)
+{
+    gdl_config_t *to = r->given[o - options] ? &r->unused : r->cfg;
+    int type = lua_type(L, -1);
+    char where[512], val[128];
+
+    snprintf(where, sizeof(where), "%s: %s", r->cfg->config, o->name);
+    shown(L, -1, val, sizeof(val));
+    switch (o->kind) {
+    case OPT_INT:
+    case OPT_DURATION:
+        if (type != LUA_TNUMBER)
+            bad(r, "%s: expected a number, got %s", o->name, val);
+        else
+            file_number(r, o, lua_tonumber(L, -1), (int *)((char *)to + o->field), o->name);
+        return;
+    case OPT_FLAG:
+        if (type != LUA_TBOOLEAN)
+            bad(r, "%s: expected true or false, got %s", o->name, val);
+        else
+            *(bool *)((char *)to + o->field) = lua_toboolean(L, -1);
+        return;
+    case OPT_STRING:
+    case OPT_LEVEL:
+        if (o->field == F(config))
+            bad(r, "%s: not in a config file", o->name);
+        else if (type != LUA_TSTRING)
+            bad(r, "%s: expected a string, got %s", o->name, val);
+        else
+            file_string(r, L, to, o, where);
+        return;
+    case OPT_SERVER:
+    case OPT_LIST:
+        if (type == LUA_TSTRING) {
+            file_string(r, L, to, o, where);
+            return;
+        }
+        if (type != LUA_TTABLE) {
+            bad(r, "%s: expected a string or a list of strings, got %s", o->name, val);
+            return;
+        }
+        for (int i = 1; i <= (int)lua_objlen(L, -1); i++) {
+            lua_rawgeti(L, -1, i);
+            if (lua_type(L, -1) != LUA_TSTRING)
+                bad(r, "%s[%d]: expected a string, got %s", o->name, i, shown(L, -1, val, sizeof(val)));
+            else
+                file_string(r, L, to, o, where);
+            lua_pop(L, 1);
+        }
+        return;
+    default:
+        bad(r, "%s: not in a config file", o->name);
+    }
+}
+
+/* dirs = {DIR, ...} (or one string): the script directories, unless the
+ * command line names some. */
+static void file_dirs(reading_t *r, lua_State *L)
+{
+    gdl_config_t *to = r->cfg->ndirs ? &r->unused : r->cfg;
+    char val[128];
+    int n = lua_type(L, -1) == LUA_TTABLE ? (int)lua_objlen(L, -1) : 1;
+
+    if (lua_type(L, -1) != LUA_TTABLE && lua_type(L, -1) != LUA_TSTRING) {
+        bad(r, "dirs: expected a string or a list of strings, got %s", shown(L, -1, val, sizeof(val)));
+        return;
+    }
+    for (int i = 1; i <= n; i++) {
+        const char *dir;
+
+        if (lua_type(L, -1) == LUA_TTABLE)
+            lua_rawgeti(L, -1, i);
+        else
+            lua_pushvalue(L, -1);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            bad(r, "dirs[%d]: expected a string, got %s", i, shown(L, -1, val, sizeof(val)));
+        } else if (to->ndirs == GDL_DIRS_MAX) {
+            bad(r, "dirs: more than %d directories", GDL_DIRS_MAX);
+        } else {
+            if ((dir = keep(r->cfg, lua_tostring(L, -1))) == NULL)
+                luaL_error(L, "out of memory");
+            to->dirs[to->ndirs++] = dir;
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* One entry of jobs: the table at the top of the stack, for pool name. */
+static void file_job(reading_t *r, lua_State *L, const char *name)
+{
+    gdl_config_t *cfg = r->cfg;
+    gdl_pool_t *jobs = realloc(cfg->jobs, (cfg->njobs + 1) * sizeof(gdl_pool_t)), *j;
+    char key[300], val[128];
+
+    if (jobs == NULL)
+        luaL_error(L, "out of memory");
+    cfg->jobs = jobs;
+    j = &jobs[cfg->njobs++];
+    memset(j, 0, sizeof(*j));
+    for (size_t i = 0; i < NJOBKEYS; i++)
+        *(int *)((char *)j + job_keys[i].field) = GDL_UNSET;
+    if ((j->name = (char *)keep(cfg, name)) == NULL)
+        luaL_error(L, "out of memory");
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+        size_t i;
+
+        for (i = 0; i < NJOBKEYS && strcmp(job_keys[i].name, k) != 0; i++)
+            ;
+        snprintf(key, sizeof(key), "jobs[\"%s\"].%s", name, k);
+        shown(L, -1, val, sizeof(val));
+        if (i == NJOBKEYS) {
+            char keys[256];
+            int n = 0;
+
+            for (size_t q = 0; q < NJOBKEYS; q++)
+                n += snprintf(keys + n, sizeof(keys) - n, "%s%s", q ? ", " : "", job_keys[q].name);
+            bad(r, "jobs[\"%s\"]: unknown key %s (= %s); the keys are %s", name,
+                lua_type(L, -2) == LUA_TSTRING ? k : "(not a name)", val, keys);
+        } else if (lua_type(L, -1) != LUA_TNUMBER)
+            bad(r, "%s: expected a number, got %s", key, val);
+        else
+            file_number(r, job_key_kind(i), lua_tonumber(L, -1), (int *)((char *)j + job_keys[i].field), key);
+        lua_pop(L, 1);
+    }
+    if (j->min_processes != GDL_UNSET && j->max_processes != GDL_UNSET && j->max_processes < j->min_processes)
+        bad(r, "jobs[\"%s\"]: max_processes must be >= min_processes (got %d < %d)", name, j->max_processes,
+            j->min_processes);
+}
+
+static void file_jobs(reading_t *r, lua_State *L)
+{
+    char val[128];
+
+    if (lua_type(L, -1) != LUA_TTABLE) {
+        bad(r, "jobs: expected a table of jobs by name, got %s", shown(L, -1, val, sizeof(val)));
+        return;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            bad(r, "jobs: expected job names as keys, got %s", shown(L, -2, val, sizeof(val)));
+        else if (lua_type(L, -1) != LUA_TTABLE)
+            bad(r, "jobs[\"%s\"]: expected a table of attributes, got %s", lua_tostring(L, -2),
+                shown(L, -1, val, sizeof(val)));
+        else
+            file_job(r, L, lua_tostring(L, -2));
+        lua_pop(L, 1);
+    }
+}
+
+/* Runs the config file in the fresh state L and reads the table it
+ * returns; under lua_pcall, so a Lua error in the file is returned. */
+static int read_table(lua_State *L)
+{
+    static const luaL_Reg libs[] = {
+        {"", luaopen_base},
+        {LUA_TABLIBNAME, luaopen_table},
+        {LUA_STRLIBNAME, luaopen_string},
+        {LUA_MATHLIBNAME, luaopen_math},
+        {NULL, NULL},
+    };
+    reading_t *r = lua_touserdata(L, 1);
+    char val[128], key[128];
+    int t;
+
+    /* No io, os, package: the file computes a table, it does nothing. */
+    for (const luaL_Reg *lib = libs; lib->func; lib++) {
+        lua_pushcfunction(L, lib->func);
+        lua_pushstring(L, lib->name);
+        lua_call(L, 1, 0);
+    }
+    lua_pushnil(L);
+    lua_setfield(L, LUA_GLOBALSINDEX, "dofile");
+    lua_pushnil(L);
+    lua_setfield(L, LUA_GLOBALSINDEX, "loadfile");
+    if (luaL_loadfile(L, r->cfg->config) != 0)
+        return lua_error(L);
+    lua_call(L, 0, 1);
+    if (!lua_istable(L, -1)) {
+        bad(r, "must return a table of options, not %s", shown(L, -1, val, sizeof(val)));
+        return 0;
+    }
+    t = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+
+        if (k == NULL)
+            bad(r, "unknown key %s (= %s): keys are option names", shown(L, -2, key, sizeof(key)),
+                shown(L, -1, val, sizeof(val)));
+        else if (!find_option(k) && strcmp(k, "dirs") != 0 && strcmp(k, "jobs") != 0)
+            bad(r, "unknown key %s (= %s)", k, shown(L, -1, val, sizeof(val)));
+        lua_pop(L, 1);
+    }
+    for (size_t k = 0; k < NOPTIONS; k++) {
+        lua_getfield(L, t, options[k].name);
+        if (!lua_isnil(L, -1))
+            file_option(r, L, &options[k]);
+        lua_pop(L, 1);
+    }
+    lua_getfield(L, t, "dirs");
+    if (!lua_isnil(L, -1))
+        file_dirs(r, L);
+    lua_getfield(L, t, "jobs");
+    if (!lua_isnil(L, -1))
+        file_jobs(r, L);
+    return 0;
+}
+
+/* Reads cfg->config into cfg: the options the command line left unset
+ * (given), the script directories if it named none, the per-job
+ * overrides. Every error is reported, naming the file, key and value. */
+static int read_config(gdl_config_t *cfg, const bool *given)
+{
+    reading_t *r = calloc(1, sizeof(*r));
+    lua_State *L = luaL_newstate();
+    int errors;
+
+    if (r == NULL || L == NULL) {
+        complain("%s: out of memory", cfg->config);
+        free(r);
+        if (L)
+            lua_close(L);
+        return -1;
+    }
+    r->cfg = cfg;
+    r->given = given;
+    lua_pushcfunction(L, read_table);
+    lua_pushlightuserdata(L, r);
+    if (lua_pcall(L, 1, 0, 0) != 0) {
+        const char *msg = lua_tostring(L, -1);
+
+        if (msg)
+            complain("%s", msg);
+        else
+            complain("%s: raised an error that is not a string", cfg->config);
+        r->errors++;
+    }
+    lua_close(L);
+    errors = r->errors;
+    free(r);
+    return errors ? -1 : 0;
+}
+
+void gdl_options_free(gdl_config_t *cfg)
+{
+    while (cfg->kept) {
+        struct gdl_kept *next = cfg->kept->next;
+
+        free(cfg->kept);
+        cfg->kept = next;
+    }
+    free(cfg->jobs);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+int gdl_options_reload(gdl_config_t *cfg, char *err, size_t errlen)
+{
+    int rc;
+
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(err, errlen, "no command line to read again");
+    if (saved_argv == NULL)
+        return -1;
+    to_log = true;
+    first_complaint[0] = '\0';
+    rc = gdl_options_parse(cfg, saved_argc, saved_argv);
+    to_log = false;
+    snprintf(err, errlen, "%s", first_complaint[0] ? first_complaint : "the options are not valid");
+    if (rc != GDL_OPTS_OK) {
+        gdl_options_free(cfg);
+        return -1;
+    }
+    err[0] = '\0';
+    return 0;
+}
+
+void gdl_options_override(gdl_pool_t *pool, const gdl_pool_t *override)
+{
+    for (size_t i = 0; i < NJOBKEYS; i++) {
+        int v = *(const int *)((const char *) override + job_keys[i].field);
+
+        if (v != GDL_UNSET)
+            *(int *)((char *)pool + job_keys[i].field) = v;
+    }
+}
+
 int gdl_options_parse(gdl_config_t *cfg, int argc, char **argv)
 {
+    bool given[NOPTIONS] = {false};
     const char *env;
-    char err[512];
+    char err[512], where[64];
     int i;
+
+    saved_argc = argc;
+    saved_argv = argv;
+    if (argc == 2 && strcmp(argv[1], "--man") == 0) {
+        man(stdout);
+        return GDL_OPTS_EXIT_OK;
+    }
 
     for (size_t k = 0; k < NOPTIONS; k++) {
         const gdl_option_t *o = &options[k];
@@ -271,21 +847,26 @@ int gdl_options_parse(gdl_config_t *cfg, int argc, char **argv)
             printf("gdlua %s\n", GDLUA_VERSION);
             return GDL_OPTS_EXIT_OK;
         }
-        if (set_option(cfg, o, val) < 0)
+        snprintf(where, sizeof(where), "--%s", o->name);
+        if (set_option(cfg, o, val, where) < 0)
             return GDL_OPTS_EXIT_ERROR;
+        given[o - options] = true;
     }
     for (; i < argc && cfg->ndirs < GDL_DIRS_MAX; i++)
         cfg->dirs[cfg->ndirs++] = argv[i];
+    if (cfg->config && read_config(cfg, given) < 0)
+        return GDL_OPTS_EXIT_ERROR;
 
     if (cfg->ndirs == 0) {
-        fprintf(stderr, "gdlua: no script directory given\n");
-        usage(stderr);
+        complain("no script directory given");
+        if (!to_log)
+            usage(stderr);
         return GDL_OPTS_EXIT_ERROR;
     }
     if (cfg->nservers == 0) {
         env = getenv("GEARMAN_SERVERS");
         if (env && *env && add_servers(cfg, env, err, sizeof(err)) < 0) {
-            fprintf(stderr, "gdlua: GEARMAN_SERVERS: %s\n", err);
+            complain("GEARMAN_SERVERS: %s", err);
             return GDL_OPTS_EXIT_ERROR;
         }
         if (cfg->nservers == 0)

@@ -16,6 +16,7 @@
 #ifndef GDLUA_H
 #define GDLUA_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -81,12 +82,31 @@ typedef struct {
     int stop_timeout_ms;       /* a process asked to stop is SIGKILLed after this; 0: never */
     int max_jobs;              /* jobs a process serves before it is replaced; 0: no limit */
     int max_memory;            /* MiB of RSS past which a process is replaced; 0: no limit */
+    const char *config;        /* --config FILE (Gearman::Driver's --configfile) */
+    bool daemonize;
+    const char *pidfile;
+    const char *user; /* drop to this user (and group) once listening */
+    const char *group;
+    /* The config file's per-job overrides: a name, and the attributes it
+     * sets (the others GDL_UNSET); gdl_lua_load_pools applies them. */
+    struct gdl_pool *jobs;
+    int njobs;
+    struct gdl_kept *kept; /* strings read from the config file */
 } gdl_config_t;
+
+#define GDL_UNSET INT_MIN
 
 extern gdl_config_t gdl_config;
 
 enum { GDL_OPTS_OK, GDL_OPTS_EXIT_OK, GDL_OPTS_EXIT_ERROR };
 int gdl_options_parse(gdl_config_t *cfg, int argc, char **argv);
+/* For a reload: the command line gdlua started with and its config file,
+ * read again into a fresh cfg (errors logged). 0, or -1 with cfg freed
+ * and the first error in err. */
+int gdl_options_reload(gdl_config_t *cfg, char *err, size_t errlen);
+void gdl_options_free(gdl_config_t *cfg);
+/* Copies the attributes override sets (not GDL_UNSET) into pool. */
+void gdl_options_override(struct gdl_pool *pool, const struct gdl_pool *override);
 
 /* ---- gdl_util.c: pure helpers, unit-tested ---- */
 
@@ -178,7 +198,7 @@ uint32_t gdl_attempts_of(const char *handle, bool *timed_out, char *reason, size
 
 /* A pool: one process type, as the job modules define it. What the
  * master keeps about its processes lives in gdl_master.c. */
-typedef struct {
+typedef struct gdl_pool {
     char *name;       /* function or group name, as shown in status */
     char *title;      /* process title of its children */
     char **functions; /* gearman function names it registers */
@@ -212,7 +232,7 @@ typedef struct {
     int fd;    /* -1: none */
     int gen;
     struct evbuffer *in; /* its result, while it arrives */
-    int failed;          /* modules that failed to load */
+    int failed;          /* modules that failed to load; -1: none was loaded (error says why) */
     char error[512];     /* the first error */
     gdl_pool_t *pools;   /* what it loaded; the caller may take them */
     int npools;
@@ -369,6 +389,19 @@ void gdl_master_stop_pool(int pool, const char *why);
 void gdl_master_shutdown(void);
 void gdl_master_reload(const char *why);
 void gdl_master_on_reload(void (*fn)(bool ok, const char *msg));
+
+/* ---- gdl_daemon.c: --daemonize, --pidfile, --user, --group ---- */
+
+int gdl_daemon_check(void);  /* before anything starts; -1: refused, said on stderr */
+int gdl_daemon_detach(void); /* --daemonize, before the event loop exists */
+int gdl_daemon_ready(void);  /* every port bound: pidfile, privileges, detach completed */
+void gdl_daemon_exit(void);  /* the pidfile removed */
+
+/* ---- gdl_notify.c: systemd's notifications (Type=notify, watchdog) ---- */
+
+void gdl_notify_init(struct event_base *base);
+void gdl_notify_scaled(void); /* after each scaling pass: READY=1 once the minimums serve */
+void gdl_notify_close(void);
 
 /* ---- gdl_console.c: the management console ---- */
 

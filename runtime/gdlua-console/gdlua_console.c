@@ -2,7 +2,8 @@
  * gdlua_console.c: gdlua-console, the client of gdlua's management
  * console (runtime/gdl_console.c), like Gearman::Driver's console
  * client. A program of its own: it shares only the server-list parser
- * (runtime/gdl_servers.c) with gdlua, and alone needs libedit.
+ * (runtime/gdl_servers.c), the console's command list (for its man page)
+ * and the man page helpers with gdlua, and alone needs libedit.
  *
  *   gdlua-console [--server HOST[:PORT]]... [--token FILE] [-c COMMAND]
  *
@@ -25,6 +26,8 @@
 
 #include <editline/readline.h>
 
+#include "gdl_console_commands.h"
+#include "gdl_roff.h"
 #include "gdl_servers.h"
 
 #define SERVERS_MAX 32
@@ -42,13 +45,76 @@ static server_t servers[SERVERS_MAX];
 static int nservers;
 static char token[256];
 
+/* The options; usage, the man page and the parser use this table. */
+typedef struct {
+    const char *name;
+    const char *arg;  /* NULL: takes no value */
+    const char *help; /* NULL: not shown (--man) */
+} option_t;
+
+static const option_t options[] = {
+    {"--server", "HOST[:PORT][,...]", "a gdlua console to send commands to; repeatable (default: 127.0.0.1:47300)"},
+    {"--token", "FILE", "authenticate with FILE's first line (gdlua's --console_token)"},
+    {"-c", "COMMAND", "run COMMAND and exit: 0, or 1 if a server failed or answered ERR"},
+    {"--help", NULL, "print this help and exit (also -h)"},
+    {"--man", NULL, NULL},
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const char *const description[] = {
+    "Sends console commands to one or more gdlua instances and prints each reply line as \"host:port> line\". "
+    "\"COMMAND | SHELL-COMMAND\" pipes the reply through the shell; \"quit\" leaves. Interactive use has line "
+    "editing and history (~/.gdlua_console_history); with -c, or commands on a standard input that is not a "
+    "terminal, it runs them and exits 0, or 1 if a server failed or answered ERR: for scripts and monitoring "
+    "checks.",
+    NULL,
+};
+
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: gdlua-console [--server HOST[:PORT]]... [--token FILE] [-c COMMAND]\n\n"
-                 "Sends console commands to one or more gdlua instances (default 127.0.0.1:47300)\n"
-                 "and prints each reply line as \"host:port> line\". \"COMMAND | SHELL-COMMAND\" pipes\n"
-                 "the reply through the shell; \"quit\" leaves. With -c, runs COMMAND and exits 0,\n"
-                 "or 1 if a server failed or answered ERR. \"help\" lists gdlua's commands.\n");
+    char lhs[64];
+
+    fprintf(out, "usage: gdlua-console [--server HOST[:PORT]]... [--token FILE] [-c COMMAND]\n\n%s\n\noptions:\n",
+            description[0]);
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        if (options[i].help == NULL)
+            continue;
+        snprintf(lhs, sizeof(lhs), "%s%s%s", options[i].name, options[i].arg ? " " : "",
+                 options[i].arg ? options[i].arg : "");
+        fprintf(out, "  %-28s %s\n", lhs, options[i].help);
+    }
+    fprintf(out, "\n\"help\" lists gdlua's console commands.\n");
+}
+
+/* gdlua-console.1, from the table above and the console's own command
+ * list (gdl_console_commands.h); run at build time. */
+static void man(FILE *out)
+{
+    char lhs[64];
+
+    fprintf(out, ".TH GDLUA-CONSOLE 1 \"\" \"gdlua %s\" \"User Commands\"\n.SH NAME\n", GDLUA_VERSION);
+    gdl_roff(out, "gdlua-console - the client of gdlua's management console\n");
+    fputs(".SH SYNOPSIS\n", out);
+    gdl_roff(out, "gdlua-console [--server HOST[:PORT]]... [--token FILE] [-c COMMAND]\n");
+    fputs(".SH DESCRIPTION\n", out);
+    gdl_roff(out, description[0]);
+    fputs("\n.SH OPTIONS\n", out);
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (options[i].help)
+            gdl_roff_item(out, options[i].name, options[i].arg, options[i].help);
+    fputs(".SH COMMANDS\n", out);
+    gdl_roff(out, "What gdlua's console answers (Gearman::Driver's commands, and gdlua's own); lines end in \\r\\n, "
+                  "every reply ends with a line \".\".\n");
+#define GDL_X(name, args, min_args, max_args, run, help)                  \
+    snprintf(lhs, sizeof(lhs), "%s%s%s", name, args[0] ? " " : "", args); \
+    gdl_roff_item(out, lhs, NULL, help);
+    GDL_CONSOLE_COMMANDS(GDL_X)
+#undef GDL_X
+    fputs(".SH EXIT STATUS\n", out);
+    gdl_roff(out, "0; 1 if a server could not be reached or answered ERR; 2 for a usage error.\n");
+    fputs(".SH SEE ALSO\n", out);
+    gdl_roff(out, "gdlua(1)\n");
 }
 
 /* Adds the servers of spec ("host[:port][,...]"), parsed as gdlua parses
@@ -233,24 +299,33 @@ int main(int argc, char **argv)
         const char *a = argv[i], *eq = strchr(a, '='), *v;
         size_t len = eq ? (size_t)(eq - a) : strlen(a);
 
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (!(len == 8 && strncmp(a, "--server", 8) == 0) && !(len == 7 && strncmp(a, "--token", 7) == 0) &&
-            strcmp(a, "-c") != 0) {
+        const option_t *o = NULL;
+
+        if (strcmp(a, "-h") == 0)
+            a = "--help", len = 6;
+        for (size_t k = 0; k < NOPTIONS; k++)
+            if (strlen(options[k].name) == len && strncmp(a, options[k].name, len) == 0)
+                o = &options[k];
+        if (o == NULL || (eq && o->arg == NULL)) {
             fprintf(stderr, "gdlua-console: unknown option %s\n", a);
             usage(stderr);
             return 2;
+        }
+        if (o->arg == NULL) {
+            if (strcmp(o->name, "--man") == 0)
+                man(stdout);
+            else
+                usage(stdout);
+            return 0;
         }
         v = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
         if (v == NULL) {
             fprintf(stderr, "gdlua-console: %s needs a value\n", a);
             return 2;
         }
-        if (a[1] == 'c')
+        if (strcmp(o->name, "-c") == 0)
             command = v;
-        else if (a[2] == 't')
+        else if (strcmp(o->name, "--token") == 0)
             token_file = v;
         else if (add_server(v) < 0)
             return 2;
