@@ -3,7 +3,8 @@
  * modules and runs the master (gdl_master.c); "gdlua run SCRIPT" runs a
  * Lua script with the gdlua modules available; "gdlua call FUNCTION"
  * submits one job (lua/gdlua/cli.lua). Serving wires the units: the
- * master's loop first, then the console on it, then the master runs.
+ * master's loop first, then the console and the HTTP endpoint on it,
+ * then the master runs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,7 @@ int main(int argc, char **argv)
         return 2;
     }
     gdl_log_level = gdl_config.loglevel;
+    gdl_log_format = gdl_config.logformat;
     if (gdl_log_open(gdl_config.logfile) < 0)
         return 1;
     gdl_is_master = true;
@@ -118,7 +120,7 @@ int main(int argc, char **argv)
     if (gdl_config.interval == 0 && gdl_config.no_wakeups)
         gdl_warn("--interval 0 with --no_wakeups: nothing will notice queued work, so jobs with min_processes 0 "
                  "never start");
-    if ((base = gdl_master_init()) == NULL || gdl_console_init(base) < 0)
+    if ((base = gdl_master_init()) == NULL || gdl_console_init(base) < 0 || gdl_http_init(base) < 0)
         return 1;
     return gdl_master_run();
 }

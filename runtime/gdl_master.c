@@ -49,6 +49,7 @@ typedef struct {
     int64_t started_ms;
     bool stopping;      /* we asked it to stop: its exit is no crash */
     bool timed_out;     /* its job ran past the pool's timeout */
+    bool recycled;      /* stopped for max_jobs, max_memory, out of memory */
     int64_t kill_at_ms; /* SIGKILL then, if still alive; 0: never */
 } proc_t;
 
@@ -62,6 +63,7 @@ typedef struct {
     struct event *respawn;   /* timer for a replacement held back by back-off */
     gdl_counters_t gone;     /* counters of its processes that have exited */
     int64_t queued_since_ms; /* when its queue last turned non-empty; 0: empty */
+    uint64_t restarts[GDL_RESTART_REASONS];
 } pool_state_t;
 
 pid_t gdl_master_pid;
@@ -223,8 +225,10 @@ static void recycle(int k)
     }
     for (int i = 0; i < GDL_PROCS_MAX; i++)
         if (procs[i].pid && procs[i].pool == k && !procs[i].stopping && gdl_slot_state(i, NULL) == GDL_SLOT_RECYCLE &&
-            (ready > 0 || gdl_pools[k].min_processes == 0))
+            (ready > 0 || gdl_pools[k].min_processes == 0)) {
+            procs[i].recycled = true;
             stop(i, "recycled");
+        }
 }
 
 /* Snapshots each pool, asks the policy for a plan and carries it out:
@@ -347,6 +351,7 @@ int gdl_master_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *procs_ou
     st->min = gdl_pools[pool].min_processes;
     st->max = gdl_pools[pool].max_processes;
     st->c = pools[pool].gone;
+    memcpy(st->restarts, pools[pool].restarts, sizeof(st->restarts));
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < GDL_PROCS_MAX; i++) {
             gdl_proc_info_t info = {.pid = procs[i].pid, .stopping = procs[i].stopping};
@@ -493,7 +498,7 @@ static uint64_t pool_served(int pool)
     gdl_pool_status_t st;
 
     gdl_master_status(pool, &st, NULL, 0);
-    return st.c.done + st.c.failed + st.c.poisoned;
+    return st.c.done + st.c.failed + st.c.timeouts + st.c.poisoned;
 }
 
 /* A process we did not stop has died. In a crash loop (the policy
@@ -532,6 +537,23 @@ static void crashed(int pool, int status, int64_t lived, uint64_t served)
     }
 }
 
+/* Why process p ended, as a restart (GDL_RESTART_*), or -1 when the
+ * master chose to stop it (idle, above max, console, shutdown). */
+static int restart_reason(const proc_t *p, int status)
+{
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+
+    if (p->timed_out)
+        return GDL_RESTART_TIMEOUT;
+    if (p->recycled)
+        return GDL_RESTART_RECYCLE;
+    if (p->stopping || shutting_down)
+        return -1;
+    if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
+        return GDL_RESTART_KILLED;
+    return GDL_RESTART_CRASH;
+}
+
 static void reap(void)
 {
     int status;
@@ -543,7 +565,7 @@ static void reap(void)
         proc_t *p = NULL;
         const char *name;
         int64_t lived;
-        int i, state, pool;
+        int i, state, pool, restart;
         bool unasked;
 
         for (i = 0; i < GDL_PROCS_MAX; i++)
@@ -587,6 +609,8 @@ static void reap(void)
                          : "");
         }
         gdl_counters_add(&pools[p->pool].gone, &c);
+        if ((restart = restart_reason(p, status)) >= 0)
+            pools[p->pool].restarts[restart]++;
         pools[p->pool].processes--;
         nprocs--;
         gdl_slot_release(i);
@@ -594,7 +618,7 @@ static void reap(void)
         unasked = !p->stopping && !shutting_down;
         memset(p, 0, sizeof(*p));
         if (unasked)
-            crashed(pool, status, lived, c.done + c.failed + c.poisoned);
+            crashed(pool, status, lived, c.done + c.failed + c.timeouts + c.poisoned);
     }
     if (shutting_down && nprocs == 0)
         event_base_loopbreak(base);
