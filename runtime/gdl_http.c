@@ -145,11 +145,11 @@ static void counter_families(struct evbuffer *out, const pool_figures_t *fig)
             last++;
         snprintf(name, sizeof(name), "%.*s", (int)len, counters[c].metric);
         for (size_t k = first; k <= last; k++) {
-            const char *label = counters[k].metric + len;
+            const char *label = counters[k].metric + len, *value = strchr(label, '"');
 
-            if (*label)
+            if (value) /* {outcome="done"}: done: jobs completed */
                 n += snprintf(help + n, sizeof(help) - n, "%s%.*s: %s", k > first ? "; " : "",
-                              (int)(strcspn(label, "}") - 1), label + 1, counters[k].help);
+                              (int)strcspn(value + 1, "\""), value + 1, counters[k].help);
             else
                 n += snprintf(help + n, sizeof(help) - n, "%s", counters[k].help);
             if (n >= (int)sizeof(help))
@@ -186,7 +186,7 @@ static void duration_histogram(struct evbuffer *out, const pool_figures_t *fig)
             for (; b <= 4 * k - 5; b++)
                 seen += c->hist[b];
             sample_start(out, "job_duration_seconds_bucket", p);
-            evbuffer_add_printf(out, ",le=\"%.9g\"} %llu\n", (double)(1ULL << k) / 1e6, (unsigned long long)seen);
+            evbuffer_add_printf(out, ",le=\"%.12g\"} %llu\n", (double)(1ULL << k) / 1e6, (unsigned long long)seen);
         }
         for (; b < GDL_HIST_BUCKETS; b++)
             seen += c->hist[b];

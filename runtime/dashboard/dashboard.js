@@ -89,7 +89,9 @@ function drawCharts(history) {
       const div = document.createElement("div");
       div.className = "chart";
       div.dataset.job = job.name;
-      card.append(h, div);
+      const legend = document.createElement("div");
+      legend.className = "legend";
+      card.append(h, div, legend);
       box.appendChild(card);
       const graph = new Dygraph(div, data, {
         labels: ["time", "processes", "busy", "queue", "jobs/s"],
@@ -99,6 +101,7 @@ function drawCharts(history) {
         y2label: "jobs/s",
         includeZero: true,
         legend: "always",
+        labelsDiv: legend,
         labelsUTC: true,
       });
       c = { div, graph };
