@@ -528,9 +528,9 @@ static bool ours(int fd)
 static void after_fork(void)
 {
     static bool closed;
-    DIR *d;
     struct dirent *e;
-    int fds[256], n = 0;
+    int max = -1;
+    DIR *d;
 
     if (closed || bound == NULL)
         return;
@@ -538,15 +538,13 @@ static void after_fork(void)
     close(evhttp_bound_socket_get_fd(bound));
     if ((d = opendir("/proc/self/fd")) == NULL)
         return;
-    while ((e = readdir(d)) != NULL && n < (int)(sizeof(fds) / sizeof(fds[0]))) {
-        int fd = atoi(e->d_name);
-
-        if (e->d_name[0] != '.' && fd != dirfd(d) && ours(fd))
-            fds[n++] = fd;
-    }
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.' && atoi(e->d_name) > max)
+            max = atoi(e->d_name);
     closedir(d);
-    for (int i = 0; i < n; i++)
-        close(fds[i]);
+    for (int fd = 0; fd <= max; fd++)
+        if (ours(fd))
+            close(fd);
 }
 
 /* ADDRESS:PORT, [IPV6]:PORT too, into host and port; -1 if malformed. */
