@@ -77,7 +77,8 @@ function points(history, job) {
 
 function drawCharts(history) {
   const box = document.getElementById("charts");
-  for (const job of history.jobs) {
+  const jobs = [...history.jobs].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const job of jobs) {
     const data = points(history, job);
     if (data.length === 0) continue;
     let c = charts.get(job.name);
