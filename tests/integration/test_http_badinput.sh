@@ -23,6 +23,8 @@ assert_eq "DELETE /status.json" 405 "$(http_status DELETE /status.json "${AUTH[@
 assert_eq "PUT /" 405 "$(http_status PUT / -d x)"
 allow=$(curl -s -D - -o /dev/null -X POST "http://127.0.0.1:$HTTP_PORT/metrics" | tr -d '\r' | grep -i '^Allow:')
 assert_eq "Allow header" "Allow: GET, HEAD" "$allow"
+body=$(head -c 5000 /dev/zero | tr '\0' x)
+assert_eq "a 5000-byte body" 413 "$(http_status POST /metrics "${AUTH[@]}" -d "$body")"
 assert_eq "a query string is ignored" 200 "$(http_status GET '/metrics?x=1' "${AUTH[@]}")"
 
 # The token: none, another scheme, a wrong one: 401 with a challenge. The

@@ -138,6 +138,12 @@ assert jobs["Web::Jobs::slow"]["restarts"] == {"crash": 0, "killed": 0, "timeout
 assert jobs["Web::Jobs::fail"]["last_error_message"].startswith('bad "input" \\ \\x01\\xff x'), jobs
 PY
 
+# README's list of metrics is the endpoint's, family for family, in order.
+served=$(awk '/^# TYPE / { print $3, $4 }' <<<"$metrics")
+documented=$(awk '/^## HTTP endpoint/ { on = 1 } /^## Facts/ { on = 0 }
+    on && /^\| `gdlua_/ { split($0, c, "|"); gsub(/[ `]/, "", c[2]); gsub(/ /, "", c[3]); print c[2], c[3] }' "$REPO/README.md")
+assert_eq "README's metrics" "$served" "$documented"
+
 # The console's stats has the timeouts column.
 stats=$(cons_one stats)
 assert_eq "stats TIMEOUTS of slow" 1 \
