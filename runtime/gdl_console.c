@@ -7,7 +7,8 @@
  * argument checks and "help" come from it. Everything it shows or
  * changes goes through the master's narrow API (gdl_master_status,
  * _set_limits, _stop_pids, _stop_pool, _shutdown); `stats` and `json`
- * columns come from the counter list (GDL_COUNTERS in gdlua.h).
+ * columns come from the counter list (GDL_COUNTERS in gdlua.h). The
+ * HTTP endpoint's /status.json is `json` too (gdl_console_json).
  *
  * Bad input never hurts the master: lines over 4 KiB are refused and
  * the connection closed, a client that stops reading is dropped once

@@ -32,7 +32,6 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <luajit.h>
 
 #include "gdlua.h"
@@ -258,7 +257,7 @@ static void server_families(struct evbuffer *out)
             server_name(s, server, sizeof(server));
             for (int p = 0; p < gdl_npools; p++) {
                 sample_start(out, names[f], p);
-                evbuffer_add(out, ",server=\"", 9);
+                evbuffer_add_printf(out, ",server=\"");
                 label_value(out, server);
                 evbuffer_add_printf(out, "\"} %d\n", f == 0 ? o->queue[p] : o->running[p]);
             }
@@ -267,7 +266,7 @@ static void server_families(struct evbuffer *out)
     family(out, "server_up", "gauge", "1 when the job server's last poll answered, else 0");
     for (int s = 0; s < gdl_config.nservers; s++) {
         server_name(s, server, sizeof(server));
-        evbuffer_add(out, "gdlua_server_up{server=\"", 24);
+        evbuffer_add_printf(out, "gdlua_server_up{server=\"");
         label_value(out, server);
         evbuffer_add_printf(out, "\"} %d\n", gdl_observed[s].valid ? 1 : 0);
     }
@@ -281,7 +280,7 @@ static void server_families(struct evbuffer *out)
         if (o->asked_ms > 0)
             when = (double)real.tv_sec + real.tv_nsec / 1e9 - (now_ms - o->asked_ms) / 1e3;
         server_name(s, server, sizeof(server));
-        evbuffer_add(out, "gdlua_server_last_poll_timestamp_seconds{server=\"", 49);
+        evbuffer_add_printf(out, "gdlua_server_last_poll_timestamp_seconds{server=\"");
         label_value(out, server);
         evbuffer_add_printf(out, "\"} %.3f\n", when);
     }
