@@ -3,7 +3,9 @@
 # the binary) loads with no other server; every job appears in the table
 # and has a chart; between two reads, with jobs sent in between, the
 # chart has moved on (newer last sample, more jobs). A screenshot is kept
-# in the build directory: test-artefacts/http_dashboard.png.
+# in the build directory: test-artefacts/http_dashboard.png. With
+# --http_token the page works when given the token in its URL's fragment,
+# and says why it shows nothing without it.
 source "$(dirname "$0")/lib.sh" "$@"
 
 CHROMIUM=$(command -v chromium) || fail "chromium is not installed (cmake/bootstrap.sh installs it)"
@@ -25,7 +27,7 @@ browse() {
     profile=$(mktemp -d "$TMP/chromium.XXXXXX")
     timeout 90 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
         --disable-background-networking --disable-component-update --disable-sync --disable-dev-shm-usage \
-        --user-data-dir="$profile" --virtual-time-budget=5000 "$@" "http://127.0.0.1:$HTTP_PORT/" \
+        --user-data-dir="$profile" --virtual-time-budget=5000 "$@" "http://127.0.0.1:$HTTP_PORT/${PAGE:-}" \
         >"$out" 2>>"$TMP/chromium.err" || fail "chromium failed ($?): $(tail -5 "$TMP/chromium.err")"
 }
 
@@ -70,4 +72,16 @@ rm -f "$ARTEFACTS/http_dashboard.png"
 browse "$TMP/shot.out" --window-size=1400,1100 --screenshot="$ARTEFACTS/http_dashboard.png"
 [[ $(head -c 8 "$ARTEFACTS/http_dashboard.png" | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]] ||
     fail "no PNG screenshot at $ARTEFACTS/http_dashboard.png"
+
+stop_all
+echo "dash-token" >"$TMP/token"
+start_gearmand
+start_http_gdlua --http_token "$TMP/token" "$FIXTURES/http"
+wait_for "a worker for Web::Jobs::echo" 10 has_workers Web::Jobs::echo
+PAGE="#token=dash-token" browse "$TMP/dom3.html" --dump-dom
+check_dom "$TMP/dom3.html"
+browse "$TMP/dom4.html" --dump-dom
+grep -q '<div id="error">Error: /status.json: 401 Unauthorized</div>' "$TMP/dom4.html" ||
+    fail "without the token: $(grep -o '<div id="error">[^<]*' "$TMP/dom4.html")"
+grep -q 'data-updates=' "$TMP/dom4.html" && fail "the page refreshed without the token"
 pass

@@ -1,8 +1,9 @@
 #!/bin/bash
 # /metrics in Prometheus' text format, checked by promtool, and its values
-# against known traffic: N jobs done, failures, a timeout, the restart it
-# caused, the duration histogram, processes, the server; /status.json is
-# the console's json.
+# against known traffic: N jobs done, failures, a timeout, a poison job,
+# the restarts they and a kill and a recycling caused, the duration
+# histogram, processes, the server; /status.json is the console's json;
+# README's list of metrics is the endpoint's.
 source "$(dirname "$0")/lib.sh" "$@"
 source "$HERE/console_lib.sh"
 
@@ -10,7 +11,7 @@ N=7
 start_gearmand
 CONSOLE_PORT=$(free_port) || fail "no free port"
 start_http_gdlua --console_port "$CONSOLE_PORT" "$FIXTURES/http"
-for f in echo fail slow say; do
+for f in echo fail slow say crash recycle; do
     wait_for "a worker for Web::Jobs::$f" 10 has_workers "Web::Jobs::$f"
 done
 
@@ -24,6 +25,21 @@ slow_pid=$(worker_pids_for Web::Jobs::slow)
 gm -f Web::Jobs::slow "x" >/dev/null 2>&1 && fail "the slow job succeeded"
 wait_for "the timed-out process $slow_pid to exit" 10 dead "$slow_pid"
 wait_for "a new worker for Web::Jobs::slow" 10 has_workers Web::Jobs::slow
+# The crashing job kills 3 processes, the fourth fails it unrun.
+gm -f Web::Jobs::crash "x" >/dev/null 2>&1 && fail "the crashing job succeeded"
+# An idle process killed from outside; one recycled after max_jobs 2.
+echo_pid=$(worker_pids_for Web::Jobs::echo)
+kill -KILL "$echo_pid"
+for i in 1 2; do assert_eq "recycle $i" r "$(gm -f Web::Jobs::recycle x)"; done
+restarts() {
+    curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -qxF "gdlua_restarts_total{job=\"Web::Jobs::$1\",reason=\"$2\"} $3"
+}
+wait_for "the killed echo process counted" 10 restarts echo killed 1
+wait_for "the recycled process counted" 10 restarts recycle recycle 1
+wait_for "the crashes counted" 10 restarts crash crash 3
+for f in echo crash recycle; do
+    wait_for "a worker for Web::Jobs::$f again" 10 has_workers "Web::Jobs::$f"
+done
 
 # Prometheus' own linter: format, names, HELP and TYPE of every family.
 metrics=$(http_get /metrics)
@@ -60,8 +76,10 @@ def expect(what, want, got):
     assert want == got, "%s: expected %r, got %r" % (what, want, got)
 
 # Every counter of the table, every outcome of every job.
-jobs = ["Web::Jobs::echo", "Web::Jobs::fail", "Web::Jobs::slow", "Web::Jobs::say"]
-want = {"Web::Jobs::echo": {"done": n}, "Web::Jobs::fail": {"failed": 2}, "Web::Jobs::slow": {"timeout": 1}}
+jobs = ["Web::Jobs::echo", "Web::Jobs::fail", "Web::Jobs::slow", "Web::Jobs::say", "Web::Jobs::crash",
+        "Web::Jobs::recycle"]
+want = {"Web::Jobs::echo": {"done": n}, "Web::Jobs::fail": {"failed": 2}, "Web::Jobs::slow": {"timeout": 1},
+        "Web::Jobs::crash": {"poisoned": 1}, "Web::Jobs::recycle": {"done": 2}}
 for j in jobs:
     for outcome in ("done", "failed", "timeout", "poisoned"):
         expect("jobs_total %s %s" % (j, outcome), want.get(j, {}).get(outcome, 0),
@@ -73,7 +91,8 @@ assert get("gdlua_last_error_timestamp_seconds", job="Web::Jobs::fail") > 1.7e9
 
 # The histogram: cumulative, bounds rising, +Inf = _count = jobs ended.
 expect("type of the histogram", "histogram", types["gdlua_job_duration_seconds"])
-for j, ended in (("Web::Jobs::echo", n), ("Web::Jobs::fail", 2), ("Web::Jobs::slow", 1), ("Web::Jobs::say", 0)):
+for j, ended in (("Web::Jobs::echo", n), ("Web::Jobs::fail", 2), ("Web::Jobs::slow", 1), ("Web::Jobs::say", 0),
+                 ("Web::Jobs::crash", 1), ("Web::Jobs::recycle", 2)):
     buckets = sorted((float(dict(l)["le"]), v) for (name, l), v in samples.items()
                      if name == "gdlua_job_duration_seconds_bucket" and dict(l)["job"] == j)
     expect("buckets of " + j, 14, len(buckets))
@@ -95,10 +114,13 @@ for j in jobs:
     expect("min of " + j, 1, get("gdlua_min_processes", job=j))
 expect("max of echo", 2, get("gdlua_max_processes", job="Web::Jobs::echo"))
 
-# Restarts: the timed-out job's process, nothing else.
+# Restarts: the timed-out job's process, the crashes, the kill, the
+# recycling; nothing else.
+want = {("Web::Jobs::slow", "timeout"): 1, ("Web::Jobs::crash", "crash"): 3, ("Web::Jobs::echo", "killed"): 1,
+        ("Web::Jobs::recycle", "recycle"): 1}
 for j in jobs:
     for reason in ("crash", "killed", "timeout", "recycle"):
-        want_r = 1 if (j, reason) == ("Web::Jobs::slow", "timeout") else 0
+        want_r = want.get((j, reason), 0)
         expect("restarts %s %s" % (j, reason), want_r, get("gdlua_restarts_total", job=j, reason=reason))
 
 # The server, its queues; the build.
