@@ -55,7 +55,7 @@ static const gdl_option_t options[] = {
      "load only module NAME and the modules below it (NAME::*); repeatable"},
     {"loglevel", "LEVEL", OPT_LEVEL, F(loglevel), 0, GDL_LOG_INFO, 0, 0, NULL, ""},
     {"logformat", "FORMAT", OPT_LOGFORMAT, F(logformat), 0, GDL_LOGFORMAT_TEXT, 0, 0, NULL,
-     "log lines as plain text or one JSON object each: "},
+     "write each log line as plain text or as a JSON object: "},
     {"logfile", "PATH", OPT_STRING, F(logfile), 0, 0, 0, 0, NULL, "append the log to PATH (default: stderr)"},
     {"shutdown_timeout", "SECONDS", OPT_INT, F(shutdown_timeout), 0, 30, 0, 86400, NULL,
      "on SIGTERM, wait this long for running jobs before SIGKILL"},

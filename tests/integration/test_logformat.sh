@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh" "$@"
 
 "$GDLUA" --logformat yaml "$FIXTURES/http" >"$TMP/bad.out" 2>&1
 assert_eq "exit status for --logformat yaml" 2 "$?"
-assert_eq "message for --logformat yaml" "gdlua: --logformat: unknown value 'yaml': log lines as plain text or one JSON object each: text or json (default: text)" \
+assert_eq "message for --logformat yaml" "gdlua: --logformat: unknown value 'yaml': write each log line as plain text or as a JSON object: text or json (default: text)" \
     "$(cat "$TMP/bad.out")"
 
 start_gearmand
@@ -67,5 +67,5 @@ wait_for "a worker for Web::Jobs::echo" 10 has_workers Web::Jobs::echo
 assert_eq "echo" "x" "$(gm -f Web::Jobs::echo x)"
 grep -vqE '^\[[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{12}\] (ERROR|WARN|INFO|DEBUG) \[[0-9]+\] |^	' "$GDLUA_LOG" &&
     fail "a text line of another form: $(grep -vE '^\[[0-9]{4}-' "$GDLUA_LOG" | head -3)"
-log_has "serving 4 job(s)" || fail "no start line in the text log"
+log_has "serving 6 job(s)" || fail "no start line in the text log"
 pass
