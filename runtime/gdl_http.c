@@ -93,7 +93,7 @@ typedef struct {
     int states[GDL_SLOT_RECYCLE + 1]; /* processes serving, by slot state */
 } pool_figures_t;
 
-/* A label value: valid UTF-8 (gdl_escape), then \, " and newline
+/* A label value: valid UTF-8 and no newline (gdl_escape), then \ and "
  * escaped as the text format wants. */
 static void label_value(struct evbuffer *out, const char *s)
 {
@@ -113,7 +113,7 @@ static void family(struct evbuffer *out, const char *name, const char *type, con
 }
 
 /* "gdlua_NAME{job="JOB"" without the closing brace: callers add labels. */
-static void sample_start(struct evbuffer *out, const char *name, int pool)
+static void series_start(struct evbuffer *out, const char *name, int pool)
 {
     evbuffer_add_printf(out, "gdlua_%s{job=\"", name);
     label_value(out, gdl_pools[pool].name);
@@ -160,7 +160,7 @@ static void counter_families(struct evbuffer *out, const pool_figures_t *fig)
                 const char *label = counters[m].metric + len;
                 uint64_t v = *(const uint64_t *)((const char *)&fig[k].st.c + counters[m].off);
 
-                sample_start(out, name, k);
+                series_start(out, name, k);
                 if (*label)
                     evbuffer_add_printf(out, ",%s", label + 1);
                 else
@@ -184,16 +184,16 @@ static void duration_histogram(struct evbuffer *out, const pool_figures_t *fig)
         for (int k = 6; k <= 30; k += 2) {
             for (; b <= 4 * k - 5; b++)
                 seen += c->hist[b];
-            sample_start(out, "job_duration_seconds_bucket", p);
+            series_start(out, "job_duration_seconds_bucket", p);
             evbuffer_add_printf(out, ",le=\"%.12g\"} %llu\n", (double)(1ULL << k) / 1e6, (unsigned long long)seen);
         }
         for (; b < GDL_HIST_BUCKETS; b++)
             seen += c->hist[b];
-        sample_start(out, "job_duration_seconds_bucket", p);
+        series_start(out, "job_duration_seconds_bucket", p);
         evbuffer_add_printf(out, ",le=\"+Inf\"} %llu\n", (unsigned long long)seen);
-        sample_start(out, "job_duration_seconds_sum", p);
+        series_start(out, "job_duration_seconds_sum", p);
         evbuffer_add_printf(out, "} %.6f\n", c->busy_us / 1e6);
-        sample_start(out, "job_duration_seconds_count", p);
+        series_start(out, "job_duration_seconds_count", p);
         evbuffer_add_printf(out, "} %llu\n", (unsigned long long)seen);
     }
 }
@@ -204,20 +204,20 @@ static void process_families(struct evbuffer *out, const pool_figures_t *fig)
            "processes by state: starting, idle, busy, recycle (to be replaced), stopping (asked to stop)");
     for (int p = 0; p < gdl_npools; p++) {
         for (int s = GDL_SLOT_STARTING; s <= GDL_SLOT_RECYCLE; s++) {
-            sample_start(out, "processes", p);
+            series_start(out, "processes", p);
             evbuffer_add_printf(out, ",state=\"%s\"} %d\n", gdl_slot_state_name(s), fig[p].states[s]);
         }
-        sample_start(out, "processes", p);
+        series_start(out, "processes", p);
         evbuffer_add_printf(out, ",state=\"stopping\"} %d\n", fig[p].st.stopping);
     }
     family(out, "min_processes", "gauge", "processes kept running (min_processes)");
     for (int p = 0; p < gdl_npools; p++) {
-        sample_start(out, "min_processes", p);
+        series_start(out, "min_processes", p);
         evbuffer_add_printf(out, "} %d\n", fig[p].st.min);
     }
     family(out, "max_processes", "gauge", "upper bound of processes (max_processes)");
     for (int p = 0; p < gdl_npools; p++) {
-        sample_start(out, "max_processes", p);
+        series_start(out, "max_processes", p);
         evbuffer_add_printf(out, "} %d\n", fig[p].st.max);
     }
     {
@@ -230,7 +230,7 @@ static void process_families(struct evbuffer *out, const pool_figures_t *fig)
     }
     for (int p = 0; p < gdl_npools; p++)
         for (int r = 0; r < GDL_RESTART_REASONS; r++) {
-            sample_start(out, "restarts_total", p);
+            series_start(out, "restarts_total", p);
             evbuffer_add_printf(out, ",reason=\"%s\"} %llu\n", restarts[r].name,
                                 (unsigned long long)fig[p].st.restarts[r]);
         }
@@ -256,7 +256,7 @@ static void server_families(struct evbuffer *out)
                 continue;
             server_name(s, server, sizeof(server));
             for (int p = 0; p < gdl_npools; p++) {
-                sample_start(out, names[f], p);
+                series_start(out, names[f], p);
                 evbuffer_add_printf(out, ",server=\"");
                 label_value(out, server);
                 evbuffer_add_printf(out, "\"} %d\n", f == 0 ? o->queue[p] : o->running[p]);

@@ -124,8 +124,9 @@ void gdl_seq_load(_Atomic uint32_t *seq, _Atomic uint64_t *words, void *dst, siz
  * X(name, fold, column, metric, help): fold SUM adds, LATEST keeps the
  * larger (a unix time); column is the `stats` heading, or NULL; metric
  * is the Prometheus name after "gdlua_" (a SUM is a counter, a LATEST a
- * gauge), with its label when several counters share a name, or NULL
- * for none (busy_us is the duration histogram's _sum). */
+ * gauge), with its label when several counters share a name (they are
+ * listed together), or NULL for none (busy_us is the duration
+ * histogram's _sum). */
 #define GDL_COUNTERS(X)                                                                                           \
     X(done, SUM, "DONE", "jobs_total{outcome=\"done\"}", "jobs completed")                                        \
     X(failed, SUM, "FAILED", "jobs_total{outcome=\"failed\"}", "jobs failed (an error or a bad result)")          \
