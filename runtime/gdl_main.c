@@ -98,6 +98,8 @@ int main(int argc, char **argv)
     }
     gdl_log_level = gdl_config.loglevel;
     gdl_log_format = gdl_config.logformat;
+    if (gdl_config.loglayout && gdl_log_layout(gdl_config.loglayout) < 0)
+        return 2;
     if (gdl_log_open(gdl_config.logfile) < 0)
         return 1;
     gdl_is_master = true;

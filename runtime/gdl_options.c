@@ -56,6 +56,9 @@ static const gdl_option_t options[] = {
     {"loglevel", "LEVEL", OPT_LEVEL, F(loglevel), 0, GDL_LOG_INFO, 0, 0, NULL, ""},
     {"logformat", "FORMAT", OPT_LOGFORMAT, F(logformat), 0, GDL_LOGFORMAT_TEXT, 0, 0, NULL,
      "write each log line as plain text or as a JSON object: "},
+    {"loglayout", "PATTERN", OPT_STRING, F(loglayout), 0, 0, 0, 0, NULL,
+     "lay text lines out as Gearman::Driver's --loglayout (Log::Log4perl): %d %p %m %n %P %H %r %c %% (default: "
+     "gdlua's)"},
     {"logfile", "PATH", OPT_STRING, F(logfile), 0, 0, 0, 0, NULL, "append the log to PATH (default: stderr)"},
     {"shutdown_timeout", "SECONDS", OPT_INT, F(shutdown_timeout), 0, 30, 0, 86400, NULL,
      "on SIGTERM, wait this long for running jobs before SIGKILL"},

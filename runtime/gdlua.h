@@ -43,6 +43,7 @@ enum { GDL_LOGFORMAT_TEXT, GDL_LOGFORMAT_JSON };
 extern int gdl_log_format;
 extern const char *const gdl_log_formats[]; /* "text", "json": indexed by GDL_LOGFORMAT_*; NULL-terminated */
 void gdl_log_context(const char *job, const char *handle);
+int gdl_log_layout(const char *pattern);
 int gdl_log_open(const char *path);
 void gdl_log_reopen(void);
 int gdl_log_level_parse(const char *name);
@@ -89,6 +90,7 @@ typedef struct {
     const char *http_token;    /* file holding the token */
     bool http_insecure;        /* allow a non-loopback bind without token */
     int logformat;             /* GDL_LOGFORMAT_* */
+    const char *loglayout;     /* a Log::Log4perl pattern for text lines; NULL: gdlua's own */
 } gdl_config_t;
 
 extern gdl_config_t gdl_config;

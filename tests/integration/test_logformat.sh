@@ -2,7 +2,8 @@
 # --logformat json: every line is one JSON object (json.loads) with time,
 # level, pid, job (the pool in a child, null in the master) and, for a
 # line written while a job runs, its handle; job text of any bytes stays
-# valid JSON. The default stays text. A bad value is refused.
+# valid JSON. The default stays text. --loglayout lays text lines out as
+# Gearman::Driver's (Log::Log4perl's) pattern does. Bad values are refused.
 source "$(dirname "$0")/lib.sh" "$@"
 
 "$GDLUA" --logformat yaml "$FIXTURES/http" >"$TMP/bad.out" 2>&1
@@ -68,4 +69,29 @@ assert_eq "echo" "x" "$(gm -f Web::Jobs::echo x)"
 grep -vqE '^\[[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{12}\] (ERROR|WARN|INFO|DEBUG) \[[0-9]+\] |^	' "$GDLUA_LOG" &&
     fail "a text line of another form: $(grep -vE '^\[[0-9]{4}-' "$GDLUA_LOG" | head -3)"
 log_has "serving 6 job(s)" || fail "no start line in the text log"
+stop_all
+
+# --loglayout: Log::Log4perl's conversions, widths and precisions; a line
+# ends with its newline (%n) or gets one.
+"$GDLUA" --loglayout '%d{HH:mm}' "$FIXTURES/http" >"$TMP/bad.out" 2>&1
+assert_eq "exit status for %d{...}" 2 "$?"
+assert_eq "message for %d{...}" "gdlua: --loglayout: '%d{HH:mm}': % followed by none of %c %d %H %m %n %p %P %r %%" \
+    "$(cat "$TMP/bad.out")"
+"$GDLUA" --loglayout '%m%n' --logformat json "$FIXTURES/http" >"$TMP/bad.out" 2>&1
+assert_eq "exit status for --loglayout with json" 2 "$?"
+: >"$GDLUA_LOG"
+start_gearmand
+start_gdlua --loglayout '[%d] %-5p %P@%H %c %r 100%%: %.12m' "$FIXTURES/http"
+wait_for "a worker for Web::Jobs::say" 10 has_workers Web::Jobs::say
+say_pid=$(worker_pids_for Web::Jobs::say)
+assert_eq "say" ok "$(gm -f Web::Jobs::say "laid out")"
+wait_for "the say line in the log" 10 log_has "said: "
+stop_all
+host=$(re_quote "$(hostname)")
+line=$(grep -F "said: " "$GDLUA_LOG")
+[[ $line =~ ^\[[0-9]{4}/[0-9]{2}/[0-9]{2}\ [0-9]{2}:[0-9]{2}:[0-9]{2}\]\ WARN\ \ $say_pid@$host\ Web::Jobs::say\ [0-9]+\ 100%:\ said:\ laid\ o$ ]] ||
+    fail "laid-out job line: '$line'"
+grep -qE "^\[[0-9/: ]{19}\] INFO  [0-9]+@$host gdlua [0-9]+ 100%: module Web:" "$GDLUA_LOG" ||
+    fail "laid-out master line: $(head -1 "$GDLUA_LOG")"
+assert_eq "one line a line" 0 "$(grep -cvE '^\[[0-9]{4}/' "$GDLUA_LOG")"
 pass
