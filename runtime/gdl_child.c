@@ -36,8 +36,9 @@ static void (*child_hooks[CHILD_HOOKS_MAX])(void);
 static int nchild_hooks;
 
 static volatile sig_atomic_t stopping, timed_out;
-static uint64_t served;  /* jobs this process ran */
-static bool over_memory; /* said once */
+static bool job_timed_out; /* the hook raised the timeout in this job */
+static uint64_t served;    /* jobs this process ran */
+static bool over_memory;   /* said once */
 static gearman_id_t worker_id;
 static gdl_pool_t *pool;
 static int dispatch_ref = LUA_NOREF;
@@ -57,6 +58,7 @@ static void timeout_hook(lua_State *L, lua_Debug *ar)
     lua_sethook(L, NULL, 0, 0);
     if (timed_out) {
         timed_out = 0;
+        job_timed_out = true;
         luaL_error(L, "job timed out after %f s",
                    pool->timeout_ms >= 0 ? pool->timeout_ms / 1000.0 : gdl_config.timeout_ms / 1000.0);
     }
@@ -178,9 +180,11 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     int64_t start_us = gdl_now_us(), end_us; /* one clock read each side */
     bool ok;
 
+    gdl_log_context(pool->name, handle);
     gdl_debug("%s: job %s", gearman_job_function_name(job), handle);
     gdl_slot_job_begin(handle, gearman_job_unique(job), start_us / 1000);
     timed_out = 0; /* a late word about the previous job */
+    job_timed_out = false;
     lua_sethook(L, NULL, 0, 0);
     deaths = gdl_attempts_of(handle, &timed_out_before, why, sizeof(why));
     if (!timed_out_before && *gearman_job_unique(job)) {
@@ -207,8 +211,10 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
         gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg);
         gearman_job_send_warning(job, msg, strlen(msg));
         end_us = gdl_now_us();
-        gdl_slot_job_end(GDL_JOB_POISONED, msg, (uint64_t)(end_us - start_us), end_us / 1000);
+        gdl_slot_job_end(timed_out_before ? GDL_JOB_TIMEOUT : GDL_JOB_POISONED, msg, (uint64_t)(end_us - start_us),
+                         end_us / 1000);
         lua_settop(L, top);
+        gdl_log_context(pool->name, NULL);
         return GEARMAN_FATAL;
     }
 
@@ -245,9 +251,13 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
         gearman_job_send_warning(job, msg, strlen(msg));
     }
     end_us = gdl_now_us();
-    gdl_slot_job_end(ok ? GDL_JOB_DONE : GDL_JOB_FAILED, msg, (uint64_t)(end_us - start_us), end_us / 1000);
+    gdl_slot_job_end(ok              ? GDL_JOB_DONE
+                     : job_timed_out ? GDL_JOB_TIMEOUT
+                                     : GDL_JOB_FAILED,
+                     msg, (uint64_t)(end_us - start_us), end_us / 1000);
     gdl_job_invalidate(L, top + 1);
     lua_settop(L, top);
+    gdl_log_context(pool->name, NULL);
     if (out_of_memory) {
         gdl_warn("%s: a job ran out of memory; to be replaced", pool->name);
         gdl_slot_recycle(end_us / 1000);
@@ -308,6 +318,7 @@ void gdl_child_run(int pool_index, int slot)
     sigset_t stop_signals, old;
 
     pool = &gdl_pools[pool_index];
+    gdl_log_context(pool->name, NULL);
     gdl_slot_attach(slot);
     /* A job's print() and io.write reach gdlua's stdout a line at a time
      * (and the rest before the process exits). */

@@ -9,7 +9,8 @@
  * changes goes through the master's narrow API (gdl_master_status,
  * _set_limits, _stop_pids, _stop_pool, _shutdown, _reload, whose answer
  * comes later: the connection waits for it); `stats` and `json`
- * columns come from the counter list (GDL_COUNTERS in gdlua.h).
+ * columns come from the counter list (GDL_COUNTERS in gdlua.h). The
+ * HTTP endpoint's /status.json is `json` too (gdl_console_json).
  *
  * Bad input never hurts the master: lines over 4 KiB are refused and
  * the connection closed, a client that stops reading is dropped once
@@ -343,7 +344,7 @@ static const struct {
     int fold;
     size_t off;
 } counters[] = {
-#define GDL_X(name, fold, column, help) {#name, column, GDL_FOLD_##fold, offsetof(gdl_counters_t, name)},
+#define GDL_X(name, fold, column, metric, help) {#name, column, GDL_FOLD_##fold, offsetof(gdl_counters_t, name)},
     GDL_COUNTERS(GDL_X)
 #undef GDL_X
 };
@@ -363,7 +364,7 @@ static void counter_text(const row_t *r, size_t c, char *buf, size_t len)
 
 static void mean_p99(const gdl_counters_t *c, double *mean_ms, double *p99_ms)
 {
-    uint64_t n = c->done + c->failed;
+    uint64_t n = c->done + c->failed + c->timeouts;
 
     *mean_ms = n ? c->busy_us / 1000.0 / n : 0;
     *p99_ms = gdl_counters_percentile_us(c, 0.99) / 1000.0;
@@ -421,7 +422,7 @@ static int cmd_stats(struct evbuffer *out, int argc, char **argv, bool *authed)
     return REPLY;
 }
 
-static void json_string(struct evbuffer *out, const char *s)
+void gdl_console_json_string(struct evbuffer *out, const char *s)
 {
     evbuffer_add(out, "\"", 1);
     for (; *s; s++) {
@@ -436,7 +437,27 @@ static void json_string(struct evbuffer *out, const char *s)
     evbuffer_add(out, "\"", 1);
 }
 
-static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
+/* A pool's queue and running jobs, summed over the servers whose last
+ * poll answered. */
+static void queue_of(int pool, long *queue, long *running)
+{
+    *queue = *running = 0;
+    for (int s = 0; s < gdl_config.nservers; s++)
+        if (gdl_observed[s].valid) {
+            *queue += gdl_observed[s].queue[pool];
+            *running += gdl_observed[s].running[pool];
+        }
+}
+
+static const char *const restart_names[] = {
+#define GDL_X(NAME, name, help) name,
+    GDL_RESTARTS(GDL_X)
+#undef GDL_X
+};
+
+/* The `json` document (without a line end): for the console and for
+ * the HTTP endpoint's /status.json. -1 when out of memory. */
+int gdl_console_json(struct evbuffer *out)
 {
     static gdl_proc_info_t procs[GDL_PROCS_MAX];
     gdl_attempt_t recent[10];
@@ -446,20 +467,21 @@ static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
     int n;
 
     if (rows == NULL)
-        return out_of_memory(out);
+        return -1;
     evbuffer_add_printf(out, "{\"version\":\"%s\",\"pid\":%d,\"jobs\":[", GDLUA_VERSION, (int)gdl_master_pid);
     for (int i = 0; i < gdl_npools; i++) {
         const row_t *r = &rows[i];
         const gdl_pool_t *p = &gdl_pools[r->pool];
         double mean, p99;
         char text[32];
+        long queue, running;
 
         gdl_master_status(r->pool, &st, procs, GDL_PROCS_MAX);
         n = st.processes + st.stopping;
 
         mean_p99(&r->st.c, &mean, &p99);
         evbuffer_add_printf(out, "%s{\"name\":", i ? "," : "");
-        json_string(out, p->name);
+        gdl_console_json_string(out, p->name);
         evbuffer_add_printf(out,
                             ",\"min_processes\":%d,\"max_processes\":%d,\"processes\":%d,\"stopping\":%d,\"busy\":%d",
                             r->st.min, r->st.max, r->st.processes, r->st.stopping, r->st.busy);
@@ -471,12 +493,18 @@ static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
                 evbuffer_add_printf(out, ",\"%s\":%s", counters[c].name, text);
         }
         evbuffer_add(out, ",\"last_error_message\":", 22);
-        json_string(out, r->st.c.error);
-        evbuffer_add_printf(out, ",\"mean_ms\":%.3f,\"p99_ms\":%.3f,\"functions\":[", mean, p99);
+        gdl_console_json_string(out, r->st.c.error);
+        queue_of(r->pool, &queue, &running);
+        evbuffer_add_printf(out, ",\"mean_ms\":%.3f,\"p99_ms\":%.3f,\"queue\":%ld,\"running\":%ld,\"restarts\":{", mean,
+                            p99, queue, running);
+        for (int k = 0; k < GDL_RESTART_REASONS; k++)
+            evbuffer_add_printf(out, "%s\"%s\":%llu", k ? "," : "", restart_names[k],
+                                (unsigned long long)r->st.restarts[k]);
+        evbuffer_add(out, "},\"functions\":[", 15);
         for (int f = 0; f < p->nfunctions; f++) {
             if (f)
                 evbuffer_add(out, ",", 1);
-            json_string(out, p->functions[f]);
+            gdl_console_json_string(out, p->functions[f]);
         }
         evbuffer_add(out, "],\"pids\":[", 10);
         for (int k = 0; k < st.processes && k < GDL_PROCS_MAX; k++)
@@ -486,7 +514,7 @@ static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
             evbuffer_add_printf(out, "%s{\"pid\":%d,\"state\":\"%s\",\"stopping\":%s,\"for_ms\":%lld,\"handle\":",
                                 k ? "," : "", procs[k].pid, gdl_slot_state_name(procs[k].state),
                                 procs[k].stopping ? "true" : "false", (long long)(now - procs[k].since_ms));
-            json_string(out, procs[k].handle);
+            gdl_console_json_string(out, procs[k].handle);
             evbuffer_add(out, "}", 1);
         }
         evbuffer_add(out, "]}", 2);
@@ -498,31 +526,33 @@ static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
 
         gdl_format_time(recent[i].when, when, sizeof(when));
         evbuffer_add_printf(out, "%s{\"handle\":", i ? "," : "");
-        json_string(out, recent[i].handle);
+        gdl_console_json_string(out, recent[i].handle);
         evbuffer_add_printf(out, ",\"deaths\":%u,\"last\":\"%s\",\"reason\":", recent[i].deaths, when);
-        json_string(out, recent[i].reason);
+        gdl_console_json_string(out, recent[i].reason);
         evbuffer_add(out, "}", 1);
     }
-    evbuffer_add(out, "]}\r\n", 4);
+    evbuffer_add(out, "]}", 2);
     free(rows);
+    return 0;
+}
+
+static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
+{
+    if (gdl_console_json(out) < 0)
+        return out_of_memory(out);
+    evbuffer_add(out, "\r\n", 2);
     return REPLY;
 }
 
 static int cmd_auth(struct evbuffer *out, int argc, char **argv, bool *authed)
 {
-    size_t a = strlen(argv[1]), b = strlen(token);
-    unsigned diff = (unsigned)(a ^ b);
-
     int64_t now = gdl_now_ms();
 
     if (token[0] && now < auth_paused_until_ms) {
         reply(out, "ERR auth_paused: a wrong token was given; try again in a second");
         return CLOSE;
     }
-    /* Compare in constant time: the token's length and bytes don't leak. */
-    for (size_t i = 0; i < a; i++)
-        diff |= (unsigned char)argv[1][i] ^ (unsigned char)token[b ? i % b : 0];
-    if (token[0] == '\0' || diff == 0) {
+    if (token[0] == '\0' || gdl_token_equal(argv[1], strlen(argv[1]), token)) {
         *authed = true;
         reply(out, "OK");
         return REPLY;
@@ -777,40 +807,6 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     set_deadline(c);
 }
 
-static bool is_loopback(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-    if (sa->sa_family == AF_INET6)
-        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
-    return false;
-}
-
-static int read_token(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    if (f == NULL) {
-        gdl_error("console: cannot read token file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    n = fread(token, 1, sizeof(token) - 1, f);
-    if (ferror(f)) {
-        gdl_error("console: cannot read token file %s: %s", path, strerror(errno));
-        fclose(f);
-        return -1;
-    }
-    fclose(f);
-    token[n] = '\0';
-    token[strcspn(token, "\r\n")] = '\0';
-    if (token[0] == '\0' || strchr(token, ' ') || strchr(token, '\t')) {
-        gdl_error("console: token file %s must hold one word on its first line", path);
-        return -1;
-    }
-    return 0;
-}
-
 static void console_close(void)
 {
     while (conns)
@@ -847,7 +843,7 @@ int gdl_console_init(struct event_base *base)
 
     if (gdl_config.console_port == 0)
         return 0;
-    if (gdl_config.console_token && read_token(gdl_config.console_token) < 0)
+    if (gdl_config.console_token && gdl_token_read(gdl_config.console_token, token, sizeof(token), "console") < 0)
         return -1;
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -858,7 +854,7 @@ int gdl_console_init(struct event_base *base)
         gdl_error("console: bad --console_bind %s: %s", gdl_config.console_bind, evutil_gai_strerror(rc));
         return -1;
     }
-    if (!is_loopback(ai->ai_addr) && token[0] == '\0' && !gdl_config.console_insecure) {
+    if (!gdl_is_loopback(ai->ai_addr) && token[0] == '\0' && !gdl_config.console_insecure) {
         gdl_error("console: refusing to listen on %s without --console_token (or --console_insecure)",
                   gdl_config.console_bind);
         evutil_freeaddrinfo(ai);

@@ -3,10 +3,11 @@
  * modules and runs the master (gdl_master.c); "gdlua run SCRIPT" runs a
  * Lua script with the gdlua modules available; "gdlua call FUNCTION"
  * submits one job (lua/gdlua/cli.lua). Serving wires the units: the
- * master's loop first, then the console on it, then the master runs
- * (and has a loader load the modules, gdl_loader.c); gdl_daemon.c
- * detaches before the loop exists and drops privileges once the console
- * is bound, so modules load as the user given. --check loads them here.
+ * master's loop first, then the console and the HTTP endpoint on it,
+ * then the master runs (and has a loader load the modules,
+ * gdl_loader.c); gdl_daemon.c detaches before the loop exists and drops
+ * privileges once the console is bound, so modules load as the user
+ * given. --check loads them here.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,9 @@ int main(int argc, char **argv)
     if (!gdl_config.check && gdl_daemon_check() < 0)
         return 2;
     gdl_log_level = gdl_config.loglevel;
+    gdl_log_format = gdl_config.logformat;
+    if (gdl_config.loglayout && gdl_log_layout(gdl_config.loglayout) < 0)
+        return 2;
     if (gdl_log_open(gdl_config.logfile) < 0)
         return 1;
     gdl_is_master = true;
@@ -120,7 +124,7 @@ int main(int argc, char **argv)
                  "never start");
     if (gdl_config.daemonize && gdl_daemon_detach() < 0)
         return 1;
-    if ((base = gdl_master_init()) == NULL || gdl_console_init(base) < 0)
+    if ((base = gdl_master_init()) == NULL || gdl_console_init(base) < 0 || gdl_http_init(base) < 0)
         return 1;
     if (gdl_daemon_ready() < 0)
         return 1;

@@ -7,13 +7,11 @@
  * signals, the spawn-rate budget, the crash-loop back-off, the
  * generations of the code (each loaded and forked by its loader,
  * gdl_loader.c; a reload swaps them), and what the console may ask
- * (gdl_master_status, _set_limits, _stop_pids, _stop_pool, _reload). How many processes a pool should have is gdl_policy.c's:
- * scale() snapshots every pool (its processes' states from the slots,
- * gdl_slot.c, and the queues gdl_observer.c polled), asks the policy
- * for a plan and carries it out. scale() runs after every poll, on each
- * tick and when a child exits; gdl_sentinel.c wakes it (through a poll)
- * the moment work arrives for a pool that needs a process. The process
- * table is indexed like the slots: process i writes slot i.
+ * (gdl_master_status, _set_limits, _stop_pids, _stop_pool, _reload). How many processes a pool should have is
+ * gdl_policy.c's: scale() snapshots every pool (its processes' states from the slots, gdl_slot.c, and the queues
+ * gdl_observer.c polled), asks the policy for a plan and carries it out. scale() runs after every poll, on each tick
+ * and when a child exits; gdl_sentinel.c wakes it (through a poll) the moment work arrives for a pool that needs a
+ * process. The process table is indexed like the slots: process i writes slot i.
  *
  * Signals: SIGTERM/SIGINT/SIGQUIT stop the children after their current
  * job and exit 0 once they are gone, escalating to SIGKILL after
@@ -53,6 +51,7 @@ typedef struct {
     int64_t started_ms;
     bool stopping;      /* we asked it to stop: its exit is no crash */
     bool timed_out;     /* its job ran past the pool's timeout */
+    bool recycled;      /* stopped for max_jobs, max_memory, out of memory */
     int64_t kill_at_ms; /* SIGKILL then, if still alive; 0: never */
 } proc_t;
 
@@ -66,6 +65,7 @@ typedef struct {
     struct event *respawn;   /* timer for a replacement held back by back-off */
     gdl_counters_t gone;     /* counters of its processes that have exited */
     int64_t queued_since_ms; /* when its queue last turned non-empty; 0: empty */
+    uint64_t restarts[GDL_RESTART_REASONS];
 } pool_state_t;
 
 pid_t gdl_master_pid;
@@ -267,8 +267,11 @@ static void recycle(int k)
         bool outdated = procs[i].gen != generation;
 
         if (procs[i].pid && procs[i].pool == k && !procs[i].stopping &&
-            (outdated || gdl_slot_state(i, NULL) == GDL_SLOT_RECYCLE) && (ready > 0 || gdl_pools[k].min_processes == 0))
+            (outdated || gdl_slot_state(i, NULL) == GDL_SLOT_RECYCLE) &&
+            (ready > 0 || gdl_pools[k].min_processes == 0)) {
+            procs[i].recycled = !outdated;
             stop(i, outdated ? "reloaded: replaced by the new code" : "recycled");
+        }
     }
 }
 
@@ -480,6 +483,7 @@ static int install(gdl_loader_t *ld)
     gdl_pools_index();
     gdl_observer_pools_changed();
     gdl_sentinel_pools_changed();
+    gdl_http_pools_changed();
 
     gdl_loader_stop(&loader); /* it exits; what it forked serves on */
     loader = *ld;
@@ -629,6 +633,7 @@ int gdl_master_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *procs_ou
     st->min = gdl_pools[pool].min_processes;
     st->max = gdl_pools[pool].max_processes;
     st->c = pools[pool].gone;
+    memcpy(st->restarts, pools[pool].restarts, sizeof(st->restarts));
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < GDL_PROCS_MAX; i++) {
             gdl_proc_info_t info = {.pid = procs[i].pid, .stopping = procs[i].stopping};
@@ -775,7 +780,7 @@ static uint64_t pool_served(int pool)
     gdl_pool_status_t st;
 
     gdl_master_status(pool, &st, NULL, 0);
-    return st.c.done + st.c.failed + st.c.poisoned;
+    return st.c.done + st.c.failed + st.c.timeouts + st.c.poisoned;
 }
 
 /* A process we did not stop has died. In a crash loop (the policy
@@ -814,6 +819,23 @@ static void crashed(int pool, int status, int64_t lived, uint64_t served)
     }
 }
 
+/* Why process p ended, as a restart (GDL_RESTART_*), or -1 when the
+ * master chose to stop it (idle, above max, console, shutdown). */
+static int restart_reason(const proc_t *p, int status)
+{
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+
+    if (p->timed_out)
+        return GDL_RESTART_TIMEOUT;
+    if (p->recycled)
+        return GDL_RESTART_RECYCLE;
+    if (p->stopping || shutting_down)
+        return -1;
+    if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
+        return GDL_RESTART_KILLED;
+    return GDL_RESTART_CRASH;
+}
+
 static void reap(void)
 {
     int status;
@@ -825,7 +847,7 @@ static void reap(void)
         proc_t *p = NULL;
         const char *name;
         int64_t lived;
-        int i, state, pool;
+        int i, state, pool, restart;
         bool unasked;
 
         if (pid == loader.pid || pid == next_loader.pid) {
@@ -873,6 +895,8 @@ static void reap(void)
                          : "");
         }
         gdl_counters_add(&pools[p->pool].gone, &c);
+        if ((restart = restart_reason(p, status)) >= 0)
+            pools[p->pool].restarts[restart]++;
         pools[p->pool].processes--;
         nprocs--;
         gdl_slot_release(i);
@@ -880,7 +904,7 @@ static void reap(void)
         unasked = !p->stopping && !shutting_down;
         memset(p, 0, sizeof(*p));
         if (unasked)
-            crashed(pool, status, lived, c.done + c.failed + c.poisoned);
+            crashed(pool, status, lived, c.done + c.failed + c.timeouts + c.poisoned);
     }
     if (shutting_down && nprocs == 0)
         event_base_loopbreak(base);

@@ -25,8 +25,21 @@
 gdl_config_t gdl_config;
 
 /* OPT_DURATION: seconds on the command line (fractions allowed), kept in
- * an int of milliseconds; its bounds and default are in seconds. */
-enum { OPT_SERVER, OPT_LIST, OPT_STRING, OPT_INT, OPT_DURATION, OPT_LEVEL, OPT_FLAG, OPT_HELP, OPT_VERSION };
+ * an int of milliseconds; its bounds and default are in seconds.
+ * OPT_LEVEL and OPT_LOGFORMAT: a word of gdl_log_levels or
+ * gdl_log_formats, kept as its index. */
+enum {
+    OPT_SERVER,
+    OPT_LIST,
+    OPT_STRING,
+    OPT_INT,
+    OPT_DURATION,
+    OPT_LEVEL,
+    OPT_LOGFORMAT,
+    OPT_FLAG,
+    OPT_HELP,
+    OPT_VERSION
+};
 
 typedef struct {
     const char *name;
@@ -51,6 +64,11 @@ static const gdl_option_t options[] = {
     {"namespaces", "NAME", OPT_LIST, F(namespaces), F(nnamespaces), 0, 0, 0, NULL,
      "load only module NAME and the modules below it (NAME::*); repeatable"},
     {"loglevel", "LEVEL", OPT_LEVEL, F(loglevel), 0, GDL_LOG_INFO, 0, 0, NULL, ""},
+    {"logformat", "FORMAT", OPT_LOGFORMAT, F(logformat), 0, GDL_LOGFORMAT_TEXT, 0, 0, NULL,
+     "write each log line as plain text or as a JSON object: "},
+    {"loglayout", "PATTERN", OPT_STRING, F(loglayout), 0, 0, 0, 0, NULL,
+     "lay text lines out as Gearman::Driver's --loglayout (Log::Log4perl): %d %p %m %n %P %H %r %c %% (default: "
+     "gdlua's)"},
     {"logfile", "PATH", OPT_STRING, F(logfile), 0, 0, 0, 0, NULL, "append the log to PATH (default: stderr)"},
     {"shutdown_timeout", "SECONDS", OPT_INT, F(shutdown_timeout), 0, 30, 0, 86400, NULL,
      "on SIGTERM, wait this long for running jobs before SIGKILL"},
@@ -79,6 +97,12 @@ static const gdl_option_t options[] = {
      "require \"auth TOKEN\" on the console, TOKEN being FILE's first line"},
     {"console_insecure", NULL, OPT_FLAG, F(console_insecure), 0, 0, 0, 0, NULL,
      "allow a console on a non-loopback address without a token"},
+    {"http_bind", "ADDRESS:PORT", OPT_STRING, F(http_bind), 0, 0, 0, 0, NULL,
+     "serve /metrics, /status.json and a dashboard over HTTP there (default: none)"},
+    {"http_token", "FILE", OPT_STRING, F(http_token), 0, 0, 0, 0, NULL,
+     "require \"Authorization: Bearer TOKEN\" over HTTP, TOKEN being FILE's first line"},
+    {"http_insecure", NULL, OPT_FLAG, F(http_insecure), 0, 0, 0, 0, NULL,
+     "allow HTTP on a non-loopback address without a token"},
     {"check", NULL, OPT_FLAG, F(check), 0, 0, 0, 0, NULL,
      "load the modules, list their jobs and exit (1 if any failed)"},
     {"config", "FILE", OPT_STRING, F(config), 0, 0, 0, 0, NULL,
@@ -170,13 +194,17 @@ static void option_help(const gdl_option_t *o, char *buf, size_t len)
 
     switch (o->kind) {
     case OPT_LEVEL:
-        for (int i = 0; gdl_log_levels[i]; i++)
-            n += snprintf(buf + n, len - n, "%s%s", gdl_log_levels[i],
-                          gdl_log_levels[i + 1] == NULL   ? ""
-                          : gdl_log_levels[i + 2] == NULL ? " or "
-                                                          : ", ");
-        snprintf(buf + n, len - n, " (default: %s)", gdl_log_levels[o->def]);
+    case OPT_LOGFORMAT: {
+        const char *const *words = o->kind == OPT_LEVEL ? gdl_log_levels : gdl_log_formats;
+
+        for (int i = 0; words[i]; i++)
+            n += snprintf(buf + n, len - n, "%s%s", words[i],
+                          words[i + 1] == NULL   ? ""
+                          : words[i + 2] == NULL ? " or "
+                                                 : ", ");
+        snprintf(buf + n, len - n, " (default: %s)", words[o->def]);
         break;
+    }
     case OPT_INT:
     case OPT_DURATION:
         snprintf(buf + n, len - n, " (%ld..%ld, default: %ld)", o->min, o->max, o->def);
@@ -373,6 +401,18 @@ static int set_option(gdl_config_t *cfg, const gdl_option_t *o, const char *val,
         }
         *(int *)((char *)cfg + o->field) = (int)n;
         return 0;
+    case OPT_LOGFORMAT: {
+        char help[256];
+
+        for (int k = 0; gdl_log_formats[k]; k++)
+            if (strcmp(val, gdl_log_formats[k]) == 0) {
+                *(int *)((char *)cfg + o->field) = k;
+                return 0;
+            }
+        option_help(o, help, sizeof(help));
+        fprintf(stderr, "gdlua: --%s: unknown value '%s': %s\n", o->name, val, help);
+        return -1;
+    }
     case OPT_FLAG:
         *(bool *)((char *)cfg + o->field) = true;
         return 0;
@@ -783,7 +823,7 @@ int gdl_options_parse(gdl_config_t *cfg, int argc, char **argv)
 
     for (size_t k = 0; k < NOPTIONS; k++) {
         const gdl_option_t *o = &options[k];
-        if (o->kind == OPT_INT || o->kind == OPT_LEVEL)
+        if (o->kind == OPT_INT || o->kind == OPT_LEVEL || o->kind == OPT_LOGFORMAT)
             *(int *)((char *)cfg + o->field) = (int)o->def;
         else if (o->kind == OPT_DURATION)
             *(int *)((char *)cfg + o->field) = (int)o->def * 1000;

@@ -163,6 +163,8 @@ void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t 
     } else {
         if (outcome == GDL_JOB_POISONED)
             c->poisoned++;
+        else if (outcome == GDL_JOB_TIMEOUT)
+            c->timeouts++;
         else
             c->failed++;
         c->last_error = (uint64_t)time(NULL);
@@ -230,9 +232,9 @@ uint64_t gdl_counters_percentile_us(const gdl_counters_t *c, double p)
 
 void gdl_counters_add(gdl_counters_t *to, const gdl_counters_t *from)
 {
-#define SUM(name)                       to->name += from->name;
-#define LATEST(name)                    to->name = from->name > to->name ? from->name : to->name;
-#define GDL_X(name, fold, column, help) fold(name)
+#define SUM(name)                               to->name += from->name;
+#define LATEST(name)                            to->name = from->name > to->name ? from->name : to->name;
+#define GDL_X(name, fold, column, metric, help) fold(name)
     uint64_t last_error = to->last_error;
 
     GDL_COUNTERS(GDL_X)

@@ -1,10 +1,13 @@
 /*
  * gdl_util.c: small helpers shared by master and children: clocks, time
- * and number formatting, the back-off curve, and the seqlock that lets a
- * process read a record another writes in shared memory.
+ * and number formatting, the back-off curve, the seqlock that lets a
+ * process read a record another writes in shared memory, and the token
+ * and address checks the console and the HTTP endpoint share.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,4 +175,52 @@ size_t gdl_escape(char *out, size_t size, const char *in, size_t len, bool keep_
     }
     out[o] = '\0';
     return o;
+}
+
+/* Compares given[0..len) with the NUL-terminated token in constant time:
+ * neither the token's length nor its bytes leak through timing. */
+bool gdl_token_equal(const char *given, size_t len, const char *token)
+{
+    size_t b = strlen(token);
+    unsigned diff = (unsigned)(len ^ b);
+
+    for (size_t i = 0; i < len; i++)
+        diff |= (unsigned char)given[i] ^ (unsigned char)token[b ? i % b : 0];
+    return diff == 0;
+}
+
+/* Reads a token (one word on the first line of path) into token[size];
+ * -1, logged with who (the unit asking), when it cannot. */
+int gdl_token_read(const char *path, char *token, size_t size, const char *who)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (f == NULL) {
+        gdl_error("%s: cannot read token file %s: %s", who, path, strerror(errno));
+        return -1;
+    }
+    n = fread(token, 1, size - 1, f);
+    if (ferror(f)) {
+        gdl_error("%s: cannot read token file %s: %s", who, path, strerror(errno));
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    token[n] = '\0';
+    token[strcspn(token, "\r\n")] = '\0';
+    if (token[0] == '\0' || strchr(token, ' ') || strchr(token, '\t')) {
+        gdl_error("%s: token file %s must hold one word on its first line", who, path);
+        return -1;
+    }
+    return 0;
+}
+
+bool gdl_is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+    return false;
 }

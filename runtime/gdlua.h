@@ -31,6 +31,7 @@ struct event;
 struct event_base;
 struct bufferevent;
 struct evbuffer;
+struct sockaddr;
 
 #define GDL_PROCS_MAX   1024 /* processes alive at once, all pools together; also a pool's limit */
 #define GDL_SERVERS_MAX 16
@@ -40,6 +41,11 @@ struct evbuffer;
 
 extern int gdl_log_level;
 extern const char *const gdl_log_levels[]; /* "error", ... indexed by GDL_LOG_*; NULL-terminated */
+enum { GDL_LOGFORMAT_TEXT, GDL_LOGFORMAT_JSON };
+extern int gdl_log_format;
+extern const char *const gdl_log_formats[]; /* "text", "json": indexed by GDL_LOGFORMAT_*; NULL-terminated */
+void gdl_log_context(const char *job, const char *handle);
+int gdl_log_layout(const char *pattern);
 int gdl_log_open(const char *path);
 void gdl_log_reopen(void);
 int gdl_log_level_parse(const char *name);
@@ -91,7 +97,12 @@ typedef struct {
      * sets (the others GDL_UNSET); gdl_lua_load_pools applies them. */
     struct gdl_pool *jobs;
     int njobs;
-    struct gdl_kept *kept; /* strings read from the config file */
+    struct gdl_kept *kept;  /* strings read from the config file */
+    const char *http_bind;  /* ADDRESS:PORT of the HTTP endpoint; NULL: none */
+    const char *http_token; /* file holding the token */
+    bool http_insecure;     /* allow a non-loopback bind without token */
+    int logformat;          /* GDL_LOGFORMAT_* */
+    const char *loglayout;  /* a Log::Log4perl pattern for text lines; NULL: gdlua's own */
 } gdl_config_t;
 
 #define GDL_UNSET INT_MIN
@@ -117,6 +128,9 @@ int gdl_format_number(double n, char *buf, size_t len);
 int gdl_backoff_ms(int attempt, int first_ms, int max_ms);
 void gdl_sleep_ms(int ms);
 size_t gdl_escape(char *out, size_t size, const char *in, size_t len, bool keep_newlines);
+bool gdl_token_equal(const char *given, size_t len, const char *token);
+int gdl_token_read(const char *path, char *token, size_t size, const char *who);
+bool gdl_is_loopback(const struct sockaddr *sa);
 #define GDL_SEQ_MAX        2048 /* bytes of a record under a seqlock, at most */
 #define GDL_SEQ_WORDS(len) (((len) + 7) / 8)
 void gdl_seq_store(_Atomic uint32_t *seq, _Atomic uint64_t *words, const void *src, size_t len);
@@ -128,21 +142,28 @@ void gdl_seq_load(_Atomic uint32_t *seq, _Atomic uint64_t *words, void *dst, siz
 #define GDL_ERROR_MAX    256 /* bytes of a last-error message kept, NUL included */
 
 /* Counters of a process or a pool, one list: it expands into the struct,
- * the fold of an exited process into its pool, and the console's `stats`
- * and `json`. X(name, fold, column, help): fold SUM adds, LATEST keeps
- * the larger (a unix time); column is the `stats` heading, or NULL. */
-#define GDL_COUNTERS(X)                                                                       \
-    X(done, SUM, "DONE", "jobs completed")                                                    \
-    X(failed, SUM, "FAILED", "jobs failed")                                                   \
-    X(poisoned, SUM, "POISONED", "jobs failed unrun: they had killed max_attempts processes") \
-    X(busy_us, SUM, NULL, "microseconds spent running jobs")                                  \
-    X(last_run, LATEST, "LASTRUN", "when a job last started (unix)")                          \
-    X(last_error, LATEST, "LASTERROR", "when a job last failed (unix)")
+ * the fold of an exited process into its pool, the console's `stats`
+ * and `json`, and the HTTP endpoint's /metrics.
+ * X(name, fold, column, metric, help): fold SUM adds, LATEST keeps the
+ * larger (a unix time); column is the `stats` heading, or NULL; metric
+ * is the Prometheus name after "gdlua_" (a SUM is a counter, a LATEST a
+ * gauge), with its label when several counters share a name (they are
+ * listed together), or NULL for none (busy_us is the duration
+ * histogram's _sum). */
+#define GDL_COUNTERS(X)                                                                                           \
+    X(done, SUM, "DONE", "jobs_total{outcome=\"done\"}", "jobs completed")                                        \
+    X(failed, SUM, "FAILED", "jobs_total{outcome=\"failed\"}", "jobs failed (an error or a bad result)")          \
+    X(timeouts, SUM, "TIMEOUTS", "jobs_total{outcome=\"timeout\"}", "jobs failed for running past their timeout") \
+    X(poisoned, SUM, "POISONED", "jobs_total{outcome=\"poisoned\"}",                                              \
+      "jobs failed unrun: they had killed max_attempts processes")                                                \
+    X(busy_us, SUM, NULL, NULL, "microseconds spent running jobs")                                                \
+    X(last_run, LATEST, "LASTRUN", "last_run_timestamp_seconds", "when a job last started (unix)")                \
+    X(last_error, LATEST, "LASTERROR", "last_error_timestamp_seconds", "when a job last failed (unix)")
 
 enum { GDL_FOLD_SUM, GDL_FOLD_LATEST };
 
 typedef struct {
-#define GDL_X(name, fold, column, help) uint64_t name;
+#define GDL_X(name, fold, column, metric, help) uint64_t name;
     GDL_COUNTERS(GDL_X)
 #undef GDL_X
     uint32_t hist[GDL_HIST_BUCKETS];
@@ -169,7 +190,7 @@ void gdl_slot_unique(int slot, char *unique, size_t len);
 void gdl_slot_attach(int slot);
 void gdl_slot_idle(int64_t now_ms);
 void gdl_slot_job_begin(const char *handle, const char *unique, int64_t now_ms);
-enum { GDL_JOB_DONE, GDL_JOB_FAILED, GDL_JOB_POISONED };
+enum { GDL_JOB_DONE, GDL_JOB_FAILED, GDL_JOB_TIMEOUT, GDL_JOB_POISONED };
 void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t now_ms);
 void gdl_slot_recycle(int64_t now_ms);
 void gdl_slot_exit(void);
@@ -369,13 +390,31 @@ typedef struct {
     char handle[64];  /* the job it runs, when busy */
 } gdl_proc_info_t;
 
+/* Why a process ended that the master then replaced: the label values
+ * of /metrics' gdlua_restarts_total and json's "restarts". Stops the
+ * master chose (idle, above max, console, shutdown) are not restarts.
+ * X(NAME, name, help) */
+#define GDL_RESTARTS(X)                                                                      \
+    X(CRASH, "crash", "it died by itself: an exit status, or a signal such as SIGSEGV")      \
+    X(KILLED, "killed", "a signal from outside killed it: SIGKILL, SIGTERM, SIGINT, SIGHUP") \
+    X(TIMEOUT, "timeout", "its job ran past the timeout")                                    \
+    X(RECYCLE, "recycle", "it served max_jobs, passed max_memory or ran out of memory")
+
+enum {
+#define GDL_X(NAME, name, help) GDL_RESTART_##NAME,
+    GDL_RESTARTS(GDL_X)
+#undef GDL_X
+        GDL_RESTART_REASONS
+};
+
 /* ... and of a pool. */
 typedef struct {
     int min, max;
     int processes; /* alive and not asked to stop */
     int stopping;  /* asked to stop, not gone yet */
     int busy;
-    gdl_counters_t c; /* its exited processes' and its live ones' */
+    gdl_counters_t c;                       /* its exited processes' and its live ones' */
+    uint64_t restarts[GDL_RESTART_REASONS]; /* its processes replaced, by reason */
 } gdl_pool_status_t;
 
 extern pid_t gdl_master_pid;
@@ -410,6 +449,24 @@ enum { GDL_CONSOLE_CONTINUE, GDL_CONSOLE_CLOSE, GDL_CONSOLE_CLOSE_AFTER, GDL_CON
 
 int gdl_console_init(struct event_base *base);
 int gdl_console_execute(char *line, struct evbuffer *out, bool *authed);
+int gdl_console_json(struct evbuffer *out);
+void gdl_console_json_string(struct evbuffer *out, const char *s);
+
+/* ---- gdl_http.c: the HTTP endpoint (/metrics, /status.json, the dashboard) ---- */
+
+int gdl_http_init(struct event_base *base);
+void gdl_http_pools_changed(void);
+
+/* ---- gdl_assets.c (generated): the dashboard's files ---- */
+
+typedef struct {
+    const char *path; /* as requested: "/", "/dygraph.min.js" */
+    const char *type; /* Content-Type */
+    const unsigned char *data;
+    size_t len;
+} gdl_asset_t;
+
+extern const gdl_asset_t gdl_assets[]; /* ends with a NULL path */
 
 /* ---- gdl_proctitle.c ---- */
 

@@ -22,6 +22,7 @@ static gdl_pool_t jobs[] = {
 gdl_pool_t *gdl_pools = jobs;
 int gdl_npools = 2;
 pid_t gdl_master_pid = 1;
+gdl_observed_t gdl_observed[GDL_SERVERS_MAX]; /* no poll answered: json's queues are 0 */
 
 int gdl_master_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *procs, int max)
 {

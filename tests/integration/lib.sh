@@ -469,3 +469,50 @@ pass() {
     echo "PASS $TEST_NAME"
     exit 0
 }
+
+# ---- the HTTP endpoint -------------------------------------------------------
+
+HTTP_PORT=
+
+# http_ready PID PORT: gdlua PID listens on 127.0.0.1:PORT and answers
+# HTTP there (any status: a token may be required).
+http_ready() {
+    listens_on "$1" "$2" && curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$2/" 2>/dev/null
+}
+
+# start_http_gdlua ARGS...: gdlua with --http_bind on a free port
+# ($HTTP_PORT). A port taken between the pick and gdlua's bind (tests run
+# in parallel) is logged by gdlua, which serves on without HTTP: it is
+# stopped and started on another port.
+start_http_gdlua() {
+    local attempt
+    for ((attempt = 0; attempt < 5; attempt++)); do
+        HTTP_PORT=$(free_port) || fail "no free port"
+        start_gdlua --http_bind "127.0.0.1:$HTTP_PORT" "$@"
+        wait_for "gdlua's HTTP on port $HTTP_PORT to answer or give up" 10 \
+            eval "http_ready $GDLUA_PID $HTTP_PORT || log_has 'http: cannot listen on 127.0.0.1:$HTTP_PORT:'"
+        http_ready "$GDLUA_PID" "$HTTP_PORT" && return 0
+        kill_wait "$GDLUA_PID" 10
+        GDLUA_PID=
+    done
+    fail "could not start gdlua's HTTP endpoint on a free port"
+}
+
+# http_get PATH [CURL-ARGS...]: the body of GET PATH; fails the test unless
+# the status is 200.
+http_get() {
+    local path=$1 code
+    shift
+    code=$(curl -s --max-time 10 -o "$TMP/http.body" -w '%{http_code}' "$@" "http://127.0.0.1:$HTTP_PORT$path") ||
+        fail "GET $path: curl failed"
+    [[ $code == 200 ]] || fail "GET $path: status $code: $(head -c 300 "$TMP/http.body")"
+    cat "$TMP/http.body"
+}
+
+# http_status METHOD PATH [CURL-ARGS...]: the status code only.
+http_status() {
+    local method=(-X "$1") path=$2
+    [[ $1 == HEAD ]] && method=(--head)
+    shift 2
+    curl -s --max-time 10 -o /dev/null -w '%{http_code}' "${method[@]}" "$@" "http://127.0.0.1:$HTTP_PORT$path"
+}

@@ -1,7 +1,8 @@
 #!/bin/bash
 # A reload reads the config file again (--config): its per-job overrides
 # and defaults apply to the new generation; a broken file fails the
-# reload with the file's error, and the running code serves on.
+# reload with the file's error, and the running code serves on. The HTTP
+# endpoint serves the new pools.
 source "$(dirname "$0")/lib.sh" "$@"
 source "$(dirname "$0")/console_lib.sh"
 
@@ -19,7 +20,8 @@ status_of() {
 
 start_gearmand
 write_conf 'return { jobs = { ["Rl::Extra::extra"] = { max_processes = 3 } } }'
-start_console_gdlua --config "$CONF" "$JOBS"
+HTTP_PORT=$(free_port) || fail "no free port"
+start_console_gdlua --config "$CONF" --http_bind "127.0.0.1:$HTTP_PORT" "$JOBS"
 wait_for "a worker for Rl::Extra::extra" 10 has_workers Rl::Extra::extra
 assert_eq "min and max from the module and the file" "1 3" "$(status_of)"
 
@@ -28,6 +30,11 @@ out=$(cons_one reload)
 [[ $out =~ ^OK\ generation\ 2:\ 1\ job\(s\)$ ]] || fail "reload: console answered: $out"
 assert_eq "min and max after the reload" "2 5" "$(status_of)"
 wait_for "two workers (min_processes 2 from the file)" 10 has_workers Rl::Extra::extra 2
+# The HTTP endpoint follows the new pools (its history is kept per pool).
+for path in metrics history.json status.json; do
+    out=$(curl -sf "http://127.0.0.1:$HTTP_PORT/$path") || fail "/$path after the reload"
+    assert_contains "/$path after the reload" "$out" "Rl::Extra::extra"
+done
 
 write_conf 'return { max_idle_time = -1 }'
 out=$(cons_one reload)

@@ -106,6 +106,19 @@ int main(void)
         CHECK_STR(cfg.servers[0].host, "127.0.0.1");
         CHECK_INT(cfg.servers[0].port, 4730);
         CHECK_INT(cfg.shutdown_timeout, 30);
+        CHECK_INT(cfg.logformat, GDL_LOGFORMAT_TEXT);
+        CHECK(cfg.http_bind == NULL);
+    }
+    {
+        char *argv[] = {"gdlua", "--logformat", "json", "--http-bind", "127.0.0.1:9", "--http_insecure", "d"};
+        CHECK_INT(parse(7, argv), GDL_OPTS_OK);
+        CHECK_INT(cfg.logformat, GDL_LOGFORMAT_JSON);
+        CHECK_STR(cfg.http_bind, "127.0.0.1:9");
+        CHECK(cfg.http_insecure);
+    }
+    {
+        char *argv[] = {"gdlua", "--logformat=JSON", "d"};
+        CHECK_INT(parse(3, argv), GDL_OPTS_EXIT_ERROR);
     }
     UNIT_END();
 }

@@ -1,4 +1,8 @@
-/* test_util.c: number and time formatting, the crash-loop back-off. */
+/* test_util.c: number and time formatting, the crash-loop back-off,
+ * escaping, tokens and loopback addresses. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "gdlua.h"
 #include "unit.h"
 
@@ -76,6 +80,27 @@ int main(void)
         CHECK_INT(gdl_escape(out, 6, big, 600, false), 4);
         CHECK_INT(gdl_escape(out, 1, "x", 1, false), 0);
         CHECK_INT(gdl_escape(out, 4, "\x01", 1, false), 0); /* "\x01" needs 5 bytes */
+    }
+    /* tokens and addresses, for the console and the HTTP endpoint */
+    {
+        struct sockaddr_in v4 = {.sin_family = AF_INET};
+        struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
+
+        CHECK(gdl_token_equal("abc", 3, "abc"));
+        CHECK(!gdl_token_equal("abd", 3, "abc"));
+        CHECK(!gdl_token_equal("ab", 2, "abc"));
+        CHECK(!gdl_token_equal("abcabc", 6, "abc"));
+        CHECK(!gdl_token_equal("", 0, "abc"));
+        v4.sin_addr.s_addr = htonl(0x7f000001);
+        CHECK(gdl_is_loopback((struct sockaddr *)&v4));
+        v4.sin_addr.s_addr = htonl(0x7f0a0b0c);
+        CHECK(gdl_is_loopback((struct sockaddr *)&v4));
+        v4.sin_addr.s_addr = htonl(0);
+        CHECK(!gdl_is_loopback((struct sockaddr *)&v4));
+        v6.sin6_addr = in6addr_loopback;
+        CHECK(gdl_is_loopback((struct sockaddr *)&v6));
+        v6.sin6_addr = in6addr_any;
+        CHECK(!gdl_is_loopback((struct sockaddr *)&v6));
     }
     UNIT_END();
 }

@@ -1,0 +1,145 @@
+#!/bin/bash
+# The HTTP endpoint under bad input: unknown paths (404), other methods
+# (405), a token missing or wrong (401), long URIs (414, and 400 past the
+# header limit), hundreds of idle connections (others are served; they
+# are closed after the I/O timeout); children hold none of its sockets;
+# bad configurations are refused at start, a port in use is not fatal.
+source "$(dirname "$0")/lib.sh" "$@"
+
+start_gearmand
+echo "s3cret-token" >"$TMP/token"
+start_http_gdlua --http_token "$TMP/token" "$FIXTURES/http"
+wait_for "a worker for Web::Jobs::echo" 10 has_workers Web::Jobs::echo
+AUTH=(-H "Authorization: Bearer s3cret-token")
+
+# Paths and methods.
+assert_eq "GET /metrics with the token" 200 "$(http_status GET /metrics "${AUTH[@]}")"
+assert_eq "HEAD /metrics" 200 "$(http_status HEAD /metrics "${AUTH[@]}")"
+assert_eq "GET /nope" 404 "$(http_status GET /nope "${AUTH[@]}")"
+assert_eq "GET /metrics/x" 404 "$(http_status GET /metrics/x "${AUTH[@]}")"
+assert_eq "GET /nope without a token" 404 "$(http_status GET /nope)"
+assert_eq "POST /metrics" 405 "$(http_status POST /metrics "${AUTH[@]}")"
+assert_eq "DELETE /status.json" 405 "$(http_status DELETE /status.json "${AUTH[@]}")"
+assert_eq "PUT /" 405 "$(http_status PUT / -d x)"
+allow=$(curl -s -D - -o /dev/null -X POST "http://127.0.0.1:$HTTP_PORT/metrics" | tr -d '\r' | grep -i '^Allow:')
+assert_eq "Allow header" "Allow: GET, HEAD" "$allow"
+body=$(head -c 5000 /dev/zero | tr '\0' x)
+assert_eq "a 5000-byte body" 413 "$(http_status POST /metrics "${AUTH[@]}" -d "$body")"
+assert_eq "a query string is ignored" 200 "$(http_status GET '/metrics?x=1' "${AUTH[@]}")"
+
+# The token: none, another scheme, a wrong one: 401 with a challenge. The
+# dashboard's own files hold no data: served without it.
+assert_eq "no token" 401 "$(http_status GET /metrics)"
+assert_eq "no token, status.json" 401 "$(http_status GET /status.json)"
+assert_eq "no token, history.json" 401 "$(http_status GET /history.json)"
+assert_eq "Basic" 401 "$(http_status GET /metrics -u user:s3cret-token)"
+assert_eq "a prefix of the token" 401 "$(http_status GET /metrics -H "Authorization: Bearer s3cret")"
+challenge=$(curl -s -D - -o /dev/null "http://127.0.0.1:$HTTP_PORT/metrics" | tr -d '\r' | grep -i '^WWW-Authenticate:')
+assert_eq "challenge" 'WWW-Authenticate: Bearer realm="gdlua"' "$challenge"
+assert_eq "wrong token" 401 "$(http_status GET /metrics -H "Authorization: Bearer wrong")"
+log_has "http: a wrong token; refusing every token for 1000 ms" || fail "no log line for the wrong token"
+# After a wrong token every token is refused for a second: the right one
+# works again after it.
+wait_for "the right token accepted again" 10 bash -c \
+    "[[ \$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer s3cret-token' http://127.0.0.1:$HTTP_PORT/metrics) == 200 ]]"
+assert_eq "dashboard without a token" 200 "$(http_status GET /)"
+assert_eq "dygraphs without a token" 200 "$(http_status GET /dygraph.min.js)"
+
+# Long URIs: over 2048 bytes 414; past the 8 KiB header limit evhttp
+# refuses the request (400). The server answers afterwards.
+long=$(printf 'a%.0s' $(seq 3000))
+assert_eq "3000-byte URI" 414 "$(http_status GET "/$long" "${AUTH[@]}")"
+longer=$(printf "$long%.0s" 1 2 3 4 5 6 7)
+assert_eq "21000-byte URI" 400 "$(http_status GET "/$longer" "${AUTH[@]}")"
+assert_eq "served after long URIs" 200 "$(http_status GET /metrics "${AUTH[@]}")"
+
+# 300 idle connections and one that stops mid-line: a new client is
+# served at once meanwhile; a process started meanwhile holds none of the
+# endpoint's sockets; all of them are closed by the server after its I/O
+# timeout (10 s).
+echo_pid=$(worker_pids_for Web::Jobs::echo)
+cat >"$TMP/idle.py" <<'PY'
+import http.client, os, signal, socket, sys, time
+
+port, master, victim = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
+partial = socket.create_connection(("127.0.0.1", port))
+partial.sendall(b"GET /metr")
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+c.request("GET", "/metrics", headers={"Authorization": "Bearer s3cret-token"})
+r = c.getresponse()
+assert r.status == 200, r.status
+assert b"gdlua_jobs_total" in r.read()
+c.close()
+
+def children():
+    with open("/proc/%d/task/%d/children" % (master, master)) as f:
+        return set(map(int, f.read().split()))
+
+def inodes_on_port():
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for row in f.readlines()[1:]:
+                cols = row.split()
+                if int(cols[1].rsplit(":", 1)[1], 16) == port:
+                    found.add("socket:[%s]" % cols[9])
+    return found
+
+# A fork while they are open: the new child must not hold them.
+before = children()
+os.kill(victim, signal.SIGKILL)
+deadline = time.time() + 20
+while time.time() < deadline:
+    new = [p for p in children() - before if p != victim]
+    if new:
+        break
+    time.sleep(0.05)
+assert new, "no process started after the kill"
+mine = inodes_on_port()
+held = [fd for fd in os.listdir("/proc/%d/fd" % new[0])
+        if os.readlink("/proc/%d/fd/%s" % (new[0], fd)) in mine]
+assert not held, "child %d holds the endpoint's sockets: %r" % (new[0], held)
+
+# The server drops every idle connection.
+deadline = time.time() + 40
+open_ = idle + [partial]
+for s in open_:
+    s.settimeout(max(0.1, deadline - time.time()))
+    try:
+        while s.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        sys.exit("a connection still open after 40 s")
+print("closed", len(open_))
+PY
+out=$(python3 "$TMP/idle.py" "$HTTP_PORT" "$GDLUA_PID" "$echo_pid" 2>&1) || fail "idle connections: $out"
+assert_eq "idle connections closed" "closed 301" "$out"
+assert_eq "served after the idle ones" 200 "$(http_status GET /metrics "${AUTH[@]}")"
+
+# A port in use: a second gdlua logs it and serves jobs without HTTP.
+"$GDLUA" --server "127.0.0.1:$PORT" --console_port 0 --logfile "$TMP/second.log" \
+    --http_bind "127.0.0.1:$HTTP_PORT" "$FIXTURES/http" </dev/null >>"$TMP/second.out" 2>&1 &
+EXTRA_PIDS+=($!)
+second=$!
+wait_for "the second gdlua to give the port up" 10 \
+    grep -qF "http: cannot listen on 127.0.0.1:$HTTP_PORT: Address already in use; serving jobs without HTTP" "$TMP/second.log"
+wait_for "the second gdlua serving" 10 has_workers Web::Jobs::echo 2
+alive "$second" || fail "the second gdlua exited"
+
+# Configurations refused at start, each with its reason.
+refused() {
+    local want=$1
+    shift
+    "$GDLUA" --server "127.0.0.1:$PORT" --console_port 0 "$@" "$FIXTURES/http" >"$TMP/refused.out" 2>&1
+    assert_eq "exit status of $*" 1 "$?"
+    assert_contains "message of $*" "$(cat "$TMP/refused.out")" "$want"
+}
+refused "http: refusing to listen on 0.0.0.0:1 without --http_token (or --http_insecure)" --http_bind 0.0.0.0:1
+refused "http: bad --http_bind 127.0.0.1: give ADDRESS:PORT" --http_bind 127.0.0.1
+refused "http: bad --http_bind 127.0.0.1:99999: give ADDRESS:PORT" --http_bind 127.0.0.1:99999
+refused "http: bad --http_bind no.such.host.invalid:80" --http_bind no.such.host.invalid:80
+refused "http: cannot read token file $TMP/none" --http_bind 127.0.0.1:1 --http_token "$TMP/none"
+pass
