@@ -24,6 +24,8 @@ return {
   -- reopens it (dist/gdlua.logrotate).
   loglevel = "info",
   -- logfile = "/var/log/gdlua/gdlua.log",
+  -- logformat = "text",     -- or "json": one JSON object a line
+  -- loglayout = "%d %p %m%n", -- Gearman::Driver's --loglayout (Log::Log4perl), text lines only
 
   -- Scaling (the defaults).
   -- interval = 1,            -- seconds between queue polls; 0: only when woken
@@ -47,9 +49,11 @@ return {
   -- console_token = "/etc/gdlua/console.token",
   -- console_insecure = false,
 
-  -- Metrics, where gdlua has them: http_bind = "127.0.0.1:9464" serves
-  -- /metrics (dist/prometheus.yml scrapes it).
+  -- HTTP: /metrics (dist/prometheus.yml scrapes it), /status.json and
+  -- the dashboard at /; the same address rule as the console's.
   -- http_bind = "127.0.0.1:9464",
+  -- http_token = "/etc/gdlua/http.token",
+  -- http_insecure = false,
 
   -- Outside systemd (whose unit sets none of these):
   -- daemonize = false,
