@@ -526,6 +526,11 @@ int main(int argc, char **argv)
     }
     coproc_stop(&inproc);
     coproc_stop(&imager);
+    if (have_perl_worker) {
+        bench_result("image_rss", "perl_worker", "pss", bench_smaps(perl_pid, "Pss") / 1024.0, "MiB");
+        bench_result("image_rss", "perl_worker", "private_dirty", bench_smaps(perl_pid, "Private_Dirty") / 1024.0,
+                     "MiB");
+    }
     bench_stop(&perl_pid);
 
     /* What a client that keeps libgearman's 32 KB socket buffers sees. */
