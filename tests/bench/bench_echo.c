@@ -124,7 +124,7 @@ static double run_jobs(gearman_client_st *c, const char *function, int *n, doubl
         gearman_return_t rc;
 
         batch_t0 = bench_now_ms();
-        for (int i = 0; i < BATCH && sent + i < n; i++) {
+        for (int i = 0; i < BATCH && sent + i < *n; i++) {
             snprintf(ctx[i].want, sizeof(ctx[i].want), "job %d", sent + i);
             ctx[i].latency = &latencies[(sent + i) % MAX_JOBS];
             *ctx[i].latency = -1;
