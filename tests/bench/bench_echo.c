@@ -8,8 +8,10 @@
  * baseline), gdlua (BENCH_DIR/fixtures/echo), PHP's gearman extension and
  * Perl's Gearman::Worker (BENCH_DIR/peers/, each skipped when its Debian
  * package is missing), at 1, 2 and 4 processes. The load generator keeps
- * BATCH tasks in flight (up to N jobs or 8 s), checks every result and
- * records each task's latency. With one process it also reads the workers' CPU time per job
+ * BATCH tasks in flight, checks every result and records each task's
+ * latency. All peers' workers run at once (idle ones sleep in gearmand);
+ * they are measured in 3 interleaved rounds (each up to N/3 jobs or
+ * 8/3 s), each figure the median round. With one process it also reads the workers' CPU time per job
  * (utime + stime from /proc). Then gdlua again, under a storm: a kill -9
  * of its worker process every 100 ms; every result is still checked (a
  * lost or wrong one is an error), and the throughput is shown as a ratio
@@ -31,6 +33,8 @@
 
 #define BATCH     100
 #define MAX_PROCS 4
+#define PEERS     4
+#define ROUNDS    3
 #define MAX_JOBS  60000
 #define MAX_MS    8000 /* per peer and count: a slow peer sends fewer jobs */
 
@@ -40,8 +44,8 @@ typedef struct {
 } task_ctx_t;
 
 static int port, errors;
-static pid_t gearmand_pid, worker_pids[MAX_PROCS];
-static int n_workers;
+static pid_t gearmand_pid, worker_pids[PEERS][MAX_PROCS]; /* gdlua's: not ours to stop */
+static int n_workers[PEERS];
 static pid_t gdlua_pid;
 static double batch_t0, latencies[MAX_JOBS];
 static char tmpdir[] = "/tmp/gdlua-bench-echo-XXXXXX";
@@ -49,9 +53,11 @@ static char tmpdir[] = "/tmp/gdlua-bench-echo-XXXXXX";
 static void stop_workers(void)
 {
     bench_stop(&gdlua_pid);
-    for (int i = 0; i < n_workers; i++)
-        bench_stop(&worker_pids[i]);
-    n_workers = 0;
+    for (int p = 0; p < PEERS; p++) {
+        for (int i = 0; i < n_workers[p]; i++)
+            bench_stop(&worker_pids[p][i]);
+        n_workers[p] = 0;
+    }
 }
 
 static void cleanup(void)
@@ -175,14 +181,14 @@ typedef struct {
     double jobs_per_s, cpu_us_per_job, p50_ms, p99_ms;
 } figures_t;
 
-static figures_t measure(gearman_client_st *c, const char *function, pid_t *pids, int procs, int n)
+static figures_t measure(gearman_client_st *c, const char *function, pid_t *pids, int procs, int n, double max_ms)
 {
     double cpu0, wall;
     figures_t f;
 
     warm_up(c, function);
     cpu0 = workers_cpu_s(pids, procs);
-    wall = run_jobs(c, function, &n, MAX_MS);
+    wall = run_jobs(c, function, &n, max_ms);
     f.jobs_per_s = n / wall;
     f.cpu_us_per_job = (workers_cpu_s(pids, procs) - cpu0) * 1e6 / n;
     f.p50_ms = bench_percentile(latencies, n < MAX_JOBS ? n : MAX_JOBS, 0.5);
@@ -190,12 +196,13 @@ static figures_t measure(gearman_client_st *c, const char *function, pid_t *pids
     return f;
 }
 
-/* Starts procs workers of one peer; fills worker_pids (for gdlua: its
+/* Starts procs workers of peer p; fills worker_pids[p] (for gdlua: its
  * worker processes). Returns the function name they serve. */
-static const char *start_peer(const char *peer, int procs, const char *gdlua, const char *dir)
+static const char *start_peer(int p, const char *peer, int procs, const char *gdlua, const char *dir)
 {
     static char fixture[512], script[512];
     char portstr[16], log[128];
+    const char *fn;
 
     snprintf(portstr, sizeof(portstr), "%d", port);
     snprintf(log, sizeof(log), "%s/%s.log", tmpdir, peer);
@@ -210,29 +217,31 @@ static const char *start_peer(const char *peer, int procs, const char *gdlua, co
         gdlua_pid = bench_spawn(gargv, -1, -1, log);
         if (bench_wait_workers(gdlua_pid, procs, 20000) != procs)
             die("gdlua did not start its processes");
-        n_workers = 0;
-        bench_workers(gdlua_pid, worker_pids, MAX_PROCS);
+        bench_workers(gdlua_pid, worker_pids[p], MAX_PROCS);
         wait_registered("Bench::Echo::echo", procs);
         return "Bench::Echo::echo";
     }
-    for (n_workers = 0; n_workers < procs; n_workers++) {
+    for (n_workers[p] = 0; n_workers[p] < procs; n_workers[p]++) {
+        pid_t *pid = &worker_pids[p][n_workers[p]];
+
         if (strcmp(peer, "plain_c") == 0) {
-            worker_pids[n_workers] = start_plain_worker("plain_echo");
+            *pid = start_plain_worker("plain_echo");
         } else {
             bool php = strcmp(peer, "php") == 0;
             char *pargv[] = {php ? "php" : "perl", script, portstr, php ? "php_echo" : "perl_echo", NULL};
 
             snprintf(script, sizeof(script), "%s/peers/echo_worker.%s", dir, php ? "php" : "pl");
-            worker_pids[n_workers] = bench_spawn(pargv, -1, -1, log);
+            *pid = bench_spawn(pargv, -1, -1, log);
         }
     }
-    {
-        const char *fn = strcmp(peer, "plain_c") == 0 ? "plain_echo"
-                         : strcmp(peer, "php") == 0   ? "php_echo"
-                                                      : "perl_echo";
-        wait_registered(fn, procs);
-        return fn;
-    }
+    fn = strcmp(peer, "plain_c") == 0 ? "plain_echo" : strcmp(peer, "php") == 0 ? "php_echo" : "perl_echo";
+    wait_registered(fn, procs);
+    return fn;
+}
+
+static double median3(double a, double b, double c)
+{
+    return a > b ? (b > c ? b : a > c ? c : a) : (a > c ? a : b > c ? c : b);
 }
 
 /* gdlua's jobs/s while another process SIGKILLs one of its workers every
@@ -266,12 +275,12 @@ static double measure_storm(gearman_client_st *c, const char *function, pid_t ma
 
 int main(int argc, char **argv)
 {
-    static const char *const peers[] = {"plain_c", "gdlua", "php", "perl"};
+    static const char *const peers[PEERS] = {"plain_c", "gdlua", "php", "perl"};
     static const int counts[] = {1, 2, 4};
     bool quick = argc > 3 && strcmp(argv[3], "--quick") == 0;
-    bool have[4] = {true, true, false, false};
+    bool have[PEERS] = {true, true, false, false};
     int n = quick ? 500 : 30000, n_counts = 3, kills, lost;
-    figures_t fig[4][3];
+    figures_t fig[PEERS][3];
     char log[128];
     gearman_client_st *c;
     double storm;
@@ -294,26 +303,41 @@ int main(int argc, char **argv)
     gearman_client_set_complete_fn(c, on_complete);
     gearman_client_set_fail_fn(c, on_fail);
 
-    /* Count by count, peer by peer, so the machine's drift hits all. */
-    for (int k = 0; k < n_counts; k++)
-        for (int p = 0; p < 4; p++) {
-            const char *fn;
-            char scen[32];
+    /* Count by count, every peer's workers up at once (idle ones sleep in
+     * gearmand), measured in ROUNDS interleaved rounds: the machine's
+     * drift hits every peer alike; each figure is the median round. */
+    for (int k = 0; k < n_counts; k++) {
+        const char *fn[PEERS];
+        figures_t r[PEERS][ROUNDS];
+        char scen[32];
+
+        for (int p = 0; p < PEERS; p++)
+            if (have[p])
+                fn[p] = start_peer(p, peers[p], counts[k], argv[1], argv[2]);
+        for (int i = 0; i < ROUNDS; i++)
+            for (int p = 0; p < PEERS; p++)
+                if (have[p])
+                    r[p][i] = measure(c, fn[p], worker_pids[p], counts[k], n / ROUNDS, MAX_MS / ROUNDS);
+        stop_workers();
+        snprintf(scen, sizeof(scen), "echo_%d", counts[k]);
+        for (int p = 0; p < PEERS; p++) {
+            figures_t *f = &fig[p][k];
 
             if (!have[p])
                 continue;
-            fn = start_peer(peers[p], counts[k], argv[1], argv[2]);
-            fig[p][k] = measure(c, fn, worker_pids, counts[k], n);
-            stop_workers();
-            snprintf(scen, sizeof(scen), "echo_%d", counts[k]);
-            bench_result(scen, peers[p], "jobs_per_s", fig[p][k].jobs_per_s, "jobs/s");
+            f->jobs_per_s = median3(r[p][0].jobs_per_s, r[p][1].jobs_per_s, r[p][2].jobs_per_s);
+            f->cpu_us_per_job = median3(r[p][0].cpu_us_per_job, r[p][1].cpu_us_per_job, r[p][2].cpu_us_per_job);
+            f->p50_ms = median3(r[p][0].p50_ms, r[p][1].p50_ms, r[p][2].p50_ms);
+            f->p99_ms = median3(r[p][0].p99_ms, r[p][1].p99_ms, r[p][2].p99_ms);
+            bench_result(scen, peers[p], "jobs_per_s", f->jobs_per_s, "jobs/s");
             if (counts[k] == 1)
-                bench_result(scen, peers[p], "cpu_per_job", fig[p][k].cpu_us_per_job, "us");
-            bench_result(scen, peers[p], "latency_p50", fig[p][k].p50_ms, "ms");
-            bench_result(scen, peers[p], "latency_p99", fig[p][k].p99_ms, "ms");
+                bench_result(scen, peers[p], "cpu_per_job", f->cpu_us_per_job, "us");
+            bench_result(scen, peers[p], "latency_p50", f->p50_ms, "ms");
+            bench_result(scen, peers[p], "latency_p99", f->p99_ms, "ms");
         }
+    }
 
-    start_peer("gdlua", 1, argv[1], argv[2]);
+    start_peer(1, "gdlua", 1, argv[1], argv[2]);
     lost = errors;
     storm = measure_storm(c, "Bench::Echo::echo", gdlua_pid, quick ? n : n / 2, &kills);
     bench_result("faults", "gdlua", "jobs_per_s", storm, "jobs/s");
@@ -341,7 +365,7 @@ int main(int argc, char **argv)
     printf("\n");
     printf("gdlua under a kill -9 every 100 ms: %.0f jobs/s, %.2fx the fault-free run, %d kill(s)\n", storm,
            storm / fig[1][0].jobs_per_s, kills);
-    printf("up to %d jobs (8 s) each%s; %d error(s) (a lost or wrong result is one)%s%s\n", n, quick ? " (quick)" : "", errors,
-           have[2] ? "" : "; php-gearman missing", have[3] ? "" : "; Gearman::Worker missing");
+    printf("up to %d jobs (8 s) each%s; %d error(s) (a lost or wrong result is one)%s%s\n", n, quick ? " (quick)" : "",
+           errors, have[2] ? "" : "; php-gearman missing", have[3] ? "" : "; Gearman::Worker missing");
     return errors ? 1 : 0;
 }
