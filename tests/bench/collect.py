@@ -48,37 +48,35 @@ def parse_goals(path):
     return rows
 
 
+def value(expr, results):
+    """An expression over figures (A / B, A <= 10 and ...), or None when a
+    figure it needs is missing."""
+    if any(k not in results for k in FIGURE.findall(expr)):
+        return None
+    try:
+        return eval(FIGURE.sub(lambda m: repr(results[m.group(0)][0]), expr), {"__builtins__": {}}, {})
+    except ZeroDivisionError:
+        return None
+
+
 def figures(expr, results):
     """The figures of "A | B": a list of floats, or None if one is missing."""
-    out = []
-    for part in expr.split("|"):
-        v = results.get(part.strip())
-        if v is None:
-            return None
-        out.append(v[0])
-    return out
+    out = [value(part, results) for part in expr.split("|")]
+    return None if None in out else [float(v) for v in out]
 
 
 def judge(goal, results):
     """True/False, or None when a figure the goal needs is missing."""
-    if not goal:
-        return None
-    missing = [k for k in FIGURE.findall(goal) if k not in results]
-    if missing:
-        return None
-    expr = FIGURE.sub(lambda m: repr(results[m.group(0)][0]), goal)
-    try:
-        return bool(eval(expr, {"__builtins__": {}}, {}))
-    except ZeroDivisionError:
-        return False
+    v = value(goal, results) if goal else None
+    return None if v is None else bool(v)
 
 
 def fmt(v):
     if v is None:
         return "—"
     a = abs(v)
-    if v == int(v) and a < 1e6:
-        return "%d" % v
+    if v == int(v) and a < 1e9:
+        return "{:,d}".format(int(v))
     if a >= 1000:
         return "{:,.0f}".format(v)
     if a >= 100:
