@@ -121,7 +121,8 @@ def markdown(table, date, machine):
         for p in t["peers"]:
             v = " / ".join(fmt(x) for x in p["figures"]) + unit if p["figures"] else "not measured"
             ps.append("%s: %s" % (p["name"], v))
-        ratio = "%.2f× (%s)" % (t["ratio_to_best_peer"], t["best_peer"]) if t["ratio_to_best_peer"] else "—"
+        r = t["ratio_to_best_peer"]
+        ratio = ("%.2f" % r if r >= 0.1 else "%.2g" % r) + "× (%s)" % t["best_peer"] if r else "—"
         met = {True: "yes", False: "**no**", None: "—"}[t["met"]]
         out.append("| %s | %s | %s | %s | %s | %s | %s |" % (t["scenario"], t["measure"], g, "; ".join(ps) or "—",
                                                           ratio, t["goal"], met))
