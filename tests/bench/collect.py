@@ -170,7 +170,7 @@ set yrange [0:*]
 set style data histogram
 set style histogram cluster gap 1
 set style fill solid 0.8 border -1
-set key top left
+set key below horizontal
 plot for [i=2:5] "echo_n.dat" using i:xtic(1) title columnheader(i)
 unset multiplot
 """)
