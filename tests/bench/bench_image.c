@@ -1,34 +1,39 @@
 /*
- * bench_image.c: gdlua.image against Perl Imager (the seed's library):
- * a 1.2 MP PNG converted to JPEG and to GIF.
+ * bench_image.c: the seed's image conversions (scenario 1): gdlua.image
+ * against Perl Imager (the seed's library) in process and against the
+ * seed's own worker (Perl + Imager behind gearmand), PNG to JPEG and to
+ * GIF, at 640x480 and 1280x960.
  *
- *   bench_image GDLUA [--quick] [--rss N]
+ *   bench_image GDLUA BENCH_DIR [--quick] [--rss N]
  *
  * Makes a deterministic photo-like 1280x960 PNG (sky gradient, sun,
- * clouds, textured hills, a little noise), starts a private gearmand
- * (loopback, a free port) and gdlua on a job module written to a temp dir
- * (Bench::Image::convert_to_jpeg and ::convert_to_gif in one process
- * group, min 1), then measures in one run, round by round so that the
- * machine's drift hits every column alike:
- *   - gdlua end to end: gearman_client_do, through gearmand, to the child;
+ * clouds, textured hills, a little noise) and its half-size copy, starts
+ * a private gearmand (loopback, a free port), gdlua on a job module
+ * written to a temp dir (Bench::Image::convert_to_jpeg and
+ * ::convert_to_gif in one process group, min 1) and the seed's worker
+ * (BENCH_DIR/peers/convert_worker.pl), then measures in one run, round
+ * by round so that the machine's drift hits every column alike:
+ *   - gdlua end to end: a client, through gearmand, to the child;
  *   - gdlua.image in process (a `gdlua run` script: no gearman);
  *   - Imager in process (perl), when libimager-perl is installed;
+ *   - the seed's worker end to end, through the same client and gearmand;
  * and prints ms per conversion (medians over the rounds), the output
- * sizes and the speed-up over Imager, then the child's RSS after 10, 100
- * and N (default 1000) GIF conversions.
+ * sizes and the ratios, then the child's RSS after 10, 100 and N
+ * (default 1000) GIF conversions, and RESULT lines (bench_util.c).
  *
  * Socket buffers: libgearman 1.1.20 sets SO_SNDBUF and SO_RCVBUF to 32 KB
  * on every connection. On loopback (64 KB segments) a sender then waits
  * for the receiver's delayed ACK (40 ms) after every segment: a 2.5 MB
  * workload takes about 1.1 s to reach gearmand. The bench's client skips
- * those two settings (setsockopt below), as a client sending large
- * workloads should; one extra figure shows a stock client. The same limit
- * in a worker slows results over 64 KB (the 650 KB GIF: about +0.25 s).
+ * those two settings (setsockopt below), as gdlua's own client does
+ * (gdl_sockbuf.c); one extra figure shows a stock client. The same
+ * limit in a worker slows results over 64 KB (the 650 KB GIF: about
+ * +0.25 s); Perl's Gearman::Worker keeps the kernel's sizes.
  *
  * --quick (run by ctest) converts a few times, checks that every output
- * is a JPEG or GIF of 1280x960 and that the child's RSS can be read, and
- * never judges timings; it does not need Imager. Exit status 1 when a
- * result is wrong.
+ * is a JPEG or GIF of the right size and that the child's RSS can be
+ * read, and never judges timings; it does not need Imager. Exit status 1
+ * when a result is wrong.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -54,6 +59,8 @@
 #define WIDTH      1280
 #define HEIGHT     960
 #define ROUNDS_MAX 64
+#define SIZES      2
+#define COLS       4
 
 typedef struct {
     pid_t pid;
@@ -63,6 +70,7 @@ typedef struct {
 static int port;
 static pid_t gearmand_pid, gdlua_pid;
 static coproc_t inproc, imager;
+static pid_t perl_pid;
 static char tmpdir[] = "/tmp/gdlua-bench-image-XXXXXX";
 static int errors;
 static bool stock_client; /* keep libgearman's 32 KB socket buffers */
@@ -82,21 +90,25 @@ static const char job_module[] = "local gdlua = require \"gdlua\"\n"
                                  "Image:job(\"pid\", group, function() return gdlua.pid() end)\n"
                                  "return Image\n";
 
-/* gdlua.image in process: reads "FORMAT N" lines, answers "MS BYTES"
- * (wall time of N conversions, size of the last output). "gif7" is GIF
- * at libvips's own defaults, for comparison. */
+/* gdlua.image in process: reads "FORMAT N PATH" lines, answers "MS
+ * BYTES" (wall time of N conversions of the file, size of the last
+ * output). "gif7" is GIF at libvips's own defaults, for comparison. */
 static const char inproc_script[] =
     "local image = require \"gdlua.image\"\n"
     "local ffi = require \"ffi\"\n"
     "ffi.cdef[[ typedef struct { long s, ns; } bench_ts; int clock_gettime(int, bench_ts *); ]]\n"
     "local ts = ffi.new(\"bench_ts\")\n"
     "local function now() ffi.C.clock_gettime(1, ts) return tonumber(ts.s) * 1e3 + tonumber(ts.ns) / 1e6 end\n"
-    "local f = assert(io.open(arg[1], \"rb\"))\n"
-    "local data = f:read(\"*a\")\n"
-    "f:close()\n"
+    "local files = {}\n"
     "local opts = { gif7 = { \"gif\", { effort = 7, dither = 1 } } }\n"
     "for line in io.lines() do\n"
-    "  local fmt, n = line:match(\"^(%w+) (%d+)$\")\n"
+    "  local fmt, n, path = line:match(\"^(%w+) (%d+) (.+)$\")\n"
+    "  if not files[path] then\n"
+    "    local f = assert(io.open(path, \"rb\"))\n"
+    "    files[path] = f:read(\"*a\")\n"
+    "    f:close()\n"
+    "  end\n"
+    "  local data = files[path]\n"
     "  local to, o = fmt, nil\n"
     "  if opts[fmt] then to, o = opts[fmt][1], opts[fmt][2] end\n"
     "  local t0, out = now()\n"
@@ -107,12 +119,15 @@ static const char inproc_script[] =
 
 /* Imager in process, the seed's _convert: the same protocol. */
 static const char imager_script[] = "use strict; use warnings; use Imager; use Time::HiRes qw(time);\n"
-                                    "open my $f, '<:raw', $ARGV[0] or die \"$ARGV[0]: $!\";\n"
-                                    "my $data = do { local $/; <$f> };\n"
-                                    "close $f;\n"
+                                    "my %files;\n"
                                     "$| = 1;\n"
                                     "while (my $line = <STDIN>) {\n"
-                                    "  my ($fmt, $n) = $line =~ /^(\\w+) (\\d+)$/ or next;\n"
+                                    "  my ($fmt, $n, $path) = $line =~ /^(\\w+) (\\d+) (.+)$/ or next;\n"
+                                    "  $files{$path} //= do {\n"
+                                    "    open my $f, '<:raw', $path or die \"$path: $!\";\n"
+                                    "    local $/; <$f>\n"
+                                    "  };\n"
+                                    "  my $data = $files{$path};\n"
                                     "  my $out;\n"
                                     "  my $t0 = time;\n"
                                     "  for (1 .. $n) {\n"
@@ -155,14 +170,14 @@ static bool coproc_start(coproc_t *c, char *const argv[], const char *log)
 
 /* n conversions to fmt in the co-process: ms per conversion (-1: it
  * failed); *bytes: the size of the last output. */
-static double coproc_run(coproc_t *c, const char *fmt, int n, long *bytes)
+static double coproc_run(coproc_t *c, const char *fmt, int n, const char *path, long *bytes)
 {
     char line[128];
     double ms;
 
     if (c->pid <= 0)
         return -1;
-    fprintf(c->in, "%s %d\n", fmt, n);
+    fprintf(c->in, "%s %d %s\n", fmt, n, path);
     fflush(c->in);
     if (fgets(line, sizeof(line), c->out) == NULL || sscanf(line, "%lf %ld", &ms, bytes) != 2) {
         fprintf(stderr, "bench_image: co-process %d gave no figure for %s\n", (int)c->pid, fmt);
@@ -187,6 +202,7 @@ static void cleanup(void)
 
     coproc_stop(&inproc);
     coproc_stop(&imager);
+    bench_stop(&perl_pid);
     bench_stop(&gdlua_pid);
     bench_stop(&gearmand_pid);
     if (getenv("KEEP_TMP")) {
@@ -215,7 +231,7 @@ static void write_file(const char *path, const void *data, size_t len)
 
 /* The test picture, the same bytes every run: smooth gradients, hard
  * edges, fine textures and +-4 levels of noise, as in a photo. */
-static void *make_png(size_t *len)
+static void *make_png(int half, size_t *len)
 {
     unsigned char *p = g_malloc((size_t)WIDTH * HEIGHT * 3);
     unsigned seed = 12345;
@@ -261,6 +277,13 @@ static void *make_png(size_t *len)
             }
         }
     im = vips_image_new_from_memory(p, (size_t)WIDTH * HEIGHT * 3, WIDTH, HEIGHT, 3, VIPS_FORMAT_UCHAR);
+    if (im != NULL && half) {
+        VipsImage *small = NULL;
+        if (vips_resize(im, &small, 0.5, NULL) != 0)
+            die("cannot make the small test PNG");
+        g_object_unref(im);
+        im = small;
+    }
     if (im == NULL || vips_pngsave_buffer(im, &buf, len, NULL) != 0)
         die("cannot make the test PNG");
     g_object_unref(im);
@@ -268,16 +291,17 @@ static void *make_png(size_t *len)
     return buf;
 }
 
-/* An output must be a `fmt` image of WIDTH x HEIGHT. */
-static void check_output(const char *what, const void *data, size_t len, const char *fmt)
+/* An output must be a `fmt` image of w x h. */
+static void check_output(const char *what, const void *data, size_t len, const char *fmt, int w, int h)
 {
     const unsigned char *p = data;
-    bool magic = strcmp(fmt, "jpeg") == 0 ? len > 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff
-                                          : len > 6 && memcmp(p, "GIF89a", 6) == 0;
+    bool magic = strcmp(fmt, "jpeg") == 0
+                     ? len > 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff
+                     : len > 6 && memcmp(p, "GIF8", 4) == 0 && (p[4] == '7' || p[4] == '9') && p[5] == 'a';
     VipsImage *im = magic ? vips_image_new_from_buffer(data, len, "", NULL) : NULL;
 
-    if (im == NULL || im->Xsize != WIDTH || im->Ysize != HEIGHT) {
-        fprintf(stderr, "bench_image: %s: not a %dx%d %s (%zu bytes%s)\n", what, WIDTH, HEIGHT, fmt, len,
+    if (im == NULL || im->Xsize != w || im->Ysize != h) {
+        fprintf(stderr, "bench_image: %s: not a %dx%d %s (%zu bytes%s)\n", what, w, h, fmt, len,
                 magic ? "" : ", wrong magic");
         errors++;
     }
@@ -288,14 +312,15 @@ static void check_output(const char *what, const void *data, size_t len, const c
 
 /* n conversions through gearman: ms per conversion; the last output is
  * checked (outside the timing) and its size left in *bytes. */
-static double gearman_run(gearman_client_st *c, const char *fmt, const void *png, size_t len, int n, long *bytes)
+static double gearman_run(gearman_client_st *c, const char *prefix, const char *fmt, const void *png, size_t len, int w,
+                          int h, int n, long *bytes)
 {
     char fn[64], what[96];
     void *out = NULL;
     size_t out_len = 0;
     double t0 = bench_now_ms(), ms;
 
-    snprintf(fn, sizeof(fn), "Bench::Image::convert_to_%s", fmt);
+    snprintf(fn, sizeof(fn), "%sconvert_to_%s", prefix, fmt);
     for (int i = 0; i < n; i++) {
         gearman_return_t rc;
 
@@ -310,7 +335,7 @@ static double gearman_run(gearman_client_st *c, const char *fmt, const void *png
     }
     ms = (bench_now_ms() - t0) / n;
     snprintf(what, sizeof(what), "%s through gearman", fn);
-    check_output(what, out, out_len, fmt);
+    check_output(what, out, out_len, fmt, w, h);
     *bytes = (long)out_len;
     free(out);
     return ms;
@@ -366,19 +391,22 @@ static void fmt_ms(char *buf, size_t len, double ms)
 
 int main(int argc, char **argv)
 {
-    bool quick = false, have_imager;
+    static const char *const fmts[2] = {"jpeg", "gif"}, *const cols[COLS] = {"gdlua", "gdlua_inproc", "imager_inproc",
+                                                                             "perl_worker"};
+    static const int sizes[SIZES][2] = {{640, 480}, {WIDTH, HEIGHT}};
+    static double t[SIZES][2][COLS][ROUNDS_MAX];
+    bool quick = false, have_imager, have_perl_worker;
     int rounds, n_jpeg, n_gif, n_rss = 1000, checkpoints[3];
-    double t_gm[2][ROUNDS_MAX], t_in[2][ROUNDS_MAX], t_im[2][ROUNDS_MAX], t_gif7[ROUNDS_MAX], t_stock = -1;
-    long bytes_gm[2] = {0, 0}, bytes_in[2] = {0, 0}, bytes_im[2] = {0, 0}, bytes_gif7 = 0, rss[3] = {-1, -1, -1};
-    static const char *const fmts[2] = {"jpeg", "gif"};
-    char path[256], log[256], server[64], lua_path[256], pl_path[256], png_path[256];
+    double t_gif7[ROUNDS_MAX], t_stock = -1;
+    long bytes[SIZES][2][COLS], bytes_gif7 = 0, rss[3] = {-1, -1, -1};
+    char path[256], log[256], server[64], lua_path[256], pl_path[256], png_path[SIZES][256], portstr[16];
     gearman_client_st *c;
     gearman_return_t rc;
-    size_t png_len, len;
-    void *png, *r;
+    size_t png_len[SIZES], len;
+    void *png[SIZES], *r;
     pid_t child;
 
-    for (int i = 2; i < argc; i++) {
+    for (int i = 3; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = true;
         else if (strcmp(argv[i], "--rss") == 0 && i + 1 < argc)
@@ -386,8 +414,8 @@ int main(int argc, char **argv)
         else
             argc = 0;
     }
-    if (argc < 2 || n_rss < 1) {
-        fprintf(stderr, "usage: bench_image GDLUA [--quick] [--rss N]\n");
+    if (argc < 3 || n_rss < 1) {
+        fprintf(stderr, "usage: bench_image GDLUA BENCH_DIR [--quick] [--rss N]\n");
         return 2;
     }
     if (VIPS_INIT(argv[0]) != 0)
@@ -395,18 +423,21 @@ int main(int argc, char **argv)
     if (mkdtemp(tmpdir) == NULL)
         return 1;
     signal(SIGPIPE, SIG_IGN);
-    rounds = quick ? 1 : 10;
-    n_jpeg = quick ? 1 : 5;
-    n_gif = quick ? 1 : 3;
+    memset(bytes, 0, sizeof(bytes));
+    rounds = quick ? 1 : 8;
+    n_jpeg = quick ? 1 : 4;
+    n_gif = quick ? 1 : 2;
     if (quick)
         n_rss = 3;
     checkpoints[0] = n_rss < 10 ? 1 : 10;
     checkpoints[1] = n_rss < 100 ? (n_rss + 1) / 2 : 100;
     checkpoints[2] = n_rss;
 
-    png = make_png(&png_len);
-    snprintf(png_path, sizeof(png_path), "%s/photo.png", tmpdir);
-    write_file(png_path, png, png_len);
+    for (int s = 0; s < SIZES; s++) {
+        png[s] = make_png(s == 0, &png_len[s]);
+        snprintf(png_path[s], sizeof(png_path[s]), "%s/photo%d.png", tmpdir, sizes[s][0]);
+        write_file(png_path[s], png[s], png_len[s]);
+    }
     snprintf(path, sizeof(path), "%s/jobs", tmpdir);
     mkdir(path, 0700);
     snprintf(path, sizeof(path), "%s/jobs/Bench", tmpdir);
@@ -419,6 +450,7 @@ int main(int argc, char **argv)
     write_file(pl_path, imager_script, strlen(imager_script));
 
     start_gearmand();
+    snprintf(portstr, sizeof(portstr), "%d", port);
     {
         char jobs[256];
         char *gargv[] = {argv[1], "--server", server, "--console_port", "0", "--logfile", log, jobs, NULL};
@@ -438,43 +470,73 @@ int main(int argc, char **argv)
     free(r);
 
     {
-        char *largv[] = {argv[1], "run", lua_path, png_path, NULL};
+        char *largv[] = {argv[1], "run", lua_path, NULL};
         snprintf(log, sizeof(log), "%s/inproc.log", tmpdir);
         if (!coproc_start(&inproc, largv, log))
             die("cannot start the in-process gdlua script");
     }
-    have_imager = !quick && system("perl -MImager -e 1 >/dev/null 2>&1") == 0;
+    have_imager = system("perl -MImager -e 1 >/dev/null 2>&1") == 0;
+    have_perl_worker = have_imager && system("perl -MGearman::Worker -e 1 >/dev/null 2>&1") == 0;
     if (have_imager) {
-        char *pargv[] = {"perl", pl_path, png_path, NULL};
+        char *pargv[] = {"perl", pl_path, NULL};
         snprintf(log, sizeof(log), "%s/imager.log", tmpdir);
         if (!coproc_start(&imager, pargv, log))
             die("cannot start perl");
     }
+    if (have_perl_worker) {
+        char script[512];
+        char *pargv[] = {"perl", script, portstr, "Seed::", NULL};
+        double end = bench_now_ms() + 20000;
+
+        snprintf(script, sizeof(script), "%s/peers/convert_worker.pl", argv[2]);
+        snprintf(log, sizeof(log), "%s/perl_worker.log", tmpdir);
+        perl_pid = bench_spawn(pargv, -1, -1, log);
+        while (bench_gearmand_workers(port, "Seed::convert_to_gif") < 1)
+            if (bench_now_ms() > end)
+                die("the seed's Perl worker did not register");
+            else
+                bench_sleep_ms(10);
+    }
 
     /* Warm-up: the first conversions start threads and fill caches. */
-    for (int f = 0; f < 2; f++) {
-        long b;
-        gearman_run(c, fmts[f], png, png_len, 1, &b);
-        coproc_run(&inproc, fmts[f], 1, &b);
-        if (have_imager)
-            coproc_run(&imager, fmts[f], 1, &b);
-    }
-    for (int i = 0; i < rounds; i++) {
+    for (int s = 0; s < SIZES; s++)
         for (int f = 0; f < 2; f++) {
-            int n = f == 0 ? n_jpeg : n_gif;
-            t_gm[f][i] = gearman_run(c, fmts[f], png, png_len, n, &bytes_gm[f]);
-            t_in[f][i] = coproc_run(&inproc, fmts[f], n, &bytes_in[f]);
-            t_im[f][i] = have_imager ? coproc_run(&imager, fmts[f], n, &bytes_im[f]) : -1;
+            long b;
+            int w = sizes[s][0], h = sizes[s][1];
+            gearman_run(c, "Bench::Image::", fmts[f], png[s], png_len[s], w, h, 1, &b);
+            coproc_run(&inproc, fmts[f], 1, png_path[s], &b);
+            if (have_imager)
+                coproc_run(&imager, fmts[f], 1, png_path[s], &b);
+            if (have_perl_worker)
+                gearman_run(c, "Seed::", fmts[f], png[s], png_len[s], w, h, 1, &b);
         }
-        t_gif7[i] = quick ? -1 : coproc_run(&inproc, "gif7", 1, &bytes_gif7);
+    for (int i = 0; i < rounds; i++) {
+        for (int s = 0; s < SIZES; s++)
+            for (int f = 0; f < 2; f++) {
+                int n = (f == 0 ? n_jpeg : n_gif) * (s == 0 ? 2 : 1), w = sizes[s][0], h = sizes[s][1];
+                long *b = bytes[s][f];
+
+                t[s][f][0][i] = gearman_run(c, "Bench::Image::", fmts[f], png[s], png_len[s], w, h, n, &b[0]);
+                t[s][f][1][i] = coproc_run(&inproc, fmts[f], n, png_path[s], &b[1]);
+                t[s][f][2][i] = have_imager ? coproc_run(&imager, fmts[f], n, png_path[s], &b[2]) : -1;
+                t[s][f][3][i] =
+                    have_perl_worker ? gearman_run(c, "Seed::", fmts[f], png[s], png_len[s], w, h, n, &b[3]) : -1;
+            }
+        t_gif7[i] = quick ? -1 : coproc_run(&inproc, "gif7", 1, png_path[1], &bytes_gif7);
     }
     coproc_stop(&inproc);
     coproc_stop(&imager);
+    if (have_perl_worker) {
+        bench_result("image_rss", "perl_worker", "pss", bench_smaps(perl_pid, "Pss") / 1024.0, "MiB");
+        bench_result("image_rss", "perl_worker", "private_dirty", bench_smaps(perl_pid, "Private_Dirty") / 1024.0,
+                     "MiB");
+    }
+    bench_stop(&perl_pid);
 
     /* What a client that keeps libgearman's 32 KB socket buffers sees. */
     if (!quick) {
         gearman_client_st *stock;
-        double t[3];
+        double ts[3];
         long b;
 
         stock_client = true;
@@ -482,8 +544,8 @@ int main(int argc, char **argv)
         gearman_client_add_server(stock, "127.0.0.1", (in_port_t)port);
         gearman_client_set_timeout(stock, 60000);
         for (int i = 0; i < 3; i++)
-            t[i] = gearman_run(stock, "jpeg", png, png_len, 1, &b);
-        t_stock = median(t, 3);
+            ts[i] = gearman_run(stock, "Bench::Image::", "jpeg", png[1], png_len[1], WIDTH, HEIGHT, 1, &b);
+        t_stock = median(ts, 3);
         gearman_client_free(stock);
         stock_client = false;
     }
@@ -491,7 +553,7 @@ int main(int argc, char **argv)
     /* Memory: the same child over many GIF conversions. */
     for (int i = 1, k = 0; i <= n_rss; i++) {
         long b;
-        if (gearman_run(c, "gif", png, png_len, 1, &b) < 0)
+        if (gearman_run(c, "Bench::Image::", "gif", png[1], png_len[1], WIDTH, HEIGHT, 1, &b) < 0)
             break;
         while (k < 3 && i == checkpoints[k])
             rss[k++] = rss_kb(child);
@@ -503,45 +565,53 @@ int main(int argc, char **argv)
     gearman_client_free(c);
     cleanup();
 
-    printf("bench_image: %dx%d photo-like PNG (%.2f MB) to JPEG and GIF; ms per conversion, median of %d round(s)%s\n",
-           WIDTH, HEIGHT, png_len / 1e6, rounds, quick ? " (quick: figures not meaningful)" : "");
+    printf("bench_image: photo-like PNGs (%.2f / %.2f MB) to JPEG and GIF; ms per conversion, median of %d "
+           "round(s)%s\n",
+           png_len[0] / 1e6, png_len[1] / 1e6, rounds, quick ? " (quick: figures not meaningful)" : "");
     if (!have_imager)
-        printf("Imager: %s\n",
-               quick ? "not run in --quick mode" : "not installed (Debian libimager-perl): its column is skipped");
-    printf("%-36s %16s %16s %16s %18s\n", "conversion", "gdlua + gearman", "gdlua in process", "Imager (perl)",
-           "Imager / gdlua+gm");
-    for (int f = 0; f < 2; f++) {
-        double gm = median(t_gm[f], rounds), in = median(t_in[f], rounds), im = median(t_im[f], rounds);
-        char a[32], b[32], d[32], ratio[32];
+        printf("Imager: not installed (Debian libimager-perl): its columns are skipped\n");
+    else if (!have_perl_worker)
+        printf("Gearman::Worker: not installed (Debian libgearman-client-perl): the seed's worker is skipped\n");
+    printf("%-34s %14s %14s %14s %14s %10s %10s\n", "conversion", "gdlua e2e", "gdlua in proc", "Imager in proc",
+           "seed worker", "Imager/gd", "seed/gd");
+    for (int s = 0; s < SIZES; s++)
+        for (int f = 0; f < 2; f++) {
+            double m[COLS];
+            char cell[COLS][32], name[64], scen[32], r1[16] = "-", r2[16] = "-";
 
-        fmt_ms(a, sizeof(a), gm);
-        fmt_ms(b, sizeof(b), in);
-        fmt_ms(d, sizeof(d), im);
-        if (gm > 0 && im > 0)
-            snprintf(ratio, sizeof(ratio), "%.2fx", im / gm);
-        else
-            snprintf(ratio, sizeof(ratio), "-");
-        printf("%-36s %16s %16s %16s %18s\n", f == 0 ? "PNG -> JPEG (quality 75)" : "PNG -> GIF (effort 1, no dither)",
-               a, b, d, ratio);
-    }
+            for (int k = 0; k < COLS; k++) {
+                m[k] = median(t[s][f][k], rounds);
+                fmt_ms(cell[k], sizeof(cell[k]), m[k]);
+            }
+            snprintf(scen, sizeof(scen), "image_%s_%d", fmts[f], sizes[s][0]);
+            for (int k = 0; k < COLS; k++)
+                if (m[k] > 0)
+                    bench_result(scen, cols[k], "ms_per_image", m[k], "ms");
+            if (m[0] > 0 && m[2] > 0)
+                snprintf(r1, sizeof(r1), "%.2fx", m[2] / m[0]);
+            if (m[0] > 0 && m[3] > 0)
+                snprintf(r2, sizeof(r2), "%.2fx", m[3] / m[0]);
+            snprintf(name, sizeof(name), "%dx%d PNG -> %s", sizes[s][0], sizes[s][1], f == 0 ? "JPEG" : "GIF");
+            printf("%-34s %14s %14s %14s %14s %10s %10s\n", name, cell[0], cell[1], cell[2], cell[3], r1, r2);
+        }
     if (!quick) {
         char a[32], b[32];
         fmt_ms(b, sizeof(b), median(t_gif7, rounds));
-        printf("%-36s %16s %16s\n", "PNG -> GIF, effort 7 + dither 1", "", b);
+        printf("%-34s %14s %14s\n", "1280x960 -> GIF, effort 7 + dither", "", b);
         fmt_ms(a, sizeof(a), t_stock);
-        printf("%-36s %16s\n", "PNG -> JPEG, stock libgearman client", a);
+        printf("%-34s %14s\n", "1280x960 -> JPEG, stock client", a);
+        bench_result("image_jpeg_1280", "gdlua_stock_client", "ms_per_image", t_stock, "ms");
     }
-    for (int f = 0; f < 2; f++) {
-        char im[32];
-        snprintf(im, sizeof(im), bytes_im[f] > 0 ? "%ld" : "-", bytes_im[f]);
-        printf("%-36s %16ld %16ld %16s\n", f == 0 ? "output bytes, JPEG" : "output bytes, GIF", bytes_gm[f],
-               bytes_in[f], im);
-    }
-    printf("ratio: Imager's time over gdlua's end to end; above 1, gdlua is faster\n");
+    for (int f = 0; f < 2; f++)
+        printf("%-34s %14ld %14ld %14ld %14ld\n", f == 0 ? "output bytes, 1280x960 JPEG" : "output bytes, 1280x960 GIF",
+               bytes[1][f][0], bytes[1][f][1], bytes[1][f][2], bytes[1][f][3]);
+    printf("ratios: the peer's time over gdlua's end to end; above 1, gdlua is faster\n");
     printf("worker RSS after %d / %d / %d more GIF conversions: %.1f / %.1f / %.1f MB (%+.1f%% from the first)\n",
            checkpoints[0], checkpoints[1], checkpoints[2], rss[0] / 1024.0, rss[1] / 1024.0, rss[2] / 1024.0,
            rss[0] > 0 ? (rss[2] - rss[0]) * 100.0 / rss[0] : 0.0);
+    bench_result("image_rss", "gdlua", "rss_growth", rss[0] > 0 ? (rss[2] - rss[0]) * 100.0 / rss[0] : 0.0, "%");
     printf("%d error(s)\n", errors);
-    g_free(png);
+    for (int s = 0; s < SIZES; s++)
+        g_free(png[s]);
     return errors ? 1 : 0;
 }

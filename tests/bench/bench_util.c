@@ -163,3 +163,101 @@ int bench_workers(pid_t parent, pid_t *pids, int max)
         closedir(d);
     return n;
 }
+
+/* Waits until master has want worker processes; returns the count seen
+ * last (want, unless the deadline passed). */
+int bench_wait_workers(pid_t master, int want, int timeout_ms)
+{
+    pid_t pids[1];
+    double end = bench_now_ms() + timeout_ms;
+    int n;
+
+    while ((n = bench_workers(master, pids, 1)) != want && bench_now_ms() < end)
+        bench_sleep_ms(5);
+    return n;
+}
+
+/* CPU seconds (user + system) a process has used; -1 if it is gone. */
+double bench_cpu_s(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long ut = 0, st = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return -1;
+    if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
+    fclose(f);
+    return (double)(ut + st) / sysconf(_SC_CLK_TCK);
+}
+
+/* One field of /proc/PID/smaps_rollup ("Pss", "Private_Dirty"...) in
+ * kB; -1 if it cannot be read. */
+long bench_smaps(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    size_t flen = strlen(field);
+    long kb = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, field, flen) == 0 && line[flen] == ':') {
+            kb = atol(line + flen + 1);
+            break;
+        }
+    fclose(f);
+    return kb;
+}
+
+/* The WORKERS column of gearmand's "status" for function (0 if absent,
+ * -1 if gearmand does not answer). */
+int bench_gearmand_workers(int port, const char *function)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0), workers = -1;
+    char buf[65536];
+    size_t len = 0;
+    FILE *f;
+
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || write(fd, "status\n", 7) != 7) {
+        close(fd);
+        return -1;
+    }
+    if ((f = fdopen(fd, "r")) == NULL) {
+        close(fd);
+        return -1;
+    }
+    workers = 0;
+    while (fgets(buf + len, sizeof(buf) - len, f) && strcmp(buf + len, ".\n") != 0) {
+        char *tab = strchr(buf + len, '\t');
+        int total, running, w;
+
+        if (tab && (size_t)(tab - (buf + len)) == strlen(function) &&
+            strncmp(buf + len, function, tab - (buf + len)) == 0 &&
+            sscanf(tab + 1, "%d %d %d", &total, &running, &w) == 3)
+            workers = w;
+    }
+    fclose(f);
+    return workers;
+}
+
+/* The p-quantile (0..1) of n values; sorts v. */
+double bench_percentile(double *v, int n, double p)
+{
+    if (n <= 0)
+        return -1;
+    qsort(v, n, sizeof(double), bench_cmp_double);
+    return v[(int)(p * (n - 1) + 0.5)];
+}
+
+/* A machine-readable figure on stdout, for tests/bench/collect.py. */
+void bench_result(const char *scenario, const char *peer, const char *metric, double value, const char *unit)
+{
+    printf("RESULT scenario=%s peer=%s metric=%s value=%.6g unit=%s\n", scenario, peer, metric, value, unit);
+    fflush(stdout);
+}
