@@ -537,35 +537,26 @@ pid_t gdl_loader_spawn(gdl_loader_t *ld, int pool, int slot, char *why, size_t w
     spawn_rep_t rep;
     struct pollfd pfd = {.fd = ld->fd, .events = POLLIN};
     int64_t deadline = gdl_now_ms() + SPAWN_TIMEOUT_MS;
-    char *p = (char *)&rep;
-    size_t got = 0;
+    int rc;
 
     if (ld->fd < 0 || write_all(ld->fd, &req, sizeof(req)) < 0) {
         snprintf(why, whylen, "the loader is gone");
         return -2;
     }
-    while (got < sizeof(rep)) {
-        int left = (int)(deadline - gdl_now_ms()), rc;
-        ssize_t n;
+    /* The answer is one small write: once it begins, it is all there. */
+    do {
+        int left = (int)(deadline - gdl_now_ms());
 
-        if (left <= 0 || (rc = poll(&pfd, 1, left)) == 0) {
-            snprintf(why, whylen, "the loader did not answer in %d ms", SPAWN_TIMEOUT_MS);
-            return -2;
-        }
-        if (rc < 0) {
-            if (errno == EINTR)
-                continue;
-            snprintf(why, whylen, "cannot wait for the loader: %s", strerror(errno));
-            return -2;
-        }
-        n = read(ld->fd, p + got, sizeof(rep) - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            snprintf(why, whylen, "the loader is gone");
-            return -2;
-        }
-        got += (size_t)n;
+        rc = left > 0 ? poll(&pfd, 1, left) : 0;
+    } while (rc < 0 && errno == EINTR);
+    if (rc <= 0) {
+        snprintf(why, whylen, rc == 0 ? "the loader did not answer in %d ms" : "cannot wait for the loader (%d ms)",
+                 SPAWN_TIMEOUT_MS);
+        return -2;
+    }
+    if (read_all(ld->fd, &rep, sizeof(rep)) < 0) {
+        snprintf(why, whylen, "the loader is gone");
+        return -2;
     }
     if (rep.pid < 0) {
         snprintf(why, whylen, "%s", strerror(rep.err));
