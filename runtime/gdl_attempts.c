@@ -35,20 +35,34 @@ typedef struct {
     _Atomic uint64_t words[GDL_SEQ_WORDS(sizeof(record_t))];
 } entry_t;
 
+typedef struct {
+    _Atomic uint64_t writes; /* 0 until a death is counted: a child's lookup is then one load */
+    entry_t entries[GDL_ATTEMPTS_MAX];
+} table_t;
+
+static table_t *table;
 static entry_t *shared;
 static record_t mine[GDL_ATTEMPTS_MAX]; /* the master's copy */
 static uint64_t writes;
 
 int gdl_attempts_init(void)
 {
-    void *p = mmap(NULL, sizeof(entry_t) * GDL_ATTEMPTS_MAX, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, sizeof(table_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
     if (p == MAP_FAILED) {
         gdl_error("mmap of the attempts table failed: %s", strerror(errno));
         return -1;
     }
-    shared = p;
+    table = p;
+    shared = table->entries;
     return 0;
+}
+
+/* A job submitted again under its unique id has a new handle: its deaths
+ * are counted under "U:" and the unique id too. */
+static void unique_key(char *key, size_t len, const char *unique)
+{
+    snprintf(key, len, "U:%s", unique);
 }
 
 static unsigned hash(const char *s)
@@ -91,14 +105,28 @@ static uint32_t write_entry(int i, uint32_t deaths, const char *reason)
         snprintf(r->a.reason, sizeof(r->a.reason), "%s", reason);
     r->written = ++writes;
     gdl_seq_store(&shared[i].seq, shared[i].words, r, sizeof(*r));
+    atomic_store_explicit(&table->writes, writes, memory_order_release);
     return deaths;
 }
 
-uint32_t gdl_attempts_died(const char *handle, const char *reason)
+static uint32_t died(const char *key, const char *reason)
 {
-    int i = slot_for(handle);
+    int i = slot_for(key);
 
     return i < 0 ? 0 : write_entry(i, mine[i].a.deaths + 1, reason);
+}
+
+uint32_t gdl_attempts_died(const char *handle, const char *unique, const char *reason)
+{
+    uint32_t deaths = died(handle, reason);
+
+    if (unique && *unique) {
+        char key[72];
+
+        unique_key(key, sizeof(key), unique);
+        died(key, reason);
+    }
+    return deaths;
 }
 
 void gdl_attempts_timed_out(const char *handle, const char *reason)
@@ -133,7 +161,7 @@ int gdl_attempts_recent(gdl_attempt_t *out, int max)
     return n < max ? n : max;
 }
 
-uint32_t gdl_attempts_of(const char *handle, bool *timed_out, char *reason, size_t len)
+static uint32_t lookup(const char *handle, bool *timed_out, char *reason, size_t len)
 {
     unsigned h = hash(handle);
     record_t r;
@@ -154,4 +182,25 @@ uint32_t gdl_attempts_of(const char *handle, bool *timed_out, char *reason, size
         }
     }
     return 0;
+}
+
+uint32_t gdl_attempts_of(const char *handle, const char *unique, bool *timed_out, char *reason, size_t len)
+{
+    char key[72], why_unique[64];
+    bool unique_timed_out;
+    uint32_t deaths, n;
+
+    *timed_out = false;
+    if (atomic_load_explicit(&table->writes, memory_order_acquire) == 0)
+        return 0; /* no process has died running a job */
+    deaths = lookup(handle, timed_out, reason, len);
+    if (*timed_out || unique == NULL || *unique == '\0')
+        return deaths;
+    unique_key(key, sizeof(key), unique);
+    n = lookup(key, &unique_timed_out, why_unique, sizeof(why_unique));
+    if (n > deaths) {
+        deaths = n;
+        snprintf(reason, len, "%s", why_unique);
+    }
+    return deaths;
 }

@@ -186,21 +186,7 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     timed_out = 0; /* a late word about the previous job */
     job_timed_out = false;
     lua_sethook(L, NULL, 0, 0);
-    deaths = gdl_attempts_of(handle, &timed_out_before, why, sizeof(why));
-    if (!timed_out_before && *gearman_job_unique(job)) {
-        /* The same job submitted again under its unique id has a new
-         * handle: its deaths count too. */
-        char key[72], why_unique[64];
-        bool unique_timed_out;
-        uint32_t n;
-
-        snprintf(key, sizeof(key), "U:%s", gearman_job_unique(job));
-        n = gdl_attempts_of(key, &unique_timed_out, why_unique, sizeof(why_unique));
-        if (n > deaths) {
-            deaths = n;
-            memcpy(why, why_unique, sizeof(why));
-        }
-    }
+    deaths = gdl_attempts_of(handle, gearman_job_unique(job), &timed_out_before, why, sizeof(why));
     if (timed_out_before || (max_attempts > 0 && deaths >= (uint32_t)max_attempts)) {
         /* A poison job, or one that timed out: gearmand hands it to each
          * next process. */
@@ -222,7 +208,9 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     gdl_job_push(L, job);
     lua_pushvalue(L, -1);
     lua_insert(L, top + 1); /* kept below the call to invalidate after */
-    if (gdl_lua_pcall(L, 1, 4) != 0) {
+    lua_pushstring(L, gearman_job_function_name(job));
+    lua_pushlstring(L, gearman_job_workload(job), gearman_job_workload_size(job));
+    if (gdl_lua_pcall(L, 3, 4) != 0) {
         ok = false;
         msg = lua_tostring(L, -1);
         gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg ? msg : "?");

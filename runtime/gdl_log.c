@@ -25,9 +25,11 @@
 int gdl_log_level = GDL_LOG_INFO;
 int gdl_log_format = GDL_LOGFORMAT_TEXT;
 static int log_fd = STDERR_FILENO;
-static const char *log_path;              /* NULL: stderr */
-static char ctx_job[128], ctx_handle[72]; /* a child's pool and job */
-static const char *layout;                /* --loglayout; NULL: gdlua's own */
+static const char *log_path;   /* NULL: stderr */
+static const char *ctx_job_of; /* what ctx_job was escaped from */
+static char ctx_job[128];      /* a child's pool, escaped */
+static const char *ctx_handle; /* the job it runs, raw; NULL between jobs */
+static const char *layout;     /* --loglayout; NULL: gdlua's own */
 static char host[64];
 static int64_t started_ms;
 
@@ -37,11 +39,15 @@ const char *const gdl_log_levels[] = {"error", "warn", "info", "debug", NULL};
 const char *const gdl_log_formats[] = {"text", "json", NULL};
 
 /* What a child's lines are about: its pool, and the job it runs (NULL
- * between jobs). */
+ * between jobs). Called twice a job, so the handle is kept as a pointer
+ * (valid while its job runs) and escaped only when a line is written. */
 void gdl_log_context(const char *job, const char *handle)
 {
-    gdl_escape(ctx_job, sizeof(ctx_job), job ? job : "", job ? strlen(job) : 0, false);
-    gdl_escape(ctx_handle, sizeof(ctx_handle), handle ? handle : "", handle ? strlen(handle) : 0, false);
+    if (job != ctx_job_of) {
+        gdl_escape(ctx_job, sizeof(ctx_job), job ? job : "", job ? strlen(job) : 0, false);
+        ctx_job_of = job;
+    }
+    ctx_handle = handle && *handle ? handle : NULL;
 }
 
 int gdl_log_open(const char *path)
@@ -252,9 +258,12 @@ void gdl_log(int level, const char *fmt, ...)
         } else {
             n += snprintf(line + n, sizeof(line) - n, "null");
         }
-        if (ctx_handle[0]) {
+        if (ctx_handle) {
+            char handle[72];
+
+            gdl_escape(handle, sizeof(handle), ctx_handle, strlen(ctx_handle), false);
             n += snprintf(line + n, sizeof(line) - n, ",\"handle\":\"");
-            n = json_body(line, n, (int)sizeof(line) - 3, ctx_handle);
+            n = json_body(line, n, (int)sizeof(line) - 3, handle);
             line[n++] = '"';
         }
         n += snprintf(line + n, sizeof(line) - n, ",\"msg\":\"");

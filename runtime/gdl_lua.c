@@ -42,9 +42,16 @@ static int traceback(lua_State *L)
  * traceback. On error the message is left on the stack. */
 int gdl_lua_pcall(lua_State *L, int nargs, int nresults)
 {
+    static int traceback_ref = LUA_NOREF; /* one function, not a new one a call */
     int base = lua_gettop(L) - nargs, rc;
 
-    lua_pushcfunction(L, traceback);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, traceback_ref);
+    if (lua_tocfunction(L, -1) != traceback) { /* first call, or another state */
+        lua_pop(L, 1);
+        lua_pushcfunction(L, traceback);
+        lua_pushvalue(L, -1);
+        traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     lua_insert(L, base);
     rc = lua_pcall(L, nargs, nresults, base);
     lua_remove(L, base);

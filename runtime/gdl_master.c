@@ -882,13 +882,8 @@ static void reap(void)
                 snprintf(reason, sizeof(reason), "signal %d", WTERMSIG(status));
             else
                 snprintf(reason, sizeof(reason), "exit status %d", WEXITSTATUS(status));
-            deaths = gdl_attempts_died(handle, reason);
             gdl_slot_unique(i, unique, sizeof(unique));
-            if (unique[0]) {
-                char key[72];
-                snprintf(key, sizeof(key), "U:%s", unique);
-                gdl_attempts_died(key, reason);
-            }
+            deaths = gdl_attempts_died(handle, unique, reason);
             gdl_warn("%s: job %s has killed %u process(es) (%s)%s", name, handle, deaths, reason,
                      gdl_config.max_attempts > 0 && deaths >= (uint32_t)gdl_config.max_attempts
                          ? "; the next process fails it unrun"

@@ -15,7 +15,8 @@
  * - The counters, the last error and the job handle are one record under
  *   a sequence counter (a seqlock, gdl_seq_store/gdl_seq_load in
  *   gdl_util.c), so a reader never sees a torn record. The child keeps
- *   its own copy of the record and publishes it whole after each change.
+ *   its own copy of the record and publishes the words that changed
+ *   (gdl_seq_put): a job costs a few words, not the whole record.
  * Durations go into a log-scale histogram, 4 buckets per octave of
  * microseconds, so a percentile is known within 19 %.
  */
@@ -134,12 +135,32 @@ void gdl_slot_idle(int64_t now_ms)
     set_state(mine, GDL_SLOT_IDLE, now_ms);
 }
 
+/* Publishes n bytes of the mirror from field on (inside a gdl_seq_begin
+ * .. gdl_seq_end of mine). */
+static void put(const void *field, size_t n)
+{
+    size_t from = (size_t)((const char *)field - (const char *)&mirror);
+
+    gdl_seq_put(mine->record, &mirror, sizeof(mirror), from, from + n);
+}
+
+/* Per job, only what changed is published: a few words of the ~800-byte
+ * record, not all of it. */
 void gdl_slot_job_begin(const char *handle, const char *unique, int64_t now_ms)
 {
-    snprintf(mirror.handle, sizeof(mirror.handle), "%s", handle);
-    snprintf(mirror.unique, sizeof(mirror.unique), "%s", unique ? unique : "");
+    size_t hlen = strnlen(handle, HANDLE_MAX - 1), ulen = unique ? strnlen(unique, HANDLE_MAX - 1) : 0;
+    uint32_t seq;
+
+    memcpy(mirror.handle, handle, hlen);
+    mirror.handle[hlen] = '\0';
+    memcpy(mirror.unique, unique ? unique : "", ulen);
+    mirror.unique[ulen] = '\0';
     mirror.c.last_run = (uint64_t)time(NULL);
-    publish(mine, &mirror);
+    seq = gdl_seq_begin(&mine->seq);
+    put(mirror.handle, hlen + 1);
+    put(mirror.unique, ulen + 1);
+    put(&mirror.c.last_run, sizeof(mirror.c.last_run));
+    gdl_seq_end(&mine->seq, seq);
     set_state(mine, GDL_SLOT_BUSY, now_ms);
 }
 
@@ -153,13 +174,21 @@ static void copy_error(char *to, const char *msg)
 void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t now_ms)
 {
     gdl_counters_t *c = &mirror.c;
+    int bucket = gdl_hist_bucket(took_us);
+    uint32_t seq;
 
     mirror.handle[0] = '\0';
     mirror.unique[0] = '\0';
     c->busy_us += took_us;
-    c->hist[gdl_hist_bucket(took_us)]++;
+    c->hist[bucket]++;
+    seq = gdl_seq_begin(&mine->seq);
+    put(mirror.handle, 1);
+    put(mirror.unique, 1);
+    put(&c->busy_us, sizeof(c->busy_us));
+    put(&c->hist[bucket], sizeof(c->hist[bucket]));
     if (outcome == GDL_JOB_DONE) {
         c->done++;
+        put(&c->done, sizeof(c->done));
     } else {
         if (outcome == GDL_JOB_POISONED)
             c->poisoned++;
@@ -169,8 +198,9 @@ void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t 
             c->failed++;
         c->last_error = (uint64_t)time(NULL);
         copy_error(c->error, error);
+        put(c, sizeof(*c)); /* rare: all the counters */
     }
-    publish(mine, &mirror);
+    gdl_seq_end(&mine->seq, seq);
     set_state(mine, GDL_SLOT_IDLE, now_ms);
 }
 

@@ -84,19 +84,46 @@ void gdl_sleep_ms(int ms)
  * counter odd, stores the words, makes it even; a reader copies the
  * words and retries while the counter was odd or changed. Every shared
  * access is atomic, so none is a data race in C11 terms. */
+uint32_t gdl_seq_begin(_Atomic uint32_t *seq)
+{
+    uint32_t s = atomic_load_explicit(seq, memory_order_relaxed);
+
+    atomic_store_explicit(seq, s + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    return s;
+}
+
+/* Between gdl_seq_begin and gdl_seq_end: stores the words of the record
+ * src (len bytes) that hold bytes [from, to), so a writer publishes only
+ * what changed (a child does per job). */
+void gdl_seq_put(_Atomic uint64_t *words, const void *src, size_t len, size_t from, size_t to)
+{
+    const char *p = src;
+
+    if (to > len)
+        to = len;
+    for (size_t i = from / 8; i < GDL_SEQ_WORDS(to); i++) {
+        uint64_t w = 0;
+
+        memcpy(&w, p + i * 8, len - i * 8 < 8 ? len - i * 8 : 8);
+        atomic_store_explicit(&words[i], w, memory_order_relaxed);
+    }
+}
+
+void gdl_seq_end(_Atomic uint32_t *seq, uint32_t begun)
+{
+    atomic_store_explicit(seq, begun + 2, memory_order_release);
+}
+
 void gdl_seq_store(_Atomic uint32_t *seq, _Atomic uint64_t *words, const void *src, size_t len)
 {
-    uint64_t buf[GDL_SEQ_WORDS(GDL_SEQ_MAX)] = {0};
-    uint32_t s = atomic_load_explicit(seq, memory_order_relaxed);
+    uint32_t s;
 
     if (len > GDL_SEQ_MAX)
         abort(); /* records are fixed structs, all below the limit */
-    memcpy(buf, src, len);
-    atomic_store_explicit(seq, s + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-    for (size_t i = 0; i < GDL_SEQ_WORDS(len); i++)
-        atomic_store_explicit(&words[i], buf[i], memory_order_relaxed);
-    atomic_store_explicit(seq, s + 2, memory_order_release);
+    s = gdl_seq_begin(seq);
+    gdl_seq_put(words, src, len, 0, len);
+    gdl_seq_end(seq, s);
 }
 
 void gdl_seq_load(_Atomic uint32_t *seq, _Atomic uint64_t *words, void *dst, size_t len)

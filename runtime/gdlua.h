@@ -134,6 +134,10 @@ bool gdl_is_loopback(const struct sockaddr *sa);
 #define GDL_SEQ_MAX        2048 /* bytes of a record under a seqlock, at most */
 #define GDL_SEQ_WORDS(len) (((len) + 7) / 8)
 void gdl_seq_store(_Atomic uint32_t *seq, _Atomic uint64_t *words, const void *src, size_t len);
+/* A store of part of a record: begin, put the changed byte ranges, end. */
+uint32_t gdl_seq_begin(_Atomic uint32_t *seq);
+void gdl_seq_put(_Atomic uint64_t *words, const void *src, size_t len, size_t from, size_t to);
+void gdl_seq_end(_Atomic uint32_t *seq, uint32_t begun);
 void gdl_seq_load(_Atomic uint32_t *seq, _Atomic uint64_t *words, void *dst, size_t len);
 
 /* ---- gdl_slot.c: one slot per process, written by its child ---- */
@@ -209,11 +213,14 @@ typedef struct {
 
 int gdl_attempts_init(void);
 /* master: */
-uint32_t gdl_attempts_died(const char *handle, const char *reason);
+/* A process died running handle (with unique, when the client set one). */
+uint32_t gdl_attempts_died(const char *handle, const char *unique, const char *reason);
 void gdl_attempts_timed_out(const char *handle, const char *reason);
 int gdl_attempts_recent(gdl_attempt_t *out, int max);
 /* child: */
-uint32_t gdl_attempts_of(const char *handle, bool *timed_out, char *reason, size_t len);
+/* How often the job (handle, or the same unique id under another handle)
+ * killed a process; timed_out when the master ended it for its timeout. */
+uint32_t gdl_attempts_of(const char *handle, const char *unique, bool *timed_out, char *reason, size_t len);
 
 /* ---- gdl_lua.c: a loader's Lua state and the loaded pools ---- */
 

@@ -156,7 +156,7 @@ W:job("bare", { decode = true, encode = true }, function(self, job, t) table.sor
 return W
 ]], "T::BareCodec")
 check_eq(n, 1, "T::BareCodec functions " .. tostring(err))
-local ok, res = gdlua._dispatch({ function_name = "T::BareCodec::bare", workload = "c,a,b" })
+local ok, res = gdlua._dispatch({ function_name = "T::BareCodec::bare", workload = "c,a,b" }, "T::BareCodec::bare", "c,a,b")
 check_eq(ok, true, "bare codec job succeeds " .. tostring(res))
 check_eq(res, "a+b+c", "decode = true and encode = true call W:decode and W:encode")
 
@@ -174,7 +174,7 @@ return W
 ]], "T::Layers")
 check_eq(n, 1, "an invalid value replaced by a later layer loads: " .. tostring(err))
 check_eq(find_job("T::Layers::j") and find_job("T::Layers::j").max_processes, 2, "the job's own max_processes")
-ok, res = gdlua._dispatch({ function_name = "T::Layers::j", workload = "abc" })
+ok, res = gdlua._dispatch({ function_name = "T::Layers::j", workload = "abc" }, "T::Layers::j", "abc")
 check_eq(res, "J:CBA", "default decode = true and override encode apply")
 
 -- an invalid value from a layer names the job's file:line and the layer
@@ -345,7 +345,7 @@ check_eq(n, 4, "T::Hooks functions " .. tostring(err))
 ORDER = order
 local function run(fname, workload)
   for i = #order, 1, -1 do order[i] = nil end
-  local rok, rres, rtrace = gdlua._dispatch({ function_name = fname, workload = workload })
+  local rok, rres, rtrace = gdlua._dispatch({ function_name = fname, workload = workload }, fname, workload)
   return rok, rres, rtrace, table.concat(order, ",")
 end
 local seen, msg, trace
@@ -375,9 +375,9 @@ check_eq(ok, false, "a failing end fails the job")
 check_match(msg, "end refused", "end's message")
 check_eq(seen, "decode end,begin dne,job dne,end dne", "no encode after a failing end")
 
-ok, res = gdlua._dispatch({ function_name = "T::Hooks::num", workload = "" })
+ok, res = gdlua._dispatch({ function_name = "T::Hooks::num", workload = "" }, "T::Hooks::num", "")
 check_eq(res, 2 ^ 40, "numbers are returned as numbers (C formats them)")
-ok, msg = gdlua._dispatch({ function_name = "T::Nope", workload = "" })
+ok, msg = gdlua._dispatch({ function_name = "T::Nope", workload = "" }, "T::Nope", "")
 check_eq(ok, false, "unknown function fails")
 
 t.finish()

@@ -1,5 +1,5 @@
 /* test_util.c: number and time formatting, the crash-loop back-off,
- * escaping, tokens and loopback addresses. */
+ * escaping, tokens, loopback addresses and the seqlock's partial store. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -101,6 +101,28 @@ int main(void)
         CHECK(gdl_is_loopback((struct sockaddr *)&v6));
         v6.sin6_addr = in6addr_any;
         CHECK(!gdl_is_loopback((struct sockaddr *)&v6));
+    }
+    {
+        /* A 21-byte record (its last word partial): a put of a byte range
+         * publishes the words that hold it and no other; the counter
+         * moves by 2 a store. */
+        char rec[21], got[21];
+        _Atomic uint32_t seq = 0;
+        _Atomic uint64_t words[GDL_SEQ_WORDS(sizeof(rec))];
+        uint32_t s;
+
+        memset(rec, 'a', sizeof(rec));
+        gdl_seq_store(&seq, words, rec, sizeof(rec));
+        CHECK_INT(seq, 2);
+        memset(rec, 'b', sizeof(rec));
+        s = gdl_seq_begin(&seq);
+        CHECK_INT(seq & 1, 1);
+        gdl_seq_put(words, rec, sizeof(rec), 9, 10);  /* the second word */
+        gdl_seq_put(words, rec, sizeof(rec), 20, 99); /* the last (partial) word; the end is clipped */
+        gdl_seq_end(&seq, s);
+        CHECK_INT(seq, 4);
+        gdl_seq_load(&seq, words, got, sizeof(got));
+        CHECK(memcmp(got, "aaaaaaaabbbbbbbbbbbbb", sizeof(got)) == 0); /* the first word untouched */
     }
     UNIT_END();
 }
