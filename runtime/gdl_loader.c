@@ -330,6 +330,14 @@ static void loader_run(int fd, int gen)
         gdl_error("%s", error);
     } else {
         failed = gdl_lua_load_pools(error, sizeof(error));
+        /* Every process is forked from this state and runs no Lua here
+         * again: a full cycle now frees what loading left (parse and
+         * set-up garbage), so no child inherits it. Left to the children,
+         * each one's first cycle would sweep it and copy every page it
+         * lies on (measured: with a module that builds and drops 100,000
+         * small tables as it loads, 1.7 MiB private dirty per process
+         * after 1000 jobs without this cycle, 0.5 MiB with it). */
+        lua_gc(gdl_L, LUA_GCCOLLECT, 0);
     }
     send_result(fd, failed, error);
 

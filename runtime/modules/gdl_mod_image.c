@@ -10,9 +10,12 @@
  * luaopen starts no threads, so the master may load this module before it
  * forks; but an image operation starts worker threads, and a child forked
  * after that deadlocks. So every operation is refused in the master
- * (gdl_is_master), and each process that converts sets itself up once
- * (setup_process): from gdl_child_hook in a child, before its first job,
- * or lazily in a `gdlua run` script.
+ * (gdl_is_master). The per-process settings (set_up) are made at luaopen
+ * too, in the loader before it forks: none starts a thread, and made
+ * there they cost a child nothing. Made in each child, blocking the
+ * untrusted loaders alone referenced every operation class (about half a
+ * MiB of glib type data), which made up most of what a child wrote to
+ * memory it had shared with its loader.
  *
  * Input is checked before any pixel is decoded: its size (max_bytes), its
  * magic bytes (only the four formats are accepted, whatever libvips could
@@ -118,15 +121,10 @@ static const int crop_values[] = {VIPS_INTERESTING_CENTRE, VIPS_INTERESTING_CENT
 
 /* ---- per-process set-up ----------------------------------------------- */
 
-static bool process_ready;
-
-/* Runs once per process that converts, before its first operation: a
- * fork child (gdl_child_hook) or a `gdlua run` script (lazily). */
-static void setup_process(void)
+/* Made once, at luaopen: in the loader before fork, or in a `gdlua run`
+ * script. */
+static void set_up(void)
 {
-    if (process_ready)
-        return;
-    process_ready = true;
     /* libvips and libimagequant allocate from many threads; with glibc's
      * default of 8 arenas per core, a child's RSS creeps up over many GIF
      * jobs. Two arenas keep it flat. */
@@ -546,7 +544,6 @@ static int l_convert(lua_State *L)
 
     refuse_in_master(L, "convert");
     read_opts(L, 3, "convert", ON_CONVERT, &o);
-    setup_process();
     if (open_input(data, len, &o, VIPS_ACCESS_SEQUENTIAL, &from, &in, msg) != 0)
         return push_failure(L, msg);
     snprintf(doing, sizeof(doing), "convert the %s input to %s", format_titles[from], format_titles[to]);
@@ -572,7 +569,6 @@ static int l_thumbnail(lua_State *L)
     width = (int)lua_tonumber(L, 2);
     refuse_in_master(L, "thumbnail");
     read_opts(L, 3, "thumbnail", ON_THUMBNAIL, &o);
-    setup_process();
     if (open_input(data, len, &o, VIPS_ACCESS_RANDOM, &from, &in, msg) != 0)
         return push_failure(L, msg);
     g_object_unref(in); /* the header was for the limits; thumbnail reloads, shrinking on load */
@@ -608,7 +604,6 @@ static int l_info(lua_State *L)
     char msg[MSG_MAX];
 
     refuse_in_master(L, "info");
-    setup_process();
     o.max_pixels = o.max_bytes = HUGE_VAL;
     if (open_input(data, len, &o, VIPS_ACCESS_RANDOM, &fmt, &in, msg) != 0)
         return push_failure(L, msg);
@@ -649,7 +644,7 @@ int luaopen_gdlua_image(lua_State *L)
     if (vips_init("gdlua") != 0)
         return luaL_error(L, "gdlua.image: cannot start libvips: %s", vips_error_buffer());
     g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO, on_vips_log, NULL);
-    gdl_child_hook(setup_process);
+    set_up();
     lua_newtable(L);
     luaL_register(L, NULL, image_api);
     lua_pushstring(L, vips_version_string());
