@@ -160,6 +160,24 @@ check_colour(png(8, 8, 6, 8, "\10\200\30\255"), { 10, 200, 30 }, "an opaque RGBA
 local z0, z9 = image.convert(sample, "png", { compression = 0 }), image.convert(sample, "png", { compression = 9 })
 check(#z0 > 320 * 240 * 4 and #z9 < #z0, ("PNG compression 0 (%d bytes), 9 (%d)"):format(#z0, #z9))
 
+-- Common PNGs are decoded by gdl_png.c, the rest by libvips: the same
+-- file with a chunk only libvips reads (bKGD, tEXt) goes to libvips,
+-- and every output must be the same bytes either way.
+local function with_chunk(data, kind, body)
+  return data:sub(1, 33) .. chunk(kind, body) .. data:sub(34) -- after IHDR
+end
+for _, forced in ipairs { with_chunk(sample, "bKGD", "\0\1\0\2\0\3"), with_chunk(sample, "tEXt", "Comment\0x") } do
+  for _, to in ipairs { "jpeg", "png", "gif", "webp" } do
+    check(image.convert(forced, to, { strip = true }) == image.convert(sample, to, { strip = true }),
+      "a PNG decoded by gdlua and by libvips converts to the same " .. to)
+  end
+end
+local opaque = png(8, 8, 2, 8, "\10\200\30")
+check(image.convert(with_chunk(opaque, "bKGD", "\0\1\0\2\0\3"), "jpeg") == image.convert(opaque, "jpeg"),
+  "the same JPEG, metadata included (72 dpi without pHYs)")
+check(image.convert(with_chunk(sample, "bKGD", "\0\1\0\2\0\3"), "jpeg") == image.convert(sample, "jpeg"),
+  "the same JPEG, metadata included (sample.png's pHYs)")
+
 -- ---- thumbnails ----
 
 local function thumb(width, opts)
