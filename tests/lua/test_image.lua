@@ -172,11 +172,23 @@ for _, forced in ipairs { with_chunk(sample, "bKGD", "\0\1\0\2\0\3"), with_chunk
       "a PNG decoded by gdlua and by libvips converts to the same " .. to)
   end
 end
-local opaque = png(8, 8, 2, 8, "\10\200\30")
-check(image.convert(with_chunk(opaque, "bKGD", "\0\1\0\2\0\3"), "jpeg") == image.convert(opaque, "jpeg"),
-  "the same JPEG, metadata included (72 dpi without pHYs)")
-check(image.convert(with_chunk(sample, "bKGD", "\0\1\0\2\0\3"), "jpeg") == image.convert(sample, "jpeg"),
-  "the same JPEG, metadata included (sample.png's pHYs)")
+-- Opaque PNGs to JPEG skip libvips altogether (gdl_jpeg.c): the same
+-- bytes as libvips's jpegsave, Exif included, at every quality.
+local opaque_photo = assert(image.convert(assert(image.convert(sample, "jpeg")), "png", { strip = true }))
+check_eq(describe(opaque_photo), "320x240 png 3", "an RGB PNG of the sample (IHDR, pHYs, IDAT, IEND)")
+local opaque = {
+  ["RGB with pHYs"] = opaque_photo,
+  ["RGB, 72 dpi without pHYs"] = png(8, 8, 2, 8, "\10\200\30"),
+  ["grey"] = png(9, 5, 0, 8, "\100"),
+  ["RGBA"] = sample,
+}
+for what, data in pairs(opaque) do
+  local forced = with_chunk(data, "bKGD", "\0\1\0\2\0\3")
+  for _, o in ipairs { {}, { quality = 90 }, { quality = 30, strip = true }, { quality = 100 } } do
+    check(image.convert(forced, "jpeg", o) == image.convert(data, "jpeg", o),
+      ("%s to JPEG at quality %d%s: libvips's bytes"):format(what, o.quality or 75, o.strip and ", stripped" or ""))
+  end
+end
 
 -- ---- thumbnails ----
 
