@@ -111,7 +111,9 @@ int gdl_jpeg_encode(const unsigned char *pixels, int width, int height, int band
     size_t stride = (size_t)width * bands;
 
     *out = NULL;
-    if (bands != 1 && bands != 3)
+    /* A resolution whose dpi x 1000 overflows the Exif field (a pHYs in
+     * no unit, say) is libvips's to write as it does. */
+    if ((bands != 1 && bands != 3) || !(xres * 25.4 * 1000 < 4294967296.0 && yres * 25.4 * 1000 < 4294967296.0))
         return -1;
     c.err = jpeg_std_error(&err.mgr);
     err.mgr.error_exit = on_error;

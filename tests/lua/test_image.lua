@@ -181,6 +181,8 @@ local opaque = {
   ["RGB, 72 dpi without pHYs"] = png(8, 8, 2, 8, "\10\200\30"),
   ["grey"] = png(9, 5, 0, 8, "\100"),
   ["RGBA"] = sample,
+  ["RGB, pHYs of 4e9 pixels per unknown unit"] = with_chunk(png(8, 8, 2, 8, "\10\200\30"), "pHYs",
+    "\255\255\255\255\255\255\255\255\0"),
 }
 for what, data in pairs(opaque) do
   local forced = with_chunk(data, "bKGD", "\0\1\0\2\0\3")
