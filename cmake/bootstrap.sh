@@ -9,7 +9,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${GDLUA_BUILD:-$ROOT/build}
 PACKAGES="build-essential cmake pkg-config libgearman-dev gearman-job-server gearman-tools
-          libluajit2-5.1-dev libevent-dev libedit-dev libvips-dev libimager-perl procps clang libclang-rt-14-dev
+          libluajit2-5.1-dev libevent-dev libedit-dev libvips-dev libdeflate-dev
+          libjpeg62-turbo-dev libimagequant-dev libcgif-dev libimager-perl procps clang libclang-rt-14-dev
           libsystemd-dev python3 groff-base dpkg-dev libjs-dygraphs prometheus chromium chromium-driver curl"
 
 missing=()

@@ -429,7 +429,7 @@ int main(int argc, char **argv)
     n_gif = quick ? 1 : 2;
     if (quick)
         n_rss = 3;
-    checkpoints[0] = n_rss < 10 ? 1 : 10;
+    checkpoints[0] = n_rss < 20 ? 1 : 10; /* below 20, 10 would come after n_rss / 2 */
     checkpoints[1] = n_rss < 100 ? (n_rss + 1) / 2 : 100;
     checkpoints[2] = n_rss;
 

@@ -1,17 +1,20 @@
 #!/bin/bash
-# run.sh [SECONDS]: builds the console fuzzer with clang (libFuzzer, ASan,
-# UBSan, no recovery) and runs it for SECONDS (default 20) on a copy of the
-# corpus. Fails if libFuzzer does (a crash, a leak, a sanitizer report) or
+# run.sh [SECONDS [TARGET]]: builds a fuzzer with clang (libFuzzer, ASan,
+# UBSan, no recovery) and runs it for SECONDS (default 20) on a copy of its
+# corpus: TARGET console (default; corpus/) or png (corpus_png/). Fails if libFuzzer does (a crash, a leak, a sanitizer report) or
 # if its log has a sanitizer report anyway.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUILD=${FUZZ_BUILD:-$HERE/../../build-fuzz}
 cmake -S "$HERE" -B "$BUILD" -DCMAKE_C_COMPILER=clang >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" >/dev/null
+TARGET=${2:-console}
+SEEDS=$HERE/corpus
+[ "$TARGET" = console ] || SEEDS=$HERE/corpus_$TARGET
+cmake --build "$BUILD" -j"$(nproc)" --target "fuzz_$TARGET" >/dev/null
 CORPUS=$(mktemp -d)
 trap 'rm -rf "$CORPUS"' EXIT
-cp "$HERE"/corpus/* "$CORPUS"/
-if ! "$BUILD/fuzz_console" -max_total_time="${1:-20}" -max_len=8192 -print_final_stats=1 "$CORPUS" \
+cp "$SEEDS"/* "$CORPUS"/
+if ! "$BUILD/fuzz_$TARGET" -max_total_time="${1:-20}" -max_len=8192 -print_final_stats=1 "$CORPUS" \
     >"$CORPUS/fuzz.log" 2>&1 ||
     grep -qaE 'runtime error:|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer' "$CORPUS/fuzz.log"; then
     cat "$CORPUS/fuzz.log"

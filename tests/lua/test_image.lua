@@ -160,6 +160,89 @@ check_colour(png(8, 8, 6, 8, "\10\200\30\255"), { 10, 200, 30 }, "an opaque RGBA
 local z0, z9 = image.convert(sample, "png", { compression = 0 }), image.convert(sample, "png", { compression = 9 })
 check(#z0 > 320 * 240 * 4 and #z9 < #z0, ("PNG compression 0 (%d bytes), 9 (%d)"):format(#z0, #z9))
 
+-- Common PNGs are decoded by gdl_png.c, the rest by libvips: the same
+-- file with a chunk only libvips reads (bKGD, tEXt) goes to libvips,
+-- and every output must be the same bytes either way.
+local function with_chunk(data, kind, body)
+  return data:sub(1, 33) .. chunk(kind, body) .. data:sub(34) -- after IHDR
+end
+for _, forced in ipairs { with_chunk(sample, "bKGD", "\0\1\0\2\0\3"), with_chunk(sample, "tEXt", "Comment\0x") } do
+  for _, to in ipairs { "jpeg", "png", "gif", "webp" } do
+    check(image.convert(forced, to, { strip = true }) == image.convert(sample, to, { strip = true }),
+      "a PNG decoded by gdlua and by libvips converts to the same " .. to)
+  end
+end
+-- Opaque PNGs to JPEG skip libvips altogether (gdl_jpeg.c): the same
+-- bytes as libvips's jpegsave, Exif included, at every quality.
+local opaque_photo = assert(image.convert(assert(image.convert(sample, "jpeg")), "png", { strip = true }))
+check_eq(describe(opaque_photo), "320x240 png 3", "an RGB PNG of the sample (IHDR, pHYs, IDAT, IEND)")
+local opaque = {
+  ["RGB with pHYs"] = opaque_photo,
+  ["RGB, 72 dpi without pHYs"] = png(8, 8, 2, 8, "\10\200\30"),
+  ["grey"] = png(9, 5, 0, 8, "\100"),
+  ["RGBA"] = sample,
+  ["RGB, pHYs of 4e9 pixels per unknown unit"] = with_chunk(png(8, 8, 2, 8, "\10\200\30"), "pHYs",
+    "\255\255\255\255\255\255\255\255\0"),
+}
+for what, data in pairs(opaque) do
+  local forced = with_chunk(data, "bKGD", "\0\1\0\2\0\3")
+  for _, o in ipairs { {}, { quality = 90 }, { quality = 30, strip = true }, { quality = 100 } } do
+    check(image.convert(forced, "jpeg", o) == image.convert(data, "jpeg", o),
+      ("%s to JPEG at quality %d%s: libvips's bytes"):format(what, o.quality or 75, o.strip and ", stripped" or ""))
+  end
+end
+
+-- Opaque PNGs to GIF, undithered, are remapped by gdl_gif.c (the exact
+-- nearest palette colour): other bytes than libvips's, as close to the
+-- original; dithered or with alpha, libvips's own bytes.
+local function pixels(data) -- every RGB byte, via a PNG of stored blocks
+  local p = assert(image.convert(data, "png", { compression = 0 }))
+  local at, idat = 9, {}
+  local width, bands = nil, ({ [0] = 1, [2] = 3, [4] = 2, [6] = 4 })[p:byte(26)]
+  while at < #p do
+    local len = ((p:byte(at) * 256 + p:byte(at + 1)) * 256 + p:byte(at + 2)) * 256 + p:byte(at + 3)
+    if p:sub(at + 4, at + 7) == "IHDR" then width = p:byte(at + 10) * 256 + p:byte(at + 11) end
+    if p:sub(at + 4, at + 7) == "IDAT" then idat[#idat + 1] = p:sub(at + 8, at + 7 + len) end
+    at = at + 12 + len
+  end
+  local z, raw, pos = table.concat(idat), {}, 3
+  while pos < #z - 4 do
+    local n = le16(z, pos + 1)
+    raw[#raw + 1] = z:sub(pos + 5, pos + 4 + n)
+    pos = pos + 5 + n
+  end
+  raw = table.concat(raw)
+  local out, stride = {}, width * bands + 1
+  for row = 0, #raw / stride - 1 do
+    for x = 0, width - 1 do
+      for k = 1, 3 do out[#out + 1] = raw:byte(row * stride + 2 + x * bands + k - 1) end
+    end
+  end
+  return out
+end
+local function mean_error(a, b)
+  local sum = 0
+  for i = 1, #a do sum = sum + math.abs(a[i] - b[i]) end
+  return sum / #a
+end
+local forced_photo = with_chunk(opaque_photo, "bKGD", "\0\1\0\2\0\3")
+local ours, theirs = image.convert(opaque_photo, "gif"), image.convert(forced_photo, "gif")
+check(ours ~= theirs and describe(ours) == "320x240 gif 3",
+  "an opaque PNG's GIF is gdlua's remap (a plain GIF: read back with 3 bands)")
+local original = pixels(opaque_photo)
+local e_ours, e_theirs = mean_error(pixels(ours), original), mean_error(pixels(theirs), original)
+check(e_ours <= e_theirs * 1.05 + 0.01, ("the remap is as close as libvips's: mean error %.3f against %.3f levels")
+  :format(e_ours, e_theirs))
+check(e_ours < 3, ("mean error %.3f levels"):format(e_ours))
+check(image.convert(opaque_photo, "gif", { dither = 0.5 }) == image.convert(forced_photo, "gif", { dither = 0.5 }),
+  "dithered GIF: libvips's bytes")
+check(image.convert(sample, "gif") == image.convert(with_chunk(sample, "bKGD", "\0\1\0\2\0\3"), "gif"),
+  "GIF of an RGBA PNG: libvips's bytes")
+local g4 = image.convert(opaque_photo, "gif", { bitdepth = 4, effort = 10 })
+check(bit.band(g4:byte(11), 0x80) ~= 0 and bit.band(g4:byte(11), 7) <= 3, "bitdepth 4: at most 16 colours")
+check(#g4 < #ours, "bitdepth 4 makes a smaller GIF")
+check_eq(describe(image.convert(png(9, 5, 0, 8, "\100"), "gif")), "9x5 gif 3", "a grey PNG to GIF")
+
 -- ---- thumbnails ----
 
 local function thumb(width, opts)

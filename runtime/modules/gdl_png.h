@@ -1,0 +1,24 @@
+/*
+ * gdl_png.h: a fast decoder for the common PNGs (8-bit grey, grey +
+ * alpha, RGB, RGBA, not interlaced), used by gdlua.image before libvips's
+ * own loader; see gdl_png.c.
+ */
+#ifndef GDL_PNG_H
+#define GDL_PNG_H
+
+#include <stddef.h>
+
+typedef struct {
+    int width, height, bands; /* bands: 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA */
+    double xres, yres;        /* pixels per mm, as libvips's pngload reports them */
+} gdl_png_info_t;
+
+/* Decodes data into *pixels (width x height x bands bytes, rows top to
+ * bottom; free() it). Returns 0, or -1 when the file is not one this
+ * decoder handles exactly as libvips would (another layout, chunks that
+ * would change the pixels or metadata) or is damaged in any way: the
+ * caller then uses libvips, which reads everything and reports the
+ * damage. max_pixels bounds the allocation. */
+int gdl_png_decode(const void *data, size_t len, double max_pixels, gdl_png_info_t *info, unsigned char **pixels);
+
+#endif
