@@ -40,6 +40,12 @@ wait_for "the crashes counted" 10 restarts crash crash 3
 for f in echo crash recycle; do
     wait_for "a worker for Web::Jobs::$f again" 10 has_workers "Web::Jobs::$f"
 done
+# The queue gauges are the last poll's: one taken while the poison job
+# waited for its fourth process still says 1 until the next poll.
+queue_empty() {
+    curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -qE "^gdlua_queued_jobs\{job=\"Web::Jobs::crash\",server=\"[^\"]*\"\} 0$"
+}
+wait_for "a poll that shows the crash queue empty" 10 queue_empty
 
 # Prometheus' own linter: format, names, HELP and TYPE of every family.
 metrics=$(http_get /metrics)
