@@ -97,6 +97,7 @@ static void (*reload_hooks[SHUTDOWN_HOOKS_MAX])(bool ok, const char *msg);
 static int nreload_hooks;
 
 static void scale(bool fresh);
+static void poll_all(void);
 static void shutdown_begin(int sig);
 static void reload_begin(const char *why);
 static void describe_exit(int status, char *buf, size_t len);
@@ -293,7 +294,7 @@ static void scale(bool fresh)
     static gdl_stop_t stops[GDL_PROCS_MAX];
     unsigned char *wake;
     gdl_scene_t sc;
-    bool settling = false;
+    bool settling = false, poll = false;
 
     if (shutting_down || base == NULL)
         return;
@@ -316,7 +317,12 @@ static void scale(bool fresh)
             stop(plan.stops[n].slot, plan.stops[n].why);
         recycle(k);
         wake[k] = plan.wake;
+        poll |= plan.poll;
     }
+    /* An idle process waits for figures newer than its idleness before
+     * it stops: ask for them now rather than at the next tick. */
+    if (poll)
+        poll_all();
     if (!gdl_config.no_wakeups)
         gdl_sentinel_want(wake);
     free(wake);

@@ -114,14 +114,17 @@ void gdl_policy_plan(const gdl_scene_t *sc, const gdl_pool_view_t *p, gdl_plan_t
     if (nidle)
         qsort(plan->stops, nidle, sizeof(gdl_stop_t), by_idle_desc);
     plan->nstops = 0;
+    plan->poll = false;
     for (int k = 0; k < nidle && plan->nstops < allowed; k++) {
         gdl_stop_t *s = &plan->stops[plan->nstops];
         /* Idle since before the poll was sent: one idle only since then
          * may be taking the very job that poll saw assigned (its slot
          * turns busy once it has read it), so "nothing waits" is not yet
          * known for it. */
-        bool expired = d.queue == 0 && plan->stops[k].idle_ms >= p->max_idle_ms &&
-                       sc->now_ms - plan->stops[k].idle_ms < sc->asked_ms;
+        bool idle_enough = d.queue == 0 && plan->stops[k].idle_ms >= p->max_idle_ms;
+        bool expired = idle_enough && sc->now_ms - plan->stops[k].idle_ms < sc->asked_ms;
+
+        plan->poll |= idle_enough && !expired;
 
         if (!expired && plan->nstops >= surplus)
             break; /* sorted: no later one has idled longer */

@@ -312,6 +312,7 @@ typedef struct {
     int64_t queued_since_ms; /* the view's, updated */
     bool wake;               /* one more job should wake the master */
     bool settling;           /* processes are starting: look again soon */
+    bool poll;               /* an idle one would stop, but became idle after the poll was sent */
 } gdl_plan_t;
 
 void gdl_policy_plan(const gdl_scene_t *scene, const gdl_pool_view_t *pool, gdl_plan_t *plan);

@@ -200,10 +200,12 @@ int main(void)
         static const int64_t just[] = {50}; /* since NOW - 50 > ASKED */
         p = run((spec_t){.max = 5, .idle = just, .nidle = 1, .running = 1});
         CHECK_INT(p.nstops, 0);
+        CHECK(p.poll); /* a fresher poll settles it */
         /* idle since before the poll: it goes */
         static const int64_t before[] = {150};
         p = run((spec_t){.max = 5, .idle = before, .nidle = 1});
         CHECK_INT(p.nstops, 1);
+        CHECK(!p.poll);
     }
     {
         /* busy processes are never candidates: 4 processes, only 1 idle */
