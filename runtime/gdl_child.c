@@ -298,6 +298,20 @@ static gearman_worker_st *worker_new(void)
     return w;
 }
 
+/* gdlua._dispatch, looked up once: the loader calls this once it has
+ * loaded the modules, so the processes it forks start with it at hand (one
+ * whose loader could not tries again itself). 0, or -1 with the error on
+ * L's stack. */
+int gdl_child_prepare(lua_State *L)
+{
+    if (gdl_lua_require(L, "gdlua") != 0)
+        return -1;
+    lua_getfield(L, -1, "_dispatch");
+    dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pop(L, 1);
+    return 0;
+}
+
 void gdl_child_run(int pool_index, int slot)
 {
     gearman_worker_st *w;
@@ -317,13 +331,10 @@ void gdl_child_run(int pool_index, int slot)
     for (int i = 0; i < nchild_hooks; i++)
         child_hooks[i]();
 
-    if (gdl_lua_require(L, "gdlua") != 0) {
+    if (dispatch_ref == LUA_NOREF && gdl_child_prepare(L) < 0) {
         gdl_error("%s: cannot load the gdlua module: %s", pool->name, lua_tostring(L, -1));
         _exit(1);
     }
-    lua_getfield(L, -1, "_dispatch");
-    dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_pop(L, 1);
 
     w = worker_new();
     worker_id = gearman_worker_id(w);

@@ -9,7 +9,8 @@
  *
  * Master and loader talk over a socket pair: the loader sends its
  * result once (the pools it loaded, or its first error), then answers
- * spawn requests, one at a time, each with the pid it started. A
+ * spawn requests, each with the pid it started, in order (the requests
+ * of one start come in one write and are forked side by side). A
  * process is forked twice, loader -> intermediate -> process, and the
  * intermediate exits at once, so the process is reparented to the
  * master (a child subreaper): every process is the master's child, the
@@ -44,7 +45,9 @@
 
 #define SPAWN_TIMEOUT_MS 1000 /* a loader that takes longer to answer is broken (stopped, stuck) */
 #define RESULT_MAX       (64 << 20)
-#define LOADERS_MAX      4 /* the master's ends open at once: the serving one, one loading, ones ending */
+#define LOADERS_MAX      4  /* the master's ends open at once: the serving one, one loading, ones ending */
+#define BATCH_MAX        32 /* requests served together */
+#define SPARE_DELAY_MS   50 /* after a start, no request for this long: fork the next spare */
 
 typedef struct {
     int32_t pool, slot;
@@ -180,19 +183,25 @@ static void send_result(int fd, int failed, const char *error)
     evbuffer_free(b);
 }
 
-/* A spare: a process forked ahead of need, already the master's child,
- * waiting to be told its pool and slot. */
+/* A spare: a process forked ahead of need, already the master's child
+ * once its intermediate is reaped, waiting to be told its pool and slot. */
 typedef struct {
-    pid_t pid; /* 0: none */
-    int fd;    /* where its pool and slot are written */
+    pid_t pid;  /* 0: none, or not known yet (mid has not reported it) */
+    pid_t mid;  /* the intermediate, until reaped */
+    int fd;     /* where its pool and slot are written */
+    int report; /* where mid writes the spare's pid; -1 once read */
 } spare_t;
 
-/* Forks a spare, reparented to the master: loader -> intermediate ->
- * spare, and the intermediate exits at once. 0, or -1 with errno. */
-static int spare_new(spare_t *sp, int sock, int gen)
+#define NO_SPARE ((spare_t){0, 0, -1, -1})
+
+/* Starts forking a spare, reparented to the master: loader ->
+ * intermediate -> spare, and the intermediate exits at once. Returns once
+ * the intermediate is forked, so several can fork their spares at once
+ * (spare_finish collects each). 0, or -1 with errno. */
+static int spare_fork(spare_t *sp, int sock, int gen)
 {
     int assign[2], report[2], saved;
-    pid_t mid, pid = 0;
+    pid_t mid;
 
     if (pipe(assign) < 0)
         return -1;
@@ -206,6 +215,8 @@ static int spare_new(spare_t *sp, int sock, int gen)
     fflush(NULL); /* or the child would write our pending output again */
     mid = fork();
     if (mid == 0) {
+        pid_t pid;
+
         close(sock);
         close(assign[1]);
         close(report[0]);
@@ -233,22 +244,44 @@ static int spare_new(spare_t *sp, int sock, int gen)
     saved = errno;
     close(assign[0]);
     close(report[1]);
-    if (mid > 0) {
-        if (read_all(report[0], &pid, sizeof(pid)) < 0)
-            pid = -EIO;
-        while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        if (pid < 0)
-            saved = -pid;
-    }
-    close(report[0]);
-    if (mid < 0 || pid < 0) {
+    if (mid < 0) {
         close(assign[1]);
+        close(report[0]);
         errno = saved;
         return -1;
     }
-    *sp = (spare_t){pid, assign[1]};
+    *sp = (spare_t){0, mid, assign[1], report[0]};
     return 0;
+}
+
+/* Waits for a spare_fork to be done: the spare's pid reported and the
+ * intermediate reaped. 0, or -1 with errno (and no spare). */
+static int spare_finish(spare_t *sp)
+{
+    pid_t pid;
+    int saved = 0;
+
+    if (read_all(sp->report, &pid, sizeof(pid)) < 0)
+        pid = -EIO;
+    close(sp->report);
+    sp->report = -1;
+    while (waitpid(sp->mid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    sp->mid = 0;
+    if (pid < 0) {
+        saved = -pid;
+        close(sp->fd);
+        *sp = NO_SPARE;
+        errno = saved;
+        return -1;
+    }
+    sp->pid = pid;
+    return 0;
+}
+
+static int spare_new(spare_t *sp, int sock, int gen)
+{
+    return spare_fork(sp, sock, gen) < 0 ? -1 : spare_finish(sp);
 }
 
 /* The spare becomes a process of pool, for slot: its pid, or -1. */
@@ -259,7 +292,7 @@ static pid_t spare_assign(spare_t *sp, int pool, int slot)
     int rc = write_all(sp->fd, &req, sizeof(req));
 
     close(sp->fd);
-    *sp = (spare_t){0, -1};
+    *sp = NO_SPARE;
     if (rc < 0) {
         errno = EPIPE; /* it has died */
         return -1;
@@ -269,9 +302,24 @@ static pid_t spare_assign(spare_t *sp, int pool, int slot)
 
 static void spare_drop(spare_t *sp)
 {
+    if (sp->report >= 0 && spare_finish(sp) < 0)
+        return;
     if (sp->pid > 0)
         close(sp->fd); /* it exits */
-    *sp = (spare_t){0, -1};
+    *sp = NO_SPARE;
+}
+
+static bool request_valid(const spawn_req_t *req)
+{
+    return req->pool >= 0 && req->pool < gdl_npools && req->slot >= 0 && req->slot < GDL_PROCS_MAX;
+}
+
+/* Whether a request comes within ms (0: whether one is there already). */
+static bool request_within(int fd, int ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+    return poll(&pfd, 1, ms) > 0;
 }
 
 static void on_usr1(int sig)
@@ -306,8 +354,8 @@ static void loader_run(int fd, int gen) __attribute__((noreturn));
 static void loader_run(int fd, int gen)
 {
     char title[512], error[512] = "";
-    spare_t spare = {0, -1};
-    int failed, n;
+    spare_t spare = NO_SPARE;
+    int failed, n, delay_ms = 0;
 
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != gdl_master_pid)
@@ -339,23 +387,34 @@ static void loader_run(int fd, int gen)
          * after 1000 jobs without this cycle, 0.5 MiB with it). */
         lua_gc(gdl_L, LUA_GCCOLLECT, 0);
     }
+    /* The processes forked from here start with gdlua._dispatch at hand;
+     * if it cannot be had, each process tries again and says why. */
+    if (failed >= 0 && gdl_L != NULL && gdl_npools > 0 && gdl_child_prepare(gdl_L) < 0)
+        lua_pop(gdl_L, 1);
     send_result(fd, failed, error);
 
-    /* Requests are answered from a spare, forked ahead, so a process
-     * starts without waiting for forks; the next spare is forked after
-     * the answer. */
+    /* Requests are answered from a spare forked ahead, so a lone start
+     * waits for no fork. After a start, the next spare is forked once no
+     * request has come for SPARE_DELAY_MS: forked at once, it would take a
+     * core from the process just started while that one connects. The
+     * requests of one start come in one write (several processes of a
+     * burst): their intermediates are all forked before any is waited
+     * for, so their forks and exits run side by side, not in turn. */
     for (;;) {
-        spawn_req_t req;
-        spawn_rep_t rep = {0};
+        spawn_req_t reqs[BATCH_MAX];
+        spare_t forked[BATCH_MAX];
         sigset_t all, old;
         ssize_t got;
+        int nreq;
 
         /* Blocked across the forks: a process sets its own handlers. */
         sigfillset(&all);
-        sigprocmask(SIG_BLOCK, &all, &old);
-        if (spare.pid == 0 && gdl_npools > 0 && spare_new(&spare, fd, gen) < 0)
-            gdl_warn("loader %d: cannot fork a spare process: %s", gen, strerror(errno));
-        sigprocmask(SIG_SETMASK, &old, NULL);
+        if (spare.pid == 0 && spare.report < 0 && gdl_npools > 0 && !request_within(fd, delay_ms)) {
+            sigprocmask(SIG_BLOCK, &all, &old);
+            if (spare_new(&spare, fd, gen) < 0)
+                gdl_warn("loader %d: cannot fork a spare process: %s", gen, strerror(errno));
+            sigprocmask(SIG_SETMASK, &old, NULL);
+        }
 
         if (reopen_log) {
             reopen_log = 0;
@@ -363,25 +422,50 @@ static void loader_run(int fd, int gen)
             spare_drop(&spare); /* it holds the old log file */
             continue;
         }
-        got = read(fd, &req, sizeof(req));
+        got = read(fd, &reqs[0], sizeof(reqs[0]));
         if (got < 0 && errno == EINTR)
             continue;
-        if (got != (ssize_t)sizeof(req))
+        if (got != (ssize_t)sizeof(reqs[0]))
             _exit(0); /* the master closed its end: this generation is over */
-        if (req.pool < 0 || req.pool >= gdl_npools || req.slot < 0 || req.slot >= GDL_PROCS_MAX) {
-            rep = (spawn_rep_t){-1, EINVAL};
-        } else {
-            sigprocmask(SIG_BLOCK, &all, &old);
-            rep.pid = -1;
-            /* A second try with a fresh spare, if the first one had died. */
-            for (int tries = 0; tries < 2 && rep.pid < 0; tries++)
-                if (spare.pid > 0 || spare_new(&spare, fd, gen) == 0)
-                    rep.pid = spare_assign(&spare, req.pool, req.slot);
-            rep.err = rep.pid < 0 ? errno : 0;
-            sigprocmask(SIG_SETMASK, &old, NULL);
+        for (nreq = 1; nreq < BATCH_MAX; nreq++) {
+            got = recv(fd, &reqs[nreq], sizeof(reqs[nreq]), MSG_DONTWAIT);
+            if (got <= 0)
+                break;
+            if (got < (ssize_t)sizeof(reqs[nreq]) &&
+                read_all(fd, (char *)&reqs[nreq] + got, sizeof(reqs[nreq]) - (size_t)got) < 0)
+                _exit(0);
         }
-        if (write_all(fd, &rep, sizeof(rep)) < 0)
-            _exit(0);
+
+        sigprocmask(SIG_BLOCK, &all, &old);
+        /* The spare at hand serves the first; the others' intermediates
+         * fork now (one that cannot is forked again below). */
+        for (int i = 0; i < nreq; i++) {
+            forked[i] = NO_SPARE;
+            if (!request_valid(&reqs[i]))
+                continue;
+            if (spare.pid > 0 || spare.report >= 0) {
+                forked[i] = spare;
+                spare = NO_SPARE;
+            } else if (spare_fork(&forked[i], fd, gen) < 0) {
+                forked[i] = NO_SPARE;
+            }
+        }
+        for (int i = 0; i < nreq; i++) {
+            spawn_rep_t rep = {-1, EINVAL};
+
+            /* A second try with a fresh spare, if the first one had died. */
+            for (int tries = 0; tries < 2 && request_valid(&reqs[i]) && rep.pid < 0; tries++) {
+                if (forked[i].report >= 0 && spare_finish(&forked[i]) < 0)
+                    continue;
+                if (forked[i].pid > 0 || spare_new(&forked[i], fd, gen) == 0)
+                    rep.pid = spare_assign(&forked[i], reqs[i].pool, reqs[i].slot);
+                rep.err = rep.pid < 0 ? errno : 0;
+            }
+            if (write_all(fd, &rep, sizeof(rep)) < 0)
+                _exit(0);
+        }
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        delay_ms = SPARE_DELAY_MS;
     }
 }
 
@@ -539,38 +623,55 @@ int gdl_loader_read(gdl_loader_t *ld, bool block)
     }
 }
 
-pid_t gdl_loader_spawn(gdl_loader_t *ld, int pool, int slot, char *why, size_t whylen)
+/* Starts n processes of pool, one per slots[i]: pids[i] gets its pid, or
+ * -1 with the cause in why. The requests go in one write, so the loader
+ * forks them side by side. Returns how many started, or -2 when the
+ * loader is gone or has let SPAWN_TIMEOUT_MS pass without an answer
+ * (pids[i] is set for those it answered before). */
+int gdl_loader_spawn(gdl_loader_t *ld, int pool, const int *slots, int n, pid_t *pids, char *why, size_t whylen)
 {
-    spawn_req_t req = {pool, slot};
-    spawn_rep_t rep;
+    spawn_req_t reqs[GDL_PROCS_MAX];
     struct pollfd pfd = {.fd = ld->fd, .events = POLLIN};
-    int64_t deadline = gdl_now_ms() + SPAWN_TIMEOUT_MS;
-    int rc;
+    int started = 0;
 
-    if (ld->fd < 0 || write_all(ld->fd, &req, sizeof(req)) < 0) {
+    if (n > GDL_PROCS_MAX)
+        n = GDL_PROCS_MAX;
+    for (int i = 0; i < n; i++) {
+        reqs[i] = (spawn_req_t){pool, slots[i]};
+        pids[i] = -1;
+    }
+    if (ld->fd < 0 || write_all(ld->fd, reqs, sizeof(spawn_req_t) * (size_t)n) < 0) {
         snprintf(why, whylen, "the loader is gone");
         return -2;
     }
-    /* The answer is one small write: once it begins, it is all there. */
-    do {
-        int left = (int)(deadline - gdl_now_ms());
+    for (int i = 0; i < n; i++) {
+        int64_t deadline = gdl_now_ms() + SPAWN_TIMEOUT_MS;
+        spawn_rep_t rep;
+        int rc;
 
-        rc = left > 0 ? poll(&pfd, 1, left) : 0;
-    } while (rc < 0 && errno == EINTR);
-    if (rc <= 0) {
-        snprintf(why, whylen, rc == 0 ? "the loader did not answer in %d ms" : "cannot wait for the loader (%d ms)",
-                 SPAWN_TIMEOUT_MS);
-        return -2;
+        /* Each answer is one small write: once it begins, it is all there. */
+        do {
+            int left = (int)(deadline - gdl_now_ms());
+
+            rc = left > 0 ? poll(&pfd, 1, left) : 0;
+        } while (rc < 0 && errno == EINTR);
+        if (rc <= 0) {
+            snprintf(why, whylen, rc == 0 ? "the loader did not answer in %d ms" : "cannot wait for the loader (%d ms)",
+                     SPAWN_TIMEOUT_MS);
+            return -2;
+        }
+        if (read_all(ld->fd, &rep, sizeof(rep)) < 0) {
+            snprintf(why, whylen, "the loader is gone");
+            return -2;
+        }
+        if (rep.pid < 0) {
+            snprintf(why, whylen, "%s", strerror(rep.err));
+            continue;
+        }
+        pids[i] = rep.pid;
+        started++;
     }
-    if (read_all(ld->fd, &rep, sizeof(rep)) < 0) {
-        snprintf(why, whylen, "the loader is gone");
-        return -2;
-    }
-    if (rep.pid < 0) {
-        snprintf(why, whylen, "%s", strerror(rep.err));
-        return -1;
-    }
-    return rep.pid;
+    return started;
 }
 
 /* Closes the master's end: the loader exits; its processes serve on.

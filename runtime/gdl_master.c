@@ -97,6 +97,7 @@ static void (*reload_hooks[SHUTDOWN_HOOKS_MAX])(bool ok, const char *msg);
 static int nreload_hooks;
 
 static void scale(bool fresh);
+static void poll_all(void);
 static void shutdown_begin(int sig);
 static void reload_begin(const char *why);
 static void describe_exit(int status, char *buf, size_t len);
@@ -142,21 +143,22 @@ static void loader_lost(const char *why, bool reaped)
     }
 }
 
-static int spawn(int pool, const char *why)
+/* Starts up to n processes of pool; returns how many started. */
+static int spawn(int pool, int n, const char *why)
 {
     gdl_pool_t *p = &gdl_pools[pool];
+    int slots[GDL_PROCS_MAX], got = 0, rc;
+    pid_t pids[GDL_PROCS_MAX];
     char err[160];
-    pid_t pid;
-    int i;
 
     if (loader.fd < 0) {
         loader_lost("no loader", false);
-        return -1;
+        return 0;
     }
-
-    for (i = 0; i < GDL_PROCS_MAX && procs[i].pid != 0; i++)
-        ;
-    if (i == GDL_PROCS_MAX) {
+    for (int i = 0; i < GDL_PROCS_MAX && got < n; i++)
+        if (procs[i].pid == 0)
+            slots[got++] = i;
+    if (got == 0) {
         static int64_t said_ms;
         static int unsaid;
         int64_t now = gdl_now_ms();
@@ -170,24 +172,32 @@ static int spawn(int pool, const char *why)
         } else {
             unsaid++;
         }
-        return -1;
+        return 0;
     }
-    /* The slot is ready before fork: once the child runs, it is the
-     * child's to write. The loader forks it (gdl_loader.c). */
-    gdl_slot_prepare(i);
-    pid = gdl_loader_spawn(&loader, pool, i, err, sizeof(err));
-    if (pid < 0) {
-        gdl_error("cannot start a process for %s: %s", p->name, err);
-        gdl_slot_release(i);
-        if (pid == -2)
-            loader_lost(err, false);
-        return -1;
+    /* The slots are ready before fork: once a child runs, its slot is
+     * the child's to write. The loader forks them (gdl_loader.c). */
+    for (int k = 0; k < got; k++)
+        gdl_slot_prepare(slots[k]);
+    rc = gdl_loader_spawn(&loader, pool, slots, got, pids, err, sizeof(err));
+    n = 0;
+    for (int k = 0; k < got; k++) {
+        int i = slots[k];
+
+        if (pids[k] < 0) {
+            gdl_slot_release(i);
+            continue;
+        }
+        procs[i] = (proc_t){.pid = pids[k], .pool = pool, .gen = generation, .started_ms = gdl_now_ms()};
+        nprocs++;
+        pools[pool].processes++;
+        n++;
+        gdl_info("start %d %s: %s", (int)pids[k], p->name, why);
     }
-    procs[i] = (proc_t){.pid = pid, .pool = pool, .gen = generation, .started_ms = gdl_now_ms()};
-    nprocs++;
-    pools[pool].processes++;
-    gdl_info("start %d %s: %s", (int)pid, p->name, why);
-    return 0;
+    if (n < got)
+        gdl_error("cannot start %d process(es) for %s: %s", got - n, p->name, err);
+    if (rc == -2)
+        loader_lost(err, false);
+    return n;
 }
 
 /* Asks process i to stop after its current job; the watchdog sends
@@ -284,7 +294,7 @@ static void scale(bool fresh)
     static gdl_stop_t stops[GDL_PROCS_MAX];
     unsigned char *wake;
     gdl_scene_t sc;
-    bool settling = false;
+    bool settling = false, poll = false;
 
     if (shutting_down || base == NULL)
         return;
@@ -301,13 +311,18 @@ static void scale(bool fresh)
         pools[k].queued_since_ms = plan.queued_since_ms;
         settling |= plan.settling;
         starts = take_spawn_budget(plan.starts);
-        for (int n = 0; n < starts && spawn(k, plan.start_why) == 0; n++)
-            ;
+        if (starts > 0)
+            spawn(k, starts, plan.start_why);
         for (int n = 0; n < plan.nstops; n++)
             stop(plan.stops[n].slot, plan.stops[n].why);
         recycle(k);
         wake[k] = plan.wake;
+        poll |= plan.poll;
     }
+    /* An idle process waits for figures newer than its idleness before
+     * it stops: ask for them now rather than at the next tick. */
+    if (poll)
+        poll_all();
     if (!gdl_config.no_wakeups)
         gdl_sentinel_want(wake);
     free(wake);

@@ -25,8 +25,9 @@
  * both would start too many. Keeping min needs no poll.
  *
  * Down: only idle processes stop, longest idle first, once idle for
- * max_idle_time and while nothing waits; never below min; above max
- * (lowered at run time) idle surplus stops at once.
+ * max_idle_time, since before the poll that shows nothing waiting was
+ * sent; never below min; above max (lowered at run time) idle surplus
+ * stops at once.
  *
  * Crash loops (gdl_policy_crash_loop): a death we did not ask for feeds
  * the pool's back-off only when the process crashed by itself (an exit,
@@ -113,9 +114,17 @@ void gdl_policy_plan(const gdl_scene_t *sc, const gdl_pool_view_t *p, gdl_plan_t
     if (nidle)
         qsort(plan->stops, nidle, sizeof(gdl_stop_t), by_idle_desc);
     plan->nstops = 0;
+    plan->poll = false;
     for (int k = 0; k < nidle && plan->nstops < allowed; k++) {
         gdl_stop_t *s = &plan->stops[plan->nstops];
-        bool expired = d.queue == 0 && plan->stops[k].idle_ms >= p->max_idle_ms;
+        /* Idle since before the poll was sent: one idle only since then
+         * may be taking the very job that poll saw assigned (its slot
+         * turns busy once it has read it), so "nothing waits" is not yet
+         * known for it. */
+        bool idle_enough = d.queue == 0 && plan->stops[k].idle_ms >= p->max_idle_ms;
+        bool expired = idle_enough && sc->now_ms - plan->stops[k].idle_ms < sc->asked_ms;
+
+        plan->poll |= idle_enough && !expired;
 
         if (!expired && plan->nstops >= surplus)
             break; /* sorted: no later one has idled longer */

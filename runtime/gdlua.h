@@ -268,9 +268,10 @@ typedef struct {
 
 int gdl_loader_start(gdl_loader_t *ld, int gen);
 int gdl_loader_read(gdl_loader_t *ld, bool block);
-/* A process of the loader's generation: its pid; -1: the fork failed;
- * -2: the loader is lost (gone, or not answering). */
-pid_t gdl_loader_spawn(gdl_loader_t *ld, int pool, int slot, char *why, size_t whylen);
+/* Processes of the loader's generation, one per slot: how many started
+ * (pids[i] each one's pid, or -1), or -2: the loader is lost (gone, or not
+ * answering; pids[i] is set for those it answered). */
+int gdl_loader_spawn(gdl_loader_t *ld, int pool, const int *slots, int n, pid_t *pids, char *why, size_t whylen);
 void gdl_loader_stop(gdl_loader_t *ld);
 void gdl_pool_free(gdl_pool_t *p);
 
@@ -318,6 +319,7 @@ typedef struct {
     int64_t queued_since_ms; /* the view's, updated */
     bool wake;               /* one more job should wake the master */
     bool settling;           /* processes are starting: look again soon */
+    bool poll;               /* an idle one would stop, but became idle after the poll was sent */
 } gdl_plan_t;
 
 void gdl_policy_plan(const gdl_scene_t *scene, const gdl_pool_view_t *pool, gdl_plan_t *plan);
@@ -384,6 +386,7 @@ void gdl_sentinel_pools_changed(void);
 
 /* ---- gdl_child.c ---- */
 
+int gdl_child_prepare(lua_State *L);
 void gdl_child_run(int pool, int slot) __attribute__((noreturn));
 
 /* ---- gdl_master.c ---- */

@@ -74,6 +74,33 @@ static void wait_children(int want, int timeout_ms)
     }
 }
 
+/* Waits until gdlua serves: its modules loaded and, with wake-ups, its
+ * sentinel registered for the echo job. Submitted earlier, the first
+ * round's job would wait for gdlua's start-up, not a cold start (seen
+ * under load: a first round of 415 ms whose job met gdlua's first poll). */
+static void wait_ready(bool wakeups)
+{
+    double end = bench_now_ms() + 15000;
+    char path[128], buf[4096], needle[32];
+
+    snprintf(path, sizeof(path), "%s/gdlua.log", tmpdir);
+    snprintf(needle, sizeof(needle), "[%d] gdlua ", (int)gdlua_pid); /* the log is shared by both runs */
+    for (;;) {
+        FILE *f = fopen(path, "r");
+        bool serving = false;
+
+        while (f && !serving && fgets(buf, sizeof(buf), f))
+            serving = strstr(buf, needle) && strstr(buf, " serving ");
+        if (f)
+            fclose(f);
+        if (serving && (!wakeups || bench_gearmand_workers(port, "Bench::Jobs::echo") >= 1))
+            return;
+        if (bench_now_ms() > end)
+            die("gdlua did not start serving in 15 s");
+        bench_sleep_ms(5);
+    }
+}
+
 static void start_gdlua(const char *gdlua, const char *dir, bool wakeups, const char *interval)
 {
     char server[64], log[128];
@@ -94,6 +121,7 @@ static void start_gdlua(const char *gdlua, const char *dir, bool wakeups, const 
     argv[n++] = (char *)dir;
     argv[n] = NULL;
     gdlua_pid = bench_spawn(argv, -1, -1, log);
+    wait_ready(wakeups);
 }
 
 static double percentile(double *v, int n, double p)

@@ -192,6 +192,22 @@ int main(void)
         CHECK_INT(p.nstops, 3);
     }
     {
+        /* max_idle_time 0 and nothing queued, but idle only since after the
+         * poll was sent (a process just started): gearmand may have given
+         * it the job that poll counts as running, which it has not read
+         * yet. It is not stopped before it has served it (seen in
+         * bench_scale: "stop P: idle 0 s" logged before P's "job H:..."). */
+        static const int64_t just[] = {50}; /* since NOW - 50 > ASKED */
+        p = run((spec_t){.max = 5, .idle = just, .nidle = 1, .running = 1});
+        CHECK_INT(p.nstops, 0);
+        CHECK(p.poll); /* a fresher poll settles it */
+        /* idle since before the poll: it goes */
+        static const int64_t before[] = {150};
+        p = run((spec_t){.max = 5, .idle = before, .nidle = 1});
+        CHECK_INT(p.nstops, 1);
+        CHECK(!p.poll);
+    }
+    {
         /* busy processes are never candidates: 4 processes, only 1 idle */
         static const int64_t idle[] = {60000};
         p = run((spec_t){.max = 5, .busy = 3, .idle = idle, .nidle = 1, .max_idle_ms = 1000});
