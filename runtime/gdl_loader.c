@@ -194,6 +194,28 @@ typedef struct {
 
 #define NO_SPARE ((spare_t){0, 0, -1, -1})
 
+/* The loader's ends of every spare's pipes that are open: an
+ * intermediate closes them all, so a spare holds no other spare's pipe
+ * (one that did would keep that spare from ever seeing end of file). */
+static int held[2 * (BATCH_MAX + 2)];
+static int nheld;
+
+static void hold(int fd)
+{
+    if (nheld < (int)(sizeof(held) / sizeof(held[0])))
+        held[nheld++] = fd;
+}
+
+static void release(int fd)
+{
+    for (int i = 0; i < nheld; i++)
+        if (held[i] == fd) {
+            held[i] = held[--nheld];
+            break;
+        }
+    close(fd);
+}
+
 /* Starts forking a spare, reparented to the master: loader ->
  * intermediate -> spare, and the intermediate exits at once. Returns once
  * the intermediate is forked, so several can fork their spares at once
@@ -220,6 +242,8 @@ static int spare_fork(spare_t *sp, int sock, int gen)
         close(sock);
         close(assign[1]);
         close(report[0]);
+        for (int i = 0; i < nheld; i++)
+            close(held[i]);
         pid = fork();
         if (pid == 0) {
             spare_req_t req;
@@ -250,6 +274,8 @@ static int spare_fork(spare_t *sp, int sock, int gen)
         errno = saved;
         return -1;
     }
+    hold(assign[1]);
+    hold(report[0]);
     *sp = (spare_t){0, mid, assign[1], report[0]};
     return 0;
 }
@@ -263,14 +289,14 @@ static int spare_finish(spare_t *sp)
 
     if (read_all(sp->report, &pid, sizeof(pid)) < 0)
         pid = -EIO;
-    close(sp->report);
+    release(sp->report);
     sp->report = -1;
     while (waitpid(sp->mid, NULL, 0) < 0 && errno == EINTR)
         ;
     sp->mid = 0;
     if (pid < 0) {
         saved = -pid;
-        close(sp->fd);
+        release(sp->fd);
         *sp = NO_SPARE;
         errno = saved;
         return -1;
@@ -291,7 +317,7 @@ static pid_t spare_assign(spare_t *sp, int pool, int slot)
     pid_t pid = sp->pid;
     int rc = write_all(sp->fd, &req, sizeof(req));
 
-    close(sp->fd);
+    release(sp->fd);
     *sp = NO_SPARE;
     if (rc < 0) {
         errno = EPIPE; /* it has died */
@@ -305,7 +331,7 @@ static void spare_drop(spare_t *sp)
     if (sp->report >= 0 && spare_finish(sp) < 0)
         return;
     if (sp->pid > 0)
-        close(sp->fd); /* it exits */
+        release(sp->fd); /* it exits */
     *sp = NO_SPARE;
 }
 

@@ -37,6 +37,9 @@
 /* While processes start, scale() looks at the slots this often. */
 #define SETTLE_MS 20
 
+/* Polls asked for by an idle stop waiting for fresh figures: at most this often. */
+#define IDLE_POLL_GAP_MS 50
+
 /* Jobs are checked against their pool's timeout this often; a process
  * whose job timed out gets this long to fail it before SIGKILL. */
 #define WATCHDOG_MS      100
@@ -74,7 +77,8 @@ static proc_t procs[GDL_PROCS_MAX];
 static int nprocs;
 static pool_state_t *pools;
 static struct event_base *base;
-static struct event *kill_timer, *tick_timer, *rescale_timer, *budget_timer, *watchdog_timer;
+static struct event *kill_timer, *tick_timer, *rescale_timer, *budget_timer, *watchdog_timer, *idle_poll_timer;
+static int64_t idle_poll_ms; /* when scale() last asked for figures for an idle stop */
 static bool shutting_down;
 static double spawn_tokens;
 static int64_t tokens_at_ms;
@@ -320,9 +324,21 @@ static void scale(bool fresh)
         poll |= plan.poll;
     }
     /* An idle process waits for figures newer than its idleness before
-     * it stops: ask for them now rather than at the next tick. */
-    if (poll)
-        poll_all();
+     * it stops: ask for them now rather than at the next tick, but at most
+     * every IDLE_POLL_GAP_MS (with max_idle_time 0 under steady traffic
+     * each answer would find another process just gone idle, and the
+     * polls would follow each other back to back). */
+    if (poll && !evtimer_pending(idle_poll_timer, NULL)) {
+        int64_t wait_ms = idle_poll_ms + IDLE_POLL_GAP_MS - gdl_now_ms();
+
+        if (wait_ms <= 0) {
+            idle_poll_ms = gdl_now_ms();
+            poll_all();
+        } else {
+            struct timeval tv = {0, (long)wait_ms * 1000};
+            evtimer_add(idle_poll_timer, &tv);
+        }
+    }
     if (!gdl_config.no_wakeups)
         gdl_sentinel_want(wake);
     free(wake);
@@ -767,6 +783,12 @@ static void on_rescale(evutil_socket_t fd, short what, void *arg)
     scale(false);
 }
 
+static void on_idle_poll(evutil_socket_t fd, short what, void *arg)
+{
+    idle_poll_ms = gdl_now_ms();
+    poll_all();
+}
+
 /* The spawn budget has refilled: starts wait for fresh figures. */
 static void on_budget(evutil_socket_t fd, short what, void *arg)
 {
@@ -1039,11 +1061,12 @@ struct event_base *gdl_master_init(void)
     kill_timer = evtimer_new(base, on_kill_timeout, NULL);
     rescale_timer = evtimer_new(base, on_rescale, NULL);
     budget_timer = evtimer_new(base, on_budget, NULL);
+    idle_poll_timer = evtimer_new(base, on_idle_poll, NULL);
     tick_timer = event_new(base, -1, EV_PERSIST, on_tick, NULL);
     watchdog_timer = event_new(base, -1, EV_PERSIST, on_watchdog, NULL);
     load_timer = evtimer_new(base, on_load_timeout, NULL);
-    if (kill_timer == NULL || rescale_timer == NULL || budget_timer == NULL || tick_timer == NULL ||
-        watchdog_timer == NULL || load_timer == NULL) {
+    if (kill_timer == NULL || rescale_timer == NULL || budget_timer == NULL || idle_poll_timer == NULL ||
+        tick_timer == NULL || watchdog_timer == NULL || load_timer == NULL) {
         gdl_error("cannot create the master's timers");
         return NULL;
     }
@@ -1120,6 +1143,7 @@ int gdl_master_run(void)
     event_free(kill_timer);
     event_free(rescale_timer);
     event_free(budget_timer);
+    event_free(idle_poll_timer);
     event_free(tick_timer);
     event_free(watchdog_timer);
     event_base_free(base);

@@ -19,20 +19,67 @@
 #include <string.h>
 
 #include <jpeglib.h>
+#include <jerror.h>
 
 #include "gdl_jpeg.h"
 
+/* Everything libjpeg touches lives in one heap block, reached through a
+ * pointer set before setjmp and never changed after it: nothing the
+ * longjmp path reads is a local variable changed since setjmp. The
+ * output buffer is ours (not jpeg_mem_dest's, which frees a buffer it
+ * outgrows and hands back the new one only at the end, so after an error
+ * the caller could not tell which to free). */
 typedef struct {
+    struct jpeg_compress_struct c;
     struct jpeg_error_mgr mgr;
+    struct jpeg_destination_mgr dest;
     jmp_buf jump;
-} error_t;
+    unsigned char *buf; /* malloc'd, cap bytes */
+    size_t cap;
+} job_t;
 
 static void on_error(j_common_ptr c)
 {
-    longjmp(((error_t *)c->err)->jump, 1);
+    longjmp(((job_t *)c->client_data)->jump, 1);
 }
 
 static void on_message(j_common_ptr c)
+{
+}
+
+static void fail_out_of_memory(j_compress_ptr c)
+{
+    c->err->msg_code = JERR_OUT_OF_MEMORY;
+    c->err->error_exit((j_common_ptr)c);
+}
+
+static void dest_init(j_compress_ptr c)
+{
+    job_t *j = c->client_data;
+
+    if ((j->buf = malloc(j->cap)) == NULL)
+        fail_out_of_memory(c);
+    j->dest.next_output_byte = j->buf;
+    j->dest.free_in_buffer = j->cap;
+}
+
+/* The buffer is full: twice its size (on failure the old one stays in
+ * j->buf, freed by the error path). */
+static boolean dest_grow(j_compress_ptr c)
+{
+    job_t *j = c->client_data;
+    unsigned char *bigger = realloc(j->buf, j->cap * 2);
+
+    if (bigger == NULL)
+        fail_out_of_memory(c);
+    j->buf = bigger;
+    j->dest.next_output_byte = bigger + j->cap;
+    j->dest.free_in_buffer = j->cap;
+    j->cap *= 2;
+    return TRUE;
+}
+
+static void dest_term(j_compress_ptr c)
 {
 }
 
@@ -103,49 +150,58 @@ static void make_exif(unsigned char *x, int width, int height, double xres, doub
 int gdl_jpeg_encode(const unsigned char *pixels, int width, int height, int bands, int quality, double xres,
                     double yres, int strip, unsigned char **out, size_t *len)
 {
-    struct jpeg_compress_struct c;
-    error_t err;
-    unsigned char *volatile buf = NULL;
-    unsigned long size = 0;
+    job_t *const j = calloc(1, sizeof(job_t));
+    struct jpeg_compress_struct *c;
     unsigned char exif[EXIF_LEN];
     size_t stride = (size_t)width * bands;
 
     *out = NULL;
     /* A resolution whose dpi x 1000 overflows the Exif field (a pHYs in
      * no unit, say) is libvips's to write as it does. */
-    if ((bands != 1 && bands != 3) || !(xres * 25.4 * 1000 < 4294967296.0 && yres * 25.4 * 1000 < 4294967296.0))
-        return -1;
-    c.err = jpeg_std_error(&err.mgr);
-    err.mgr.error_exit = on_error;
-    err.mgr.output_message = on_message;
-    if (setjmp(err.jump)) {
-        jpeg_destroy_compress(&c);
-        free(buf);
+    if (j == NULL || (bands != 1 && bands != 3) ||
+        !(xres * 25.4 * 1000 < 4294967296.0 && yres * 25.4 * 1000 < 4294967296.0)) {
+        free(j);
         return -1;
     }
-    jpeg_create_compress(&c);
-    jpeg_mem_dest(&c, (unsigned char **)&buf, &size);
-    c.image_width = (JDIMENSION)width;
-    c.image_height = (JDIMENSION)height;
-    c.input_components = bands;
-    c.in_color_space = bands == 3 ? JCS_RGB : JCS_GRAYSCALE;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, quality, TRUE);
-    c.write_JFIF_header = FALSE;
+    c = &j->c;
+    c->err = jpeg_std_error(&j->mgr);
+    j->mgr.error_exit = on_error;
+    j->mgr.output_message = on_message;
+    if (setjmp(j->jump)) {
+        jpeg_destroy_compress(&j->c);
+        free(j->buf);
+        free(j);
+        return -1;
+    }
+    c->client_data = j; /* kept by jpeg_create_compress, which on_error needs */
+    jpeg_create_compress(c);
+    j->cap = stride * (size_t)height / 8 + 4096; /* a photo at quality 75 is about a tenth */
+    j->dest.init_destination = dest_init;
+    j->dest.empty_output_buffer = dest_grow;
+    j->dest.term_destination = dest_term;
+    c->dest = &j->dest;
+    c->image_width = (JDIMENSION)width;
+    c->image_height = (JDIMENSION)height;
+    c->input_components = bands;
+    c->in_color_space = bands == 3 ? JCS_RGB : JCS_GRAYSCALE;
+    jpeg_set_defaults(c);
+    jpeg_set_quality(c, quality, TRUE);
+    c->write_JFIF_header = FALSE;
     if (bands == 3 && quality >= 90)
-        c.comp_info[0].h_samp_factor = c.comp_info[0].v_samp_factor = 1;
-    jpeg_start_compress(&c, TRUE);
+        c->comp_info[0].h_samp_factor = c->comp_info[0].v_samp_factor = 1;
+    jpeg_start_compress(c, TRUE);
     if (!strip) {
         make_exif(exif, width, height, xres, yres);
-        jpeg_write_marker(&c, JPEG_APP0 + 1, exif, EXIF_LEN);
+        jpeg_write_marker(c, JPEG_APP0 + 1, exif, EXIF_LEN);
     }
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = (JSAMPROW)(pixels + stride * c.next_scanline);
-        jpeg_write_scanlines(&c, &row, 1);
+    while (c->next_scanline < c->image_height) {
+        JSAMPROW row = (JSAMPROW)(pixels + stride * c->next_scanline);
+        jpeg_write_scanlines(c, &row, 1);
     }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    *out = buf;
-    *len = size;
+    jpeg_finish_compress(c);
+    *out = j->buf;
+    *len = j->cap - j->dest.free_in_buffer;
+    jpeg_destroy_compress(c);
+    free(j);
     return 0;
 }

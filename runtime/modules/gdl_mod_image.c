@@ -49,7 +49,8 @@
 #include "gdl_png.h"
 #include "gdlua.h"
 
-#define MAX_SIDE 65535 /* thumbnail width and height; JPEG's own limit */
+#define FAST_MAX_PIXELS 16e6  /* gdl_png/gdl_jpeg/gdl_gif take images up to this size */
+#define MAX_SIDE        65535 /* thumbnail width and height; JPEG's own limit */
 
 enum { FMT_JPEG, FMT_PNG, FMT_GIF, FMT_WEBP };
 
@@ -580,7 +581,11 @@ static int l_convert(lua_State *L)
     read_opts(L, 3, "convert", ON_CONVERT, &o);
     if (open_input(data, len, &o, VIPS_ACCESS_SEQUENTIAL, &from, &in, msg) != 0)
         return push_failure(L, msg);
-    if (from == FMT_PNG && gdl_png_decode(data, len, o.max_pixels, &png, &pixels) == 0) {
+    /* The fast path holds the whole image (and a GIF's palette indexes):
+     * past FAST_MAX_PIXELS libvips streams it instead, so a small, highly
+     * compressed PNG cannot make a job allocate hundreds of MB. */
+    if (from == FMT_PNG && gdl_png_decode(data, len, o.max_pixels < FAST_MAX_PIXELS ? o.max_pixels : FAST_MAX_PIXELS,
+                                          &png, &pixels) == 0) {
         /* Opaque to JPEG: libjpeg-turbo straight from the pixels, the
          * bytes libvips would write in half its time (gdl_jpeg.c). */
         if (to == FMT_JPEG && (png.bands == 1 || png.bands == 3) &&

@@ -104,7 +104,7 @@ int gdl_png_decode(const void *data, size_t len, double max_pixels, gdl_png_info
     unsigned char *joined = NULL, *raw = NULL;
     size_t idat_len = 0, stride, raw_len, got;
     int idat_state = 0, idat_chunks = 0; /* state 0: none yet, 1: in the run, 2: after it */
-    bool have_header = false, have_end = false;
+    bool have_header = false, have_end = false, have_phys = false;
     struct libdeflate_decompressor *d;
     enum libdeflate_result rc;
 
@@ -156,6 +156,12 @@ int gdl_png_decode(const void *data, size_t len, double max_pixels, gdl_png_info
             have_end = true;
         } else if (memcmp(type, "pHYs", 4) == 0 && n == 9) {
             double x = be32(body), y = be32(body + 4);
+
+            /* libpng keeps the first pHYs before the data and ignores a
+             * late or second one: libvips's to read as it does. */
+            if (idat_state != 0 || have_phys)
+                return -1;
+            have_phys = true;
             info->xres = body[8] == 1 ? x / 1000.0 : x;
             info->yres = body[8] == 1 ? y / 1000.0 : y;
         } else if (!ignored_by_vips(type)) {

@@ -183,6 +183,12 @@ local opaque = {
   ["RGBA"] = sample,
   ["RGB, pHYs of 4e9 pixels per unknown unit"] = with_chunk(png(8, 8, 2, 8, "\10\200\30"), "pHYs",
     "\255\255\255\255\255\255\255\255\0"),
+  -- libpng keeps the first pHYs before the data, ignores a second or late one
+  ["RGB, two pHYs"] = with_chunk(with_chunk(png(8, 8, 2, 8, "\10\200\30"), "pHYs", be32(11811) .. be32(11811) .. "\1"),
+    "pHYs", be32(23622) .. be32(23622) .. "\1"),
+  ["RGB, pHYs after the data"] = (function(d)
+    return d:sub(1, #d - 12) .. chunk("pHYs", be32(11811) .. be32(11811) .. "\1") .. d:sub(#d - 11)
+  end)(png(8, 8, 2, 8, "\10\200\30")),
 }
 for what, data in pairs(opaque) do
   local forced = with_chunk(data, "bKGD", "\0\1\0\2\0\3")
