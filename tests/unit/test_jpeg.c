@@ -24,9 +24,9 @@
 #define NO_INTERPOSE 1
 #endif
 
+#ifndef NO_INTERPOSE
 static int fail_realloc, reallocs;
 
-#ifndef NO_INTERPOSE
 void *realloc(void *p, size_t n)
 {
     static void *(*real)(void *, size_t);
