@@ -116,7 +116,9 @@ EXTRA_PIDS+=($!)
 wait_for "a second loader" 10 bash -c "(( \$(ps -o args= --ppid $GDLUA_PID | grep -c 'gdlua: loader') == 2 ))"
 status_answers || fail "status did not answer while a reload was loading"
 answers 11 || fail "version 11 did not answer while a reload was loading"
-hung=$(ps -o pid=,args= --ppid "$GDLUA_PID" | awk '/gdlua: loader 1[0-9]/ { print $1 }' | sort -n | tail -1)
+# The newest generation's loader (by its title's number: pids wrap).
+hung=$(ps -o pid=,args= --ppid "$GDLUA_PID" | awk '$2 == "gdlua:" && $3 == "loader" { print $4, $1 }' |
+    sort -n | tail -1 | cut -d' ' -f2)
 [[ -n $hung ]] || fail "no loading loader found: $(ps -o pid=,args= --ppid "$GDLUA_PID")"
 kill -9 "$hung"
 wait_for "the waiting console's answer" 10 grep -q $'^\\.\r$' "$TMP/reload.out"
