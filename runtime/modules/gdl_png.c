@@ -105,7 +105,7 @@ int gdl_png_decode(const void *data, size_t len, double max_pixels, gdl_png_info
     size_t idat_len = 0, stride, raw_len, got;
     int idat_state = 0, idat_chunks = 0; /* state 0: none yet, 1: in the run, 2: after it */
     bool have_header = false, have_end = false, have_phys = false;
-    struct libdeflate_decompressor *d;
+    static struct libdeflate_decompressor *d;
     enum libdeflate_result rc;
 
     *pixels = NULL;
@@ -187,11 +187,12 @@ int gdl_png_decode(const void *data, size_t len, double max_pixels, gdl_png_info
         }
         idat = joined;
     }
-    d = libdeflate_alloc_decompressor();
+    /* One decompressor per process (it holds no state between calls),
+     * not one a conversion. */
+    if (d == NULL)
+        d = libdeflate_alloc_decompressor();
     raw = d ? malloc(raw_len) : NULL;
     rc = raw ? libdeflate_zlib_decompress(d, idat, idat_len, raw, raw_len, &got) : LIBDEFLATE_BAD_DATA;
-    if (d)
-        libdeflate_free_decompressor(d);
     free(joined);
     if (rc != LIBDEFLATE_SUCCESS || got != raw_len || unfilter(raw, stride, info->height, info->bands) != 0) {
         free(raw);

@@ -96,6 +96,21 @@ static void make_png(buf_t *o, const unsigned char *px, int colour, int bands, i
     chunk(o, "IEND", "", 0);
 }
 
+/* A PNG whose IDAT holds len bytes of raw (filter bytes and rows) as they are. */
+static void raw_png(buf_t *o, const unsigned char *ihdr, const unsigned char *raw, size_t len)
+{
+    unsigned char z[4096];
+    struct libdeflate_compressor *c = libdeflate_alloc_compressor(6);
+    size_t zl = libdeflate_zlib_compress(c, raw, len, z, sizeof(z));
+
+    libdeflate_free_compressor(c);
+    memcpy(o->b, "\x89PNG\r\n\x1a\n", 8);
+    o->n = 8;
+    chunk(o, "IHDR", ihdr, 13);
+    chunk(o, "IDAT", z, zl);
+    chunk(o, "IEND", "", 0);
+}
+
 static int decode(const buf_t *o, gdl_png_info_t *info, unsigned char **px)
 {
     return gdl_png_decode(o->b, o->n, 1e9, info, px);
@@ -182,26 +197,13 @@ int main(void)
         CHECK_INT(gdl_png_decode(o.b, cut, 1e9, &info, &got), -1);
     }
     {
-        unsigned char raw[(W * 3 + 1) * H], z[4096], ihdr[13] = {0, 0, 0, W, 0, 0, 0, H, 8, 2, 0, 0, 0};
-        struct libdeflate_compressor *c = libdeflate_alloc_compressor(6);
-        size_t zl;
+        unsigned char raw[(W * 3 + 1) * H], ihdr[13] = {0, 0, 0, W, 0, 0, 0, H, 8, 2, 0, 0, 0};
         filter_rows(px, 3, 0, raw);
         raw[(W * 3 + 1) * 3] = 5; /* row 3: no such filter */
-        zl = libdeflate_zlib_compress(c, raw, sizeof(raw), z, sizeof(z));
-        libdeflate_free_compressor(c);
-        o.n = 8;
-        chunk(&o, "IHDR", ihdr, 13);
-        chunk(&o, "IDAT", z, zl);
-        chunk(&o, "IEND", "", 0);
+        raw_png(&o, ihdr, raw, sizeof(raw));
         CHECK_INT(decode(&o, &info, &got), -1);
         raw[(W * 3 + 1) * 3] = 0;
-        c = libdeflate_alloc_compressor(6);
-        zl = libdeflate_zlib_compress(c, raw, sizeof(raw) - 1, z, sizeof(z)); /* one byte short */
-        libdeflate_free_compressor(c);
-        o.n = 8;
-        chunk(&o, "IHDR", ihdr, 13);
-        chunk(&o, "IDAT", z, zl);
-        chunk(&o, "IEND", "", 0);
+        raw_png(&o, ihdr, raw, sizeof(raw) - 1); /* one byte short */
         CHECK_INT(decode(&o, &info, &got), -1);
     }
     make_png(&o, px, 2, 3, 0, 1, NULL, NULL, 0);
