@@ -133,8 +133,13 @@ static void set_up(void)
 {
     /* libvips and libimagequant allocate from many threads; with glibc's
      * default of 8 arenas per core, a child's RSS creeps up over many GIF
-     * jobs. Two arenas keep it flat. */
-    mallopt(M_ARENA_MAX, 2);
+     * jobs. Two arenas keep it flat. An arena count the environment set
+     * (MALLOC_ARENA_MAX, or glibc.malloc.arena_max in GLIBC_TUNABLES)
+     * wins: glibc applied it at start, and mallopt would undo it. */
+    const char *tunables = getenv("GLIBC_TUNABLES");
+
+    if (getenv("MALLOC_ARENA_MAX") == NULL && (tunables == NULL || strstr(tunables, "glibc.malloc.arena_max=") == NULL))
+        mallopt(M_ARENA_MAX, 2);
     /* glibc moves its mmap and trim thresholds as large blocks come and
      * go, so a process's heap settles at a different size on every run.
      * Fixed thresholds make it settle early and stay: image buffers up to

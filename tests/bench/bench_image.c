@@ -477,6 +477,12 @@ int main(int argc, char **argv)
     }
     have_imager = system("perl -MImager -e 1 >/dev/null 2>&1") == 0;
     have_perl_worker = have_imager && system("perl -MGearman::Worker -e 1 >/dev/null 2>&1") == 0;
+    if (!have_imager) {
+        bench_skipped(cols[2], "Imager not installed (Debian libimager-perl)");
+        bench_skipped(cols[3], "Imager not installed (Debian libimager-perl)");
+    } else if (!have_perl_worker) {
+        bench_skipped(cols[3], "Gearman::Worker not installed (Debian libgearman-client-perl)");
+    }
     if (have_imager) {
         char *pargv[] = {"perl", pl_path, NULL};
         snprintf(log, sizeof(log), "%s/imager.log", tmpdir);

@@ -51,9 +51,17 @@ static void cleanup(void)
         fprintf(stderr, "could not remove %s\n", tmpdir);
 }
 
+/* Ends the run; what gdlua last logged goes to stderr first, as the log's
+ * directory is removed (a failure under load is otherwise a bare line). */
 static void die(const char *msg)
 {
+    char cmd[128];
+
     fprintf(stderr, "bench_pool: %s\n", msg);
+    bench_stop(&gdlua_pid);
+    snprintf(cmd, sizeof(cmd), "tail -n 30 %s/gdlua.log >&2", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench_pool: no gdlua log\n");
     cleanup();
     exit(1);
 }

@@ -288,3 +288,12 @@ void bench_result(const char *scenario, const char *peer, const char *metric, do
     printf("RESULT scenario=%s peer=%s metric=%s value=%.6g unit=%s\n", scenario, peer, metric, value, unit);
     fflush(stdout);
 }
+
+/* A peer this run does not measure because it is not installed: collect.py
+ * shows the rows that need it as skipped, with WHY, and --quick does not
+ * fail on them (a peer that is installed but yields no figure still fails). */
+void bench_skipped(const char *peer, const char *why)
+{
+    printf("SKIPPED peer=%s reason=%s\n", peer, why);
+    fflush(stdout);
+}

@@ -1,8 +1,8 @@
 /*
  * bench_util.h: what the benchmark programs share: clocks, free loopback
  * ports, starting and stopping processes by pid, a private gearmand,
- * CPU and memory of a process from /proc, and the RESULT lines that
- * tests/bench/collect.py turns into the results table.
+ * CPU and memory of a process from /proc, and the RESULT (and SKIPPED)
+ * lines that tests/bench/collect.py turns into the results table.
  */
 #ifndef GDL_BENCH_UTIL_H
 #define GDL_BENCH_UTIL_H
@@ -25,5 +25,6 @@ long bench_smaps(pid_t pid, const char *field);
 int bench_gearmand_workers(int port, const char *function);
 double bench_percentile(double *v, int n, double p);
 void bench_result(const char *scenario, const char *peer, const char *metric, double value, const char *unit);
+void bench_skipped(const char *peer, const char *why);
 
 #endif

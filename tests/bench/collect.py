@@ -7,7 +7,9 @@ script, driven by goals.tsv (the one list of scenarios and goals).
 
 RAW holds the parts' output. --quick (ctest) checks that every gdlua
 figure the table names is there and writes the files, but judges no
-timing. --readme replaces the table between the README's markers.
+timing. A part names each peer it cannot run because it is not installed
+(a SKIPPED line): a row whose gdlua figure needs only such peers' figures
+is shown as skipped, with the reason, and does not fail --quick. --readme replaces the table between the README's markers.
 """
 import datetime
 import json
@@ -18,9 +20,13 @@ FIGURE = re.compile(r"[A-Za-z0-9_]+/[A-Za-z0-9_]+/[A-Za-z0-9_]+")
 
 
 def parse_raw(path):
-    results, samples = {}, {}
+    results, samples, skipped = {}, {}, {}
     for line in open(path, encoding="utf-8", errors="replace"):
         kind, _, rest = line.strip().partition(" ")
+        if kind == "SKIPPED":
+            head, _, reason = rest.partition(" reason=")
+            skipped[head.partition("peer=")[2]] = reason
+            continue
         if kind not in ("RESULT", "SAMPLE"):
             continue
         kv = dict(f.split("=", 1) for f in rest.split() if "=" in f)
@@ -28,7 +34,7 @@ def parse_raw(path):
             results["%s/%s/%s" % (kv["scenario"], kv["peer"], kv["metric"])] = (float(kv["value"]), kv["unit"])
         else:
             samples.setdefault((kv["scenario"], kv["peer"]), []).append(float(kv["value"]))
-    return results, samples
+    return results, samples, skipped
 
 
 def parse_goals(path):
@@ -86,13 +92,22 @@ def fmt(v):
     return "%.2f" % v
 
 
-def build(rows, results):
+def skip_reason(expr, results, skipped):
+    """Why the figures of expr are missing when that is only because of
+    peers not installed (SKIPPED lines); None otherwise."""
+    lacking = {k.split("/")[1] for k in FIGURE.findall(expr) if k not in results}
+    if not lacking or not lacking <= set(skipped):
+        return None
+    return "; ".join(sorted({skipped[p] for p in lacking}))
+
+
+def build(rows, results, skipped):
     table = []
     for r in rows:
         g = figures(r["gdlua"], results)
         peers = []
         for name, expr in r["peers"]:
-            peers.append(dict(name=name, figures=figures(expr, results)))
+            peers.append(dict(name=name, figures=figures(expr, results), skipped=skip_reason(expr, results, skipped)))
         measured = [p for p in peers if p["figures"]]
         best = None
         if g and measured:
@@ -103,7 +118,8 @@ def build(rows, results):
         table.append(dict(id=r["id"], scenario=r["scenario"], measure=r["measure"], unit=r["unit"],
                           gdlua=g, peers=peers, best_peer=best["name"] if best else None,
                           ratio_to_best_peer=ratio, goal=r["goal_text"], goal_expr=r["goal"] or None,
-                          met=met, measured=g is not None))
+                          met=met, measured=g is not None,
+                          skipped=None if g else skip_reason(r["gdlua"], results, skipped)))
     return table
 
 
@@ -114,12 +130,14 @@ def markdown(table, date, machine):
     for t in table:
         unit = {"": "", "×": "×"}.get(t["unit"], " " + t["unit"])
         if not t["measured"]:
-            out.append("| %s | %s | not measured yet | | | %s | — |" % (t["scenario"], t["measure"], t["goal"]))
+            why = "skipped: %s" % t["skipped"] if t["skipped"] else "not measured yet"
+            out.append("| %s | %s | %s | | | %s | — |" % (t["scenario"], t["measure"], why, t["goal"]))
             continue
         g = " / ".join(fmt(v) for v in t["gdlua"]) + unit
         ps = []
         for p in t["peers"]:
-            v = " / ".join(fmt(x) for x in p["figures"]) + unit if p["figures"] else "not measured"
+            v = " / ".join(fmt(x) for x in p["figures"]) + unit if p["figures"] else \
+                "skipped (not installed)" if p["skipped"] else "not measured"
             ps.append("%s: %s" % (p["name"], v))
         r = t["ratio_to_best_peer"]
         ratio = ("%.2f" % r if r >= 0.1 else "%.2g" % r) + "× (%s)" % t["best_peer"] if r else "—"
@@ -186,8 +204,8 @@ def main():
     if "--readme" in args:
         readme = args[args.index("--readme") + 1]
     goals, raw, outdir = [a for a in args if not a.startswith("--") and a not in (machine, readme)][:3]
-    results, samples = parse_raw(raw)
-    table = build(parse_goals(goals), results)
+    results, samples, skipped = parse_raw(raw)
+    table = build(parse_goals(goals), results, skipped)
     date = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
     md = markdown(table, date, machine)
     with open(outdir + "/results.md", "w") as f:
@@ -206,8 +224,10 @@ def main():
             sys.exit("collect.py: %s has no %s ... %s markers" % (readme, begin, end))
         text = text[:text.index(begin) + len(begin)] + "\n" + md + text[text.index(end):]
         open(readme, "w", encoding="utf-8").write(text)
-    missing = [t["id"] for t in table if not t["measured"]]
+    missing = [t["id"] for t in table if not t["measured"] and not t["skipped"]]
     print(md)
+    for peer, reason in sorted(skipped.items()):
+        print("collect.py: peer %s skipped: %s" % (peer, reason), file=sys.stderr)
     if missing:
         print("collect.py: not measured: %s" % ", ".join(missing), file=sys.stderr)
         if quick:

@@ -462,6 +462,24 @@ spawn_bg() {
     printf -v "$var" '%s' "$!"
 }
 
+# shared_copy DIR: prints the path of a copy of DIR under $TMP that any
+# user may read, for a test whose gdlua drops to another user (--user
+# nobody): the checkout may sit where only its owner can enter (a clone
+# in /root, mode 700). $TMP becomes traversable, not listable, by others.
+# Fails the test unless nobody can read the copy (a $TMPDIR below such a
+# directory).
+shared_copy() {
+    local dst
+    dst=$TMP/shared.$(basename "$1")
+    cp -R "$1" "$dst" || fail "shared_copy: cannot copy $1"
+    chmod -R a+rX "$dst"
+    chmod a+x "$TMP"
+    if [[ $(id -u) == 0 ]] && ! setpriv --reuid=nobody --regid=nogroup --clear-groups test -r "$dst" -a -x "$dst"; then
+        fail "shared_copy: nobody cannot reach $dst (is TMPDIR=${TMPDIR:-} below a private directory?)"
+    fi
+    echo "$dst"
+}
+
 # pass: stops everything, then passes unless a sanitizer reported.
 pass() {
     stop_all

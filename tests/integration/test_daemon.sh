@@ -85,6 +85,10 @@ if [[ $(id -u) != 0 ]]; then
 fi
 # nobody writes the sanitizer's reports (log_path) and its pidfile's directory.
 chmod 1777 "$TMP"
+# nobody reads the modules and runs gdlua below: from copies, as the
+# checkout may be private to root.
+FIX=$(shared_copy "$FIX")
+NOBODY_GDLUA=$(shared_copy "$GDLUA")
 mkdir "$TMP/run" && chown nobody:nogroup "$TMP/run"
 PIDFILE=$TMP/run/gdlua.pid
 # LeakSanitizer cannot stop the threads of a process that dropped root (no
@@ -113,7 +117,7 @@ wait_for "the pidfile to be removed by nobody" 5 test ! -e "$PIDFILE"
 
 # Not root: another user is refused, one's own is fine (nothing to switch).
 run_as_nobody() {
-    setpriv --reuid=nobody --regid=nogroup --clear-groups timeout 20 "$GDLUA" "$@" </dev/null >"$TMP/run.out" 2>"$TMP/run.err"
+    setpriv --reuid=nobody --regid=nogroup --clear-groups timeout 20 "$NOBODY_GDLUA" "$@" </dev/null >"$TMP/run.out" 2>"$TMP/run.err"
     RUN_RC=$?
     RUN_ERR=$(cat "$TMP/run.err")
 }

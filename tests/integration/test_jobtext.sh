@@ -27,11 +27,15 @@ assert_eq "CRLF and a dot line: the first line only" 'one\x0d' "$(last_message)"
 fail_with 'bad \377\376 utf8 \303'
 assert_eq "invalid UTF-8" 'bad \xff\xfe utf8 \xc3' "$(last_message)"
 
-# 200 x "é" (400 bytes): cut at a character boundary below 256 bytes, and
-# json stays valid.
+# 200 x "é" (400 bytes): cut at a character boundary to fit the 256 bytes
+# kept (GDL_ERROR_MAX, NUL included): 127 "é", 254 bytes; and json stays
+# valid. Counted in bytes (wc -c): bash's ${#msg} counts characters in a
+# UTF-8 locale but bytes in the C one, and the caller's locale is either
+# (gdlua itself never reads it).
 fail_with "$(printf '\303\251%.0s' {1..200})"
 msg=$(last_message)
-((${#msg} > 100 && ${#msg} < 128)) || fail "cut message of ${#msg} characters: $msg"
+bytes=$(printf '%s' "$msg" | wc -c)
+assert_eq "bytes of the cut message ($msg)" 254 "$bytes"
 [[ $msg =~ ^(é)+$ ]] || fail "cut mid-character: $msg"
 cons_one json | python3 -c '
 import json, sys

@@ -1,6 +1,8 @@
 #!/bin/bash
 # kill -9 of a busy child: the master replaces it, gearmand hands the job
-# to the replacement, and the client still gets the result.
+# to the replacement, and the client still gets the result. The job runs
+# until the test creates $SLOW_PID_FILE.go, so it is still running when
+# it is killed and when the test looks at its second run.
 source "$(dirname "$0")/lib.sh"
 
 export SLOW_PID_FILE=$TMP/slow.pid
@@ -11,7 +13,7 @@ wait_for "a worker for Test::Slow::slow" 10 has_workers Test::Slow::slow
 first=$(children_of "$GDLUA_PID")
 record_children
 
-spawn_bg client gm -f Test::Slow::slow 2 >"$TMP/client.out" 2>"$TMP/client.err"
+spawn_bg client gm -f Test::Slow::slow x >"$TMP/client.out" 2>"$TMP/client.err"
 wait_for "the slow job to start" 10 test -s "$SLOW_PID_FILE"
 busy=$(cat "$SLOW_PID_FILE")
 assert_eq "pid running the job" "$first" "$busy"
@@ -37,6 +39,7 @@ assert_eq "start lines for the replacement $second" 1 "$(starts_of Test::Slow::s
 # The job is run again by the replacement and the client gets its result.
 wait_for "the job to run again" 10 test -s "$SLOW_PID_FILE"
 assert_eq "pid running the requeued job" "$second" "$(cat "$SLOW_PID_FILE")"
+touch "$SLOW_PID_FILE.go"
 wait_for "the client to finish" 15 dead "$client"
 wait "$client"
 rc=$?

@@ -1,7 +1,9 @@
 #!/bin/bash
 # SIGTERM while a job runs: the job finishes and its client gets the
 # result, every child exits, and gdlua exits 0. With a short
-# --shutdown_timeout a job that runs too long is killed.
+# --shutdown_timeout a job that runs too long is killed. The job runs
+# until the test creates $SLOW_PID_FILE.go: it is still running whenever
+# the test looks, however slow the machine.
 source "$(dirname "$0")/lib.sh"
 
 export SLOW_PID_FILE=$TMP/slow.pid
@@ -13,7 +15,7 @@ wait_for "2 workers for Test::Slow::idle" 10 has_workers Test::Slow::idle 2
 record_children
 assert_eq "children before SIGTERM" 3 "$(children_of "$GDLUA_PID" | wc -l)"
 
-spawn_bg client gm -f Test::Slow::slow 2 >"$TMP/client.out" 2>"$TMP/client.err"
+spawn_bg client gm -f Test::Slow::slow release >"$TMP/client.out" 2>"$TMP/client.err"
 wait_for "the slow job to start" 10 test -s "$SLOW_PID_FILE"
 busy=$(cat "$SLOW_PID_FILE")
 [[ " ${CHILD_PIDS[*]} " == *" $busy "* ]] || fail "job runs in $busy, not a known child (${CHILD_PIDS[*]})"
@@ -28,12 +30,13 @@ for p in "${CHILD_PIDS[@]}"; do
     wait_for "idle child $p to exit" 5 dead "$p"
 done
 dead "$busy" && fail "the busy child $busy exited before its job was done"
+touch "$SLOW_PID_FILE.go"
 
 wait_for "the client to finish" 10 dead "$client"
 wait "$client"
 rc=$?
 assert_eq "client exit status (stderr: $(cat "$TMP/client.err"))" 0 "$rc"
-assert_eq "client result" "done after 2" "$(cat "$TMP/client.out")"
+assert_eq "client result" "done after release" "$(cat "$TMP/client.out")"
 
 wait_gdlua 10
 assert_eq "gdlua exit status after SIGTERM" 0 "$GDLUA_STATUS"
@@ -44,16 +47,16 @@ log_has "all processes stopped; exiting" || fail "no final log line"
 assert_eq "unexpected deaths" 0 "$(log_count "] process ")"
 assert_eq "SIGKILL escalations" 0 "$(log_count "sending SIGKILL")"
 
-# --shutdown_timeout 1 with a job that would run 30 s: SIGKILL after 1 s.
-rm -f "$SLOW_PID_FILE"
+# --shutdown_timeout 1 with a job that never ends: SIGKILL after 1 s.
+rm -f "$SLOW_PID_FILE" "$SLOW_PID_FILE.go"
 CHILD_PIDS=()
 : >"$GDLUA_LOG"
 start_gdlua --shutdown_timeout 1 "$FIXTURES/sigterm"
 master=$GDLUA_PID
 wait_for "2 workers for Test::Slow::idle" 10 has_workers Test::Slow::idle 2
 wait_for "a worker for Test::Slow::slow" 10 has_workers Test::Slow::slow
-spawn_bg client2 gm -f Test::Slow::slow 30 >/dev/null 2>&1
-wait_for "the 30 s job to start" 10 test -s "$SLOW_PID_FILE"
+spawn_bg client2 gm -f Test::Slow::slow never >/dev/null 2>&1
+wait_for "the endless job to start" 10 test -s "$SLOW_PID_FILE"
 busy=$(cat "$SLOW_PID_FILE")
 record_children
 kill -TERM "$master"
