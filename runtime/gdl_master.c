@@ -93,6 +93,7 @@ static gdl_loader_t loader = {.fd = -1}, next_loader = {.fd = -1};
 static struct event *loader_event, *load_timer;
 static int npools_all;
 static bool loader_ended;       /* the loading one's socket has closed */
+static bool reload_queued;      /* asked for while one loads: starts once that one ends */
 static int generation;          /* the serving one's */
 static int last_gen;            /* the newest generation a loader was started for */
 static int64_t loader_retry_ms; /* no new loader for a lost one before then */
@@ -417,8 +418,19 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 
 #define LOAD_TIMEOUT_S 120 /* a loader that has not loaded the modules by then is killed */
 
+/* A reload has ended. One asked for while it loaded starts now: it was
+ * asked for after files may have changed that this one had read already,
+ * so the newest files win. Those waiting for an answer (the console's
+ * `reload`) get it once no reload is left to run: from the last one,
+ * which began after they asked. */
 static void reload_done(bool ok, const char *msg)
 {
+    if (reload_queued && !shutting_down) {
+        reload_queued = false;
+        reload_begin("a reload asked for while the last one loaded");
+        return;
+    }
+    reload_queued = false;
     for (int i = 0; i < nreload_hooks; i++)
         reload_hooks[i](ok, msg);
 }
@@ -612,7 +624,9 @@ static void reload_begin(const char *why)
         return;
     }
     if (next_loader.pid > 0) {
-        gdl_info("%s: a reload is under way already", why);
+        gdl_info("%s: a reload is under way; %s once it ends", why,
+                 reload_queued ? "the one queued already loads the newest files" : "another loads the newest files");
+        reload_queued = true;
         return;
     }
     gdl_info("%s: loading the modules again; generation %d serves meanwhile", why, generation);
