@@ -9,11 +9,13 @@
  *
  * SIGTERM/SIGINT interrupt the worker with gearman_kill(): a job in
  * progress finishes and is answered, then gearman_worker_work() returns a
- * shutdown code and the child exits 0. SIGXCPU is the master's word that
- * the job ran past its timeout: a Lua hook, set from the handler (which
- * lua_sethook allows), raises an error in the job's Lua code at its next
- * call, return or 1000 instructions, so the job fails with a message and
- * the process lives; code stuck in C is SIGKILLed by the master.
+ * shutdown code and the child exits 0. A child whose job's answer could
+ * not be sent exits 1 (job_over).
+ * SIGXCPU is the master's word that the job ran past its timeout: a Lua
+ * hook, set from the handler (which lua_sethook allows), raises an error
+ * in the job's Lua code at its next call, return or 1000 instructions, so
+ * the job fails with a message and the process lives; code stuck in C is
+ * SIGKILLed by the master.
  */
 #include <errno.h>
 #include <signal.h>
@@ -35,10 +37,11 @@ bool gdl_is_master;
 static void (*child_hooks[CHILD_HOOKS_MAX])(void);
 static int nchild_hooks;
 
-static volatile sig_atomic_t stopping, timed_out;
+static volatile sig_atomic_t stopping, timed_out, in_job;
 static bool job_timed_out; /* the hook raised the timeout in this job */
 static uint64_t served;    /* jobs this process ran */
 static bool over_memory;   /* said once */
+static bool unanswered;    /* a job's answer could not be sent: exit */
 static gearman_id_t worker_id;
 static gdl_pool_t *pool;
 static int dispatch_ref = LUA_NOREF;
@@ -80,7 +83,11 @@ static void on_stop(int sig)
     int saved = errno;
 
     stopping = 1;
-    gearman_kill(worker_id, GEARMAN_INTERRUPT);
+    /* A running job is left alone: the wake-up would also end libgearman's
+     * wait to send a large answer (the same poll sees it), and the answer
+     * would be lost. The loop sees `stopping` once the job is answered. */
+    if (!in_job)
+        gearman_kill(worker_id, GEARMAN_INTERRUPT);
     errno = saved;
 }
 
@@ -167,6 +174,36 @@ static void check_recycle(int64_t now_ms)
     }
 }
 
+/* The failure as a warning, then WORK_FAIL: gearmand 1.1.20 ends a job
+ * on WORK_EXCEPTION but tells only clients that asked for exceptions;
+ * the rest would wait for ever. Whether both were sent. */
+static bool send_failure(gearman_job_st *job, const char *msg)
+{
+    return !gearman_failed(gearman_job_send_warning(job, msg, strlen(msg))) &&
+           !gearman_failed(gearman_job_send_fail(job));
+}
+
+/* The job is over. Its handle leaves the slot only once its answer is
+ * sent: one that could not be sent (the connection lost, or closed by the
+ * job itself) is handed by gearmand to another process, so this one
+ * exits with the handle in its slot and the master counts the attempt;
+ * serving on, it could take the same job back and lose its answer again,
+ * for ever. */
+static int64_t job_over(gearman_job_st *job, bool sent, int outcome, const char *msg, int64_t start_us)
+{
+    int64_t end_us = gdl_now_us();
+
+    if (sent) {
+        gdl_slot_job_end(outcome, msg, (uint64_t)(end_us - start_us), end_us / 1000);
+        return end_us / 1000;
+    }
+    gdl_error("%s: job %s: its answer could not be sent (%s); exiting, so that the job counts as an attempt",
+              gearman_job_function_name(job), gearman_job_handle(job), gearman_job_error(job));
+    gdl_slot_job_unanswered(end_us / 1000);
+    unanswered = true;
+    return end_us / 1000;
+}
+
 static gearman_return_t run_job(gearman_job_st *job, void *context)
 {
     lua_State *L = gdl_L;
@@ -175,11 +212,13 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     char numbuf[64], why[64];
     uint32_t deaths;
     int max_attempts = pool->max_attempts >= 0 ? pool->max_attempts : gdl_config.max_attempts;
-    bool timed_out_before, out_of_memory = false;
+    int outcome;
+    bool timed_out_before;
+    bool out_of_memory = false, sent;
     size_t len = 0;
-    int64_t start_us = gdl_now_us(), end_us; /* one clock read each side */
-    bool ok;
+    int64_t start_us = gdl_now_us(), end_ms; /* one clock read each side */
 
+    in_job = 1;
     gdl_log_context(pool->name, handle);
     gdl_debug("%s: job %s", gearman_job_function_name(job), handle);
     gdl_slot_job_begin(handle, gearman_job_unique(job), start_us / 1000);
@@ -195,64 +234,56 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
         else
             msg = lua_pushfstring(L, "job killed its process %d times (last: %s); not run again", (int)deaths, why);
         gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg);
-        gearman_job_send_warning(job, msg, strlen(msg));
-        end_us = gdl_now_us();
-        gdl_slot_job_end(timed_out_before ? GDL_JOB_TIMEOUT : GDL_JOB_POISONED, msg, (uint64_t)(end_us - start_us),
-                         end_us / 1000);
+        outcome = timed_out_before ? GDL_JOB_TIMEOUT : GDL_JOB_POISONED;
+        end_ms = job_over(job, send_failure(job, msg), outcome, msg, start_us);
         lua_settop(L, top);
-        gdl_log_context(pool->name, NULL);
-        return GEARMAN_FATAL;
-    }
-
-    lua_rawgeti(L, LUA_REGISTRYINDEX, dispatch_ref);
-    gdl_job_push(L, job);
-    lua_pushvalue(L, -1);
-    lua_insert(L, top + 1); /* kept below the call to invalidate after */
-    lua_pushstring(L, gearman_job_function_name(job));
-    lua_pushlstring(L, gearman_job_workload(job), gearman_job_workload_size(job));
-    if (gdl_lua_pcall(L, 3, 4) != 0) {
-        ok = false;
-        msg = lua_tostring(L, -1);
-        gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg ? msg : "?");
-    } else if (!lua_toboolean(L, top + 2)) {
-        ok = false;
-        msg = lua_tostring(L, top + 3);
-        out_of_memory = lua_toboolean(L, top + 5);
-        gdl_error("%s: job %s failed: %s", gearman_job_function_name(job), handle, lua_tostring(L, top + 4));
-    } else if ((out = result_bytes(L, top + 3, &len, numbuf, sizeof(numbuf))) == NULL) {
-        ok = false;
-        msg = lua_pushfstring(L, "job returned a %s; return a string, a number or nil (or use an encode attribute)",
-                              luaL_typename(L, top + 3));
-        gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg);
     } else {
-        ok = true;
-        if (gearman_failed(gearman_job_send_complete(job, out, len)))
-            gdl_warn("%s: job %s: result not sent: %s", gearman_job_function_name(job), handle, gearman_job_error(job));
+        bool ok = false;
+
+        lua_rawgeti(L, LUA_REGISTRYINDEX, dispatch_ref);
+        gdl_job_push(L, job);
+        lua_pushvalue(L, -1);
+        lua_insert(L, top + 1); /* kept below the call to invalidate after */
+        lua_pushstring(L, gearman_job_function_name(job));
+        lua_pushlstring(L, gearman_job_workload(job), gearman_job_workload_size(job));
+        if (gdl_lua_pcall(L, 3, 4) != 0) {
+            msg = lua_tostring(L, -1);
+            gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg ? msg : "?");
+        } else if (!lua_toboolean(L, top + 2)) {
+            msg = lua_tostring(L, top + 3);
+            out_of_memory = lua_toboolean(L, top + 5);
+            gdl_error("%s: job %s failed: %s", gearman_job_function_name(job), handle, lua_tostring(L, top + 4));
+        } else if ((out = result_bytes(L, top + 3, &len, numbuf, sizeof(numbuf))) == NULL) {
+            msg = lua_pushfstring(L, "job returned a %s; return a string, a number or nil (or use an encode attribute)",
+                                  luaL_typename(L, top + 3));
+            gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg);
+        } else {
+            ok = true;
+        }
+        if (ok) {
+            outcome = GDL_JOB_DONE;
+            sent = !gearman_failed(gearman_job_send_complete(job, out, len));
+        } else {
+            if (msg == NULL || *msg == '\0')
+                msg = "job failed";
+            outcome = job_timed_out ? GDL_JOB_TIMEOUT : GDL_JOB_FAILED;
+            sent = send_failure(job, msg);
+        }
+        end_ms = job_over(job, sent, outcome, msg, start_us);
+        gdl_job_invalidate(L, top + 1);
+        lua_settop(L, top);
     }
-    if (!ok) {
-        if (msg == NULL || *msg == '\0')
-            msg = "job failed";
-        /* gearmand 1.1.20 ends a job on WORK_EXCEPTION but tells only
-         * clients that asked for exceptions; the rest would wait for
-         * ever. A warning carries the message to every client, then
-         * WORK_FAIL (our return value) ends the job for all. */
-        gearman_job_send_warning(job, msg, strlen(msg));
-    }
-    end_us = gdl_now_us();
-    gdl_slot_job_end(ok              ? GDL_JOB_DONE
-                     : job_timed_out ? GDL_JOB_TIMEOUT
-                                     : GDL_JOB_FAILED,
-                     msg, (uint64_t)(end_us - start_us), end_us / 1000);
-    gdl_job_invalidate(L, top + 1);
-    lua_settop(L, top);
     gdl_log_context(pool->name, NULL);
+    in_job = 0;
+    if (unanswered)
+        return GEARMAN_ERROR; /* libgearman drops the connection: gearmand hands the job out again */
     if (out_of_memory) {
         gdl_warn("%s: a job ran out of memory; to be replaced", pool->name);
-        gdl_slot_recycle(end_us / 1000);
+        gdl_slot_recycle(end_ms);
     } else {
-        check_recycle(end_us / 1000);
+        check_recycle(end_ms);
     }
-    return ok ? GEARMAN_SUCCESS : GEARMAN_FATAL;
+    return outcome == GDL_JOB_DONE ? GEARMAN_SUCCESS : GEARMAN_FATAL;
 }
 
 /* The client id gearmand lists in "workers": gdlua, host, master pid
@@ -347,7 +378,7 @@ void gdl_child_run(int pool_index, int slot)
     gdl_slot_idle(gdl_now_ms());
     gdl_debug("%s: ready", pool->name);
 
-    while (!stopping) {
+    while (!stopping && !unanswered) {
         gearman_return_t rc = gearman_worker_work(w);
         int delay;
 
@@ -358,7 +389,7 @@ void gdl_child_run(int pool_index, int slot)
             failures = 0;
             continue;
         }
-        if (rc == GEARMAN_SHUTDOWN || rc == GEARMAN_SHUTDOWN_GRACEFUL || stopping)
+        if (rc == GEARMAN_SHUTDOWN || rc == GEARMAN_SHUTDOWN_GRACEFUL || stopping || unanswered)
             break;
         if (rc == GEARMAN_IO_WAIT || rc == GEARMAN_NO_JOBS || rc == GEARMAN_TIMEOUT)
             continue;
@@ -381,5 +412,5 @@ void gdl_child_run(int pool_index, int slot)
     gdl_slot_exit();
     gearman_worker_free(w);
     fflush(NULL);
-    _exit(0);
+    _exit(unanswered ? 1 : 0);
 }

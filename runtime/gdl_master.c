@@ -923,16 +923,22 @@ static void reap(void)
                      gdl_slot_state_name(state));
         }
         gdl_slot_read(i, &c, handle, sizeof(handle));
-        if (state == GDL_SLOT_BUSY && handle[0]) {
-            /* gearmand hands its job to the next process: count how
-             * often this one has killed a process (gdl_attempts.c). */
-            char reason[64];
+        if (handle[0]) {
+            /* Its slot holds the job it took until the job's answer is
+             * sent: it died running the job, or before the answer went
+             * out. gearmand hands the job to the next process: count how
+             * often it has killed one (gdl_attempts.c). */
+            char reason[64], cause[32];
             uint32_t deaths;
 
             if (WIFSIGNALED(status))
-                snprintf(reason, sizeof(reason), "signal %d", WTERMSIG(status));
+                snprintf(cause, sizeof(cause), "signal %d", WTERMSIG(status));
             else
-                snprintf(reason, sizeof(reason), "exit status %d", WEXITSTATUS(status));
+                snprintf(cause, sizeof(cause), "exit status %d", WEXITSTATUS(status));
+            if (state == GDL_SLOT_BUSY)
+                snprintf(reason, sizeof(reason), "%s", cause);
+            else
+                snprintf(reason, sizeof(reason), "answer not sent, %s", cause);
             gdl_slot_unique(i, unique, sizeof(unique));
             deaths = gdl_attempts_died(handle, unique, reason);
             gdl_warn("%s: job %s has killed %u process(es) (%s)%s", name, handle, deaths, reason,

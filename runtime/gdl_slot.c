@@ -19,6 +19,11 @@
  *   (gdl_seq_put): a job costs a few words, not the whole record.
  * Durations go into a log-scale histogram, 4 buckets per octave of
  * microseconds, so a percentile is known within 19 %.
+ *
+ * A slot holds the handle of the job its process took from the moment
+ * it takes it until the job's answer has been sent: a process that dies
+ * in between, however it dies, leaves the master the handle to count
+ * against the job (gdl_attempts.c).
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -171,6 +176,7 @@ static void copy_error(char *to, const char *msg)
     gdl_escape(to, GDL_ERROR_MAX, msg, strlen(msg), false);
 }
 
+/* The job's answer is sent: only now is its handle cleared. */
 void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t now_ms)
 {
     gdl_counters_t *c = &mirror.c;
@@ -201,6 +207,13 @@ void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t 
         put(c, sizeof(*c)); /* rare: all the counters */
     }
     gdl_seq_end(&mine->seq, seq);
+    set_state(mine, GDL_SLOT_IDLE, now_ms);
+}
+
+/* The job has ended but its answer could not be sent: the handle stays,
+ * for the master to count once the process has exited. */
+void gdl_slot_job_unanswered(int64_t now_ms)
+{
     set_state(mine, GDL_SLOT_IDLE, now_ms);
 }
 

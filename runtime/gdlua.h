@@ -196,6 +196,7 @@ void gdl_slot_idle(int64_t now_ms);
 void gdl_slot_job_begin(const char *handle, const char *unique, int64_t now_ms);
 enum { GDL_JOB_DONE, GDL_JOB_FAILED, GDL_JOB_TIMEOUT, GDL_JOB_POISONED };
 void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t now_ms);
+void gdl_slot_job_unanswered(int64_t now_ms);
 void gdl_slot_recycle(int64_t now_ms);
 void gdl_slot_exit(void);
 
