@@ -9,8 +9,9 @@
  *
  * SIGTERM/SIGINT interrupt the worker with gearman_kill(): a job in
  * progress finishes and is answered, then gearman_worker_work() returns a
- * shutdown code and the child exits 0. A child whose job's answer could
- * not be sent exits 1 (job_over).
+ * shutdown code and the child exits 0. A child that asked to be replaced
+ * (max_jobs, max_memory) exits by itself once it has taken its last job,
+ * and one whose job's answer could not be sent exits 1 (job_over).
  * SIGXCPU is the master's word that the job ran past its timeout: a Lua
  * hook, set from the handler (which lua_sethook allows), raises an error
  * in the job's Lua code at its next call, return or 1000 instructions, so
@@ -38,10 +39,10 @@ static void (*child_hooks[CHILD_HOOKS_MAX])(void);
 static int nchild_hooks;
 
 static volatile sig_atomic_t stopping, timed_out, in_job;
-static bool job_timed_out; /* the hook raised the timeout in this job */
-static uint64_t served;    /* jobs this process ran */
-static bool over_memory;   /* said once */
-static bool unanswered;    /* a job's answer could not be sent: exit */
+static bool job_timed_out;             /* the hook raised the timeout in this job */
+static uint64_t taken;                 /* jobs this process has taken */
+static uint64_t last_job = UINT64_MAX; /* it takes no job past this many: it asked to be replaced */
+static bool unanswered;                /* a job's answer could not be sent: exit */
 static gearman_id_t worker_id;
 static gdl_pool_t *pool;
 static int dispatch_ref = LUA_NOREF;
@@ -153,25 +154,33 @@ static long rss_mib(void)
     return resident * (sysconf(_SC_PAGESIZE) / 1024) / 1024;
 }
 
-/* After a job: past max_jobs or max_memory, this process asks to be
- * replaced (its slot says "recycle"); it serves on until the master has
- * a replacement ready and stops it, so the pool has no gap. */
-static void check_recycle(int64_t now_ms)
+/* After a job: past max_jobs, this process asks to be replaced (its
+ * slot says "recycle") and takes at most one more job, while its
+ * replacement starts; the master stops it once the replacement is ready,
+ * and it exits after that extra job anyway. Past max_memory, or out of
+ * memory, it takes none: its next job would start over the limit. */
+static void check_recycle(int64_t now_ms, bool out_of_memory)
 {
     int max_jobs = pool->max_jobs >= 0 ? pool->max_jobs : gdl_config.max_jobs;
     int max_memory = pool->max_memory >= 0 ? pool->max_memory : gdl_config.max_memory;
+    uint64_t last = UINT64_MAX;
     long rss;
 
-    if (max_jobs > 0 && ++served >= (uint64_t)max_jobs) {
-        if (served == (uint64_t)max_jobs)
-            gdl_info("%s: served %d jobs (max_jobs); to be replaced", pool->name, max_jobs);
-        gdl_slot_recycle(now_ms);
+    if (out_of_memory) {
+        gdl_warn("%s: a job ran out of memory; to be replaced", pool->name);
+        last = taken;
     } else if (max_memory > 0 && (rss = rss_mib()) > max_memory) {
-        if (!over_memory)
-            gdl_info("%s: RSS %ld MiB is over max_memory %d MiB; to be replaced", pool->name, rss, max_memory);
-        over_memory = true;
-        gdl_slot_recycle(now_ms);
+        gdl_info("%s: RSS %ld MiB is over max_memory %d MiB; to be replaced", pool->name, rss, max_memory);
+        last = taken;
+    } else if (max_jobs > 0 && taken >= (uint64_t)max_jobs) {
+        if (last_job == UINT64_MAX)
+            gdl_info("%s: served %d jobs (max_jobs); to be replaced", pool->name, max_jobs);
+        last = taken + 1;
     }
+    if (last < last_job)
+        last_job = last;
+    if (last_job != UINT64_MAX)
+        gdl_slot_recycle(now_ms);
 }
 
 /* The failure as a warning, then WORK_FAIL: gearmand 1.1.20 ends a job
@@ -213,12 +222,12 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     uint32_t deaths;
     int max_attempts = pool->max_attempts >= 0 ? pool->max_attempts : gdl_config.max_attempts;
     int outcome;
-    bool timed_out_before;
-    bool out_of_memory = false, sent;
+    bool timed_out_before, out_of_memory = false, sent;
     size_t len = 0;
     int64_t start_us = gdl_now_us(), end_ms; /* one clock read each side */
 
     in_job = 1;
+    taken++;
     gdl_log_context(pool->name, handle);
     gdl_debug("%s: job %s", gearman_job_function_name(job), handle);
     gdl_slot_job_begin(handle, gearman_job_unique(job), start_us / 1000);
@@ -277,12 +286,7 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     in_job = 0;
     if (unanswered)
         return GEARMAN_ERROR; /* libgearman drops the connection: gearmand hands the job out again */
-    if (out_of_memory) {
-        gdl_warn("%s: a job ran out of memory; to be replaced", pool->name);
-        gdl_slot_recycle(end_ms);
-    } else {
-        check_recycle(end_ms);
-    }
+    check_recycle(end_ms, out_of_memory);
     return outcome == GDL_JOB_DONE ? GEARMAN_SUCCESS : GEARMAN_FATAL;
 }
 
@@ -378,7 +382,7 @@ void gdl_child_run(int pool_index, int slot)
     gdl_slot_idle(gdl_now_ms());
     gdl_debug("%s: ready", pool->name);
 
-    while (!stopping && !unanswered) {
+    while (!stopping && !unanswered && taken < last_job) {
         gearman_return_t rc = gearman_worker_work(w);
         int delay;
 

@@ -78,6 +78,7 @@ static int nprocs;
 static pool_state_t *pools;
 static struct event_base *base;
 static struct event *kill_timer, *tick_timer, *rescale_timer, *budget_timer, *watchdog_timer, *idle_poll_timer;
+static struct event *bell_event;
 static int64_t idle_poll_ms; /* when scale() last asked for figures for an idle stop */
 static bool shutting_down;
 static double spawn_tokens;
@@ -814,6 +815,18 @@ static void on_respawn(evutil_socket_t fd, short what, void *arg)
     scale(false);
 }
 
+/* A child became ready or asks to be replaced (gdl_slot.c): a recycled
+ * process is stopped, or its replacement started, now rather than on the
+ * next tick. */
+static void on_bell(evutil_socket_t fd, short what, void *arg)
+{
+    char buf[256];
+
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    scale(false);
+}
+
 static void describe_exit(int status, char *buf, size_t len)
 {
     if (WIFEXITED(status))
@@ -916,6 +929,9 @@ static void reap(void)
         lived = gdl_now_ms() - p->started_ms;
         state = gdl_slot_state(i, NULL);
         describe_exit(status, why, sizeof(why));
+        /* It asked to be replaced and has taken its last job (gdl_child.c). */
+        if (state == GDL_SLOT_RECYCLE && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+            p->stopping = p->recycled = true;
         if (p->stopping && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
             gdl_debug("process %d %s %s", (int)pid, name, why);
         } else {
@@ -1085,8 +1101,10 @@ struct event_base *gdl_master_init(void)
     tick_timer = event_new(base, -1, EV_PERSIST, on_tick, NULL);
     watchdog_timer = event_new(base, -1, EV_PERSIST, on_watchdog, NULL);
     load_timer = evtimer_new(base, on_load_timeout, NULL);
+    bell_event = event_new(base, gdl_slots_bell_fd(), EV_READ | EV_PERSIST, on_bell, NULL);
     if (kill_timer == NULL || rescale_timer == NULL || budget_timer == NULL || idle_poll_timer == NULL ||
-        tick_timer == NULL || watchdog_timer == NULL || load_timer == NULL) {
+        tick_timer == NULL || watchdog_timer == NULL || load_timer == NULL || bell_event == NULL ||
+        event_add(bell_event, NULL) < 0) {
         gdl_error("cannot create the master's timers");
         return NULL;
     }
@@ -1166,6 +1184,7 @@ int gdl_master_run(void)
     event_free(idle_poll_timer);
     event_free(tick_timer);
     event_free(watchdog_timer);
+    event_free(bell_event);
     event_base_free(base);
     base = NULL;
     free(pools);

@@ -185,6 +185,7 @@ const char *gdl_slot_state_name(int state);
 
 int gdl_slots_init(void);
 /* master: */
+int gdl_slots_bell_fd(void);     /* readable when a child became ready or asks to be replaced */
 void gdl_slot_prepare(int slot); /* before fork: zeroed, "starting" */
 void gdl_slot_release(int slot); /* after reaping: "free" */
 int gdl_slot_state(int slot, int64_t *since_ms);
