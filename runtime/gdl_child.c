@@ -221,8 +221,8 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     char numbuf[64], why[64];
     uint32_t deaths;
     int max_attempts = pool->max_attempts >= 0 ? pool->max_attempts : gdl_config.max_attempts;
-    int outcome;
-    bool timed_out_before, out_of_memory = false, sent;
+    int ended, outcome;
+    bool out_of_memory = false, sent;
     size_t len = 0;
     int64_t start_us = gdl_now_us(), end_ms; /* one clock read each side */
 
@@ -234,16 +234,16 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     timed_out = 0; /* a late word about the previous job */
     job_timed_out = false;
     lua_sethook(L, NULL, 0, 0);
-    deaths = gdl_attempts_of(handle, gearman_job_unique(job), &timed_out_before, why, sizeof(why));
-    if (timed_out_before || (max_attempts > 0 && deaths >= (uint32_t)max_attempts)) {
-        /* A poison job, or one that timed out: gearmand hands it to each
-         * next process. */
-        if (timed_out_before)
+    deaths = gdl_attempts_of(handle, gearman_job_unique(job), &ended, why, sizeof(why));
+    if (ended || (max_attempts > 0 && deaths >= (uint32_t)max_attempts)) {
+        /* A poison job, or one the master ended (its timeout, max_memory):
+         * gearmand hands it to each next process. */
+        if (ended)
             msg = lua_pushfstring(L, "%s; its process was killed, not run again", why);
         else
             msg = lua_pushfstring(L, "job killed its process %d times (last: %s); not run again", (int)deaths, why);
         gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg);
-        outcome = timed_out_before ? GDL_JOB_TIMEOUT : GDL_JOB_POISONED;
+        outcome = ended ? ended : GDL_JOB_POISONED;
         end_ms = job_over(job, send_failure(job, msg), outcome, msg, start_us);
         lua_settop(L, top);
     } else {

@@ -22,6 +22,7 @@
  * the master.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,9 +42,15 @@
 #define IDLE_POLL_GAP_MS 50
 
 /* Jobs are checked against their pool's timeout this often; a process
- * whose job timed out gets this long to fail it before SIGKILL. */
-#define WATCHDOG_MS      100
-#define TIMEOUT_GRACE_MS 1000
+ * whose job timed out gets this long to fail it before SIGKILL. While a
+ * pool with max_memory has processes, the busy ones' RSS is read every
+ * MEMORY_WATCH_MS, 20 ms more for each MEMORY_WATCH_EACH of them (a read
+ * costs about 6 us: the reads take at most about 1 % of a core), and
+ * every WATCHDOG_MS at the least. */
+#define WATCHDOG_MS       100
+#define TIMEOUT_GRACE_MS  1000
+#define MEMORY_WATCH_MS   20
+#define MEMORY_WATCH_EACH 32
 
 #define SHUTDOWN_HOOKS_MAX 8
 
@@ -55,6 +62,7 @@ typedef struct {
     bool stopping;      /* we asked it to stop: its exit is no crash */
     bool timed_out;     /* its job ran past the pool's timeout */
     bool recycled;      /* stopped for max_jobs, max_memory, out of memory */
+    bool over_memory;   /* its job passed max_memory: SIGKILL sent */
     int64_t kill_at_ms; /* SIGKILL then, if still alive; 0: never */
 } proc_t;
 
@@ -373,7 +381,7 @@ static void time_out(int i, int64_t busy_ms, int64_t now)
 
     gdl_slot_read(i, NULL, handle, sizeof(handle));
     snprintf(reason, sizeof(reason), "job timed out after %g s", pool_timeout_ms(procs[i].pool) / 1000.0);
-    gdl_attempts_timed_out(handle, reason);
+    gdl_attempts_ended(handle, GDL_JOB_TIMEOUT, reason);
     gdl_warn("stop %d %s: job %s timed out after %lld ms (timeout %g s)", (int)procs[i].pid, p->name, handle,
              (long long)busy_ms, pool_timeout_ms(procs[i].pool) / 1000.0);
     procs[i].stopping = true;
@@ -383,18 +391,75 @@ static void time_out(int i, int64_t busy_ms, int64_t now)
     kill(procs[i].pid, SIGTERM);
 }
 
-/* Ends jobs past their timeout, and processes past their grace. */
+static int pool_max_memory(int pool)
+{
+    int m = gdl_pools[pool].max_memory;
+
+    return m >= 0 ? m : gdl_config.max_memory;
+}
+
+/* A process's resident set in MiB, from /proc/PID/statm (pages); -1 when
+ * it cannot be read (the process is gone). */
+static long rss_mib(pid_t pid)
+{
+    char path[64], buf[128];
+    long size, resident;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return -1;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    if (sscanf(buf, "%ld %ld", &size, &resident) != 2)
+        return -1;
+    return resident * (sysconf(_SC_PAGESIZE) / 1024) / 1024;
+}
+
+/* Process i's job has taken it past its pool's max_memory. It is killed
+ * at once: memory is the host's to lose, and neither compiled Lua loops
+ * nor C code would reach a hook that failed the job. The job is marked in
+ * the attempts table, so the process gearmand hands it to next fails it
+ * unrun, with the figures, to its client. */
+static void memory_out(int i, long rss, int max_memory)
+{
+    const gdl_pool_t *p = &gdl_pools[procs[i].pool];
+    char handle[64], reason[64];
+
+    gdl_slot_read(i, NULL, handle, sizeof(handle));
+    snprintf(reason, sizeof(reason), "job used %ld MiB, past max_memory %d MiB", rss, max_memory);
+    gdl_attempts_ended(handle, GDL_JOB_FAILED, reason);
+    gdl_warn("stop %d %s: job %s: RSS %ld MiB is past max_memory %d MiB; killing it", (int)procs[i].pid, p->name,
+             handle, rss, max_memory);
+    procs[i].stopping = true;
+    procs[i].recycled = true;
+    procs[i].over_memory = true;
+    procs[i].kill_at_ms = 0;
+    kill(procs[i].pid, SIGKILL);
+}
+
+/* Ends jobs past their timeout or their max_memory, and processes past
+ * their grace. */
 static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
     int64_t now = gdl_now_ms(), since;
     bool rescale = false; /* a process timed out or asks to be recycled */
-    int state;
+    bool bounded = false; /* a process of a pool with max_memory lives: a job may start in it any moment */
+    int state, watched = 0, period_ms;
+    struct timeval tv;
 
     for (int i = 0; i < GDL_PROCS_MAX; i++) {
-        int t;
+        int t, m;
+        long rss;
 
         if (procs[i].pid == 0)
             continue;
+        m = pool_max_memory(procs[i].pool);
+        bounded |= m > 0;
         if (procs[i].kill_at_ms && now >= procs[i].kill_at_ms) {
             gdl_warn(
                 "process %d %s: still running %s; sending SIGKILL", (int)procs[i].pid, gdl_pools[procs[i].pool].name,
@@ -403,14 +468,27 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
             procs[i].kill_at_ms = 0;
             continue;
         }
-        t = pool_timeout_ms(procs[i].pool);
         state = gdl_slot_state(i, &since);
         rescale |= state == GDL_SLOT_RECYCLE && !procs[i].stopping;
-        if (procs[i].stopping || t <= 0 || state != GDL_SLOT_BUSY || now - since < t)
+        if (state != GDL_SLOT_BUSY)
+            continue;
+        if (m > 0 && !procs[i].over_memory) {
+            watched++;
+            if ((rss = rss_mib(procs[i].pid)) > m) {
+                memory_out(i, rss, m);
+                rescale = true;
+                continue;
+            }
+        }
+        t = pool_timeout_ms(procs[i].pool);
+        if (procs[i].stopping || t <= 0 || now - since < t)
             continue;
         time_out(i, now - since, now);
         rescale = true;
     }
+    period_ms = bounded ? MEMORY_WATCH_MS * (1 + watched / MEMORY_WATCH_EACH) : WATCHDOG_MS;
+    tv = (struct timeval){0, (period_ms < WATCHDOG_MS ? period_ms : WATCHDOG_MS) * 1000};
+    evtimer_add(watchdog_timer, &tv);
     if (rescale)
         scale(false);
 }
@@ -1099,7 +1177,7 @@ struct event_base *gdl_master_init(void)
     budget_timer = evtimer_new(base, on_budget, NULL);
     idle_poll_timer = evtimer_new(base, on_idle_poll, NULL);
     tick_timer = event_new(base, -1, EV_PERSIST, on_tick, NULL);
-    watchdog_timer = event_new(base, -1, EV_PERSIST, on_watchdog, NULL);
+    watchdog_timer = evtimer_new(base, on_watchdog, NULL);
     load_timer = evtimer_new(base, on_load_timeout, NULL);
     bell_event = event_new(base, gdl_slots_bell_fd(), EV_READ | EV_PERSIST, on_bell, NULL);
     if (kill_timer == NULL || rescale_timer == NULL || budget_timer == NULL || idle_poll_timer == NULL ||
