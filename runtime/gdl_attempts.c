@@ -7,9 +7,10 @@
  * per handle (with why the process died) in an anonymous MAP_SHARED
  * table mapped before the first fork; a child looks the handle up before
  * running a job and fails it at once once it has killed max_attempts
- * processes (gdl_child.c). The table is bounded: a handle hashes to a
- * window of PROBE entries, and a new handle takes the least recently
- * written entry of its window. Each entry is a record under a seqlock
+ * processes (gdl_child.c). A job the master ended (past its timeout or
+ * max_memory, gdl_master.c) is marked so, and failed unrun with why. The
+ * table is bounded: a handle hashes to a window of PROBE entries, and a
+ * new handle takes the least recently written entry of its window. Each entry is a record under a seqlock
  * (gdl_seq_store/gdl_seq_load), so a child never reads a torn one; the
  * master keeps its own copy and never reads the shared one.
  */
@@ -101,7 +102,7 @@ static uint32_t write_entry(int i, uint32_t deaths, const char *reason)
 
     r->a.deaths = deaths;
     r->a.when = (int64_t)time(NULL);
-    if (!r->a.timed_out) /* "timed out" says more than the SIGKILL that followed */
+    if (!r->a.ended) /* "timed out" says more than the SIGKILL that followed */
         snprintf(r->a.reason, sizeof(r->a.reason), "%s", reason);
     r->written = ++writes;
     gdl_seq_store(&shared[i].seq, shared[i].words, r, sizeof(*r));
@@ -129,14 +130,14 @@ uint32_t gdl_attempts_died(const char *handle, const char *unique, const char *r
     return deaths;
 }
 
-void gdl_attempts_timed_out(const char *handle, const char *reason)
+void gdl_attempts_ended(const char *handle, int outcome, const char *reason)
 {
     int i = slot_for(handle);
 
     if (i < 0)
         return;
     snprintf(mine[i].a.reason, sizeof(mine[i].a.reason), "%s", reason);
-    mine[i].a.timed_out = true;
+    mine[i].a.ended = outcome;
     write_entry(i, mine[i].a.deaths, reason);
 }
 
@@ -161,12 +162,12 @@ int gdl_attempts_recent(gdl_attempt_t *out, int max)
     return n < max ? n : max;
 }
 
-static uint32_t lookup(const char *handle, bool *timed_out, char *reason, size_t len)
+static uint32_t lookup(const char *handle, int *ended, char *reason, size_t len)
 {
     unsigned h = hash(handle);
     record_t r;
 
-    *timed_out = false;
+    *ended = 0;
     for (int k = 0; k < PROBE && *handle; k++) {
         entry_t *e = &shared[(h + k) % GDL_ATTEMPTS_MAX];
 
@@ -177,27 +178,27 @@ static uint32_t lookup(const char *handle, bool *timed_out, char *reason, size_t
         if (strcmp(r.a.handle, handle) == 0) {
             r.a.reason[sizeof(r.a.reason) - 1] = '\0';
             snprintf(reason, len, "%s", r.a.reason);
-            *timed_out = r.a.timed_out;
+            *ended = r.a.ended;
             return r.a.deaths;
         }
     }
     return 0;
 }
 
-uint32_t gdl_attempts_of(const char *handle, const char *unique, bool *timed_out, char *reason, size_t len)
+uint32_t gdl_attempts_of(const char *handle, const char *unique, int *ended, char *reason, size_t len)
 {
     char key[72], why_unique[64];
-    bool unique_timed_out;
+    int unique_ended;
     uint32_t deaths, n;
 
-    *timed_out = false;
+    *ended = 0;
     if (atomic_load_explicit(&table->writes, memory_order_acquire) == 0)
         return 0; /* no process has died running a job */
-    deaths = lookup(handle, timed_out, reason, len);
-    if (*timed_out || unique == NULL || *unique == '\0')
+    deaths = lookup(handle, ended, reason, len);
+    if (*ended || unique == NULL || *unique == '\0')
         return deaths;
     unique_key(key, sizeof(key), unique);
-    n = lookup(key, &unique_timed_out, why_unique, sizeof(why_unique));
+    n = lookup(key, &unique_ended, why_unique, sizeof(why_unique));
     if (n > deaths) {
         deaths = n;
         snprintf(reason, len, "%s", why_unique);

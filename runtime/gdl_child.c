@@ -9,11 +9,14 @@
  *
  * SIGTERM/SIGINT interrupt the worker with gearman_kill(): a job in
  * progress finishes and is answered, then gearman_worker_work() returns a
- * shutdown code and the child exits 0. SIGXCPU is the master's word that
- * the job ran past its timeout: a Lua hook, set from the handler (which
- * lua_sethook allows), raises an error in the job's Lua code at its next
- * call, return or 1000 instructions, so the job fails with a message and
- * the process lives; code stuck in C is SIGKILLed by the master.
+ * shutdown code and the child exits 0. A child that asked to be replaced
+ * (max_jobs, max_memory) exits by itself once it has taken its last job,
+ * and one whose job's answer could not be sent exits 1 (job_over).
+ * SIGXCPU is the master's word that the job ran past its timeout: a Lua
+ * hook, set from the handler (which lua_sethook allows), raises an error
+ * in the job's Lua code at its next call, return or 1000 instructions, so
+ * the job fails with a message and the process lives; code stuck in C is
+ * SIGKILLed by the master.
  */
 #include <errno.h>
 #include <signal.h>
@@ -35,10 +38,11 @@ bool gdl_is_master;
 static void (*child_hooks[CHILD_HOOKS_MAX])(void);
 static int nchild_hooks;
 
-static volatile sig_atomic_t stopping, timed_out;
-static bool job_timed_out; /* the hook raised the timeout in this job */
-static uint64_t served;    /* jobs this process ran */
-static bool over_memory;   /* said once */
+static volatile sig_atomic_t stopping, timed_out, in_job;
+static bool job_timed_out;             /* the hook raised the timeout in this job */
+static uint64_t taken;                 /* jobs this process has taken */
+static uint64_t last_job = UINT64_MAX; /* it takes no job past this many: it asked to be replaced */
+static bool unanswered;                /* a job's answer could not be sent: exit */
 static gearman_id_t worker_id;
 static gdl_pool_t *pool;
 static int dispatch_ref = LUA_NOREF;
@@ -80,7 +84,11 @@ static void on_stop(int sig)
     int saved = errno;
 
     stopping = 1;
-    gearman_kill(worker_id, GEARMAN_INTERRUPT);
+    /* A running job is left alone: the wake-up would also end libgearman's
+     * wait to send a large answer (the same poll sees it), and the answer
+     * would be lost. The loop sees `stopping` once the job is answered. */
+    if (!in_job)
+        gearman_kill(worker_id, GEARMAN_INTERRUPT);
     errno = saved;
 }
 
@@ -146,25 +154,63 @@ static long rss_mib(void)
     return resident * (sysconf(_SC_PAGESIZE) / 1024) / 1024;
 }
 
-/* After a job: past max_jobs or max_memory, this process asks to be
- * replaced (its slot says "recycle"); it serves on until the master has
- * a replacement ready and stops it, so the pool has no gap. */
-static void check_recycle(int64_t now_ms)
+/* After a job: past max_jobs, this process asks to be replaced (its
+ * slot says "recycle") and takes at most one more job, while its
+ * replacement starts; the master stops it once the replacement is ready,
+ * and it exits after that extra job anyway. Past max_memory, or out of
+ * memory, it takes none: its next job would start over the limit. */
+static void check_recycle(int64_t now_ms, bool out_of_memory)
 {
     int max_jobs = pool->max_jobs >= 0 ? pool->max_jobs : gdl_config.max_jobs;
     int max_memory = pool->max_memory >= 0 ? pool->max_memory : gdl_config.max_memory;
+    uint64_t last = UINT64_MAX;
     long rss;
 
-    if (max_jobs > 0 && ++served >= (uint64_t)max_jobs) {
-        if (served == (uint64_t)max_jobs)
-            gdl_info("%s: served %d jobs (max_jobs); to be replaced", pool->name, max_jobs);
-        gdl_slot_recycle(now_ms);
+    if (out_of_memory) {
+        gdl_warn("%s: a job ran out of memory; to be replaced", pool->name);
+        last = taken;
     } else if (max_memory > 0 && (rss = rss_mib()) > max_memory) {
-        if (!over_memory)
-            gdl_info("%s: RSS %ld MiB is over max_memory %d MiB; to be replaced", pool->name, rss, max_memory);
-        over_memory = true;
-        gdl_slot_recycle(now_ms);
+        gdl_info("%s: RSS %ld MiB is over max_memory %d MiB; to be replaced", pool->name, rss, max_memory);
+        last = taken;
+    } else if (max_jobs > 0 && taken >= (uint64_t)max_jobs) {
+        if (last_job == UINT64_MAX)
+            gdl_info("%s: served %d jobs (max_jobs); to be replaced", pool->name, max_jobs);
+        last = taken + 1;
     }
+    if (last < last_job)
+        last_job = last;
+    if (last_job != UINT64_MAX)
+        gdl_slot_recycle(now_ms);
+}
+
+/* The failure as a warning, then WORK_FAIL: gearmand 1.1.20 ends a job
+ * on WORK_EXCEPTION but tells only clients that asked for exceptions;
+ * the rest would wait for ever. Whether both were sent. */
+static bool send_failure(gearman_job_st *job, const char *msg)
+{
+    return !gearman_failed(gearman_job_send_warning(job, msg, strlen(msg))) &&
+           !gearman_failed(gearman_job_send_fail(job));
+}
+
+/* The job is over. Its handle leaves the slot only once its answer is
+ * sent: one that could not be sent (the connection lost, or closed by the
+ * job itself) is handed by gearmand to another process, so this one
+ * exits with the handle in its slot and the master counts the attempt;
+ * serving on, it could take the same job back and lose its answer again,
+ * for ever. */
+static int64_t job_over(gearman_job_st *job, bool sent, int outcome, const char *msg, int64_t start_us)
+{
+    int64_t end_us = gdl_now_us();
+
+    if (sent) {
+        gdl_slot_job_end(outcome, msg, (uint64_t)(end_us - start_us), end_us / 1000);
+        return end_us / 1000;
+    }
+    gdl_error("%s: job %s: its answer could not be sent (%s); exiting, so that the job counts as an attempt",
+              gearman_job_function_name(job), gearman_job_handle(job), gearman_job_error(job));
+    gdl_slot_job_unanswered(end_us / 1000);
+    unanswered = true;
+    return end_us / 1000;
 }
 
 static gearman_return_t run_job(gearman_job_st *job, void *context)
@@ -175,84 +221,73 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
     char numbuf[64], why[64];
     uint32_t deaths;
     int max_attempts = pool->max_attempts >= 0 ? pool->max_attempts : gdl_config.max_attempts;
-    bool timed_out_before, out_of_memory = false;
+    int ended, outcome;
+    bool out_of_memory = false, sent;
     size_t len = 0;
-    int64_t start_us = gdl_now_us(), end_us; /* one clock read each side */
-    bool ok;
+    int64_t start_us = gdl_now_us(), end_ms; /* one clock read each side */
 
+    in_job = 1;
+    taken++;
     gdl_log_context(pool->name, handle);
     gdl_debug("%s: job %s", gearman_job_function_name(job), handle);
     gdl_slot_job_begin(handle, gearman_job_unique(job), start_us / 1000);
     timed_out = 0; /* a late word about the previous job */
     job_timed_out = false;
     lua_sethook(L, NULL, 0, 0);
-    deaths = gdl_attempts_of(handle, gearman_job_unique(job), &timed_out_before, why, sizeof(why));
-    if (timed_out_before || (max_attempts > 0 && deaths >= (uint32_t)max_attempts)) {
-        /* A poison job, or one that timed out: gearmand hands it to each
-         * next process. */
-        if (timed_out_before)
+    deaths = gdl_attempts_of(handle, gearman_job_unique(job), &ended, why, sizeof(why));
+    if (ended || (max_attempts > 0 && deaths >= (uint32_t)max_attempts)) {
+        /* A poison job, or one the master ended (its timeout, max_memory):
+         * gearmand hands it to each next process. */
+        if (ended)
             msg = lua_pushfstring(L, "%s; its process was killed, not run again", why);
         else
             msg = lua_pushfstring(L, "job killed its process %d times (last: %s); not run again", (int)deaths, why);
         gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg);
-        gearman_job_send_warning(job, msg, strlen(msg));
-        end_us = gdl_now_us();
-        gdl_slot_job_end(timed_out_before ? GDL_JOB_TIMEOUT : GDL_JOB_POISONED, msg, (uint64_t)(end_us - start_us),
-                         end_us / 1000);
+        outcome = ended ? ended : GDL_JOB_POISONED;
+        end_ms = job_over(job, send_failure(job, msg), outcome, msg, start_us);
         lua_settop(L, top);
-        gdl_log_context(pool->name, NULL);
-        return GEARMAN_FATAL;
-    }
+    } else {
+        bool ok = false;
 
-    lua_rawgeti(L, LUA_REGISTRYINDEX, dispatch_ref);
-    gdl_job_push(L, job);
-    lua_pushvalue(L, -1);
-    lua_insert(L, top + 1); /* kept below the call to invalidate after */
-    lua_pushstring(L, gearman_job_function_name(job));
-    lua_pushlstring(L, gearman_job_workload(job), gearman_job_workload_size(job));
-    if (gdl_lua_pcall(L, 3, 4) != 0) {
-        ok = false;
-        msg = lua_tostring(L, -1);
-        gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg ? msg : "?");
-    } else if (!lua_toboolean(L, top + 2)) {
-        ok = false;
-        msg = lua_tostring(L, top + 3);
-        out_of_memory = lua_toboolean(L, top + 5);
-        gdl_error("%s: job %s failed: %s", gearman_job_function_name(job), handle, lua_tostring(L, top + 4));
-    } else if ((out = result_bytes(L, top + 3, &len, numbuf, sizeof(numbuf))) == NULL) {
-        ok = false;
-        msg = lua_pushfstring(L, "job returned a %s; return a string, a number or nil (or use an encode attribute)",
-                              luaL_typename(L, top + 3));
-        gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg);
-    } else {
-        ok = true;
-        if (gearman_failed(gearman_job_send_complete(job, out, len)))
-            gdl_warn("%s: job %s: result not sent: %s", gearman_job_function_name(job), handle, gearman_job_error(job));
+        lua_rawgeti(L, LUA_REGISTRYINDEX, dispatch_ref);
+        gdl_job_push(L, job);
+        lua_pushvalue(L, -1);
+        lua_insert(L, top + 1); /* kept below the call to invalidate after */
+        lua_pushstring(L, gearman_job_function_name(job));
+        lua_pushlstring(L, gearman_job_workload(job), gearman_job_workload_size(job));
+        if (gdl_lua_pcall(L, 3, 4) != 0) {
+            msg = lua_tostring(L, -1);
+            gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg ? msg : "?");
+        } else if (!lua_toboolean(L, top + 2)) {
+            msg = lua_tostring(L, top + 3);
+            out_of_memory = lua_toboolean(L, top + 5);
+            gdl_error("%s: job %s failed: %s", gearman_job_function_name(job), handle, lua_tostring(L, top + 4));
+        } else if ((out = result_bytes(L, top + 3, &len, numbuf, sizeof(numbuf))) == NULL) {
+            msg = lua_pushfstring(L, "job returned a %s; return a string, a number or nil (or use an encode attribute)",
+                                  luaL_typename(L, top + 3));
+            gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg);
+        } else {
+            ok = true;
+        }
+        if (ok) {
+            outcome = GDL_JOB_DONE;
+            sent = !gearman_failed(gearman_job_send_complete(job, out, len));
+        } else {
+            if (msg == NULL || *msg == '\0')
+                msg = "job failed";
+            outcome = job_timed_out ? GDL_JOB_TIMEOUT : GDL_JOB_FAILED;
+            sent = send_failure(job, msg);
+        }
+        end_ms = job_over(job, sent, outcome, msg, start_us);
+        gdl_job_invalidate(L, top + 1);
+        lua_settop(L, top);
     }
-    if (!ok) {
-        if (msg == NULL || *msg == '\0')
-            msg = "job failed";
-        /* gearmand 1.1.20 ends a job on WORK_EXCEPTION but tells only
-         * clients that asked for exceptions; the rest would wait for
-         * ever. A warning carries the message to every client, then
-         * WORK_FAIL (our return value) ends the job for all. */
-        gearman_job_send_warning(job, msg, strlen(msg));
-    }
-    end_us = gdl_now_us();
-    gdl_slot_job_end(ok              ? GDL_JOB_DONE
-                     : job_timed_out ? GDL_JOB_TIMEOUT
-                                     : GDL_JOB_FAILED,
-                     msg, (uint64_t)(end_us - start_us), end_us / 1000);
-    gdl_job_invalidate(L, top + 1);
-    lua_settop(L, top);
     gdl_log_context(pool->name, NULL);
-    if (out_of_memory) {
-        gdl_warn("%s: a job ran out of memory; to be replaced", pool->name);
-        gdl_slot_recycle(end_us / 1000);
-    } else {
-        check_recycle(end_us / 1000);
-    }
-    return ok ? GEARMAN_SUCCESS : GEARMAN_FATAL;
+    in_job = 0;
+    if (unanswered)
+        return GEARMAN_ERROR; /* libgearman drops the connection: gearmand hands the job out again */
+    check_recycle(end_ms, out_of_memory);
+    return outcome == GDL_JOB_DONE ? GEARMAN_SUCCESS : GEARMAN_FATAL;
 }
 
 /* The client id gearmand lists in "workers": gdlua, host, master pid
@@ -347,7 +382,7 @@ void gdl_child_run(int pool_index, int slot)
     gdl_slot_idle(gdl_now_ms());
     gdl_debug("%s: ready", pool->name);
 
-    while (!stopping) {
+    while (!stopping && !unanswered && taken < last_job) {
         gearman_return_t rc = gearman_worker_work(w);
         int delay;
 
@@ -358,7 +393,7 @@ void gdl_child_run(int pool_index, int slot)
             failures = 0;
             continue;
         }
-        if (rc == GEARMAN_SHUTDOWN || rc == GEARMAN_SHUTDOWN_GRACEFUL || stopping)
+        if (rc == GEARMAN_SHUTDOWN || rc == GEARMAN_SHUTDOWN_GRACEFUL || stopping || unanswered)
             break;
         if (rc == GEARMAN_IO_WAIT || rc == GEARMAN_NO_JOBS || rc == GEARMAN_TIMEOUT)
             continue;
@@ -381,5 +416,5 @@ void gdl_child_run(int pool_index, int slot)
     gdl_slot_exit();
     gearman_worker_free(w);
     fflush(NULL);
-    _exit(0);
+    _exit(unanswered ? 1 : 0);
 }

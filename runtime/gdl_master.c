@@ -22,6 +22,7 @@
  * the master.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,9 +42,15 @@
 #define IDLE_POLL_GAP_MS 50
 
 /* Jobs are checked against their pool's timeout this often; a process
- * whose job timed out gets this long to fail it before SIGKILL. */
-#define WATCHDOG_MS      100
-#define TIMEOUT_GRACE_MS 1000
+ * whose job timed out gets this long to fail it before SIGKILL. While a
+ * pool with max_memory has processes, the busy ones' RSS is read every
+ * MEMORY_WATCH_MS, 20 ms more for each MEMORY_WATCH_EACH of them (a read
+ * costs about 6 us: the reads take at most about 1 % of a core), and
+ * every WATCHDOG_MS at the least. */
+#define WATCHDOG_MS       100
+#define TIMEOUT_GRACE_MS  1000
+#define MEMORY_WATCH_MS   20
+#define MEMORY_WATCH_EACH 32
 
 #define SHUTDOWN_HOOKS_MAX 8
 
@@ -55,6 +62,7 @@ typedef struct {
     bool stopping;      /* we asked it to stop: its exit is no crash */
     bool timed_out;     /* its job ran past the pool's timeout */
     bool recycled;      /* stopped for max_jobs, max_memory, out of memory */
+    bool over_memory;   /* its job passed max_memory: SIGKILL sent */
     int64_t kill_at_ms; /* SIGKILL then, if still alive; 0: never */
 } proc_t;
 
@@ -78,6 +86,7 @@ static int nprocs;
 static pool_state_t *pools;
 static struct event_base *base;
 static struct event *kill_timer, *tick_timer, *rescale_timer, *budget_timer, *watchdog_timer, *idle_poll_timer;
+static struct event *bell_event;
 static int64_t idle_poll_ms; /* when scale() last asked for figures for an idle stop */
 static bool shutting_down;
 static double spawn_tokens;
@@ -93,6 +102,7 @@ static gdl_loader_t loader = {.fd = -1}, next_loader = {.fd = -1};
 static struct event *loader_event, *load_timer;
 static int npools_all;
 static bool loader_ended;       /* the loading one's socket has closed */
+static bool reload_queued;      /* asked for while one loads: starts once that one ends */
 static int generation;          /* the serving one's */
 static int last_gen;            /* the newest generation a loader was started for */
 static int64_t loader_retry_ms; /* no new loader for a lost one before then */
@@ -371,7 +381,7 @@ static void time_out(int i, int64_t busy_ms, int64_t now)
 
     gdl_slot_read(i, NULL, handle, sizeof(handle));
     snprintf(reason, sizeof(reason), "job timed out after %g s", pool_timeout_ms(procs[i].pool) / 1000.0);
-    gdl_attempts_timed_out(handle, reason);
+    gdl_attempts_ended(handle, GDL_JOB_TIMEOUT, reason);
     gdl_warn("stop %d %s: job %s timed out after %lld ms (timeout %g s)", (int)procs[i].pid, p->name, handle,
              (long long)busy_ms, pool_timeout_ms(procs[i].pool) / 1000.0);
     procs[i].stopping = true;
@@ -381,18 +391,75 @@ static void time_out(int i, int64_t busy_ms, int64_t now)
     kill(procs[i].pid, SIGTERM);
 }
 
-/* Ends jobs past their timeout, and processes past their grace. */
+static int pool_max_memory(int pool)
+{
+    int m = gdl_pools[pool].max_memory;
+
+    return m >= 0 ? m : gdl_config.max_memory;
+}
+
+/* A process's resident set in MiB, from /proc/PID/statm (pages); -1 when
+ * it cannot be read (the process is gone). */
+static long rss_mib(pid_t pid)
+{
+    char path[64], buf[128];
+    long size, resident;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return -1;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    if (sscanf(buf, "%ld %ld", &size, &resident) != 2)
+        return -1;
+    return resident * (sysconf(_SC_PAGESIZE) / 1024) / 1024;
+}
+
+/* Process i's job has taken it past its pool's max_memory. It is killed
+ * at once: memory is the host's to lose, and neither compiled Lua loops
+ * nor C code would reach a hook that failed the job. The job is marked in
+ * the attempts table, so the process gearmand hands it to next fails it
+ * unrun, with the figures, to its client. */
+static void memory_out(int i, long rss, int max_memory)
+{
+    const gdl_pool_t *p = &gdl_pools[procs[i].pool];
+    char handle[64], reason[64];
+
+    gdl_slot_read(i, NULL, handle, sizeof(handle));
+    snprintf(reason, sizeof(reason), "job used %ld MiB, past max_memory %d MiB", rss, max_memory);
+    gdl_attempts_ended(handle, GDL_JOB_FAILED, reason);
+    gdl_warn("stop %d %s: job %s: RSS %ld MiB is past max_memory %d MiB; killing it", (int)procs[i].pid, p->name,
+             handle, rss, max_memory);
+    procs[i].stopping = true;
+    procs[i].recycled = true;
+    procs[i].over_memory = true;
+    procs[i].kill_at_ms = 0;
+    kill(procs[i].pid, SIGKILL);
+}
+
+/* Ends jobs past their timeout or their max_memory, and processes past
+ * their grace. */
 static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
     int64_t now = gdl_now_ms(), since;
     bool rescale = false; /* a process timed out or asks to be recycled */
-    int state;
+    bool bounded = false; /* a process of a pool with max_memory lives: a job may start in it any moment */
+    int state, watched = 0, period_ms;
+    struct timeval tv;
 
     for (int i = 0; i < GDL_PROCS_MAX; i++) {
-        int t;
+        int t, m;
+        long rss;
 
         if (procs[i].pid == 0)
             continue;
+        m = pool_max_memory(procs[i].pool);
+        bounded |= m > 0;
         if (procs[i].kill_at_ms && now >= procs[i].kill_at_ms) {
             gdl_warn(
                 "process %d %s: still running %s; sending SIGKILL", (int)procs[i].pid, gdl_pools[procs[i].pool].name,
@@ -401,14 +468,27 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
             procs[i].kill_at_ms = 0;
             continue;
         }
-        t = pool_timeout_ms(procs[i].pool);
         state = gdl_slot_state(i, &since);
         rescale |= state == GDL_SLOT_RECYCLE && !procs[i].stopping;
-        if (procs[i].stopping || t <= 0 || state != GDL_SLOT_BUSY || now - since < t)
+        if (state != GDL_SLOT_BUSY)
+            continue;
+        if (m > 0 && !procs[i].over_memory) {
+            watched++;
+            if ((rss = rss_mib(procs[i].pid)) > m) {
+                memory_out(i, rss, m);
+                rescale = true;
+                continue;
+            }
+        }
+        t = pool_timeout_ms(procs[i].pool);
+        if (procs[i].stopping || t <= 0 || now - since < t)
             continue;
         time_out(i, now - since, now);
         rescale = true;
     }
+    period_ms = bounded ? MEMORY_WATCH_MS * (1 + watched / MEMORY_WATCH_EACH) : WATCHDOG_MS;
+    tv = (struct timeval){0, (period_ms < WATCHDOG_MS ? period_ms : WATCHDOG_MS) * 1000};
+    evtimer_add(watchdog_timer, &tv);
     if (rescale)
         scale(false);
 }
@@ -417,8 +497,19 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 
 #define LOAD_TIMEOUT_S 120 /* a loader that has not loaded the modules by then is killed */
 
+/* A reload has ended. One asked for while it loaded starts now: it was
+ * asked for after files may have changed that this one had read already,
+ * so the newest files win. Those waiting for an answer (the console's
+ * `reload`) get it once no reload is left to run: from the last one,
+ * which began after they asked. */
 static void reload_done(bool ok, const char *msg)
 {
+    if (reload_queued && !shutting_down) {
+        reload_queued = false;
+        reload_begin("a reload asked for while the last one loaded");
+        return;
+    }
+    reload_queued = false;
     for (int i = 0; i < nreload_hooks; i++)
         reload_hooks[i](ok, msg);
 }
@@ -612,7 +703,9 @@ static void reload_begin(const char *why)
         return;
     }
     if (next_loader.pid > 0) {
-        gdl_info("%s: a reload is under way already", why);
+        gdl_info("%s: a reload is under way; %s once it ends", why,
+                 reload_queued ? "the one queued already loads the newest files" : "another loads the newest files");
+        reload_queued = true;
         return;
     }
     gdl_info("%s: loading the modules again; generation %d serves meanwhile", why, generation);
@@ -800,6 +893,18 @@ static void on_respawn(evutil_socket_t fd, short what, void *arg)
     scale(false);
 }
 
+/* A child became ready or asks to be replaced (gdl_slot.c): a recycled
+ * process is stopped, or its replacement started, now rather than on the
+ * next tick. */
+static void on_bell(evutil_socket_t fd, short what, void *arg)
+{
+    char buf[256];
+
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    scale(false);
+}
+
 static void describe_exit(int status, char *buf, size_t len)
 {
     if (WIFEXITED(status))
@@ -902,6 +1007,9 @@ static void reap(void)
         lived = gdl_now_ms() - p->started_ms;
         state = gdl_slot_state(i, NULL);
         describe_exit(status, why, sizeof(why));
+        /* It asked to be replaced and has taken its last job (gdl_child.c). */
+        if (state == GDL_SLOT_RECYCLE && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+            p->stopping = p->recycled = true;
         if (p->stopping && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
             gdl_debug("process %d %s %s", (int)pid, name, why);
         } else {
@@ -909,16 +1017,22 @@ static void reap(void)
                      gdl_slot_state_name(state));
         }
         gdl_slot_read(i, &c, handle, sizeof(handle));
-        if (state == GDL_SLOT_BUSY && handle[0]) {
-            /* gearmand hands its job to the next process: count how
-             * often this one has killed a process (gdl_attempts.c). */
-            char reason[64];
+        if (handle[0]) {
+            /* Its slot holds the job it took until the job's answer is
+             * sent: it died running the job, or before the answer went
+             * out. gearmand hands the job to the next process: count how
+             * often it has killed one (gdl_attempts.c). */
+            char reason[64], cause[32];
             uint32_t deaths;
 
             if (WIFSIGNALED(status))
-                snprintf(reason, sizeof(reason), "signal %d", WTERMSIG(status));
+                snprintf(cause, sizeof(cause), "signal %d", WTERMSIG(status));
             else
-                snprintf(reason, sizeof(reason), "exit status %d", WEXITSTATUS(status));
+                snprintf(cause, sizeof(cause), "exit status %d", WEXITSTATUS(status));
+            if (state == GDL_SLOT_BUSY)
+                snprintf(reason, sizeof(reason), "%s", cause);
+            else
+                snprintf(reason, sizeof(reason), "answer not sent, %s", cause);
             gdl_slot_unique(i, unique, sizeof(unique));
             deaths = gdl_attempts_died(handle, unique, reason);
             gdl_warn("%s: job %s has killed %u process(es) (%s)%s", name, handle, deaths, reason,
@@ -1063,10 +1177,12 @@ struct event_base *gdl_master_init(void)
     budget_timer = evtimer_new(base, on_budget, NULL);
     idle_poll_timer = evtimer_new(base, on_idle_poll, NULL);
     tick_timer = event_new(base, -1, EV_PERSIST, on_tick, NULL);
-    watchdog_timer = event_new(base, -1, EV_PERSIST, on_watchdog, NULL);
+    watchdog_timer = evtimer_new(base, on_watchdog, NULL);
     load_timer = evtimer_new(base, on_load_timeout, NULL);
+    bell_event = event_new(base, gdl_slots_bell_fd(), EV_READ | EV_PERSIST, on_bell, NULL);
     if (kill_timer == NULL || rescale_timer == NULL || budget_timer == NULL || idle_poll_timer == NULL ||
-        tick_timer == NULL || watchdog_timer == NULL || load_timer == NULL) {
+        tick_timer == NULL || watchdog_timer == NULL || load_timer == NULL || bell_event == NULL ||
+        event_add(bell_event, NULL) < 0) {
         gdl_error("cannot create the master's timers");
         return NULL;
     }
@@ -1146,6 +1262,7 @@ int gdl_master_run(void)
     event_free(idle_poll_timer);
     event_free(tick_timer);
     event_free(watchdog_timer);
+    event_free(bell_event);
     event_base_free(base);
     base = NULL;
     free(pools);

@@ -19,13 +19,26 @@
  *   (gdl_seq_put): a job costs a few words, not the whole record.
  * Durations go into a log-scale histogram, 4 buckets per octave of
  * microseconds, so a percentile is known within 19 %.
+ *
+ * A slot holds the handle of the job its process took from the moment
+ * it takes it until the job's answer has been sent: a process that dies
+ * in between, however it dies, leaves the master the handle to count
+ * against the job (gdl_attempts.c).
+ *
+ * The bell: a pipe whose write end every process inherits. A child rings
+ * it (one byte, never blocking) when it becomes ready and when it asks to
+ * be replaced, the two changes the master acts on at once (a replacement
+ * to start, a recycled process to stop); the master reads the other end
+ * in its event loop instead of finding them on its next tick.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gdlua.h"
 
@@ -48,6 +61,8 @@ typedef struct {
 static slot_t *slots;
 static slot_t *mine;    /* a child's own slot */
 static record_t mirror; /* a child's copy of its record */
+static int bell[2] = {-1, -1};
+static bool rung_ready; /* a child's: it has said it is ready */
 
 int gdl_slots_init(void)
 {
@@ -57,8 +72,28 @@ int gdl_slots_init(void)
         gdl_error("mmap of %d process slots failed: %s", GDL_PROCS_MAX, strerror(errno));
         return -1;
     }
+    if (pipe2(bell, O_NONBLOCK | O_CLOEXEC) < 0) {
+        gdl_error("cannot create the slots' bell: %s", strerror(errno));
+        munmap(p, sizeof(slot_t) * GDL_PROCS_MAX);
+        return -1;
+    }
     slots = p;
     return 0;
+}
+
+int gdl_slots_bell_fd(void)
+{
+    return bell[0];
+}
+
+/* A full pipe already says that something changed: a lost byte is fine. */
+static void ring(void)
+{
+    int saved = errno;
+
+    if (write(bell[1], "", 1) < 0 && errno != EAGAIN)
+        gdl_debug("cannot ring the slots' bell: %s", strerror(errno));
+    errno = saved;
 }
 
 const char *gdl_slot_state_name(int state)
@@ -128,11 +163,18 @@ void gdl_slot_attach(int i)
 {
     mine = &slots[i];
     memset(&mirror, 0, sizeof(mirror));
+    close(bell[0]); /* the master's end */
+    bell[0] = -1;
 }
 
+/* Ready to take jobs: the master may stop the process this one replaces. */
 void gdl_slot_idle(int64_t now_ms)
 {
     set_state(mine, GDL_SLOT_IDLE, now_ms);
+    if (!rung_ready) {
+        rung_ready = true;
+        ring();
+    }
 }
 
 /* Publishes n bytes of the mirror from field on (inside a gdl_seq_begin
@@ -171,6 +213,7 @@ static void copy_error(char *to, const char *msg)
     gdl_escape(to, GDL_ERROR_MAX, msg, strlen(msg), false);
 }
 
+/* The job's answer is sent: only now is its handle cleared. */
 void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t now_ms)
 {
     gdl_counters_t *c = &mirror.c;
@@ -204,14 +247,25 @@ void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t 
     set_state(mine, GDL_SLOT_IDLE, now_ms);
 }
 
+/* The job has ended but its answer could not be sent: the handle stays,
+ * for the master to count once the process has exited. */
+void gdl_slot_job_unanswered(int64_t now_ms)
+{
+    set_state(mine, GDL_SLOT_IDLE, now_ms);
+}
+
 void gdl_slot_recycle(int64_t now_ms)
 {
     set_state(mine, GDL_SLOT_RECYCLE, now_ms);
+    ring();
 }
 
+/* A process that asked to be replaced exits in that state: the master
+ * tells its exit from a crash by it. */
 void gdl_slot_exit(void)
 {
-    set_state(mine, GDL_SLOT_FREE, 0);
+    if (gdl_slot_state((int)(mine - slots), NULL) != GDL_SLOT_RECYCLE)
+        set_state(mine, GDL_SLOT_FREE, 0);
 }
 
 int gdl_hist_bucket(uint64_t us)

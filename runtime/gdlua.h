@@ -185,6 +185,7 @@ const char *gdl_slot_state_name(int state);
 
 int gdl_slots_init(void);
 /* master: */
+int gdl_slots_bell_fd(void);     /* readable when a child became ready or asks to be replaced */
 void gdl_slot_prepare(int slot); /* before fork: zeroed, "starting" */
 void gdl_slot_release(int slot); /* after reaping: "free" */
 int gdl_slot_state(int slot, int64_t *since_ms);
@@ -196,6 +197,7 @@ void gdl_slot_idle(int64_t now_ms);
 void gdl_slot_job_begin(const char *handle, const char *unique, int64_t now_ms);
 enum { GDL_JOB_DONE, GDL_JOB_FAILED, GDL_JOB_TIMEOUT, GDL_JOB_POISONED };
 void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t now_ms);
+void gdl_slot_job_unanswered(int64_t now_ms);
 void gdl_slot_recycle(int64_t now_ms);
 void gdl_slot_exit(void);
 
@@ -207,20 +209,21 @@ typedef struct {
     char handle[72]; /* a job handle, or "U:" and a unique id */
     char reason[64]; /* why the last process running it died */
     uint32_t deaths;
-    bool timed_out; /* the master ended it for running too long: fail it unrun */
-    int64_t when;   /* unix time of the last death */
+    int ended;    /* 0, or the outcome the master ended it with (GDL_JOB_TIMEOUT, GDL_JOB_FAILED): fail it unrun */
+    int64_t when; /* unix time of the last death */
 } gdl_attempt_t;
 
 int gdl_attempts_init(void);
 /* master: */
 /* A process died running handle (with unique, when the client set one). */
 uint32_t gdl_attempts_died(const char *handle, const char *unique, const char *reason);
-void gdl_attempts_timed_out(const char *handle, const char *reason);
+/* The master ended handle (past its timeout or max_memory): outcome is how a process fails it unrun. */
+void gdl_attempts_ended(const char *handle, int outcome, const char *reason);
 int gdl_attempts_recent(gdl_attempt_t *out, int max);
 /* child: */
 /* How often the job (handle, or the same unique id under another handle)
- * killed a process; timed_out when the master ended it for its timeout. */
-uint32_t gdl_attempts_of(const char *handle, const char *unique, bool *timed_out, char *reason, size_t len);
+ * killed a process; *ended is the outcome when the master ended it, else 0. */
+uint32_t gdl_attempts_of(const char *handle, const char *unique, int *ended, char *reason, size_t len);
 
 /* ---- gdl_lua.c: a loader's Lua state and the loaded pools ---- */
 
