@@ -111,8 +111,8 @@ static const gdl_option_t options[] = {
     {"daemonize", NULL, OPT_FLAG, F(daemonize), 0, 0, 0, 0, NULL,
      "detach from the terminal once listening (use with --logfile)"},
     {"pidfile", "FILE", OPT_STRING, F(pidfile), 0, 0, 0, 0, NULL,
-     "write the master's pid to FILE once listening, remove it at exit; refuse to start while FILE names a live "
-     "process"},
+     "hold a lock on FILE for the master's life and write its pid there once listening, remove it at exit; refuse "
+     "to start while another process holds FILE"},
     {"user", "USER", OPT_STRING, F(user), 0, 0, 0, 0, NULL,
      "run as USER (and its groups) once listening; gdlua must start as root"},
     {"group", "GROUP", OPT_STRING, F(group), 0, 0, 0, 0, NULL, "run as GROUP once listening (default: USER's group)"},
