@@ -30,11 +30,12 @@
  * The file is never written through: opened with O_NOFOLLOW and
  * O_NONBLOCK (a fifo cannot block the start), it must be a regular file
  * of gdlua's user with one link; a symlink, a hard link, a fifo, a
- * directory or a file someone else made is refused. It is made before
- * privileges are dropped (root's, mode 0644, when gdlua starts as root)
- * and removed at exit if it is still the file locked and its directory
- * lets the user remove it; else it is emptied, and being unlocked it
- * is stale.
+ * directory or a file someone else made is refused. Its mode is 0600:
+ * whoever can read a file can read-lock it, and so block every start.
+ * It is made before privileges are dropped (root's, when gdlua starts as
+ * root) and removed at exit if it is still the file locked and its
+ * directory lets the user remove it; else it is emptied, and being
+ * unlocked it is stale.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -114,6 +115,8 @@ static int held(int fd, char *err, size_t len)
         snprintf(err, len, "cannot test its lock: %s", strerror(errno));
     else if (fl.l_type == F_UNLCK)
         return 0;
+    else if (fl.l_type == F_RDLCK)
+        snprintf(err, len, "process %d holds a read lock on it (not a gdlua: gdlua holds a write lock)", (int)fl.l_pid);
     else if (fl.l_pid > 0)
         snprintf(err, len, "process %d is running (is gdlua running already?)", (int)fl.l_pid);
     else
@@ -137,7 +140,7 @@ static int pidfile_open(const char *path, bool take, struct stat *st, char *err,
             snprintf(err, len, "is %s, not a regular file; refusing to use it", file_kind(st->st_mode));
             return -1;
         }
-        if ((fd = open(path, flags, 0644)) < 0) {
+        if ((fd = open(path, flags, 0600)) < 0) {
             if (errno == ENOENT && !take)
                 return -2;
             if (errno == ELOOP) /* made a symlink since it was looked at */
@@ -219,8 +222,10 @@ static int pidfile_take(bool take)
         close(fd);
         return 0;
     }
-    /* Locked: the pid it held is no longer true; ours comes once ready. */
-    if (ftruncate(fd, 0) < 0) {
+    /* Locked: the pid it held is no longer true; ours comes once ready.
+     * Only its owner may read it, so only its owner may lock it: another
+     * user's read lock would stop every start. */
+    if (ftruncate(fd, 0) < 0 || fchmod(fd, 0600) < 0) {
         fprintf(stderr, "gdlua: --pidfile %s: cannot empty it: %s\n", path, strerror(errno));
         close(fd);
         return -1;

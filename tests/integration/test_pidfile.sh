@@ -72,6 +72,24 @@ expect_refused "the log file" same.log "is the same file as --logfile same.log" 
 echo 'return { interval = 2 }' >conf.lua
 expect_refused "the config file" conf.lua "is the same file as --config conf.lua" --config conf.lua
 assert_eq "the config file" "return { interval = 2 }" "$(cat conf.lua)"
+# A read lock (no gdlua takes one) is named as such.
+echo 1 >read.pid
+python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1])
+fcntl.lockf(f, fcntl.LOCK_SH)
+print("locked", flush=True)
+time.sleep(60)' read.pid >"$TMP/locker.out" &
+locker=$!
+EXTRA_PIDS+=("$locker")
+wait_for "the read lock" 10 grep -q locked "$TMP/locker.out"
+expect_refused "a read lock" read.pid "process $locker holds a read lock on it (not a gdlua: gdlua holds a write lock)"
+kill "$locker"
+wait "$locker" 2>/dev/null
+start_gdlua --pidfile read.pid "$IDLE"
+wait_for "its pid in the file once the read lock is gone" 10 pidfile_is read.pid "$GDLUA_PID"
+assert_eq "a pidfile's mode" 600 "$(stat -c %a read.pid)"
+kill_wait "$GDLUA_PID" 10
+GDLUA_PID=
 run --pidfile nodir/x.pid "$IDLE"
 assert_eq "a missing directory: exit status" 2 "$RUN_RC"
 assert_eq "a missing directory: message" \
@@ -143,7 +161,10 @@ assert_eq "an unwritable directory: message" "gdlua: --pidfile rootdir/x.pid: ca
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
     start_gdlua --user nobody --group nogroup --pidfile rootdir/n.pid "$IDLE"
 wait_for "the pidfile of the master run as nobody" 10 pidfile_is rootdir/n.pid "$GDLUA_PID"
-assert_eq "the pidfile's owner and mode" "root root 644" "$(stat -c '%U %G %a' rootdir/n.pid)"
+assert_eq "the pidfile's owner and mode" "root root 600" "$(stat -c '%U %G %a' rootdir/n.pid)"
+# Readable by root alone, so no one else can read-lock it against a start.
+setpriv --reuid=nobody --regid=nogroup --clear-groups cat rootdir/n.pid >/dev/null 2>&1 &&
+    fail "nobody can read the pidfile"
 kill_wait "$GDLUA_PID" 10
 GDLUA_PID=
 log_has "--pidfile rootdir/n.pid: cannot remove it: Permission denied; left empty and unlocked (stale)" ||
