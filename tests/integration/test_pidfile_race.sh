@@ -10,6 +10,17 @@ ROUNDS=10 # of three at once
 PAIRS=10  # daemonized
 cd "$TMP" || fail "cannot cd to $TMP"
 
+# A daemon is not the test's child: one the test was stopped before it
+# could record it (during a pair) is found by its pidfile.
+stop_raced() {
+    local p
+    p=$(cat "$TMP/drace.pid" 2>/dev/null)
+    if [[ $p =~ ^[0-9]+$ ]] && alive "$p" && is_gdlua_proc "$p"; then
+        kill_wait "$p" 10
+    fi
+}
+trap 'rc=$?; stop_raced; (exit $rc); cleanup' EXIT
+
 pidfile_is() {
     [[ $(cat "$1" 2>/dev/null) == "$2" ]]
 }
