@@ -5,18 +5,23 @@
  * bounds, --help, the man page (a hidden --man) and the README's option
  * list all come from it. Names use Gearman::Driver's spelling
  * (--max_idle_time); dashes are accepted in place of underscores. The
- * config file is Lua, run in a fresh state of its own; its per-job
+ * config file is Lua, run in a fresh state of its own, text only and
+ * within limits of instructions, memory and CPU time; its per-job
  * overrides go to gdl_config.jobs, applied by gdl_lua.c where the pools
  * are loaded.
  */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
+#include <luajit.h>
 #include <lualib.h>
 
 #include "gdl_roff.h"
@@ -111,8 +116,8 @@ static const gdl_option_t options[] = {
     {"daemonize", NULL, OPT_FLAG, F(daemonize), 0, 0, 0, 0, NULL,
      "detach from the terminal once listening (use with --logfile)"},
     {"pidfile", "FILE", OPT_STRING, F(pidfile), 0, 0, 0, 0, NULL,
-     "write the master's pid to FILE once listening, remove it at exit; refuse to start while FILE names a live "
-     "process"},
+     "hold a lock on FILE for the master's life and write its pid there once listening, remove it at exit; refuse "
+     "to start while another process holds FILE"},
     {"user", "USER", OPT_STRING, F(user), 0, 0, 0, 0, NULL,
      "run as USER (and its groups) once listening; gdlua must start as root"},
     {"group", "GROUP", OPT_STRING, F(group), 0, 0, 0, 0, NULL, "run as GROUP once listening (default: USER's group)"},
@@ -146,6 +151,22 @@ static const struct {
 };
 
 #define NJOBKEYS (sizeof(job_keys) / sizeof(job_keys[0]))
+
+/* A config file computes a table: one that runs past these limits is a
+ * mistake or hostile, and must not hang gdlua --check, a start or a
+ * reload's loader, nor swell it. Instructions are counted by a hook (the
+ * JIT is off in that state, so every instruction is interpreted and
+ * seen), memory by the state's allocator (LuaJIT 2.1 in its 64-bit GC
+ * mode accepts one: libluajit2-5.1-dev on x86_64 is built so). CPU time
+ * bounds what a hook cannot see: one C call that never returns, such as
+ * a backtracking pattern (string.find(("a"):rep(40), ("a*"):rep(40) ..
+ * "b")). */
+#define CONFIG_MAX_INSTRUCTIONS 10000000
+#define CONFIG_MAX_MIB          64
+#define CONFIG_MAX_CPU_S        2
+#define CONFIG_LIMITS            \
+    STR(CONFIG_MAX_INSTRUCTIONS) \
+    " instructions, " STR(CONFIG_MAX_MIB) " MiB of memory and " STR(CONFIG_MAX_CPU_S) " s of CPU time"
 
 static int saved_argc;
 static char **saved_argv;
@@ -264,10 +285,10 @@ static void man(FILE *out)
     static const char *const config[] = {
         ".SH CONFIGURATION FILE",
         "--config FILE reads a Lua file (run in a fresh Lua state with only the base, string, table and math "
-        "libraries) that returns a table. Its keys are the long option names above, typed: numbers, strings, true "
-        "or false, and a string or a list of strings for those that repeat (server, lib, cpath, namespaces). dirs "
-        "lists the script directories. An option given on the command line wins over the file; dirs on the command "
-        "line replace the file's.",
+        "libraries, without file loading, xpcall or newproxy, text only, within " CONFIG_LIMITS ") that returns a "
+        "table. Its keys are the long option names above, typed: numbers, strings, true or false, and a string or a "
+        "list of strings for those that repeat (server, lib, cpath, namespaces). dirs lists the script directories. "
+        "An option given on the command line wins over the file; dirs on the command line replace the file's.",
         "jobs holds per-job overrides, keyed by the job's name as the console's status shows it: jobs = { "
         "[\"GDExamples::Convert::convert_to_jpeg\"] = { max_processes = 8, timeout = 30 } }. They win over the "
         "module's own attributes. A job that is not loaded is a warning. The keys, with their bounds:",
@@ -446,7 +467,100 @@ typedef struct {
     const bool *given;   /* options the command line set: the file's are checked, not used */
     gdl_config_t unused; /* where those go */
     int errors;
+    size_t used;       /* bytes the file's Lua state holds (config_alloc) */
+    char stopped[512]; /* why a limit stopped the file; empty: none did */
 } reading_t;
+
+static void *config_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    reading_t *r = ud;
+    void *p;
+
+    if (ptr == NULL)
+        osize = 0;
+    if (nsize == 0) {
+        free(ptr);
+        r->used -= osize;
+        return NULL;
+    }
+    if (nsize > osize && r->used - osize + nsize > (size_t)CONFIG_MAX_MIB << 20) {
+        if (r->stopped[0] == '\0')
+            snprintf(r->stopped, sizeof(r->stopped), "%s: more than %d MiB of memory, the limit for a config file",
+                     r->cfg->config, CONFIG_MAX_MIB);
+        return NULL; /* LuaJIT raises "not enough memory" */
+    }
+    if ((p = realloc(ptr, nsize)) != NULL)
+        r->used = r->used - osize + nsize;
+    return p;
+}
+
+/* Called once the file has run its instructions: it is stopped, and from
+ * then on at every instruction, so a pcall in the file cannot catch the
+ * error and go on. */
+static void config_hook(lua_State *L, lua_Debug *ar)
+{
+    void *ud;
+    reading_t *r;
+
+    lua_getallocf(L, &ud);
+    r = ud;
+    if (r->stopped[0] == '\0') {
+        lua_getinfo(L, "Sl", ar);
+        snprintf(r->stopped, sizeof(r->stopped),
+                 "%s:%d: more than %d instructions, the limit for a config file (a loop that never ends?)",
+                 r->cfg->config, ar->currentline, CONFIG_MAX_INSTRUCTIONS);
+    }
+    lua_sethook(L, config_hook, LUA_MASKCOUNT, 1);
+    luaL_error(L, "%s", r->stopped);
+}
+
+/* Past CONFIG_MAX_CPU_S the file is stuck where no hook runs: the
+ * process can only be ended (it has started nothing yet: a start or
+ * --check exits 2; a reload's loader exits, which fails the reload).
+ * The message is made before the timer is armed: a handler only writes. */
+static char cpu_message[600];
+static size_t cpu_message_len;
+
+static void on_config_cpu(int sig)
+{
+    (void)sig;
+    if (write(STDERR_FILENO, cpu_message, cpu_message_len) < 0) {
+        /* nowhere else to say it */
+    }
+    _exit(2);
+}
+
+/* A binary chunk starts with ESC, after a first line starting with #
+ * (LuaJIT's own rule): luaL_loadfilex's mode "t" refuses it, this only
+ * says so in words. */
+static bool is_bytecode(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    int c;
+
+    if (f == NULL)
+        return false; /* luaL_loadfilex says why */
+    if ((c = getc(f)) == '#') {
+        while ((c = getc(f)) != EOF && c != '\n')
+            ;
+        c = getc(f);
+    }
+    fclose(f);
+    return c == LUA_SIGNATURE[0];
+}
+
+/* load and loadstring, text only: LuaJIT does not check bytecode, so a
+ * binary chunk (string.dump's) can break memory safety. */
+static int config_load(lua_State *L)
+{
+    lua_settop(L, 4); /* chunk, chunkname, mode, env */
+    lua_pushliteral(L, "t");
+    lua_replace(L, 3);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, 4, LUA_MULTRET);
+    return lua_gettop(L);
+}
 
 /* The value at idx as a message shows it: 10, "ten", true, a table. */
 static const char *shown(lua_State *L, int idx, char *buf, size_t len)
@@ -681,22 +795,35 @@ static int read_table(lua_State *L)
         {LUA_MATHLIBNAME, luaopen_math},
         {NULL, NULL},
     };
+    static const char *const removed[] = {"dofile", "loadfile", "newproxy", "xpcall", NULL};
+    static const char *const text_only[] = {"load", "loadstring", NULL};
     reading_t *r = lua_touserdata(L, 1);
     char val[128], key[128];
     int t;
 
-    /* No io, os, package: the file computes a table, it does nothing. */
+    /* No io, os, package: the file computes a table, it does nothing.
+     * No file loading, and text only (config_load). Nothing that runs
+     * where the count hook does not: no newproxy (a __gc), no xpcall (a
+     * handler of the hook's own error). */
     for (const luaL_Reg *lib = libs; lib->func; lib++) {
         lua_pushcfunction(L, lib->func);
         lua_pushstring(L, lib->name);
         lua_call(L, 1, 0);
     }
-    lua_pushnil(L);
-    lua_setfield(L, LUA_GLOBALSINDEX, "dofile");
-    lua_pushnil(L);
-    lua_setfield(L, LUA_GLOBALSINDEX, "loadfile");
-    if (luaL_loadfile(L, r->cfg->config) != 0)
+    for (const char *const *name = removed; *name; name++) {
+        lua_pushnil(L);
+        lua_setfield(L, LUA_GLOBALSINDEX, *name);
+    }
+    for (const char *const *name = text_only; *name; name++) {
+        lua_getfield(L, LUA_GLOBALSINDEX, *name);
+        lua_pushcclosure(L, config_load, 1);
+        lua_setfield(L, LUA_GLOBALSINDEX, *name);
+    }
+    if (is_bytecode(r->cfg->config))
+        return luaL_error(L, "%s: is LuaJIT bytecode: a config file must be Lua text", r->cfg->config);
+    if (luaL_loadfilex(L, r->cfg->config, "t") != 0)
         return lua_error(L);
+    lua_sethook(L, config_hook, LUA_MASKCOUNT, CONFIG_MAX_INSTRUCTIONS);
     lua_call(L, 0, 1);
     if (!lua_istable(L, -1)) {
         bad(r, "must return a table of options, not %s", shown(L, -1, val, sizeof(val)));
@@ -735,30 +862,56 @@ static int read_table(lua_State *L)
 static int read_config(gdl_config_t *cfg, const bool *given)
 {
     reading_t *r = calloc(1, sizeof(*r));
-    lua_State *L = luaL_newstate();
-    int errors;
+    struct sigaction sa = {0}, old_sa;
+    struct itimerval cpu = {.it_value = {CONFIG_MAX_CPU_S, 0}}, off = {0};
+    sigset_t prof, old_mask;
+    lua_State *L;
+    int errors, n, rc;
 
-    if (r == NULL || L == NULL) {
+    if (r == NULL) {
         complain("%s: out of memory", cfg->config);
-        free(r);
-        if (L)
-            lua_close(L);
         return -1;
     }
     r->cfg = cfg;
     r->given = given;
+    if ((L = lua_newstate(config_alloc, r)) == NULL) {
+        /* A LuaJIT built without its 64-bit GC refuses an allocator. */
+        complain("%s: cannot make a Lua state with a memory limit for it", cfg->config);
+        free(r);
+        return -1;
+    }
+    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    n = snprintf(cpu_message, sizeof(cpu_message),
+                 "gdlua: %s: more than %d s of CPU time, the limit for a config file (a call that never returns, "
+                 "such as a pattern that backtracks?)\n",
+                 cfg->config, CONFIG_MAX_CPU_S);
+    cpu_message_len = n < (int)sizeof(cpu_message) ? (size_t)n : sizeof(cpu_message) - 1;
+    sa.sa_handler = on_config_cpu;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPROF, &sa, &old_sa);
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    sigprocmask(SIG_UNBLOCK, &prof, &old_mask);
+    setitimer(ITIMER_PROF, &cpu, NULL);
+
     lua_pushcfunction(L, read_table);
     lua_pushlightuserdata(L, r);
-    if (lua_pcall(L, 1, 0, 0) != 0) {
-        const char *msg = lua_tostring(L, -1);
+    if ((rc = lua_pcall(L, 1, 0, 0)) != 0 || r->stopped[0]) {
+        const char *msg = rc ? lua_tostring(L, -1) : NULL;
 
-        if (msg)
+        if (r->stopped[0])
+            complain("%s", r->stopped); /* whatever the file made of the limit's error */
+        else if (msg)
             complain("%s", msg);
         else
             complain("%s: raised an error that is not a string", cfg->config);
         r->errors++;
     }
-    lua_close(L);
+    lua_close(L); /* under the timer still: it runs what the file left to finalize */
+
+    setitimer(ITIMER_PROF, &off, NULL);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    sigaction(SIGPROF, &old_sa, NULL);
     errors = r->errors;
     free(r);
     return errors ? -1 : 0;

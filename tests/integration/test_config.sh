@@ -49,7 +49,7 @@ assert_eq "--check without --config" "$(printf "$line_a" 1 2 '')|$(printf "$line
 
 # ---- per-job overrides, dirs and options from the file ----------------------
 conf good "-- every kind of value, in a state without io, os and file loading
-assert(not (io or os or package or require or dofile or loadfile), 'not sandboxed')
+assert(not (io or os or package or require or dofile or loadfile or newproxy or xpcall), 'not sandboxed')
 local dir = \"$CONF\"
 return {
   dirs = { dir },
@@ -169,6 +169,42 @@ assert_contains "override max below the module's min: message" "$RUN_ERR" \
     'bad.lua: jobs["Test::Conf::a"]: max_processes must be >= min_processes (got 0 < 1); the job keeps its own attributes'
 assert_eq "override max below min: the module's attributes kept" "$(printf "$line_a" 1 2 '')" "$(head -n 1 "$TMP/run.out")"
 
+# ---- limits: a file that never ends, swells or loads bytecode ------------------
+# Each stops with the file and the cause, exit 2, however the file
+# catches the error; nothing is left running.
+loop_msg='more than 10000000 instructions, the limit for a config file (a loop that never ends?)'
+mem_msg='bad.lua: more than 64 MiB of memory, the limit for a config file'
+conf bad 'while true do end'
+expect_errors "an endless loop" "bad.lua:1: $loop_msg"
+conf bad "$(printf 'local n = 0\nwhile true do\n  pcall(function() while true do n = n + 1 end end)\nend')"
+expect_errors "an endless loop that catches the limit's error" "bad.lua:3: $loop_msg"
+conf bad 'coroutine.wrap(function() while true do end end)()'
+expect_errors "an endless loop in a coroutine" "bad.lua:1: $loop_msg"
+conf bad 'return setmetatable({}, { __index = function() while true do end end })'
+expect_errors "an endless __index of the returned table" "bad.lua:1: $loop_msg"
+conf bad 'local t = {} while true do t[#t + 1] = {} end'
+expect_errors "a table that grows without end" "$mem_msg"
+conf bad 'local s = ("x"):rep(2 ^ 30) return {}'
+expect_errors "one string of 1 GiB" "$mem_msg"
+conf bad 'pcall(string.rep, "x", 2 ^ 28) return { interval = 2 }'
+expect_errors "a memory error the file caught" "$mem_msg"
+# Bytecode (not memory-safe in LuaJIT): load and loadstring are text only,
+# whatever mode is asked for, and the file itself must be text.
+conf bad 'return { interval = assert(load(string.dump(function() return 2 end)))() }'
+expect_errors "load(string.dump(f))" "bad.lua:1: attempt to load chunk with wrong mode"
+conf bad 'return { interval = assert(loadstring(string.dump(function() return 2 end)))() }'
+expect_errors "loadstring(string.dump(f))" "bad.lua:1: attempt to load chunk with wrong mode"
+conf bad 'return { interval = assert(load(string.dump(function() return 2 end), "f", "b"))() }'
+expect_errors "load(string.dump(f), name, \"b\")" "bad.lua:1: attempt to load chunk with wrong mode"
+conf dump 'local f = io.open(arg[1], "wb") f:write(string.dump(loadstring("return { interval = 2 }"))) f:close()'
+"$GDLUA" run "$TMP/dump.lua" "$TMP/bad.lua" || fail "cannot write a bytecode file"
+expect_errors "a bytecode file" "bad.lua: is LuaJIT bytecode: a config file must be Lua text"
+# Text still loads, with its environment.
+conf good2 "return { dirs = { \"$CONF\" }, interval = assert(load('return n', 'x', 'b', { n = 4 }))() }"
+run --config good2.lua --check
+assert_eq "load of text with an environment: exit status (stderr: $RUN_ERR)" 0 "$RUN_RC"
+# (The CPU time limit: test_config_cpu.sh.)
+
 # ---- the example config (dist/gdlua.conf.lua) --------------------------------
 EXAMPLE=$REPO/dist/gdlua.conf.lua
 run --config "$EXAMPLE" --check "$REPO/examples/jobs"
@@ -195,5 +231,13 @@ out=$(gm -f Test::Conf::b <<<"hello") || fail "Test::Conf::b failed"
 assert_eq "Test::Conf::b served" "hello" "$out"
 record_children
 assert_eq "processes started for Test::Conf::a" 2 "$(starts_of Test::Conf::a)"
+
+# A reload reads the file in a new loader: an endless loop fails the
+# reload at once (not after the 120 s load timeout); the code serves on.
+conf serve 'while true do end'
+kill -HUP "$GDLUA_PID"
+wait_for "the reload to fail" 20 log_has "reload failed: cannot read the configuration again: $TMP/serve.lua:1: $loop_msg"
+out=$(gm -f Test::Conf::b <<<"again") || fail "Test::Conf::b failed after the failed reload"
+assert_eq "Test::Conf::b after the failed reload" "again" "$out"
 
 pass

@@ -2,7 +2,7 @@
 # --daemonize, --pidfile, --user and --group: the command returns once
 # the daemon serves (exit 0), the daemon has left the session and the
 # terminal, the pidfile holds its pid while it runs and is gone after
-# SIGTERM; a second start on a live pidfile is refused, a stale one is
+# SIGTERM; a second start on a held pidfile is refused, a stale one is
 # taken over; as root, --user nobody --group nogroup runs the master and
 # every child as nobody; unknown users and groups are refused clearly.
 source "$(dirname "$0")/lib.sh"

@@ -1,8 +1,11 @@
 /* test_config.c: the config file (--config) as the reload reads it
  * again: gdl_options_reload gives a fresh config from the same command
  * line and the file as it is now; gdl_options_override applies a job's
- * overrides. */
+ * overrides; a file past a limit (instructions, memory, bytecode) is an
+ * error naming it and the cause. */
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "gdlua.h"
@@ -21,6 +24,24 @@ static void write_file(const char *text)
     fputs(text, f);
     fclose(f);
 }
+
+/* Files past a limit, and the error each gives (%s: the file). */
+static const struct {
+    const char *text, *error;
+} limited[] = {
+    {"while true do end\n", "%s:1: more than 10000000 instructions, the limit for a config file"},
+    {"local n = 0\nwhile true do pcall(function() while true do n = n + 1 end end) end\n",
+     "%s:2: more than 10000000 instructions"},
+    {"local t = {}\nwhile true do t[#t + 1] = ('x'):rep(1000) .. #t end\n",
+     "%s: more than 64 MiB of memory, the limit for a config file"},
+    {"pcall(string.rep, 'x', 2 ^ 28)\nreturn { max_idle_time = 5 }\n", "%s: more than 64 MiB of memory"},
+    {"return { max_idle_time = assert(load(string.dump(function() return 5 end)))() }\n",
+     "%s:1: attempt to load chunk with wrong mode"},
+    {"return { max_idle_time = assert(loadstring(string.dump(function() return 5 end), 'x'))() }\n",
+     "%s:1: attempt to load chunk with wrong mode"},
+    {"return { max_idle_time = xpcall(error, print) and 5 }\n", "%s:1: attempt to call global 'xpcall' (a nil value)"},
+    {"\033LJ\002", "%s: is LuaJIT bytecode: a config file must be Lua text"},
+};
 
 static const gdl_pool_t *job(const gdl_config_t *cfg, const char *name)
 {
@@ -86,6 +107,39 @@ int main(void)
     CHECK(strstr(err, "max_idle_time = -1") != NULL);
     CHECK_INT(third.njobs, 0);
     CHECK(third.kept == NULL);
+
+    /* The file's limits: each stops it with the file and the cause, and
+     * the next read starts afresh (a state, a count and a budget each). */
+    for (size_t i = 0; i < sizeof(limited) / sizeof(limited[0]); i++) {
+        gdl_config_t cfg;
+        char want[512];
+
+        write_file(limited[i].text);
+        snprintf(want, sizeof(want), limited[i].error, path);
+        CHECK_INT(gdl_options_reload(&cfg, err, sizeof(err)), -1);
+        if (strstr(err, want) == NULL)
+            fprintf(stderr, "limit %zu: '%s' does not hold '%s'\n", i, err, want);
+        CHECK(strstr(err, want) != NULL);
+        write_file("return { max_idle_time = 40 }\n");
+        CHECK_INT(gdl_options_reload(&cfg, err, sizeof(err)), 0);
+        CHECK_INT(cfg.max_idle_time, 40);
+        gdl_options_free(&cfg);
+    }
+    /* Text loads, whatever mode is asked for, with its environment. */
+    write_file("return { max_idle_time = load('return n', 'x', 'b', { n = 41 })() }\n");
+    CHECK_INT(gdl_options_reload(&third, err, sizeof(err)), 0);
+    CHECK_INT(third.max_idle_time, 41);
+    gdl_options_free(&third);
+    /* The CPU timer is off again, and SIGPROF as it was. */
+    {
+        struct itimerval cpu;
+        struct sigaction sa;
+
+        CHECK_INT(getitimer(ITIMER_PROF, &cpu), 0);
+        CHECK_INT(cpu.it_value.tv_sec + cpu.it_value.tv_usec, 0);
+        CHECK_INT(sigaction(SIGPROF, NULL, &sa), 0);
+        CHECK(sa.sa_handler == SIG_DFL);
+    }
 
     gdl_options_free(&first);
     gdl_options_free(&second);
