@@ -25,7 +25,12 @@ return {
   loglevel = "info",
   -- logfile = "/var/log/gdlua/gdlua.log",
   -- logformat = "text",     -- or "json": one JSON object a line
-  -- loglayout = "%d %p %m%n", -- Gearman::Driver's --loglayout (Log::Log4perl), text lines only
+  -- loglayout = "%d %p %m%n", -- Gearman::Driver's --loglayout (Log::Log4perl), text lines only; %d{HH:mm:ss.SSS} too
+
+  -- A deploy that breaks a module: by default the other modules are
+  -- served; strict refuses to start instead (a reload fails as a whole
+  -- either way, and --check exits 1).
+  -- strict = false,
 
   -- Scaling (the defaults).
   -- interval = 1,            -- seconds between queue polls; 0: only when woken
@@ -65,7 +70,8 @@ return {
   -- Per-job overrides, by the job's name as the console's status shows
   -- it; they win over the module's own attributes. The keys:
   -- min_processes, max_processes, max_idle_time, timeout, max_attempts,
-  -- max_jobs, max_memory. A job that is not loaded is a warning.
+  -- max_jobs, max_memory. A job that is not loaded is a warning (an
+  -- error for --check).
   jobs = {
     ["GDExamples::Fib::fib"] = { max_processes = 2 },
     -- ["GDExamples::Convert::convert_to_jpeg"] = { max_processes = 8, timeout = 30 },

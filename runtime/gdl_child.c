@@ -302,23 +302,55 @@ static void set_identifier(gearman_worker_st *w)
     gearman_worker_set_identifier(w, id, strlen(id));
 }
 
-static gearman_worker_st *worker_new(void)
+/* Job servers whose names did not resolve when the worker was built:
+ * left out of it, tried again (unresolved_now_resolve) after a job, at
+ * most once a back-off period, as libgearman tries a server that is
+ * down when its worker next cycles. */
+static bool unresolved[GDL_SERVERS_MAX];
+static int nunresolved;
+
+/* A worker on every job server whose name resolves. One that does not (a
+ * typo, a name service down for a while) is left out, and the first
+ * cause is put in why: exiting instead would make a crash loop of a DNS
+ * hiccup. NULL when no server resolved: the caller backs off and tries
+ * again, as for servers that are down. */
+static gearman_worker_st *worker_new(char *why, size_t whylen)
 {
     gearman_worker_st *w = gearman_worker_create(NULL);
+    char name[300], cause[256];
+    int added = 0;
 
     if (w == NULL) {
         gdl_error("%s: cannot create a gearman worker", pool->name);
         _exit(1);
     }
     gearman_worker_add_options(w, GEARMAN_WORKER_GRAB_UNIQ);
+    nunresolved = 0;
     for (int i = 0; i < gdl_config.nservers; i++) {
         const gdl_server_t *s = &gdl_config.servers[i];
-        gearman_return_t rc = gearman_worker_add_server(w, s->host, (in_port_t)s->port);
+        gearman_return_t rc = GEARMAN_GETADDRINFO;
 
-        if (gearman_failed(rc)) {
-            gdl_error("%s: cannot add job server %s:%d: %s", pool->name, s->host, s->port, gearman_strerror(rc));
-            _exit(1);
+        /* libgearman resolves when a server is added, and fails the same
+         * way for a name that does not resolve, but in words of its own;
+         * GEARMAN_TIMEOUT is its word for a name service that did not
+         * answer. Any other failure (memory) ends the process. */
+        if (gdl_server_resolve(s, NULL, cause, sizeof(cause)) == 0 &&
+            gearman_failed(rc = gearman_worker_add_server(w, s->host, (in_port_t)s->port))) {
+            if (rc != GEARMAN_GETADDRINFO && rc != GEARMAN_TIMEOUT) {
+                gdl_error("%s: cannot add job server %s:%d: %s", pool->name, s->host, s->port, gearman_strerror(rc));
+                _exit(1);
+            }
+            snprintf(cause, sizeof(cause), "%s", gearman_worker_error(w));
         }
+        unresolved[i] = gearman_failed(rc);
+        if (!unresolved[i])
+            added++;
+        else if (nunresolved++ == 0)
+            snprintf(why, whylen, "job server %s: %s", gdl_server_name(s, name, sizeof(name)), cause);
+    }
+    if (added == 0) {
+        gearman_worker_free(w);
+        return NULL;
     }
     for (int i = 0; i < pool->nfunctions; i++) {
         const char *f = pool->functions[i];
@@ -331,6 +363,17 @@ static gearman_worker_st *worker_new(void)
     }
     set_identifier(w);
     return w;
+}
+
+/* Whether every server worker_new left out resolves now. */
+static bool unresolved_now_resolve(void)
+{
+    char why[256];
+
+    for (int i = 0; i < gdl_config.nservers; i++)
+        if (unresolved[i] && gdl_server_resolve(&gdl_config.servers[i], NULL, why, sizeof(why)) < 0)
+            return false;
+    return true;
 }
 
 /* gdlua._dispatch, looked up once: the loader calls this once it has
@@ -351,6 +394,9 @@ void gdl_child_run(int pool_index, int slot)
 {
     gearman_worker_st *w;
     int failures = 0;
+    int64_t resolve_again_ms = 0;   /* when to look the left-out servers' names up again */
+    bool warned_unresolved = false; /* that this worker left a server out */
+    char why[512] = "";
     lua_State *L = gdl_L;
     sigset_t stop_signals, old;
 
@@ -371,8 +417,8 @@ void gdl_child_run(int pool_index, int slot)
         _exit(1);
     }
 
-    w = worker_new();
-    worker_id = gearman_worker_id(w);
+    w = worker_new(why, sizeof(why));
+    worker_id = w ? gearman_worker_id(w) : gearman_id_initialize();
     child_signals();
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
@@ -383,38 +429,54 @@ void gdl_child_run(int pool_index, int slot)
     gdl_debug("%s: ready", pool->name);
 
     while (!stopping && !unanswered && taken < last_job) {
-        gearman_return_t rc = gearman_worker_work(w);
+        gearman_return_t rc;
         int delay;
 
+        if (w && nunresolved && !warned_unresolved) {
+            gdl_warn("%s: %s; serving the other job server(s) meanwhile", pool->name, why);
+            warned_unresolved = true;
+        }
+        /* No worker: no server's name resolved (why says which, and why). */
+        rc = w ? gearman_worker_work(w) : GEARMAN_GETADDRINFO;
         /* WORK_FAIL: a job failed and was answered; the worker is fine. */
         if (rc == GEARMAN_SUCCESS || rc == GEARMAN_WORK_FAIL) {
             if (failures)
                 gdl_info("%s: connected to the job server again", pool->name);
             failures = 0;
-            continue;
+            if (!nunresolved || gdl_now_ms() < resolve_again_ms)
+                continue;
+            resolve_again_ms = gdl_now_ms() + 250; /* as often as a server that is down */
+            if (!unresolved_now_resolve())
+                continue;
+            gdl_info("%s: every job server's name resolves again", pool->name);
+            warned_unresolved = false;
+        } else {
+            if (rc == GEARMAN_SHUTDOWN || rc == GEARMAN_SHUTDOWN_GRACEFUL || stopping || unanswered)
+                break;
+            if (rc == GEARMAN_IO_WAIT || rc == GEARMAN_NO_JOBS || rc == GEARMAN_TIMEOUT)
+                continue;
+            /* Down or lost job server, or none whose name resolves:
+             * libgearman fails at once on every call, so the back-off is
+             * ours. */
+            delay = gdl_backoff_ms(failures + 1, 100, 250);
+            if (failures == 0 || failures % 20 == 0)
+                gdl_warn("%s: %s; retrying every %d ms or less", pool->name, w ? gearman_worker_error(w) : why, delay);
+            failures++;
+            gdl_sleep_ms(delay);
         }
-        if (rc == GEARMAN_SHUTDOWN || rc == GEARMAN_SHUTDOWN_GRACEFUL || stopping || unanswered)
-            break;
-        if (rc == GEARMAN_IO_WAIT || rc == GEARMAN_NO_JOBS || rc == GEARMAN_TIMEOUT)
-            continue;
-        /* Down or lost job server: libgearman fails at once on every
-         * call, so the back-off is ours. */
-        delay = gdl_backoff_ms(failures + 1, 100, 250);
-        if (failures == 0 || failures % 20 == 0)
-            gdl_warn("%s: %s; retrying every %d ms or less", pool->name, gearman_worker_error(w), delay);
-        failures++;
-        gdl_sleep_ms(delay);
         /* A fresh worker: libgearman 1.1.20 forgets the client id on
          * reconnect, and setting it again drops the CAN_DO registrations.
          * Signals wait meanwhile, so on_stop never sees a freed worker. */
         sigprocmask(SIG_BLOCK, &stop_signals, &old);
-        gearman_worker_free(w);
-        w = worker_new();
-        worker_id = gearman_worker_id(w);
+        if (w)
+            gearman_worker_free(w);
+        w = worker_new(why, sizeof(why));
+        worker_id = w ? gearman_worker_id(w) : gearman_id_initialize();
         sigprocmask(SIG_SETMASK, &old, NULL);
     }
     gdl_slot_exit();
-    gearman_worker_free(w);
+    if (w)
+        gearman_worker_free(w);
     fflush(NULL);
     _exit(unanswered ? 1 : 0);
 }

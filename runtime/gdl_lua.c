@@ -498,15 +498,26 @@ static int read_pools(lua_State *L)
     return 0;
 }
 
+/* Overrides of the last load that named no loaded job. */
+static int unknown_overrides;
+
+int gdl_lua_unknown_overrides(void)
+{
+    return unknown_overrides;
+}
+
 /* The config file's per-job overrides (gdl_config.jobs), applied to the
  * pools just read, whichever path loads them. An override naming no
- * loaded job is a warning; one that leaves max_processes below
+ * loaded job is a warning (an error for --check, which then fails: a
+ * deploy's typo or a job gone); one that leaves max_processes below
  * min_processes is an error, and that job keeps its own attributes. A
  * min_processes above the job's max_processes raises max_processes too.
  * Returns the number of errors. */
 static int apply_overrides(void)
 {
     int errors = 0;
+
+    unknown_overrides = 0;
 
     for (int j = 0; j < gdl_config.njobs; j++) {
         const gdl_pool_t *o = &gdl_config.jobs[j];
@@ -516,7 +527,9 @@ static int apply_overrides(void)
             if (strcmp(gdl_pools[k].name, o->name) == 0)
                 p = &gdl_pools[k];
         if (p == NULL) {
-            gdl_warn("%s: jobs[\"%s\"]: no such job is loaded; its overrides are ignored", gdl_config.config, o->name);
+            gdl_log(gdl_config.check ? GDL_LOG_ERROR : GDL_LOG_WARN,
+                    "%s: jobs[\"%s\"]: no such job is loaded; its overrides are ignored", gdl_config.config, o->name);
+            unknown_overrides++;
             continue;
         }
         merged = *p;
@@ -611,8 +624,12 @@ void gdl_lua_print_pools(void)
         printf("%s min=%d max=%d", p->name, p->min_processes, p->max_processes);
         if (p->max_idle_time >= 0)
             printf(" max_idle_time=%d", p->max_idle_time);
-        if (p->timeout_ms >= 0)
-            printf(" timeout=%g", p->timeout_ms / 1000.0);
+        if (p->timeout_ms >= 0) {
+            char seconds[32];
+
+            gdl_format_number(p->timeout_ms / 1000.0, seconds, sizeof(seconds));
+            printf(" timeout=%s", seconds);
+        }
         if (p->max_attempts >= 0)
             printf(" max_attempts=%d", p->max_attempts);
         if (p->max_jobs >= 0)

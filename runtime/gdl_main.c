@@ -82,10 +82,39 @@ static int call_job(int argc, char **argv)
     return rc;
 }
 
+/* --check: what a start would load and reach, without starting. Exits 1
+ * if a module fails (as --strict would refuse to start), no job loads,
+ * an override of the config file names no loaded job, or a job server's
+ * name does not resolve (a start would retry it, as it retries a server
+ * that is down). */
+static int check(void)
+{
+    char err[512];
+    int failed;
+
+    if ((gdl_L = gdl_lua_new()) == NULL) {
+        gdl_error("cannot create a Lua state");
+        return 1;
+    }
+    failed = gdl_lua_load_pools(err, sizeof(err));
+    gdl_lua_print_pools();
+    if (gdl_lua_unknown_overrides())
+        failed++;
+    for (int i = 0; i < gdl_config.nservers; i++) {
+        char name[300];
+
+        if (gdl_server_resolve(&gdl_config.servers[i], NULL, err, sizeof(err)) < 0) {
+            gdl_error("job server %s: %s", gdl_server_name(&gdl_config.servers[i], name, sizeof(name)), err);
+            failed++;
+        }
+    }
+    return failed || gdl_npools == 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     struct event_base *base;
-    int failed, rc;
+    int rc;
 
     gdl_proctitle_init(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "run") == 0)
@@ -108,17 +137,8 @@ int main(int argc, char **argv)
     if (gdl_log_open(gdl_config.logfile) < 0)
         return 1;
     gdl_is_master = true;
-    if (gdl_config.check) {
-        char err[512];
-
-        if ((gdl_L = gdl_lua_new()) == NULL) {
-            gdl_error("cannot create a Lua state");
-            return 1;
-        }
-        failed = gdl_lua_load_pools(err, sizeof(err));
-        gdl_lua_print_pools();
-        return failed || gdl_npools == 0 ? 1 : 0;
-    }
+    if (gdl_config.check)
+        return check();
     if (gdl_config.interval == 0 && gdl_config.no_wakeups)
         gdl_warn("--interval 0 with --no_wakeups: nothing will notice queued work, so jobs with min_processes 0 "
                  "never start");

@@ -72,8 +72,8 @@ static const gdl_option_t options[] = {
     {"logformat", "FORMAT", OPT_LOGFORMAT, F(logformat), 0, GDL_LOGFORMAT_TEXT, 0, 0, NULL,
      "write each log line as plain text or as a JSON object: "},
     {"loglayout", "PATTERN", OPT_STRING, F(loglayout), 0, 0, 0, 0, NULL,
-     "lay text lines out as Gearman::Driver's --loglayout (Log::Log4perl): %d %p %m %n %P %H %r %c %% (default: "
-     "gdlua's)"},
+     "lay text lines out as Gearman::Driver's --loglayout (Log::Log4perl): %d %d{FORMAT} %p %m %n %P %H %r %c %% "
+     "(" GDL_LOG_DATE_HELP "; default: gdlua's)"},
     {"logfile", "PATH", OPT_STRING, F(logfile), 0, 0, 0, 0, NULL, "append the log to PATH (default: stderr)"},
     {"shutdown_timeout", "SECONDS", OPT_INT, F(shutdown_timeout), 0, 30, 0, 86400, NULL,
      "on SIGTERM, wait this long for running jobs before SIGKILL"},
@@ -109,7 +109,10 @@ static const gdl_option_t options[] = {
     {"http_insecure", NULL, OPT_FLAG, F(http_insecure), 0, 0, 0, 0, NULL,
      "allow HTTP on a non-loopback address without a token"},
     {"check", NULL, OPT_FLAG, F(check), 0, 0, 0, 0, NULL,
-     "load the modules, list their jobs and exit (1 if any failed)"},
+     "load the modules, list their jobs, look up the job servers' names and exit (1 if a module failed, a name "
+     "does not resolve or an override names no job)"},
+    {"strict", NULL, OPT_FLAG, F(strict), 0, 0, 0, 0, NULL,
+     "refuse to start when any module fails to load (without it the others are served)"},
     {"config", "FILE", OPT_STRING, F(config), 0, 0, 0, 0, NULL,
      "read options and per-job overrides from the Lua file FILE; the command line wins"},
     {"configfile", "FILE", OPT_STRING, F(config), 0, 0, 0, 0, NULL, "the same as --config (Gearman::Driver's name)"},
@@ -291,7 +294,8 @@ static void man(FILE *out)
         "An option given on the command line wins over the file; dirs on the command line replace the file's.",
         "jobs holds per-job overrides, keyed by the job's name as the console's status shows it: jobs = { "
         "[\"GDExamples::Convert::convert_to_jpeg\"] = { max_processes = 8, timeout = 30 } }. They win over the "
-        "module's own attributes. A job that is not loaded is a warning. The keys, with their bounds:",
+        "module's own attributes. A job that is not loaded is a warning (an error for --check). The keys, with their "
+        "bounds:",
         NULL,
     };
     static const char *const rest[] = {
@@ -449,17 +453,22 @@ struct gdl_kept {
     char s[];
 };
 
-static const char *keep(gdl_config_t *cfg, const char *s)
+static const char *keep_len(gdl_config_t *cfg, const char *s, size_t len)
 {
-    size_t len = strlen(s) + 1;
-    struct gdl_kept *k = malloc(sizeof(*k) + len);
+    struct gdl_kept *k = malloc(sizeof(*k) + len + 1);
 
     if (k == NULL)
         return NULL;
     memcpy(k->s, s, len);
+    k->s[len] = '\0';
     k->next = cfg->kept;
     cfg->kept = k;
     return k->s;
+}
+
+static const char *keep(gdl_config_t *cfg, const char *s)
+{
+    return keep_len(cfg, s, strlen(s));
 }
 
 typedef struct {
@@ -570,7 +579,7 @@ static const char *shown(lua_State *L, int idx, char *buf, size_t len)
 
     switch (lua_type(L, idx)) {
     case LUA_TNUMBER:
-        snprintf(buf, len, "%.14g", lua_tonumber(L, idx));
+        gdl_format_number(lua_tonumber(L, idx), buf, len);
         break;
     case LUA_TNIL:
         snprintf(buf, len, "nil");
@@ -608,12 +617,15 @@ static void bad(reading_t *r, const char *fmt, ...)
  * OPT_INT, seconds kept as milliseconds for OPT_DURATION. */
 static int file_number(reading_t *r, const gdl_option_t *o, lua_Number v, int *out, const char *key)
 {
+    char shown_v[32];
+
+    gdl_format_number(v, shown_v, sizeof(shown_v));
     if (o->kind == OPT_INT && v != floor(v)) {
-        bad(r, "%s = %.14g: not a whole number (%ld..%ld)", key, v, o->min, o->max);
+        bad(r, "%s = %s: not a whole number (%ld..%ld)", key, shown_v, o->min, o->max);
         return -1;
     }
     if (!(v >= o->min && v <= o->max)) {
-        bad(r, "%s = %.14g: out of bounds (%ld..%ld)", key, v, o->min, o->max);
+        bad(r, "%s = %s: out of bounds (%ld..%ld)", key, shown_v, o->min, o->max);
         return -1;
     }
     *out = o->kind == OPT_INT ? (int)v : (int)(v * 1000 + 0.5);
@@ -960,6 +972,26 @@ void gdl_options_override(gdl_pool_t *pool, const gdl_pool_t *override)
     }
 }
 
+/* "jobs/" names the directory "jobs" does: the trailing slashes go (a
+ * lone "/" stays), once, where directories are taken, so the paths made
+ * below one read jobs/T/A.lua, not jobs//T/A.lua. */
+static int trim_dirs(gdl_config_t *cfg, const char **dirs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(dirs[i]);
+
+        if (len < 2 || dirs[i][len - 1] != '/')
+            continue;
+        while (len > 1 && dirs[i][len - 1] == '/')
+            len--;
+        if ((dirs[i] = keep_len(cfg, dirs[i], len)) == NULL) {
+            complain("out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int gdl_options_parse(gdl_config_t *cfg, int argc, char **argv)
 {
     bool given[NOPTIONS] = {false};
@@ -1048,6 +1080,9 @@ int gdl_options_parse(gdl_config_t *cfg, int argc, char **argv)
     for (; i < argc && cfg->ndirs < GDL_DIRS_MAX; i++)
         cfg->dirs[cfg->ndirs++] = argv[i];
     if (cfg->config && read_config(cfg, given) < 0)
+        return GDL_OPTS_EXIT_ERROR;
+    if (trim_dirs(cfg, cfg->dirs, cfg->ndirs) < 0 || trim_dirs(cfg, cfg->libs, cfg->nlibs) < 0 ||
+        trim_dirs(cfg, cfg->cpaths, cfg->ncpaths) < 0)
         return GDL_OPTS_EXIT_ERROR;
 
     if (cfg->ndirs == 0) {

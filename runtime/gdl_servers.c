@@ -1,8 +1,12 @@
 /*
  * gdl_servers.c: the server-list parser shared by gdlua and gdlua-console
- * (gdl_servers.h). Pure: no I/O, unit-tested.
+ * (gdl_servers.h), pure and unit-tested; and the one name lookup every
+ * part of gdlua that reaches a job server words its failures with
+ * (--check, a child's worker, the master's connections).
  */
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +56,7 @@ static int server_parse(gdl_server_t *s, char *e, int default_port, char *err, s
 int gdl_servers_parse(const char *list, int default_port, gdl_server_t *out, int *n, int max, char *err, size_t errlen)
 {
     char buf[1024], *save = NULL, *tok;
+    int found = 0;
 
     if (strlen(list) >= sizeof(buf)) {
         snprintf(err, errlen, "server list longer than %zu bytes", sizeof(buf) - 1);
@@ -66,6 +71,42 @@ int gdl_servers_parse(const char *list, int default_port, gdl_server_t *out, int
         if (server_parse(&out[*n], tok, default_port, err, errlen) < 0)
             return -1;
         (*n)++;
+        found++;
+    }
+    if (found == 0) {
+        /* Not the default: an empty list is a variable left unset, not a choice. */
+        snprintf(err, errlen, "'%s' names no server (HOST[:PORT][,...])", list);
+        return -1;
     }
     return 0;
+}
+
+int gdl_server_resolve(const gdl_server_t *s, struct addrinfo **ai, char *why, size_t whylen)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    char port[16];
+    int rc, saved;
+
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    snprintf(port, sizeof(port), "%d", s->port);
+    errno = 0;
+    rc = getaddrinfo(s->host, port, &hints, &res);
+    saved = errno;
+    if (rc != 0) {
+        snprintf(why, whylen, "cannot resolve: %s", rc == EAI_SYSTEM && saved ? strerror(saved) : gai_strerror(rc));
+        return -1;
+    }
+    if (ai)
+        *ai = res;
+    else
+        freeaddrinfo(res);
+    return 0;
+}
+
+const char *gdl_server_name(const gdl_server_t *s, char *buf, size_t len)
+{
+    snprintf(buf, len, strchr(s->host, ':') ? "[%s]:%d" : "%s:%d", s->host, s->port);
+    return buf;
 }

@@ -9,6 +9,7 @@
  * What is spoken on a connection is the caller's.
  */
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,33 +37,27 @@ void gdl_upstream_init(gdl_upstream_t *u, struct event_base *b, int server, void
         abort();
 }
 
-/* Starts connecting; the caller sets the callbacks on u->bev. Name
- * resolution blocks, once per attempt. */
+/* Starts connecting; the caller sets the callbacks on u->bev. A name
+ * that does not resolve fails the attempt as a refused connection does
+ * (the caller backs off and tries again), worded as the children and
+ * --check word it (gdl_server_resolve). Resolution blocks, once per
+ * attempt. */
 int gdl_upstream_connect(gdl_upstream_t *u, char *why, size_t whylen)
 {
-    struct evutil_addrinfo hints = {0}, *ai = NULL;
-    const gdl_server_t *s = &gdl_config.servers[u->server];
-    char port[16];
-    int rc;
+    struct addrinfo *ai = NULL;
 
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    snprintf(port, sizeof(port), "%d", s->port);
-    rc = evutil_getaddrinfo(s->host, port, &hints, &ai);
-    if (rc != 0) {
-        snprintf(why, whylen, "cannot resolve: %s", evutil_gai_strerror(rc));
+    if (gdl_server_resolve(&gdl_config.servers[u->server], &ai, why, whylen) < 0)
         return -1;
-    }
     u->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (u->bev == NULL || bufferevent_socket_connect(u->bev, ai->ai_addr, (int)ai->ai_addrlen) < 0) {
         snprintf(why, whylen, "cannot connect: %s", strerror(errno));
         if (u->bev)
             bufferevent_free(u->bev);
         u->bev = NULL;
-        evutil_freeaddrinfo(ai);
+        freeaddrinfo(ai);
         return -1;
     }
-    evutil_freeaddrinfo(ai);
+    freeaddrinfo(ai);
     return 0;
 }
 
@@ -103,8 +98,5 @@ void gdl_upstream_forget(gdl_upstream_t *u)
 
 const char *gdl_upstream_name(const gdl_upstream_t *u, char *buf, size_t len)
 {
-    const gdl_server_t *s = &gdl_config.servers[u->server];
-
-    snprintf(buf, len, strchr(s->host, ':') ? "[%s]:%d" : "%s:%d", s->host, s->port);
-    return buf;
+    return gdl_server_name(&gdl_config.servers[u->server], buf, len);
 }

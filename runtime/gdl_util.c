@@ -42,18 +42,28 @@ void gdl_format_time(int64_t unix_s, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
 }
 
-/* A job's numeric result as text: whole numbers below 10^21 in all their
- * digits (Lua's tostring would print fib(70) as 3.0806152117013e+14),
- * other numbers so that they read back the same. */
+/* A number as text, wherever gdlua writes one (a job's result, a log
+ * field, a message quoting a value): whole numbers below 10^21 in all
+ * their digits (Lua's tostring would print fib(70) as 3.0806152117013e+14),
+ * others in the shortest form that reads back as the same double, the
+ * fewest digits of %.1g to %.17g (3.14159, not %.17g's 3.1415899999999999;
+ * 0.1, not 0.10000000000000001). buf needs 32 bytes. */
 int gdl_format_number(double n, char *buf, size_t len)
 {
+    int k = 0;
+
     if (n == floor(n) && fabs(n) < 1e21)
         return snprintf(buf, len, "%.0f", n);
     if (isnan(n))
         return snprintf(buf, len, "nan");
     if (isinf(n))
         return snprintf(buf, len, n > 0 ? "inf" : "-inf");
-    return snprintf(buf, len, "%.17g", n);
+    for (int digits = 1; digits <= 17; digits++) {
+        k = snprintf(buf, len, "%.*g", digits, n);
+        if (k > 0 && (size_t)k < len && strtod(buf, NULL) == n)
+            break;
+    }
+    return k;
 }
 
 /* The one back-off curve: nothing for attempt 0, then first_ms doubling

@@ -46,9 +46,24 @@ extern int gdl_log_format;
 extern const char *const gdl_log_formats[]; /* "text", "json": indexed by GDL_LOGFORMAT_*; NULL-terminated */
 void gdl_log_context(const char *job, const char *handle);
 int gdl_log_layout(const char *pattern);
+/* What %d{FORMAT} of --loglayout takes, in words (Log::Log4perl's letters). */
+#define GDL_LOG_DATE_HELP "FORMAT: yyyy yy MM MMM dd HH mm ss SSS, or ISO8601, ABSOLUTE or DATE"
 int gdl_log_open(const char *path);
 void gdl_log_reopen(void);
 int gdl_log_level_parse(const char *name);
+/* A field of a line a job writes (gdlua.log's table): its value's text,
+ * a string's bytes or, when literal, a number or true/false as JSON has
+ * it. */
+typedef struct {
+    const char *key;
+    const char *value;
+    size_t len;
+    bool literal;
+} gdl_log_field_t;
+#define GDL_LOG_FIELDS_MAX 64
+/* A line a job wrote: msg[0..len), then the fields; in text, named by
+ * the pool and the job under way. */
+void gdl_log_job(int level, const char *msg, size_t len, const gdl_log_field_t *fields, int nfields);
 #define gdl_error(...) gdl_log(GDL_LOG_ERROR, __VA_ARGS__)
 #define gdl_warn(...)  gdl_log(GDL_LOG_WARN, __VA_ARGS__)
 #define gdl_info(...)  gdl_log(GDL_LOG_INFO, __VA_ARGS__)
@@ -83,6 +98,7 @@ typedef struct {
     const char *console_token; /* file holding the token */
     bool console_insecure;     /* allow a non-loopback bind without token */
     bool check;                /* load, list the pools, exit */
+    bool strict;               /* refuse to start unless every module loads */
     int max_attempts;          /* deaths a job may cause before it is failed unrun; 0: no limit */
     int timeout_ms;            /* a job running longer is failed; 0: none */
     int stop_timeout_ms;       /* a process asked to stop is SIGKILLed after this; 0: never */
@@ -251,6 +267,7 @@ lua_State *gdl_lua_new(void);
 int gdl_lua_pcall(lua_State *L, int nargs, int nresults);
 int gdl_lua_require(lua_State *L, const char *module);
 int gdl_lua_load_pools(char *err, size_t errlen);
+int gdl_lua_unknown_overrides(void); /* the last load's overrides that named no loaded job */
 void gdl_lua_print_pools(void);
 void gdl_pools_index(void);
 int gdl_pool_of_function(const char *name);

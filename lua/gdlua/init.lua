@@ -40,6 +40,21 @@ end
 local KNOWN_ATTRIBUTES = table.concat(ATTRIBUTE_NAMES, ", ")
 M._attributes = ATTRIBUTES
 
+-- A value as a message quotes it, as the config file's messages do:
+-- 10, "ten" (escaped, cut at 64 bytes), true, nil, a table.
+local function shown(v)
+  local t = type(v)
+  if t == "string" then
+    local s = v:sub(1, 64):gsub('[%c"\\]', function(c)
+      return c == '"' and '\\"' or c == "\\" and "\\\\" or ("\\x%02x"):format(c:byte())
+    end)
+    return '"' .. s .. '"'
+  elseif t == "number" or t == "boolean" or t == "nil" then
+    return tostring(v)
+  end
+  return "a " .. t
+end
+
 local loading          -- the module being loaded: { module, path, workers }
 local functions = {}   -- gearman function name -> what runs it
 local pools = {}       -- pools (process types), in load order
@@ -72,8 +87,10 @@ function Worker:job(name, attrs, fn)
   if fn == nil and type(attrs) == "function" then
     attrs, fn = nil, attrs
   end
-  if type(name) ~= "string" or name == "" then
-    error("job: name must be a non-empty string, got " .. tostring(name), 2)
+  if name == "" then
+    error("job: name must be a non-empty string, got an empty name", 2)
+  elseif type(name) ~= "string" then
+    error("job: name must be a non-empty string, got " .. shown(name), 2)
   end
   if attrs ~= nil and type(attrs) ~= "table" then
     error(("job %q: attributes must be a table, got %s"):format(name, type(attrs)), 2)
@@ -110,6 +127,8 @@ end
 
 -- Checks one merged attribute; returns its value (a method resolved to
 -- its function). `layer` names the hook it came from (nil: the job's own).
+-- A value of the wrong type is said as such (`expected a number, got
+-- "2"`), one out of bounds with its bounds.
 local function check_attribute(j, k, v, layer, w)
   local kind = ATTRIBUTE_KIND[k]
   local function fail(msg, ...)
@@ -121,27 +140,31 @@ local function check_attribute(j, k, v, layer, w)
     end
     error(msg, 0)
   end
+  local want = (kind == "name" and "string") or (kind ~= "method" and kind ~= nil and "number")
+  if want and type(v) ~= want then
+    fail("%s: expected a %s, got %s", k, want, shown(v))
+  end
   if kind == nil then
-    fail("unknown attribute %s = %s", tostring(k), tostring(v))
+    fail("unknown attribute %s = %s", tostring(k), shown(v))
   elseif kind == "count" then
-    if type(v) ~= "number" or v < 0 or v ~= math.floor(v) or v > core.procs_max then
-      fail("%s must be a whole number from 0 to %d, got %s", k, core.procs_max, tostring(v))
+    if v < 0 or v ~= math.floor(v) or v > core.procs_max then
+      fail("%s must be a whole number from 0 to %d, got %s", k, core.procs_max, shown(v))
     end
   elseif kind == "number" then
-    if type(v) ~= "number" or v < 0 or v ~= math.floor(v) or v > 1000000000 then
-      fail("%s must be a whole number from 0 to 1000000000, got %s", k, tostring(v))
+    if v < 0 or v ~= math.floor(v) or v > 1000000000 then
+      fail("%s must be a whole number from 0 to 1000000000, got %s", k, shown(v))
     end
   elseif kind == "seconds" then
-    if type(v) ~= "number" or v < 0 or v ~= math.floor(v) or v > 31536000 then
-      fail("%s must be a whole number of seconds from 0 to 31536000, got %s", k, tostring(v))
+    if v < 0 or v ~= math.floor(v) or v > 31536000 then
+      fail("%s must be a whole number of seconds from 0 to 31536000, got %s", k, shown(v))
     end
   elseif kind == "duration" then
-    if type(v) ~= "number" or not (v >= 0 and v <= 86400) then
-      fail("%s must be a number of seconds from 0 to 86400, got %s", k, tostring(v))
+    if not (v >= 0 and v <= 86400) then
+      fail("%s must be a number of seconds from 0 to 86400, got %s", k, shown(v))
     end
   elseif kind == "name" then
-    if type(v) ~= "string" or v == "" then
-      fail("%s must be a non-empty string, got %s", k, tostring(v))
+    if v == "" then
+      fail("%s must be a non-empty string, got an empty name", k)
     end
   elseif kind == "method" then
     if v == true then
@@ -156,7 +179,7 @@ local function check_attribute(j, k, v, layer, w)
       end
       return w[v]
     elseif type(v) ~= "function" then
-      fail("%s must be true, a method name or a function, got %s", k, type(v))
+      fail("%s must be true, a method name or a function, got %s", k, shown(v))
     end
   end
   return v

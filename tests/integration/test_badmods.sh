@@ -32,9 +32,12 @@ expect_check_error attr_unknown Test::Unknown \
 expect_check_error attr_negative Test::Negative \
     'attr_negative/Test/Negative.lua:4: job "minus": max_processes must be a whole number from 0 to 1024, got -1'
 expect_check_error attr_type Test::Type \
-    'attr_type/Test/Type.lua:4: job "grouped": process_group must be a non-empty string, got 5'
+    'attr_type/Test/Type.lua:4: job "grouped": process_group: expected a string, got 5'
+# A wrong type is said as one, the value quoted as the config file quotes it.
 expect_check_error attr_string Test::String \
-    'attr_string/Test/String.lua:4: job "counted": min_processes must be a whole number from 0 to 1024, got two'
+    'attr_string/Test/String.lua:5: job "counted": min_processes: expected a number, got "2"'
+expect_check_error name_empty Test::Empty \
+    'name_empty/Test/Empty.lua:4: job: name must be a non-empty string, got an empty name'
 expect_check_error attr_fraction Test::Fraction \
     'attr_fraction/Test/Fraction.lua:4: job "half": min_processes must be a whole number from 0 to 1024, got 1.5'
 

@@ -4,7 +4,7 @@
 # what is served; the command line wins over the file; every kind of
 # error names the file, the key and the value (or the line), and exits 2;
 # the file runs without io and os; an override naming no loaded job is a
-# warning.
+# warning when serving and an error for --check (exit 1).
 source "$(dirname "$0")/lib.sh"
 
 CONF=$FIXTURES/config
@@ -67,32 +67,33 @@ return {
   },
 }"
 run --config good.lua --check
-assert_eq "--check with the file's dirs: exit status (stderr: $RUN_ERR)" 0 "$RUN_RC"
+# 1: the override of No::Such::job names no loaded job (the jobs are listed).
+assert_eq "--check with the file's dirs: exit status (stderr: $RUN_ERR)" 1 "$RUN_RC"
 # min_processes 3 above the module's max 2 raises max too.
 assert_eq "--check with overrides" \
     "$(printf "$line_a" 3 3 ' max_idle_time=7 max_jobs=100')|Test::Conf::b min=0 max=4 timeout=0.25 max_attempts=2 max_memory=512 functions=Test::Conf::b title=\"gdlua: worker Test::Conf::b\"" \
     "$(paste -sd'|' "$TMP/run.out")"
 assert_eq "nothing on stderr: the file's logfile is used" "" "$RUN_ERR"
-grep -qF 'WARN' "$TMP/file.log" || fail "no warning in the file's log"
 grep -qF 'INFO' "$TMP/file.log" && fail "the file's loglevel warn is not used: $(cat "$TMP/file.log")"
+grep -qF 'ERROR' "$TMP/file.log" || fail "no error in the file's log"
 grep -qF 'good.lua: jobs["No::Such::job"]: no such job is loaded; its overrides are ignored' "$TMP/file.log" ||
-    fail "no warning for the override of a job not loaded: $(cat "$TMP/file.log")"
+    fail "no error for the override of a job not loaded: $(cat "$TMP/file.log")"
 
 # Gearman::Driver's --configfile is the same option.
 run --configfile good.lua --check
-assert_eq "--configfile: exit status" 0 "$RUN_RC"
+assert_eq "--configfile: exit status" 1 "$RUN_RC"
 assert_eq "--configfile: the same pools" "$(printf "$line_a" 3 3 ' max_idle_time=7 max_jobs=100')" \
     "$(head -n 1 "$TMP/run.out")"
 
 # The command line wins: its loglevel, logfile and directories.
 mkdir -p "$TMP/other/Test" && cp "$CONF/Test/Conf.lua" "$TMP/other/Test/Other.lua"
 run --config good.lua --loglevel info --logfile "$TMP/cli.log" --check "$TMP/other"
-assert_eq "command line over the file: exit status (stderr: $RUN_ERR)" 0 "$RUN_RC"
+assert_eq "command line over the file: exit status (stderr: $RUN_ERR)" 1 "$RUN_RC"
 assert_eq "the command line's directory, not the file's" \
     "Test::Other::a Test::Other::b" "$(cut -d' ' -f1 "$TMP/run.out" | paste -sd' ')"
 [[ -s $TMP/cli.log ]] || fail "the command line's --logfile is not used"
 grep -qF 'INFO' "$TMP/cli.log" || fail "the command line's --loglevel info is not used: $(cat "$TMP/cli.log")"
-grep -qF 'no such job is loaded' "$TMP/cli.log" || fail "no warning in the command line's log"
+grep -qF 'no such job is loaded' "$TMP/cli.log" || fail "no error in the command line's log"
 
 # ---- errors: file, key and value --------------------------------------------
 # Every error of a file is reported, each on a line of its own: one file
@@ -222,7 +223,7 @@ conf serve "return {
   server = \"127.0.0.1:$PORT\",
   console_port = 0,
   dirs = { \"$CONF\" },
-  jobs = { [\"Test::Conf::a\"] = { min_processes = 2 } },
+  jobs = { [\"Test::Conf::a\"] = { min_processes = 2 }, [\"No::Such::job\"] = { max_processes = 8 } },
 }"
 "$GDLUA" --config "$TMP/serve.lua" --logfile "$GDLUA_LOG" </dev/null >>"$GDLUA_OUT" 2>&1 &
 GDLUA_PID=$!
@@ -231,6 +232,9 @@ out=$(gm -f Test::Conf::b <<<"hello") || fail "Test::Conf::b failed"
 assert_eq "Test::Conf::b served" "hello" "$out"
 record_children
 assert_eq "processes started for Test::Conf::a" 2 "$(starts_of Test::Conf::a)"
+# Serving, an override naming no loaded job is a warning (--check fails on it).
+log_has_re 'WARN \[[0-9]+\] .*serve\.lua: jobs\["No::Such::job"\]: no such job is loaded; its overrides are ignored' ||
+    fail "no warning for the override of a job not loaded: $(cat "$GDLUA_LOG")"
 
 # A reload reads the file in a new loader: an endless loop fails the
 # reload at once (not after the 120 s load timeout); the code serves on.

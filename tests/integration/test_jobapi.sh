@@ -135,8 +135,9 @@ expect_result true true
 expect_result false false
 expect_result 2^53-1 9007199254740991
 expect_result 'neg(2^53-1)' -9007199254740991
-expect_result 0.1 0.10000000000000001
-expect_result 1/3 0.33333333333333331
+# Fractions in the shortest form that reads back the same (not %.17g's).
+expect_result 0.1 0.1
+expect_result 1/3 0.3333333333333333
 expect_result neg2.5 -2.5
 expect_result 2^51+0.5 2251799813685248.5
 gm -f Test::JobApi::returns nil >"$TMP/nil.out" || fail "returns nil failed"

@@ -102,6 +102,20 @@ expect_usage_error "--server with a bad port" "gdlua: --server: bad port '99999'
     --server 127.0.0.1:99999 "$OPT/ns"
 GEARMAN_SERVERS=127.0.0.1:nope expect_usage_error "GEARMAN_SERVERS with a bad port" \
     "gdlua: GEARMAN_SERVERS: bad port 'nope'" --check "$OPT/ns"
+# An empty list is refused, not read as 127.0.0.1:4730.
+expect_usage_error "--server ''" "gdlua: --server: '' names no server (HOST[:PORT][,...])" --server '' "$OPT/ns"
+expect_usage_error "--server ,," "gdlua: --server: ',,' names no server" --server ,, "$OPT/ns"
+
+# --check looks each job server's name up: one that does not resolve (.invalid
+# never does, RFC 6761) fails it, named, while the jobs are still listed.
+run --check --server 127.0.0.1:4730,no-such-host.invalid:4731 "$OPT/env"
+assert_eq "--check with a name that does not resolve: exit status" 1 "$RUN_RC"
+assert_eq "--check with a name that does not resolve: jobs listed" "$(check_line Test::Env::hello 1 1)" "$RUN_OUT"
+assert_contains "--check with a name that does not resolve" "$RUN_ERR" \
+    "ERROR ["
+assert_contains "--check with a name that does not resolve" "$RUN_ERR" \
+    "job server no-such-host.invalid:4731: cannot resolve: "
+assert_not_contains "--check: the name that resolves" "$RUN_ERR" "127.0.0.1:4730"
 
 # A script directory that does not exist: a message naming it, non-zero
 # (no job to serve), whether checking or serving (it exits before it
@@ -171,6 +185,15 @@ run --check --cpath "$CMOD_DIR" "$OPT/usecmod"
 assert_eq "--check with --cpath: exit status (stderr: $RUN_ERR)" 0 "$RUN_RC"
 assert_eq "--check with --cpath" "$(printf '%s\n%s' "$(check_line Test::CMod::add 1 1)" \
     "$(check_line Test::CMod::greet 1 1)")" "$RUN_OUT"
+
+# ---- a directory given with a trailing slash: paths below it without "//" ----------
+run --check "$OPT/env//"
+assert_eq "--check DIR//: exit status" 0 "$RUN_RC"
+assert_contains "--check DIR//" "$RUN_ERR" "module Test::Env: 1 function(s) from $OPT/env/Test/Env.lua"
+assert_not_contains "--check DIR//" "$RUN_ERR" "//"
+run --check --lib "$OPT/lib/" uselib/
+assert_eq "--check --lib DIR/ DIR/: exit status (stderr: $RUN_ERR)" 0 "$RUN_RC"
+assert_contains "--check --lib DIR/ DIR/" "$RUN_ERR" "module Test::UsesLib: 1 function(s) from uselib/Test/UsesLib.lua"
 
 # ---- --logfile and --loglevel under --check ------------------------------------------
 run --check "$OPT/env"

@@ -3,7 +3,9 @@
 -- with an error naming the argument or option, instead of converting
 -- them (converting NaN or an out-of-range double to an integer type is
 -- undefined behaviour: run it under the -DGDLUA_SANITIZE=ON build to see
--- none happens). job:status needs a running job: test_jobapi.sh.
+-- none happens), and a job attribute of the wrong type is said as one.
+-- job:status needs a running job: test_jobapi.sh. How a number result is
+-- written (gdl_format_number): tests/unit/test_util.c.
 -- Run by ctest as: gdlua run test_numbers.lua
 local gdlua = require "gdlua"
 local core = require "gdlua.core"
@@ -92,6 +94,26 @@ return W
     check(n == nil, name .. " refused")
     check_match(err, ('job "j": %s %s, got %s'):format(a[1], a[2], b[2]), name .. " message")
   end
+end
+-- A value of the wrong type is said as such, quoted as the config file
+-- quotes it: "2" is not the number it looks like.
+for i, a in ipairs {
+  { "min_processes = \"2\"", 'job "j": min_processes: expected a number, got "2"' },
+  { "timeout = true", 'job "j": timeout: expected a number, got true' },
+  { "max_jobs = {}", 'job "j": max_jobs: expected a number, got a table' },
+  { "process_group = 5", 'job "j": process_group: expected a string, got 5' },
+  { "process_group = \"\"", 'job "j": process_group must be a non-empty string, got an empty name' },
+  { "decode = 5", 'job "j": decode must be true, a method name or a function, got 5' },
+} do
+  local name = ("T::Type%d"):format(i)
+  local path = tmp .. "_type" .. i .. ".lua"
+  local f = assert(io.open(path, "w"))
+  f:write(("local W = require('gdlua').worker()\nW:job('j', { %s }, function() end)\nreturn W\n"):format(a[1]))
+  f:close()
+  local n, err = gdlua._load(path, name)
+  os.remove(path)
+  check(n == nil, name .. " refused")
+  check_match(err, a[2], name .. " message")
 end
 os.remove(tmp)
 

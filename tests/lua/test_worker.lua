@@ -94,18 +94,18 @@ check(os.exit == real_exit, "os.exit restored after the load")
 local max = core.procs_max
 local bad = {
   { "{ min_processes = 1, max_processes = 0 }", "max_processes must be >= min_processes (got 0 < 1)" },
-  { "{ colour = 'red' }", "unknown attribute colour = red" },
+  { "{ colour = 'red' }", "unknown attribute colour = \"red\"" },
   { "{ min_processes = -1 }", "min_processes must be a whole number from 0 to " .. max .. ", got -1" },
-  { "{ max_processes = 'many' }", "max_processes must be a whole number from 0 to " .. max .. ", got many" },
+  { "{ max_processes = 'many' }", 'max_processes: expected a number, got "many"' },
   { "{ min_processes = 1.5 }", "min_processes must be a whole number from 0 to " .. max .. ", got 1.5" },
   { "{ max_processes = " .. (max + 1) .. " }", "max_processes must be a whole number from 0 to " .. max },
-  { "{ process_group = 3 }", "process_group must be a non-empty string, got 3" },
+  { "{ process_group = 3 }", "process_group: expected a string, got 3" },
   { "{ encode = 'nosuch' }", "encode names method nosuch, which the worker does not define" },
-  { "{ decode = 42 }", "decode must be true, a method name or a function, got number" },
+  { "{ decode = 42 }", "decode must be true, a method name or a function, got 42" },
   -- a bare Encode/Decode means the worker's encode/decode method
   { "{ encode = true }", "encode = true means the worker's method encode, which the worker does not define" },
   { "{ decode = true }", "decode = true means the worker's method decode, which the worker does not define" },
-  { "{ decode = false }", "decode must be true, a method name or a function, got boolean" },
+  { "{ decode = false }", "decode must be true, a method name or a function, got false" },
 }
 for i, case in ipairs(bad) do
   local name = "T::Bad" .. i
@@ -182,7 +182,7 @@ local layered = {
   { "W.override_attributes = { min_processes = -1 }",
     'job "j": min_processes must be a whole number from 0 to ' .. max .. ", got -1 (from override_attributes)" },
   { "function W:default_attributes() return { colour = 'red' } end",
-    'job "j": unknown attribute colour = red (from default_attributes; known: ' .. known .. ")" },
+    'job "j": unknown attribute colour = "red" (from default_attributes; known: ' .. known .. ")" },
   { "W.default_attributes = { encode = true }",
     [[job "j": encode = true means the worker's method encode, which the worker does not define (from default_attributes)]] },
 }

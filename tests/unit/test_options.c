@@ -51,7 +51,31 @@ int main(void)
     CHECK_INT(servers("[::1]x"), -1);
     CHECK_INT(servers("::1"), -1); /* unbracketed IPv6: ambiguous */
     CHECK_INT(servers("h:1:2"), -1);
-    CHECK_INT(servers(",,"), 0);
+    /* A list with no server is refused, not read as the default. */
+    CHECK_INT(servers(""), -1);
+    CHECK_INT(servers(",,"), -1);
+    CHECK_INT(servers(" "), -1);
+    {
+        char err[256];
+        int n = 0;
+
+        CHECK_INT(gdl_servers_parse("", GDL_DEFAULT_PORT, cfg.servers, &n, GDL_SERVERS_MAX, err, sizeof(err)), -1);
+        CHECK_STR(err, "'' names no server (HOST[:PORT][,...])");
+    }
+    {
+        char *argv[] = {"gdlua", "--server", "", "d"};
+        CHECK_INT(parse(4, argv), GDL_OPTS_EXIT_ERROR);
+    }
+    {
+        char why[256];
+        gdl_server_t s = {"127.0.0.1", 4730}, bad = {"no-such-host.invalid", 4730};
+
+        CHECK_INT(gdl_server_resolve(&s, NULL, why, sizeof(why)), 0);
+        CHECK_INT(gdl_server_resolve(&bad, NULL, why, sizeof(why)), -1);
+        CHECK(strncmp(why, "cannot resolve: ", 16) == 0);
+        CHECK_STR(gdl_server_name(&bad, why, sizeof(why)), "no-such-host.invalid:4730");
+        CHECK_STR(gdl_server_name(&(gdl_server_t){"::1", 1}, why, sizeof(why)), "[::1]:1");
+    }
 
     {
         char *argv[] = {"gdlua", "--server", "h1:1", "--server=h2:2,h3", "--lib", "L", "--no-such-option", NULL};
@@ -119,6 +143,19 @@ int main(void)
     {
         char *argv[] = {"gdlua", "--logformat=JSON", "d"};
         CHECK_INT(parse(3, argv), GDL_OPTS_EXIT_ERROR);
+    }
+    {
+        /* Trailing slashes go where directories are taken: jobs/T/A.lua, not jobs//T/A.lua. */
+        char *argv[] = {"gdlua", "--lib", "L/", "--cpath=C//", "jobs/", "/", "a/b", "--strict"};
+        CHECK_INT(parse(8, argv), GDL_OPTS_OK);
+        CHECK_INT(cfg.ndirs, 3);
+        CHECK_STR(cfg.dirs[0], "jobs");
+        CHECK_STR(cfg.dirs[1], "/");
+        CHECK_STR(cfg.dirs[2], "a/b");
+        CHECK_STR(cfg.libs[0], "L");
+        CHECK_STR(cfg.cpaths[0], "C");
+        CHECK(cfg.strict);
+        gdl_options_free(&cfg);
     }
     UNIT_END();
 }

@@ -2,6 +2,7 @@
  * escaping, tokens, loopback addresses and the seqlock's partial store. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 
 #include "gdlua.h"
 #include "unit.h"
@@ -26,10 +27,27 @@ int main(void)
     CHECK_STR(num(1e20), "100000000000000000000");
     CHECK_STR(num(1e21), "1e+21");
     CHECK_STR(num(-0.0), "-0");
+    CHECK_STR(num(999999999999999868928.0), "999999999999999868928"); /* the largest whole double below 10^21 */
+    CHECK_STR(num(1e22), "1e+22");
     CHECK_STR(num(0.5), "0.5");
-    CHECK_STR(num(0.1), "0.10000000000000001");
-    CHECK_STR(num(1e300), "1.0000000000000001e+300");
+    /* Others: the shortest of %.1g..%.17g that reads back the same. */
+    CHECK_STR(num(3.14159), "3.14159"); /* %.17g: 3.1415899999999999 */
+    CHECK_STR(num(-2.5), "-2.5");
+    CHECK_STR(num(0.1), "0.1");
+    CHECK_STR(num(0.1 + 0.2), "0.30000000000000004");
+    CHECK_STR(num(1.0 / 3), "0.3333333333333333");
+    CHECK_STR(num(123456789012.5), "123456789012.5");
+    CHECK_STR(num(1e300), "1e+300");
+    CHECK_STR(num(1.5e-7), "1.5e-07");
+    CHECK_STR(num(5e-324), "5e-324"); /* the smallest denormal */
+    CHECK_STR(num(1.7976931348623157e308), "1.7976931348623157e+308");
     CHECK_STR(num(1.0 / 0.0), "inf");
+    CHECK_STR(num(-1.0 / 0.0), "-inf");
+    CHECK_STR(num(0.0 / 0.0), "nan");
+    for (double x = 1e-5; x < 1e5; x *= 1.37) { /* every form reads back the same */
+        char *end;
+        CHECK(strtod(num(x), &end) == x && *end == '\0');
+    }
 
     gdl_format_time(0, buf, sizeof(buf));
     CHECK_STR(buf, "1970-01-01T00:00:00");
