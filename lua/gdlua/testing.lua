@@ -561,7 +561,9 @@ end
 local running_file
 
 -- Where a check failed: the innermost frame in the test file being run,
--- else the check's caller.
+-- else the innermost outside this module.
+local THIS_FILE = debug.getinfo(1, "S").source
+
 local function where()
   local fallback
   for level = 3, 60 do
@@ -570,7 +572,7 @@ local function where()
       break
     end
     local file = info.source:sub(1, 1) == "@" and info.source:sub(2) or info.short_src
-    if info.currentline > 0 then
+    if info.currentline > 0 and info.source ~= THIS_FILE then
       if running_file and file == running_file then
         return file .. ":" .. info.currentline .. ": "
       end
@@ -695,7 +697,7 @@ local function user_traceback(level)
   local lines = {}
   for line in debug.traceback("", level + 1):gmatch("[^\n]+") do
     line = line:match("^%s+(.*)$")
-    if line and not line:find("^lua/gdlua/testing%.lua:") and not line:find("^%[C%]:") then
+    if line and line:sub(1, #THIS_FILE - 1) ~= THIS_FILE:sub(2) and not line:find("^%[C%]:") then
       lines[#lines + 1] = "  " .. line
     end
   end

@@ -153,9 +153,9 @@ local gdlua_bin = f:read("*l")
 f:close()
 local out_file = os.tmpname()
 
--- Runs gdlua test ARGS in testing/; returns its exit status and output.
-local function gdlua_test(args)
-  local rc = os.execute(("cd testing && %q test %s > %q 2>&1"):format(gdlua_bin, args, out_file))
+-- Runs gdlua CMD ARGS in testing/; returns its exit status and output.
+local function gdlua_cmd(cmd, args)
+  local rc = os.execute(("cd testing && %q %s %s > %q 2>&1"):format(gdlua_bin, cmd, args, out_file))
   if type(rc) == "number" and rc > 255 then
     rc = rc / 256
   end
@@ -163,6 +163,10 @@ local function gdlua_test(args)
   local out = fh:read("*a")
   fh:close()
   return rc, out
+end
+
+local function gdlua_test(args)
+  return gdlua_cmd("test", args)
 end
 
 local rc, out = gdlua_test("pass")
@@ -208,6 +212,11 @@ check_eq(rc, 0, "--help")
 check_match(out, "usage: gdlua test [--lib DIR]... [--cpath DIR]... [DIR|FILE]...", "--help: the usage")
 rc, out = gdlua_test("--lib")
 check_eq(rc, 2, "--lib without a directory")
+
+rc, out = gdlua_cmd("run", "script.lua")
+check_eq(rc, 1, "gdlua run: a failed t.test fails the script")
+check_match(out, "ok   script.lua:5: passes\nFAIL script.lua:6: fails\n     script.lua:6: got \"16\", want \"15\"\n"
+  .. "1 passed, 1 failed\n", "gdlua run: each test's line, its failure's, and the summary")
 
 os.remove(out_file)
 tl.finish()
