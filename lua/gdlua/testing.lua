@@ -338,11 +338,15 @@ local function call_checked(what, fn, workload, opts)
   if opts ~= nil and type(opts) ~= "table" then
     error(("%s: options must be a table, got %s"):format(what, type(opts)), 3)
   end
+  local unique = opts and opts.unique
+  if unique ~= nil and type(unique) ~= "string" then
+    error(("%s: unique must be a string, got %s"):format(what, type(unique)), 3)
+  end
   local g = gdlua_now()
   if not loaded_functions(g)[fn] then
     error(not_loaded(fn, g), 3)
   end
-  return run(fn, workload, opts and opts.unique, opts)
+  return run(fn, workload, unique)
 end
 
 -- t.call(FUNCTION, WORKLOAD [, {unique = ...}]) -> result, job: runs the
