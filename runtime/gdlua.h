@@ -252,6 +252,7 @@ int gdl_lua_pcall(lua_State *L, int nargs, int nresults);
 int gdl_lua_require(lua_State *L, const char *module);
 int gdl_lua_load_pools(char *err, size_t errlen);
 void gdl_lua_print_pools(void);
+int gdl_lua_find_modules(lua_State *L);
 void gdl_pools_index(void);
 int gdl_pool_of_function(const char *name);
 
