@@ -623,7 +623,7 @@ int main(int argc, char **argv)
     if (mkdtemp(tmpdir) == NULL)
         return 1;
     signal(SIGPIPE, SIG_IGN);
-    rounds = quick ? 1 : 5;
+    rounds = quick ? 1 : 7;
     if (quick)
         n_rss = 3;
     checkpoints[0] = n_rss < 20 ? 1 : 10; /* below 20, 10 would come after n_rss / 2 */

@@ -98,7 +98,7 @@ static unsigned char *rgba_of(const void *data, size_t len)
     size_t n;
 
     if (im && vips_colourspace(im, &a, VIPS_INTERPRETATION_sRGB, NULL) == 0 &&
-        (vips_image_hasalpha(a) ? (b = a, g_object_ref(a), 0) : vips_addalpha(a, &b, NULL)) == 0 &&
+        (vips_image_hasalpha(a) ? vips_copy(a, &b, NULL) : vips_addalpha(a, &b, NULL)) == 0 &&
         vips_cast_uchar(b, &c, NULL) == 0 && c->Xsize == W && c->Ysize == H && c->Bands == 4)
         px = vips_image_write_to_memory(c, &n);
     vips_error_clear();
