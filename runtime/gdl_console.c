@@ -441,15 +441,22 @@ static int cmd_stats(struct evbuffer *out, int argc, char **argv, gdl_console_cl
 
 void gdl_console_json_string(struct evbuffer *out, const char *s)
 {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t len = strlen(s);
+
     evbuffer_add(out, "\"", 1);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            evbuffer_add_printf(out, "\\%c", ch);
-        else if (ch < 0x20 || ch == 0x7f)
-            evbuffer_add_printf(out, "\\u%04x", ch);
-        else
-            evbuffer_add(out, s, 1);
+    for (size_t i = 0, n; i < len; i += n) {
+        n = gdl_utf8_len(u + i, len - i);
+        if (n == 0) {
+            evbuffer_add_printf(out, "\\\\x%02x", u[i]); /* the text \xHH: a backslash, escaped */
+            n = 1;
+        } else if (u[i] == '"' || u[i] == '\\') {
+            evbuffer_add_printf(out, "\\%c", u[i]);
+        } else if (u[i] < 0x20 || u[i] == 0x7f) {
+            evbuffer_add_printf(out, "\\u%04x", u[i]);
+        } else {
+            evbuffer_add(out, u + i, n);
+        }
     }
     evbuffer_add(out, "\"", 1);
 }

@@ -128,6 +128,7 @@ void gdl_format_time(int64_t unix_s, char *buf, size_t len);
 int gdl_format_number(double n, char *buf, size_t len);
 int gdl_backoff_ms(int attempt, int first_ms, int max_ms);
 void gdl_sleep_ms(int ms);
+size_t gdl_utf8_len(const unsigned char *s, size_t n);
 size_t gdl_escape(char *out, size_t size, const char *in, size_t len, bool keep_newlines);
 bool gdl_token_equal(const char *given, size_t len, const char *token);
 int gdl_token_read(const char *path, char *token, size_t size, const char *who);
@@ -560,6 +561,9 @@ int gdl_console_init(struct event_base *base);
 /* Runs one line (len bytes, without its end, NUL-terminated after them). */
 int gdl_console_execute(char *line, size_t len, struct evbuffer *out, gdl_console_client_t *cl);
 int gdl_console_json(struct evbuffer *out);
+/* s as a JSON string, always valid UTF-8: a byte that is not part of a
+ * valid UTF-8 sequence becomes the text \xHH, as in the log and
+ * /metrics (gdl_escape); control characters become \u00HH. */
 void gdl_console_json_string(struct evbuffer *out, const char *s);
 
 /* ---- gdl_http.c: the HTTP endpoint (/metrics, /status.json, the dashboard) ---- */
