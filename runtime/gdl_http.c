@@ -147,16 +147,24 @@ static void on_sample(evutil_socket_t fd, short what, void *arg)
 }
 
 /* gdl_pools has changed (the first load, a reload): the history is kept
- * by pool index, so it starts again. */
+ * by pool index, so it starts again, with a sample taken at once (the
+ * chart has a point as soon as the pools serve) and the next a whole
+ * interval later. */
 void gdl_http_pools_changed(void)
 {
+    struct timeval tv = {SAMPLE_MS / 1000, (SAMPLE_MS % 1000) * 1000};
+
     if (sample_timer == NULL)
         return;
     free(history);
     nsamples = next_sample = 0;
     history = calloc((size_t)HISTORY_LEN * (gdl_npools ? gdl_npools : 1), sizeof(sample_t));
-    if (history == NULL)
+    if (history == NULL) {
         gdl_error("http: out of memory: the dashboard's chart has no history");
+        return;
+    }
+    on_sample(-1, 0, NULL);
+    evtimer_add(sample_timer, &tv);
 }
 
 /* {"interval_ms":..,"times":[unix ms..],"jobs":[{"name":..,"processes":[..],

@@ -2,7 +2,8 @@
 # JSON is valid UTF-8 whatever the names hold: a job named "utf8-ÿ\255#"
 # (the byte 255 is not UTF-8) is the text utf8-ÿ\xff# in /status.json,
 # /history.json and the console's json, as in /metrics' label; so is a
-# failing job's message.
+# failing job's message. The history has a sample as soon as the pools
+# serve, after a reload too.
 source "$(dirname "$0")/lib.sh" "$@"
 source "$HERE/console_lib.sh"
 
@@ -44,4 +45,19 @@ PY
 out=$(python3 "$TMP/check.py" "$TMP" 2>&1) || fail "JSON: $out"
 assert_eq "JSON" ok "$out"
 
+# A sample is taken when the pools are installed: right after a reload
+# has answered, the history has one, from before the answer came.
+samples_before() { # MS: the history's samples, all taken before MS
+    python3 -c '
+import json, sys, urllib.request
+doc = json.load(urllib.request.urlopen("http://127.0.0.1:%s/history.json" % sys.argv[1]))
+t = doc["times"]
+assert len(t) >= 1 and t[0] <= int(sys.argv[2]), (t, sys.argv[2])
+assert doc["jobs"] and all(len(j["processes"]) == len(t) for j in doc["jobs"]), doc
+' "$HTTP_PORT" "$1"
+}
+reply=$(cons reload | tr -d '\r')
+answered=$(now_ms)
+assert_contains "reload" "$reply" "OK"
+out=$(samples_before "$answered" 2>&1) || fail "no history sample right after the reload: $out"
 pass
