@@ -25,22 +25,16 @@
  * connection closes, on quit and when the client half-closes: lines sent
  * before the end are all answered (the last even without its line end).
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 
 #include "gdl_console_commands.h"
 #include "gdlua.h"

@@ -36,7 +36,6 @@
  * data and are served to anyone (the page sends the token it was given
  * in its URL's fragment).
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -468,7 +468,7 @@ typedef struct gdl_conn {
 /* A listening socket and its connections: the owner fills the first
  * fields, gdl_listen the rest. */
 typedef struct gdl_listener {
-    const char *who;                /* "console", "http": the log's prefix and the options' (--who_bind) */
+    const char *who;                /* "console", "http": the log's prefix, and the options' (--WHO_bind) */
     const char *without;            /* "a console", "HTTP": what jobs are served without when the port is taken */
     size_t conn_size;               /* the owner's connection struct */
     int max;                        /* connections at once */
@@ -520,14 +520,14 @@ const char *gdl_peer_name(const struct sockaddr *sa, char *buf, size_t len); /* 
 #define GDL_HTTP_FIELDS_MAX 100  /* header fields; more: 431 */
 #define GDL_HTTP_METHOD_MAX 16   /* bytes of a method; longer: 501 */
 #define GDL_HTTP_EMPTY_MAX  4    /* empty lines before a request line; more: 400 */
-/* A request line not ended within this many bytes has been answered. */
+/* Bytes past which a head whose request line has not ended is refused. */
 #define GDL_HTTP_LINE_DECIDED (2 * GDL_HTTP_EMPTY_MAX + GDL_HTTP_METHOD_MAX + 1 + GDL_HTTP_URI_MAX + 1 + 8 + 2)
 
 enum { GDL_HTTP_MORE = 0 };
 enum { GDL_HTTP_OTHER, GDL_HTTP_GET, GDL_HTTP_HEAD };
 
 typedef struct {
-    int method; /* GDL_HTTP_GET or _HEAD */
+    int method; /* GDL_HTTP_GET or _HEAD; GDL_HTTP_OTHER until the method is known */
     int minor;  /* HTTP/1.minor */
     const char *target;
     size_t target_len;
