@@ -1,28 +1,18 @@
 #!/bin/bash
 # The HTTP endpoint under bad input: unknown paths (404, compared byte
 # for byte), other methods (405, 501), a token missing or wrong (401,
-# the pause after a wrong one per address), request heads its parser
-# refuses (400, 411, 413, 414, 431, 505: answered at once, the master
-# serving on), bare-LF requests, pipelining, keep-alive and its end,
-# hundreds of idle connections (others are served; they are closed
-# after the head deadline); children hold none of its sockets; bad
-# configurations are refused at start, a port in use is not fatal.
+# the pause after a wrong one per address), long URIs (414), hundreds
+# of idle connections (others are served; they are closed after the
+# head deadline); children hold none of its sockets; bad configurations
+# are refused at start, a port in use is not fatal. Raw requests:
+# test_http_requests.sh.
 source "$(dirname "$0")/lib.sh" "$@"
 
 start_gearmand
 echo "s3cret-token" >"$TMP/token"
-start_http_gdlua --loglevel debug --http_token "$TMP/token" "$FIXTURES/http"
+start_http_gdlua --http_token "$TMP/token" "$FIXTURES/http"
 wait_for "a worker for Web::Jobs::echo" 10 has_workers Web::Jobs::echo
 AUTH=(-H "Authorization: Bearer s3cret-token")
-
-# raw [rawconn.py ARGS...] < REQUEST: the bytes gdlua answers.
-raw() {
-    python3 "$HERE/rawconn.py" "$HTTP_PORT" "$@"
-}
-# status_lines: the status line of each reply in stdin, CR dropped.
-status_lines() {
-    LC_ALL=C tr -d '\r' | LC_ALL=C grep -a '^HTTP/1\.1 [0-9][0-9][0-9] '
-}
 
 # Paths and methods.
 assert_eq "GET /metrics with the token" 200 "$(http_status GET /metrics "${AUTH[@]}")"
@@ -47,92 +37,6 @@ assert_eq "GET //metrics" 404 "$(http_status GET //metrics "${AUTH[@]}")"
 assert_eq "GET //" 404 "$(http_status GET // "${AUTH[@]}")"
 assert_eq "GET /%6detrics" 404 "$(http_status GET /%6detrics "${AUTH[@]}")"
 assert_eq "GET /metrics/" 404 "$(http_status GET /metrics/ "${AUTH[@]}")"
-
-# What crashed the master (evhttp_uri_parse returned NULL and on_request
-# freed it): a target with braces, two spaces. Answered without a token
-# (nothing is routed before the token is checked), the master serving on.
-out=$(printf 'GET /a{b} HTTP/1.1\r\nHost: x\r\n\r\n' | raw | status_lines)
-assert_eq "GET /a{b}" "HTTP/1.1 404 Not Found" "$out"
-out=$(printf 'GET  /metrics  HTTP/1.1\r\nHost: x\r\n\r\n' | raw | status_lines)
-assert_eq "GET with two spaces" "HTTP/1.1 400 Bad Request" "$out"
-out=$(printf 'GET /metrics{x} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-token\r\n\r\n' | raw | status_lines)
-assert_eq "GET /metrics{x} with the token" "HTTP/1.1 404 Not Found" "$out"
-alive "$GDLUA_PID" || fail "the master died of a request"
-assert_eq "served after them" 200 "$(http_status GET /metrics "${AUTH[@]}")"
-
-# Bare LF line ends are accepted.
-printf 'GET /metrics HTTP/1.1\nHost: x\nAuthorization: Bearer s3cret-token\n\n' | raw >"$TMP/lf" ||
-    fail "a bare-LF request: the connection was not closed cleanly (status $?)"
-assert_eq "a bare-LF request" "HTTP/1.1 200 OK" "$(status_lines <"$TMP/lf" | head -1)"
-grep -aq '^gdlua_jobs_total{' "$TMP/lf" || fail "a bare-LF request: no metrics in $(head -c 300 "$TMP/lf")"
-
-# Refused at once, the client keeping its side open: gdlua answers and
-# closes before its head deadline could (that would close without a
-# word, logged at debug level), whatever follows the head.
-refused_at_once() { # DESC WANT REQUEST
-    assert_eq "$1" "$2" "$(printf '%b' "$3" | raw --keep-open | status_lines)"
-}
-long=$(printf 'a%.0s' $(seq 3000))
-refused_at_once "CONNECT" "HTTP/1.1 405 Method Not Allowed" 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'
-refused_at_once "CONNECT, its line only" "HTTP/1.1 405 Method Not Allowed" 'CONNECT example.com:443 HTTP/1.1\r\n'
-refused_at_once "a 3000-byte URI" "HTTP/1.1 414 URI Too Long" "GET /$long HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n"
-refused_at_once "a 3000-byte URI, unfinished" "HTTP/1.1 414 URI Too Long" "GET /$long"
-refused_at_once "a chunked GET" "HTTP/1.1 411 Length Required" \
-    'GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n'
-refused_at_once "a GET with a body" "HTTP/1.1 413 Content Too Large" \
-    'GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhel'
-refused_at_once "HTTP/1.1 without Host" "HTTP/1.1 400 Bad Request" 'GET /metrics HTTP/1.1\r\n\r\n'
-refused_at_once "HTTP/2.0" "HTTP/1.1 505 HTTP Version Not Supported" 'GET / HTTP/2.0\r\n\r\n'
-refused_at_once "a folded header" "HTTP/1.1 400 Bad Request" 'GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n'
-refused_at_once "a NUL in a header" "HTTP/1.1 400 Bad Request" 'GET / HTTP/1.1\r\nHost: x\0y\r\n\r\n'
-refused_at_once "binary garbage" "HTTP/1.1 400 Bad Request" '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n'
-refused_at_once "a head over 8 KiB" "HTTP/1.1 431 Request Header Fields Too Large" \
-    "GET / HTTP/1.1\\r\\nHost: x\\r\\nX: $long$long$long\\r\\n"
-log_has "http: closing a connection that sent no whole request in time" &&
-    fail "a refused request was closed by the deadline, not answered at once"
-allow=$(printf 'DELETE / HTTP/1.1\r\nHost: x\r\n\r\n' | raw | LC_ALL=C tr -d '\r' | grep -a '^Allow:')
-assert_eq "Allow header, raw" "Allow: GET, HEAD" "$allow"
-
-# Pipelined requests are answered in order on one connection, each with
-# its Content-Length; HEAD gets GET's headers without a body.
-get_len=$(printf 'GET /status.json HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-token\r\nConnection: close\r\n\r\n' |
-    raw | LC_ALL=C tr -d '\r' | sed -n 's/^Content-Length: //p')
-printf '%s' 'GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-token\r\n\r\n' \
-    'HEAD /dygraph.min.js HTTP/1.1\r\nHost: x\r\n\r\n' 'GET /nope HTTP/1.1\nHost: x\n\n' \
-    'GET /status.json HTTP/1.0\r\nAuthorization: Bearer s3cret-token\r\n\r\n' 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' |
-    xargs -0 printf '%b' | raw >"$TMP/pipelined" || fail "pipelined: not closed cleanly"
-assert_eq "pipelined: the replies, in order" \
-    "$(printf 'HTTP/1.1 200 OK\nHTTP/1.1 200 OK\nHTTP/1.1 404 Not Found\nHTTP/1.1 200 OK')" \
-    "$(status_lines <"$TMP/pipelined")"
-python3 - "$TMP/pipelined" "$get_len" <<'PY' || fail "pipelined replies are not framed by their Content-Length"
-import json, sys
-data, want = open(sys.argv[1], "rb").read(), int(sys.argv[2])
-bodies = []
-while data:
-    head, _, data = data.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    fields = dict(l.split(b": ", 1) for l in lines[1:])
-    n = int(fields[b"Content-Length"])
-    if lines[0].startswith(b"HTTP/1.1 200") and fields[b"Content-Type"].startswith(b"text/javascript"):
-        n = 0  # HEAD: no body
-        assert int(fields[b"Content-Length"]) > 100000, fields
-    bodies.append((lines[0], fields, data[:n]))
-    data = data[n:]
-assert len(bodies) == 4, [b[0] for b in bodies]
-assert b"gdlua_jobs_total" in bodies[0][2]
-assert bodies[2][2].startswith(b"404 Not Found"), bodies[2][2]
-doc = json.loads(bodies[3][2])  # HTTP/1.0 without keep-alive: the last one answered
-assert len(bodies[3][2]) in range(want - 200, want + 200), (len(bodies[3][2]), want)
-assert bodies[3][1][b"Connection"] == b"close", bodies[3][1]
-PY
-# "Connection: close" is honoured: what follows it is not answered.
-out=$(printf 'GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n' |
-    raw --keep-open | status_lines)
-assert_eq "Connection: close" "HTTP/1.1 404 Not Found" "$out"
-# HTTP/1.0 with keep-alive stays open for the next request.
-out=$(printf 'GET /nope HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /nope HTTP/1.0\r\n\r\n' | raw --keep-open |
-    LC_ALL=C tr -d '\r' | grep -a -E '^(HTTP/1.1 |Connection: )')
-assert_eq "HTTP/1.0 keep-alive" "$(printf 'HTTP/1.1 404 Not Found\nConnection: keep-alive\nHTTP/1.1 404 Not Found\nConnection: close')" "$out"
 
 # The token: none, another scheme, a wrong one: 401 with a challenge. The
 # dashboard's own files hold no data: served without it.
@@ -177,6 +81,7 @@ assert_eq "dygraphs without a token" 200 "$(http_status GET /dygraph.min.js)"
 
 # Long URIs: over 2048 bytes 414, however long. The server answers
 # afterwards.
+long=$(printf 'a%.0s' $(seq 3000))
 assert_eq "3000-byte URI" 414 "$(http_status GET "/$long" "${AUTH[@]}")"
 longer=$(printf "$long%.0s" 1 2 3 4 5 6 7)
 assert_eq "21000-byte URI" 414 "$(http_status GET "/$longer" "${AUTH[@]}")"

@@ -9,16 +9,30 @@ source "$(dirname "$0")/lib.sh" "$@"
 source "$HERE/console_lib.sh"
 
 start_gearmand
-CONSOLE_PORT=$(free_port)
-HTTP_PORT=$(free_port)
-(
-    ulimit -n 64
-    exec "$GDLUA" --server "127.0.0.1:$PORT" --logfile "$GDLUA_LOG" --console_port "$CONSOLE_PORT" \
-        --http_bind "127.0.0.1:$HTTP_PORT" "$FIXTURES/console"
-) </dev/null >>"$GDLUA_OUT" 2>&1 &
-GDLUA_PID=$!
-wait_for "the console to answer" 10 console_ready "$GDLUA_PID" "$CONSOLE_PORT"
-wait_for "HTTP to answer" 10 http_ready "$GDLUA_PID" "$HTTP_PORT"
+# listening: both ports answer (0), or gdlua gave one up (1): tests run
+# in parallel, a port free at the pick may be taken by the bind.
+listening() {
+    if console_ready "$GDLUA_PID" "$CONSOLE_PORT" && http_ready "$GDLUA_PID" "$HTTP_PORT"; then
+        return 0
+    fi
+    log_has "cannot listen on" && return 1
+    return 2
+}
+for ((attempt = 0; attempt < 5; attempt++)); do
+    CONSOLE_PORT=$(free_port)
+    HTTP_PORT=$(free_port)
+    (
+        ulimit -n 64
+        exec "$GDLUA" --server "127.0.0.1:$PORT" --logfile "$GDLUA_LOG" --console_port "$CONSOLE_PORT" \
+            --http_bind "127.0.0.1:$HTTP_PORT" "$FIXTURES/console"
+    ) </dev/null >>"$GDLUA_OUT" 2>&1 &
+    GDLUA_PID=$!
+    wait_for "the console and HTTP to answer, or a port given up" 10 eval 'listening; (($? < 2))'
+    listening && break
+    kill_wait "$GDLUA_PID" 10
+    mv "$GDLUA_LOG" "$GDLUA_LOG.$attempt"
+done
+listening || fail "could not start gdlua on free ports"
 wait_for "Con::Jobs::a has its process" 10 has_workers Con::Jobs::a
 VERSION="gdlua $("$GDLUA" --version | cut -d' ' -f2)"
 
