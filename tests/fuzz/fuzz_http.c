@@ -10,7 +10,7 @@
  * - MORE only below the limits (a head shorter than GDL_HTTP_HEAD_MAX;
  *   a request line that has not ended shorter than
  *   GDL_HTTP_LINE_DECIDED), so a client cannot hold a connection by
- *   sending more;
+ *   sending more: an incomplete head padded to the limit is refused;
  * - a final answer stays the same with more bytes after it, and each
  *   shorter prefix is MORE or that answer (so answering at the first
  *   byte that decides is safe);
@@ -113,7 +113,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         gdl_http_req_t req;
 
         check_prefixes(head, len, status);
-        if (status != GDL_HTTP_MORE) {
+        if (status == GDL_HTTP_MORE) {
+            /* Sent more of the same line up to the limit, it is refused. */
+            char *longer = malloc(GDL_HTTP_HEAD_MAX);
+
+            memcpy(longer, head, len);
+            memset(longer + len, 'a', GDL_HTTP_HEAD_MAX - len);
+            check(longer, GDL_HTTP_HEAD_MAX); /* aborts on MORE */
+            free(longer);
+        } else {
             /* More bytes change nothing. */
             char *longer = malloc(len + 16);
             int r;
