@@ -106,6 +106,9 @@ exec {silent}>&-
 # that did.
 cat >"$TMP/full.py" <<'PY'
 import socket, sys
+# From 127.0.0.2: so many client ports (ephemeral, in free_port's range)
+# must not keep a test running beside from binding one on 127.0.0.1.
+SRC = ("127.0.0.2", 0)
 port, version = int(sys.argv[1]), sys.argv[2].encode()
 
 def reply(s):
@@ -126,15 +129,15 @@ def closed(s):
     except ConnectionResetError:
         return True
 
-used = socket.create_connection(("127.0.0.1", port))
+used = socket.create_connection(("127.0.0.1", port), source_address=SRC)
 used.sendall(b"version\r\n")
 assert reply(used) == version + b"\r\n.\r\n"
-idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(511)]
+idle = [socket.create_connection(("127.0.0.1", port), source_address=SRC) for _ in range(511)]
 # Every one accepted: a command on the last answers.
 last = idle[-1]
 last.sendall(b"version\r\n")
 assert reply(last) == version + b"\r\n.\r\n", "the 512th connection"
-new = socket.create_connection(("127.0.0.1", port))
+new = socket.create_connection(("127.0.0.1", port), source_address=SRC)
 new.sendall(b"version\r\n")
 got = reply(new)
 assert got == version + b"\r\n.\r\n", "the 513th connection got %r" % got

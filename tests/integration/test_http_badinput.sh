@@ -94,10 +94,13 @@ assert_eq "served after long URIs" 200 "$(http_status GET /metrics "${AUTH[@]}")
 echo_pid=$(worker_pids_for Web::Jobs::echo)
 cat >"$TMP/idle.py" <<'PY'
 import http.client, os, signal, socket, sys, time
+# From 127.0.0.2: so many client ports (ephemeral, in free_port's range)
+# must not keep a test running beside from binding one on 127.0.0.1.
+SRC = ("127.0.0.2", 0)
 
 port, master, victim = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
-partial = socket.create_connection(("127.0.0.1", port))
+idle = [socket.create_connection(("127.0.0.1", port), source_address=SRC) for _ in range(300)]
+partial = socket.create_connection(("127.0.0.1", port), source_address=SRC)
 partial.sendall(b"GET /metr")
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 c.request("GET", "/metrics", headers={"Authorization": "Bearer s3cret-token"})

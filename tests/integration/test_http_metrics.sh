@@ -9,8 +9,7 @@ source "$HERE/console_lib.sh"
 
 N=7
 start_gearmand
-CONSOLE_PORT=$(free_port) || fail "no free port"
-start_http_gdlua --console_port "$CONSOLE_PORT" "$FIXTURES/http"
+start_console_http_gdlua "$FIXTURES/http"
 for f in echo fail slow say crash recycle; do
     wait_for "a worker for Web::Jobs::$f" 10 has_workers "Web::Jobs::$f"
 done

@@ -20,8 +20,12 @@ before=$(fds)
 # It runs meanwhile; its end is looked for last.
 cat >"$TMP/nonreader.py" <<'PY'
 import socket, sys
+# From 127.0.0.2: so many client ports (ephemeral, in free_port's range)
+# must not keep a test running beside from binding one on 127.0.0.1.
+SRC = ("127.0.0.2", 0)
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.bind(SRC)
 s.connect(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"GET /dygraph.min.js HTTP/1.1\r\nHost: x\r\n\r\n" * 100)
 print("sent", flush=True)
@@ -37,10 +41,13 @@ wait_for "the client not reading to send its requests" 10 grep -q sent "$TMP/non
 # take over a minute: each must be closed by gdlua while still sending.
 cat >"$TMP/trickle.py" <<'PY'
 import select, socket, sys, time
+# From 127.0.0.2: so many client ports (ephemeral, in free_port's range)
+# must not keep a test running beside from binding one on 127.0.0.1.
+SRC = ("127.0.0.2", 0)
 
 port = int(sys.argv[1])
 head = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 300 + b"\r\n\r\n"
-conns = {socket.create_connection(("127.0.0.1", port)): 0 for _ in range(50)}
+conns = {socket.create_connection(("127.0.0.1", port), source_address=SRC): 0 for _ in range(50)}
 closed = 0
 while conns:
     for s in list(conns):
@@ -71,6 +78,9 @@ assert_eq "served after the trickle" 200 "$(http_status GET /metrics)"
 # serves.
 cat >"$TMP/full.py" <<'PY'
 import socket, sys
+# From 127.0.0.2: so many client ports (ephemeral, in free_port's range)
+# must not keep a test running beside from binding one on 127.0.0.1.
+SRC = ("127.0.0.2", 0)
 
 port, others = int(sys.argv[1]), int(sys.argv[2])
 req = b"GET /status.json HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -97,15 +107,15 @@ def closed(s):
     except ConnectionResetError:
         return True
 
-kept = socket.create_connection(("127.0.0.1", port), timeout=10)
+kept = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=SRC)
 kept.sendall(req)
 assert reply(kept) == b"HTTP/1.1 200 OK"
 partial = []
 for i in range(511 - others):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=SRC)
     s.sendall(b"GET /metr")
     partial.append(s)
-new = socket.create_connection(("127.0.0.1", port), timeout=10)
+new = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=SRC)
 new.sendall(req)
 got = reply(new)
 assert got == b"HTTP/1.1 200 OK", "the 513th connection: %r" % got

@@ -8,15 +8,7 @@ source "$(dirname "$0")/lib.sh" "$@"
 source "$HERE/console_lib.sh"
 
 start_gearmand
-# Both ports free at the pick may be taken by gdlua's bind (tests run in
-# parallel): then gdlua is started again on others.
-for ((attempt = 0; attempt < 5; attempt++)); do
-    CONSOLE_PORT=$(free_port)
-    start_http_gdlua --console_port "$CONSOLE_PORT" "$FIXTURES/utf8"
-    await_console "$GDLUA_PID" "$CONSOLE_PORT" "$GDLUA_LOG" && break
-    kill_wait "$GDLUA_PID" 10
-done
-console_ready "$GDLUA_PID" "$CONSOLE_PORT" || fail "no console on a free port"
+start_console_http_gdlua "$FIXTURES/utf8"
 NAME=$'Web::Utf8::utf8-\xc3\xbf\xff#'
 wait_for "a worker for the UTF-8 job" 10 has_workers "$NAME"
 wait_for "a worker for Web::Utf8::fail" 10 has_workers Web::Utf8::fail

@@ -44,11 +44,14 @@ VERSION="gdlua $("$GDLUA" --version | cut -d' ' -f2)"
 mkfifo "$TMP/hog.in"
 cat >"$TMP/hog.py" <<'PY'
 import select, socket, sys, time
+# From 127.0.0.2: so many client ports (ephemeral, in free_port's range)
+# must not keep a test running beside from binding one on 127.0.0.1.
+SRC = ("127.0.0.2", 0)
 
 port = int(sys.argv[1])
 conns = []
 for _ in range(100):
-    s = socket.create_connection(("127.0.0.1", port))
+    s = socket.create_connection(("127.0.0.1", port), source_address=SRC)
     s.sendall(b"version\r\n")
     conns.append(s)
 answered = []
