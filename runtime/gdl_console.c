@@ -23,7 +23,9 @@
  * "auth TOKEN" is accepted until it succeeds; a wrong token pauses the
  * tries from its address for a second. Replies are written before a
  * connection closes, on quit and when the client half-closes: lines sent
- * before the end are all answered (the last even without its line end).
+ * before the end are all answered (the last even without its line end);
+ * at the master's end too (gdl_listen_close), so a client waiting for a
+ * reload's answer gets "ERR reload_failed: shutting down".
  */
 #include <errno.h>
 #include <limits.h>

@@ -13,6 +13,8 @@
  *   warned about once, and accepts are paused GDL_ACCEPT_PAUSE_MS and
  *   tried again by a timer, not retried in a loop as fast as the socket
  *   stays readable;
+ * - the master's end: what connections have queued is written before
+ *   they are closed;
  * - after fork: a child closes the listening sockets and connections,
  *   which are the master's;
  * - wrong tokens: a pause per client address (gdl_auth_check).
@@ -27,6 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -200,8 +203,32 @@ int gdl_listen(gdl_listener_t *l, struct event_base *base, const char *host, con
     return 0;
 }
 
+/* The master is stopping: what a connection has queued (a reload's
+ * "shutting down", the replies before it) is written now, as much as the
+ * socket takes without waiting, as the loop that would write it is
+ * ending. Our side is shut, and what the client sent unread is drained,
+ * so the close is a FIN: a reset could discard the replies at the
+ * client before it reads them. */
+static void flush_now(gdl_conn_t *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    char drop[4096];
+
+    if (fd < 0 || evbuffer_get_length(out) == 0)
+        return;
+    evbuffer_unfreeze(out, 1); /* a socket bufferevent lets only itself drain its output */
+    while (evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0)
+        ;
+    shutdown(fd, SHUT_WR);
+    for (int i = 0; i < 16 && recv(fd, drop, sizeof(drop), MSG_DONTWAIT) > 0; i++)
+        ;
+}
+
 void gdl_listen_close(gdl_listener_t *l)
 {
+    for (gdl_conn_t *c = l->first; c; c = c->next)
+        flush_now(c);
     while (l->first)
         gdl_conn_free(l->first);
     if (l->lev)
