@@ -19,7 +19,8 @@
  * 505) and the connection closed. Paths are compared byte for byte, the
  * query ignored: "//metrics" and "/%6detrics" are not found.
  *
- * Bounds: HTTP_CONNS_MAX connections; a new one beyond closes the oldest
+ * Bounds: HTTP_CONNS_MAX connections (fewer when the descriptor limit
+ * cannot hold them: gdl_listen.c); a new one beyond closes the oldest
  * idle one (one that has not sent a whole request first, then one kept
  * alive between requests), else is answered 503. A connection's request
  * head must be complete HEAD_TIMEOUT_S after it was accepted or after

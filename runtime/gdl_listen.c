@@ -9,7 +9,12 @@
  *   beyond it closes the most evictable idle one (the owner ranks them:
  *   one that has not sent a command or request yet before one that has),
  *   else is sent `busy_reply` and closed;
- * - running out of descriptors: accept() failing for want of them is
+ * - descriptors: every listener's connections at their caps, and
+ *   GDL_FDS_RESERVE more for the rest of the master, must fit in the
+ *   descriptor limit, which is raised for them if the hard limit allows,
+ *   else the caps are lowered (children get the limit gdlua started
+ *   with);
+ * - running out of descriptors all the same: accept() failing for want of them is
  *   warned about once, and accepts are paused GDL_ACCEPT_PAUSE_MS and
  *   tried again by a timer, not retried in a loop as fast as the socket
  *   stays readable;
@@ -26,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,6 +44,8 @@
 #include "gdlua.h"
 
 static gdl_listener_t *listeners;
+static struct rlimit started; /* the descriptor limit gdlua was started with */
+static bool raised;           /* the soft one raised: children get started's back */
 
 void gdl_conn_free(gdl_conn_t *c)
 {
@@ -83,7 +91,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
         gdl_info("%s: accepting connections again", l->who);
         l->starved = false;
     }
-    if (l->nconns >= l->max && !evict(l)) {
+    if (l->nconns >= l->cap && !evict(l)) {
         ssize_t w = send(fd, l->busy_reply, strlen(l->busy_reply), MSG_DONTWAIT | MSG_NOSIGNAL);
 
         (void)w; /* a refusal is sent if it can be, at once */
@@ -141,6 +149,46 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
     l->starved = true;
 }
 
+/* ---- descriptors ---- */
+
+/* Once every listener is set up (the loop's first turn): their
+ * connections at their caps and GDL_FDS_RESERVE more must fit in the
+ * descriptor limit. Else a full table leaves the master none for a
+ * loader or a job server, nor one to accept the connection that would
+ * close an idle one. The soft limit is raised as far as they need and
+ * the hard limit allows; past that, each cap is lowered in proportion to
+ * what its owner wants, GDL_CONNS_MIN at least. */
+static void fit_descriptors(evutil_socket_t fd, short what, void *arg)
+{
+    struct rlimit rl;
+    rlim_t want = GDL_FDS_RESERVE, room;
+
+    for (gdl_listener_t *l = listeners; l; l = l->next)
+        want += (rlim_t)l->max;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+        return;
+    started = rl;
+    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+    if (rl.rlim_cur > started.rlim_cur && setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        raised = true;
+        gdl_info("descriptor limit raised from %llu to %llu for the console's and HTTP's connections",
+                 (unsigned long long)started.rlim_cur, (unsigned long long)rl.rlim_cur);
+    } else {
+        rl.rlim_cur = started.rlim_cur;
+    }
+    if (rl.rlim_cur >= want)
+        return;
+    room = rl.rlim_cur > GDL_FDS_RESERVE ? rl.rlim_cur - GDL_FDS_RESERVE : 0;
+    for (gdl_listener_t *l = listeners; l; l = l->next) {
+        rlim_t cap = room * (rlim_t)l->max / (want - GDL_FDS_RESERVE);
+
+        l->cap = cap < GDL_CONNS_MIN ? GDL_CONNS_MIN : (int)cap;
+        gdl_warn("%s: at most %d connections, not %d: the descriptor limit is %llu (ulimit -n), and %d are kept "
+                 "for the rest of gdlua",
+                 l->who, l->cap, l->max, (unsigned long long)rl.rlim_cur, GDL_FDS_RESERVE);
+    }
+}
+
 /* In a new child: the listening sockets and connections are the
  * master's. Closed once (a later fork of the child must not close what
  * took their numbers); the structures stay, the child never runs the
@@ -152,6 +200,8 @@ static void after_fork(void)
     if (closed)
         return;
     closed = true;
+    if (raised)
+        setrlimit(RLIMIT_NOFILE, &started);
     for (gdl_listener_t *l = listeners; l; l = l->next) {
         if (l->lev)
             close(evconnlistener_get_fd(l->lev));
@@ -195,10 +245,15 @@ int gdl_listen(gdl_listener_t *l, struct event_base *base, const char *host, con
         return 1;
     }
     evconnlistener_set_error_cb(l->lev, on_accept_error);
+    l->cap = l->max;
     l->next = listeners;
     listeners = l;
-    if (!hooked)
+    if (!hooked) {
+        struct timeval now = {0, 0};
+
         pthread_atfork(NULL, NULL, after_fork);
+        event_base_once(base, -1, EV_TIMEOUT, fit_descriptors, NULL, &now);
+    }
     hooked = true;
     return 0;
 }

@@ -471,7 +471,7 @@ typedef struct gdl_listener {
     const char *who;                /* "console", "http": the log's prefix, and the options' (--WHO_bind) */
     const char *without;            /* "a console", "HTTP": what jobs are served without when the port is taken */
     size_t conn_size;               /* the owner's connection struct */
-    int max;                        /* connections at once */
+    int max;                        /* connections at once, as the owner wants them */
     const char *busy_reply;         /* sent to one beyond max when none can be evicted */
     int (*on_conn)(gdl_conn_t *c);  /* set up a new connection; -1: close it */
     void (*on_free)(gdl_conn_t *c); /* what the owner holds of it, before it is freed */
@@ -479,11 +479,14 @@ typedef struct gdl_listener {
     struct event *resume; /* accepts paused for want of descriptors start again */
     gdl_conn_t *first, *last;
     int nconns;
+    int cap;      /* max, lowered when the descriptor limit cannot hold every listener's */
     bool starved; /* accept failed for want of descriptors; warned */
     struct gdl_listener *next;
 } gdl_listener_t;
 
 #define GDL_ACCEPT_PAUSE_MS 250 /* accepts paused this long when out of descriptors */
+#define GDL_FDS_RESERVE     128 /* descriptors the listeners leave to the rest of the master */
+#define GDL_CONNS_MIN       8   /* connections a listener takes however low the limit */
 
 /* Listens on host:port if the address rule allows it (a non-loopback
  * address needs a token or --WHO_insecure). 0: listening; 1: the port

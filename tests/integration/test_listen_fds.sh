@@ -1,5 +1,11 @@
 #!/bin/bash
-# Out of descriptors (a master started with `ulimit -n 64`): console
+# Descriptors. A master started with a soft limit of 256 and a hard one
+# of 400 cannot hold both tables (512 + 512) and its own descriptors: it
+# raises its soft limit to 400, lowers each cap to 136 (400 less 128 kept
+# for itself, halved), says so, and its children get 256 back. With 300
+# console and 300 HTTP connections held, it accepts a new connection of
+# each (an idle one closed for it) and loads a reload: it never runs out.
+# Then its limit is lowered to 64 while it runs (prlimit): console
 # connections that each ran a command hold every descriptor. accept()
 # failing is warned about once per listener, accepts are paused and
 # tried again by a timer: the master does not spin (its CPU time stays
@@ -22,7 +28,7 @@ for ((attempt = 0; attempt < 5; attempt++)); do
     CONSOLE_PORT=$(free_port)
     HTTP_PORT=$(free_port)
     (
-        ulimit -n 64
+        ulimit -Sn 256 && ulimit -Hn 400 || exit 1
         exec "$GDLUA" --server "127.0.0.1:$PORT" --logfile "$GDLUA_LOG" --console_port "$CONSOLE_PORT" \
             --http_bind "127.0.0.1:$HTTP_PORT" "$FIXTURES/console"
     ) </dev/null >>"$GDLUA_OUT" 2>&1 &
@@ -35,6 +41,50 @@ done
 listening || fail "could not start gdlua on free ports"
 wait_for "Con::Jobs::a has its process" 10 has_workers Con::Jobs::a
 VERSION="gdlua $("$GDLUA" --version | cut -d' ' -f2)"
+fds() { ls "/proc/$GDLUA_PID/fd" | wc -l; }
+soft_limit() { awk '/^Max open files/ { print $4 }' "/proc/$1/limits"; }
+
+# ---- the tables fit in the limit ----
+assert_eq "the master's soft limit" 400 "$(soft_limit "$GDLUA_PID")"
+assert_eq "a child's soft limit" 256 "$(soft_limit "$(worker_pids_for Con::Jobs::a | head -1)")"
+for who in console http; do
+    log_has "$who: at most 136 connections, not 512: the descriptor limit is 400 (ulimit -n), and 128 are kept" ||
+        fail "no log line for $who's lowered cap"
+done
+cat >"$TMP/held.py" <<'PY'
+import socket, sys
+# From 127.0.0.2: so many client ports (ephemeral, in free_port's range)
+# must not keep a test running beside from binding one on 127.0.0.1.
+SRC = ("127.0.0.2", 0)
+cport, hport = int(sys.argv[1]), int(sys.argv[2])
+held = []
+for _ in range(300):
+    s = socket.create_connection(("127.0.0.1", cport), timeout=10, source_address=SRC)
+    s.sendall(b"version\r\n")
+    held.append(s)
+for _ in range(300):
+    s = socket.create_connection(("127.0.0.1", hport), timeout=10, source_address=SRC)
+    s.sendall(b"GET /metr")
+    held.append(s)
+print("held", flush=True)
+sys.stdin.read()
+PY
+mkfifo "$TMP/held.in"
+python3 "$TMP/held.py" "$CONSOLE_PORT" "$HTTP_PORT" <"$TMP/held.in" >"$TMP/held.out" 2>&1 &
+EXTRA_PIDS+=($!)
+exec {heldin}>"$TMP/held.in"
+wait_for "600 connections held" 20 grep -q held "$TMP/held.out"
+assert_eq "a new console connection" "$VERSION" "$(cons_one version)"
+assert_contains "a reload while the tables are full" "$(cons_one reload)" "OK generation 2"
+assert_eq "a new HTTP connection" 200 "$(http_status GET /metrics)"
+(($(fds) <= 400 - 64)) || fail "$(fds) descriptors open with the tables full"
+grep -q 'Too many open files' "$GDLUA_LOG" "$GDLUA_OUT" &&
+    fail "out of descriptors with the tables full: $(grep -h 'Too many open files' "$GDLUA_LOG" "$GDLUA_OUT" | head -3)"
+exec {heldin}>&-
+wait_for "the held connections closed" 20 eval '(($(fds) < 50))'
+
+# ---- out of descriptors all the same ----
+prlimit --pid "$GDLUA_PID" --nofile=64:400 || fail "prlimit failed"
 
 # The hog: 100 console connections, each sending "version"; those gdlua
 # accepts answer and stay (a connection that has run a command idles 5
