@@ -144,7 +144,7 @@ void gdl_seq_load(_Atomic uint32_t *seq, _Atomic uint64_t *words, void *dst, siz
 }
 
 /* The length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t gdl_utf8_len(const unsigned char *s, size_t n)
 {
     size_t len = s[0] < 0x80             ? 1
                  : (s[0] & 0xe0) == 0xc0 ? 2
@@ -177,7 +177,7 @@ size_t gdl_escape(char *out, size_t size, const char *in, size_t len, bool keep_
     if (size == 0)
         return 0;
     for (size_t i = 0; i < len;) {
-        size_t n = utf8_len(s + i, len - i);
+        size_t n = gdl_utf8_len(s + i, len - i);
         char esc[8];
         const char *w = (const char *)s + i;
         size_t wn = n;

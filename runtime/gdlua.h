@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <lua.h>
@@ -127,6 +128,7 @@ void gdl_format_time(int64_t unix_s, char *buf, size_t len);
 int gdl_format_number(double n, char *buf, size_t len);
 int gdl_backoff_ms(int attempt, int first_ms, int max_ms);
 void gdl_sleep_ms(int ms);
+size_t gdl_utf8_len(const unsigned char *s, size_t n);
 size_t gdl_escape(char *out, size_t size, const char *in, size_t len, bool keep_newlines);
 bool gdl_token_equal(const char *given, size_t len, const char *token);
 int gdl_token_read(const char *path, char *token, size_t size, const char *who);
@@ -456,20 +458,129 @@ void gdl_notify_init(struct event_base *base);
 void gdl_notify_scaled(void); /* after each scaling pass: READY=1 once the minimums serve */
 void gdl_notify_close(void);
 
+/* ---- gdl_listen.c: the console's and the HTTP endpoint's listening ---- */
+
+/* One accepted connection; an owner's connection struct starts with it. */
+typedef struct gdl_conn {
+    struct bufferevent *bev;
+    struct gdl_listener *owner;
+    struct gdl_conn *prev, *next; /* oldest first */
+    int evictable; /* 0: busy; above 0: may be closed for a new connection, the highest and oldest first */
+    struct sockaddr_storage peer;
+} gdl_conn_t;
+
+/* A listening socket and its connections: the owner fills the first
+ * fields, gdl_listen the rest. */
+typedef struct gdl_listener {
+    const char *who;                /* "console", "http": the log's prefix, and the options' (--WHO_bind) */
+    const char *without;            /* "a console", "HTTP": what jobs are served without when the port is taken */
+    size_t conn_size;               /* the owner's connection struct */
+    int max;                        /* connections at once, as the owner wants them */
+    const char *busy_reply;         /* sent to one beyond max when none can be evicted */
+    int (*on_conn)(gdl_conn_t *c);  /* set up a new connection; -1: close it */
+    void (*on_free)(gdl_conn_t *c); /* what the owner holds of it, before it is freed */
+    struct evconnlistener *lev;
+    struct event *resume; /* accepts paused for want of descriptors start again */
+    gdl_conn_t *first, *last;
+    int nconns;
+    int cap;      /* max, lowered when the descriptor limit cannot hold every listener's */
+    bool starved; /* accept failed for want of descriptors; warned */
+    struct gdl_listener *next;
+} gdl_listener_t;
+
+#define GDL_ACCEPT_PAUSE_MS 250 /* accepts paused this long when out of descriptors */
+#define GDL_FDS_RESERVE     128 /* descriptors the listeners leave to the rest of the master */
+#define GDL_CONNS_MIN       8   /* connections a listener takes however low the limit */
+
+/* Listens on host:port if the address rule allows it (a non-loopback
+ * address needs a token or --WHO_insecure). 0: listening; 1: the port
+ * cannot be bound (logged: served without); -1: refused (logged). In
+ * messages: option, --WHO_bind's value; shown, the address and port. */
+int gdl_listen(gdl_listener_t *l, struct event_base *base, const char *host, const char *port, const char *option,
+               const char *shown, bool token, bool insecure);
+void gdl_listen_close(gdl_listener_t *l);
+void gdl_conn_free(gdl_conn_t *c);
+
+/* Wrong tokens pause further tries from their address (not from every
+ * address: one guesser must not lock the others out). */
+#define GDL_LOCKOUT_SLOTS 64
+typedef struct {
+    struct {
+        unsigned char addr[16]; /* IPv4 as IPv4-mapped IPv6 */
+        int64_t until_ms;
+    } slot[GDL_LOCKOUT_SLOTS];
+} gdl_lockout_t;
+
+enum { GDL_AUTH_OK, GDL_AUTH_WRONG, GDL_AUTH_PAUSED };
+
+/* Checks the token given by peer in constant time; a wrong one pauses
+ * peer's tries for pause_ms, during which every token it gives is
+ * GDL_AUTH_PAUSED, uncompared. */
+int gdl_auth_check(gdl_lockout_t *t, const struct sockaddr *peer, const char *given, size_t len, const char *token,
+                   int64_t now_ms, int pause_ms);
+const char *gdl_peer_name(const struct sockaddr *sa, char *buf, size_t len); /* "127.0.0.1", "::1" */
+
+/* ---- gdl_http_parse.c: the check of every HTTP request head ---- */
+
+#define GDL_HTTP_URI_MAX    2048 /* bytes of a target; more: 414 */
+#define GDL_HTTP_HEAD_MAX   8192 /* bytes of a head, empty line included; more: 431 */
+#define GDL_HTTP_FIELDS_MAX 100  /* header fields; more: 431 */
+#define GDL_HTTP_METHOD_MAX 16   /* bytes of a method; longer: 501 */
+#define GDL_HTTP_EMPTY_MAX  4    /* empty lines before a request line; more: 400 */
+/* Bytes past which a head whose request line has not ended is refused. */
+#define GDL_HTTP_LINE_DECIDED (2 * GDL_HTTP_EMPTY_MAX + GDL_HTTP_METHOD_MAX + 1 + GDL_HTTP_URI_MAX + 1 + 8 + 2)
+
+enum { GDL_HTTP_MORE = 0 };
+enum { GDL_HTTP_OTHER, GDL_HTTP_GET, GDL_HTTP_HEAD };
+
+typedef struct {
+    int method; /* GDL_HTTP_GET or _HEAD; GDL_HTTP_OTHER until the method is known */
+    int minor;  /* HTTP/1.minor */
+    const char *target;
+    size_t target_len;
+    size_t path_len;  /* of target, before a '?' */
+    const char *auth; /* Authorization's value, trimmed; NULL: none */
+    size_t auth_len;
+    bool keep_alive; /* the connection may serve another request after this one */
+    size_t line_len; /* bytes up to the request line's end; 0 while it has not ended */
+    size_t head_len; /* bytes of the whole head (with 200) */
+    const char *why; /* a refusal's reason */
+} gdl_http_req_t;
+
+/* GDL_HTTP_MORE: the head is not complete (and not refused yet); 200: a
+ * request to serve, req filled in, pointing into buf; else the status
+ * to refuse it with (400, 405, 411, 413, 414, 431, 501, 505), req->why
+ * saying why. More bytes never change an answer other than MORE. */
+int gdl_http_parse_head(const char *buf, size_t len, gdl_http_req_t *req);
+
 /* ---- gdl_console.c: the management console ---- */
 
 /* WAIT: the reply comes later (reload): read no more lines until then. */
 enum { GDL_CONSOLE_CONTINUE, GDL_CONSOLE_CLOSE, GDL_CONSOLE_CLOSE_AFTER, GDL_CONSOLE_WAIT };
 
+/* One console client, as the commands see it. */
+typedef struct {
+    bool authed;                 /* may run commands (no token, or "auth" succeeded) */
+    const struct sockaddr *peer; /* its address: wrong tokens pause tries from it */
+} gdl_console_client_t;
+
 int gdl_console_init(struct event_base *base);
-int gdl_console_execute(char *line, struct evbuffer *out, bool *authed);
+/* Runs one line (len bytes, without its end, NUL-terminated after them). */
+int gdl_console_execute(char *line, size_t len, struct evbuffer *out, gdl_console_client_t *cl);
 int gdl_console_json(struct evbuffer *out);
+/* s as a JSON string, always valid UTF-8: a byte that is not part of a
+ * valid UTF-8 sequence becomes the text \xHH, as in the log and
+ * /metrics (gdl_escape); control characters become \u00HH. */
 void gdl_console_json_string(struct evbuffer *out, const char *s);
 
 /* ---- gdl_http.c: the HTTP endpoint (/metrics, /status.json, the dashboard) ---- */
 
 int gdl_http_init(struct event_base *base);
 void gdl_http_pools_changed(void);
+
+/* ---- gdl_metrics.c: /metrics ---- */
+
+int gdl_metrics_write(struct evbuffer *out); /* -1: out of memory */
 
 /* ---- gdl_assets.c (generated): the dashboard's files ---- */
 

@@ -19,7 +19,7 @@ import re
 import sys
 
 LAYERS = [
-    ("base", "util log roff servers proctitle sockbuf assets embedded"),
+    ("base", "util log roff servers proctitle sockbuf assets embedded http_parse listen"),
     ("configuration", "options"),
     ("shared memory", "slot attempts"),
     ("policy", "policy"),
@@ -28,7 +28,7 @@ LAYERS = [
     ("loaders", "loader"),
     ("job servers", "upstream observer sentinel"),
     ("the master", "master supervise generations"),
-    ("services that listen to the master", "console http notify daemon"),
+    ("services that listen to the master", "console http metrics notify daemon"),
     ("the command", "main"),
 ]
 
