@@ -832,6 +832,14 @@ static void after_fork(void)
         close(bufferevent_getfd(c->bev));
 }
 
+static void on_master(const gdl_event_t *ev, void *arg)
+{
+    if (ev->event == GDL_EV_RELOADED)
+        on_reloaded(ev->ok, ev->msg);
+    else
+        console_close();
+}
+
 /* Starts listening. A configuration error (bad address, unreadable token,
  * an open non-loopback bind) is fatal: -1. A port in use is not: the
  * jobs are served without a console. */
@@ -868,8 +876,7 @@ int gdl_console_init(struct event_base *base)
                   gdl_config.console_port, strerror(errno));
         return 0;
     }
-    gdl_master_on_shutdown(console_close);
-    gdl_master_on_reload(on_reloaded);
+    gdl_master_on(GDL_EV_SHUTDOWN | GDL_EV_RELOADED, on_master, NULL);
     pthread_atfork(NULL, NULL, after_fork);
     gdl_info("console on %s:%d%s", gdl_config.console_bind, gdl_config.console_port,
              token[0] ? " (token required)" : "");

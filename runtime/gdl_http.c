@@ -323,7 +323,7 @@ static int send_status(struct evbuffer *out)
 
 /* gdl_pools has changed (the first load, a reload): the history is kept
  * by pool index, so it starts again. */
-void gdl_http_pools_changed(void)
+static void pools_changed(void)
 {
     if (http == NULL)
         return;
@@ -581,6 +581,14 @@ static int split_bind(const char *bind, char *host, size_t hostlen, char *port, 
     return 0;
 }
 
+static void on_master(const gdl_event_t *ev, void *arg)
+{
+    if (ev->event == GDL_EV_POOLS)
+        pools_changed();
+    else
+        http_close();
+}
+
 /* Starts listening. A configuration error (bad address, unreadable
  * token, an open non-loopback bind) is fatal: -1. A port in use is not:
  * the jobs are served without HTTP. */
@@ -637,7 +645,7 @@ int gdl_http_init(struct event_base *base)
     fd = evhttp_bound_socket_get_fd(bound);
     if (getsockname(fd, (struct sockaddr *)&bound_addr, &(socklen_t){sizeof(bound_addr)}) < 0)
         bound_addr.ss_family = AF_UNSPEC; /* after fork, only the listening socket is closed */
-    gdl_master_on_shutdown(http_close);
+    gdl_master_on(GDL_EV_POOLS | GDL_EV_SHUTDOWN, on_master, NULL);
     pthread_atfork(NULL, NULL, after_fork);
     {
         struct timeval tv = {SAMPLE_MS / 1000, (SAMPLE_MS % 1000) * 1000};

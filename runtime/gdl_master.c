@@ -7,7 +7,8 @@
  * signals, the spawn-rate budget, the crash-loop back-off, the
  * generations of the code (each loaded and forked by its loader,
  * gdl_loader.c; a reload swaps them), and what the console may ask
- * (gdl_master_status, _set_limits, _stop_pids, _stop_pool, _reload). How many processes a pool should have is
+ * (gdl_master_status, _set_limits, _stop_pids, _stop_pool, _reload); the units above it are never called by
+ * name: they listen to the master's events (GDL_EVENTS, gdl_master_on). How many processes a pool should have is
  * gdl_policy.c's: scale() snapshots every pool (its processes' states from the slots, gdl_slot.c, and the queues
  * gdl_observer.c polled), asks the policy for a plan and carries it out. scale() runs after every poll, on each tick
  * and when a child exits; gdl_sentinel.c wakes it (through a poll) the moment work arrives for a pool that needs a
@@ -52,7 +53,7 @@
 #define MEMORY_WATCH_MS   20
 #define MEMORY_WATCH_EACH 32
 
-#define SHUTDOWN_HOOKS_MAX 8
+#define LISTENERS_MAX 8
 
 typedef struct {
     pid_t pid;
@@ -79,8 +80,6 @@ typedef struct {
     uint64_t restarts[GDL_RESTART_REASONS];
 } pool_state_t;
 
-pid_t gdl_master_pid;
-
 static proc_t procs[GDL_PROCS_MAX];
 static int nprocs;
 static pool_state_t *pools;
@@ -88,11 +87,15 @@ static struct event_base *base;
 static struct event *kill_timer, *tick_timer, *rescale_timer, *budget_timer, *watchdog_timer, *idle_poll_timer;
 static struct event *bell_event;
 static int64_t idle_poll_ms; /* when scale() last asked for figures for an idle stop */
-static bool shutting_down;
+static bool shutting_down, unlistened;
 static double spawn_tokens;
 static int64_t tokens_at_ms;
-static void (*shutdown_hooks[SHUTDOWN_HOOKS_MAX])(void);
-static int nshutdown_hooks;
+static struct {
+    int events; /* GDL_EV_* */
+    gdl_listener_t *fn;
+    void *arg;
+} listeners[LISTENERS_MAX];
+static int nlisteners;
 
 /* The generations of the code: the loader of the one serving, and of
  * the one loading (a reload under way). gdl_pools[0..gdl_npools) are the
@@ -107,8 +110,6 @@ static int generation;          /* the serving one's */
 static int last_gen;            /* the newest generation a loader was started for */
 static int64_t loader_retry_ms; /* no new loader for a lost one before then */
 static int loader_losses;       /* lost loaders not replaced since */
-static void (*reload_hooks[SHUTDOWN_HOOKS_MAX])(bool ok, const char *msg);
-static int nreload_hooks;
 
 static void scale(bool fresh);
 static void poll_all(void);
@@ -116,6 +117,26 @@ static void shutdown_begin(int sig);
 static void reload_begin(const char *why);
 static void describe_exit(int status, char *buf, size_t len);
 static void on_respawn(evutil_socket_t fd, short what, void *arg);
+
+/* The units above listen (gdl_master_on); the master announces. */
+void gdl_master_on(int events, gdl_listener_t *fn, void *arg)
+{
+    if (nlisteners == LISTENERS_MAX)
+        abort(); /* a fixed set of units registers */
+    listeners[nlisteners].events = events;
+    listeners[nlisteners].fn = fn;
+    listeners[nlisteners].arg = arg;
+    nlisteners++;
+}
+
+static void announce(int event, bool ok, const char *msg)
+{
+    gdl_event_t ev = {.event = event, .ok = ok, .msg = msg};
+
+    for (int i = 0; i < nlisteners; i++)
+        if (listeners[i].events & event)
+            listeners[i].fn(&ev, listeners[i].arg);
+}
 
 /* Takes up to `want` starts from the per-second budget. */
 static int take_spawn_budget(int want)
@@ -358,7 +379,7 @@ static void scale(bool fresh)
         struct timeval tv = {0, SETTLE_MS * 1000};
         evtimer_add(rescale_timer, &tv);
     }
-    gdl_notify_scaled();
+    announce(GDL_EV_SCALED, true, NULL);
 }
 
 static int pool_timeout_ms(int pool)
@@ -510,8 +531,7 @@ static void reload_done(bool ok, const char *msg)
         return;
     }
     reload_queued = false;
-    for (int i = 0; i < nreload_hooks; i++)
-        reload_hooks[i](ok, msg);
+    announce(GDL_EV_RELOADED, ok, msg);
 }
 
 static void loading_end(void)
@@ -605,7 +625,7 @@ static int install(gdl_loader_t *ld)
     gdl_pools_index();
     gdl_observer_pools_changed();
     gdl_sentinel_pools_changed();
-    gdl_http_pools_changed();
+    announce(GDL_EV_POOLS, true, NULL);
 
     gdl_loader_stop(&loader); /* it exits; what it forked serves on */
     loader = *ld;
@@ -727,20 +747,13 @@ static void on_reload_asked(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Deferred to the loop, so the console connection asking waits for the
- * answer (gdl_master_on_reload) before it can come. */
+ * answer (GDL_EV_RELOADED) before it can come. */
 void gdl_master_reload(const char *why)
 {
     struct timeval now = {0, 0};
 
     if (base)
         event_base_once(base, -1, EV_TIMEOUT, on_reload_asked, (void *)why, &now);
-}
-
-void gdl_master_on_reload(void (*fn)(bool ok, const char *msg))
-{
-    if (nreload_hooks == SHUTDOWN_HOOKS_MAX)
-        abort(); /* a fixed set of units registers these */
-    reload_hooks[nreload_hooks++] = fn;
 }
 
 /* ---- what the console may ask ---- */
@@ -823,13 +836,6 @@ void gdl_master_stop_pool(int pool, const char *why)
     for (int i = 0; i < GDL_PROCS_MAX; i++)
         if (procs[i].pid && procs[i].pool == pool && !procs[i].stopping)
             stop(i, why);
-}
-
-void gdl_master_on_shutdown(void (*fn)(void))
-{
-    if (nshutdown_hooks == SHUTDOWN_HOOKS_MAX)
-        abort(); /* a fixed set of units registers these */
-    shutdown_hooks[nshutdown_hooks++] = fn;
 }
 
 static void on_shutdown(evutil_socket_t fd, short what, void *arg)
@@ -1073,11 +1079,13 @@ static void on_kill_timeout(evutil_socket_t fd, short what, void *arg)
     kill_all(SIGKILL);
 }
 
+/* Once: the units above stop listening, and so do the job servers'
+ * connections. */
 static void stop_listening(void)
 {
-    for (int i = 0; i < nshutdown_hooks; i++)
-        shutdown_hooks[i]();
-    nshutdown_hooks = 0;
+    if (!unlistened)
+        announce(GDL_EV_SHUTDOWN, true, NULL);
+    unlistened = true;
     gdl_sentinel_close();
     gdl_observer_close();
 }
@@ -1241,14 +1249,13 @@ int gdl_master_run(void)
     gdl_observer_init(base, on_polled);
     if (!gdl_config.no_wakeups)
         gdl_sentinel_init(base, on_wake);
-    gdl_notify_init(base);
     scale(false);
 
     event_base_dispatch(base);
 
     gdl_info("all processes stopped; exiting");
     stop_listening();
-    gdl_notify_close();
+    announce(GDL_EV_EXIT, true, NULL);
     for (size_t i = 0; i < NSIGNALS; i++)
         event_free(signal_events[i]);
     for (int k = 0; k < npools_all; k++)

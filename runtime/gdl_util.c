@@ -1,8 +1,11 @@
 /*
- * gdl_util.c: small helpers shared by master and children: clocks, time
- * and number formatting, the back-off curve, the seqlock that lets a
- * process read a record another writes in shared memory, and the token
- * and address checks the console and the HTTP endpoint share.
+ * gdl_util.c: small helpers shared by master and children: who this
+ * process is (the master's pid and instance name, whether it is the
+ * master: set by gdl_master.c, gdl_main.c and gdl_child.c, read by
+ * units of every layer, so they sit at the bottom), clocks, time and
+ * number formatting, the back-off curve, the seqlock that lets a process
+ * read a record another writes in shared memory, and the token and
+ * address checks the console and the HTTP endpoint share.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,6 +18,10 @@
 #include <time.h>
 
 #include "gdlua.h"
+
+pid_t gdl_master_pid;
+bool gdl_is_master;
+char gdl_instance[128];
 
 int64_t gdl_now_ms(void)
 {

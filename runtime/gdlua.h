@@ -119,7 +119,11 @@ void gdl_options_free(gdl_config_t *cfg);
 /* Copies the attributes override sets (not GDL_UNSET) into pool. */
 void gdl_options_override(struct gdl_pool *pool, const struct gdl_pool *override);
 
-/* ---- gdl_util.c: pure helpers, unit-tested ---- */
+/* ---- gdl_util.c: who this process is, and pure helpers (unit-tested) ---- */
+
+extern pid_t gdl_master_pid;   /* set by gdl_master_init; a child compares it with its parent */
+extern char gdl_instance[128]; /* "gdlua:HOST:MASTERPID": this instance's name to job servers */
+/* gdl_is_master: gdlua_module.h */
 
 int64_t gdl_now_ms(void);
 int64_t gdl_now_us(void);
@@ -371,7 +375,6 @@ typedef struct {
 } gdl_observed_t;
 
 extern gdl_observed_t gdl_observed[GDL_SERVERS_MAX];
-extern char gdl_instance[128]; /* "gdlua:HOST:MASTERPID" */
 
 int gdl_observer_parse_status(char *line, const char **func, long *total, long *running, long *workers);
 int gdl_observer_parse_workers(char *line, const char **client_id, char **functions);
@@ -430,17 +433,44 @@ typedef struct {
     uint64_t restarts[GDL_RESTART_REASONS]; /* its processes replaced, by reason */
 } gdl_pool_status_t;
 
-extern pid_t gdl_master_pid;
+/* What the master announces to the units above it, which register with
+ * gdl_master_on (from their init, called by gdl_main.c): one bit each. */
+#define GDL_EVENTS(X)                                                                         \
+    X(POOLS)    /* gdl_pools has changed (the first load, a reload): what is kept by index */ \
+    X(SCALED)   /* a scaling pass has ended */                                                \
+    X(RELOADED) /* a reload has ended: ok, and msg (the console's answer) */                  \
+    X(SHUTDOWN) /* the shutdown has begun: stop listening */                                  \
+    X(EXIT)     /* every process has stopped and the loop is over: free what lives on it */
+
+enum {
+#define GDL_X(NAME) GDL_EVENT_##NAME,
+    GDL_EVENTS(GDL_X)
+#undef GDL_X
+};
+
+enum {
+#define GDL_X(NAME) GDL_EV_##NAME = 1 << GDL_EVENT_##NAME,
+    GDL_EVENTS(GDL_X)
+#undef GDL_X
+};
+
+typedef struct {
+    int event;       /* one GDL_EV_* */
+    bool ok;         /* RELOADED: the new code serves */
+    const char *msg; /* RELOADED: what the reload did, or why it failed */
+} gdl_event_t;
+
+typedef void gdl_listener_t(const gdl_event_t *ev, void *arg);
+
 struct event_base *gdl_master_init(void);
 int gdl_master_run(void);
-void gdl_master_on_shutdown(void (*fn)(void));
+void gdl_master_on(int events, gdl_listener_t *fn, void *arg); /* events: GDL_EV_* or'ed */
 int gdl_master_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *procs, int max);
 int gdl_master_set_limits(int pool, int min, int max);
 int gdl_master_stop_pids(const int *pids, int n, const char *why);
 void gdl_master_stop_pool(int pool, const char *why);
 void gdl_master_shutdown(void);
 void gdl_master_reload(const char *why);
-void gdl_master_on_reload(void (*fn)(bool ok, const char *msg));
 
 /* ---- gdl_daemon.c: --daemonize, --pidfile, --user, --group ---- */
 
@@ -452,8 +482,6 @@ void gdl_daemon_exit(void);  /* the pidfile removed */
 /* ---- gdl_notify.c: systemd's notifications (Type=notify, watchdog) ---- */
 
 void gdl_notify_init(struct event_base *base);
-void gdl_notify_scaled(void); /* after each scaling pass: READY=1 once the minimums serve */
-void gdl_notify_close(void);
 
 /* ---- gdl_console.c: the management console ---- */
 
@@ -468,7 +496,6 @@ void gdl_console_json_string(struct evbuffer *out, const char *s);
 /* ---- gdl_http.c: the HTTP endpoint (/metrics, /status.json, the dashboard) ---- */
 
 int gdl_http_init(struct event_base *base);
-void gdl_http_pools_changed(void);
 
 /* ---- gdl_assets.c (generated): the dashboard's files ---- */
 
