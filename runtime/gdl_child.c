@@ -34,7 +34,6 @@
 
 #define CHILD_HOOKS_MAX 16
 
-bool gdl_is_master;
 static void (*child_hooks[CHILD_HOOKS_MAX])(void);
 static int nchild_hooks;
 

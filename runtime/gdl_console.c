@@ -852,6 +852,14 @@ static void console_close(void)
     gdl_listen_close(&listener);
 }
 
+static void on_master(const gdl_event_t *ev, void *arg)
+{
+    if (ev->event == GDL_EV_RELOADED)
+        on_reloaded(ev->ok, ev->msg);
+    else
+        console_close();
+}
+
 /* Starts listening. A configuration error (bad address, unreadable token,
  * an open non-loopback bind) is fatal: -1. A port in use is not: the
  * jobs are served without a console. */
@@ -870,8 +878,7 @@ int gdl_console_init(struct event_base *base)
                     gdl_config.console_insecure);
     if (rc != 0)
         return rc < 0 ? -1 : 0;
-    gdl_master_on_shutdown(console_close);
-    gdl_master_on_reload(on_reloaded);
+    gdl_master_on(GDL_EV_SHUTDOWN | GDL_EV_RELOADED, on_master, NULL);
     gdl_info("console on %s%s", shown, token[0] ? " (token required)" : "");
     return 0;
 }

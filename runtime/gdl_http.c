@@ -150,7 +150,7 @@ static void on_sample(evutil_socket_t fd, short what, void *arg)
  * by pool index, so it starts again, with a sample taken at once (the
  * chart has a point as soon as the pools serve) and the next a whole
  * interval later. */
-void gdl_http_pools_changed(void)
+static void pools_changed(void)
 {
     struct timeval tv = {SAMPLE_MS / 1000, (SAMPLE_MS % 1000) * 1000};
 
@@ -558,6 +558,14 @@ static int split_bind(const char *bind, char *host, size_t hostlen, char *port, 
     return 0;
 }
 
+static void on_master(const gdl_event_t *ev, void *arg)
+{
+    if (ev->event == GDL_EV_POOLS)
+        pools_changed();
+    else
+        http_close();
+}
+
 /* Starts listening. A configuration error (bad address, unreadable
  * token, an open non-loopback bind) is fatal: -1. A port in use is not:
  * the jobs are served without HTTP. */
@@ -587,7 +595,7 @@ int gdl_http_init(struct event_base *base)
         http_close();
         return rc < 0 ? -1 : 0;
     }
-    gdl_master_on_shutdown(http_close);
+    gdl_master_on(GDL_EV_POOLS | GDL_EV_SHUTDOWN, on_master, NULL);
     {
         struct timeval tv = {SAMPLE_MS / 1000, (SAMPLE_MS % 1000) * 1000};
         evtimer_add(sample_timer, &tv);

@@ -4,11 +4,12 @@
  * Lua script with the gdlua modules available; "gdlua call FUNCTION"
  * submits one job (lua/gdlua/cli.lua); "gdlua test" runs job modules'
  * tests in process (lua/gdlua/testing.lua). Serving wires the units: the
- * master's loop first, then the console and the HTTP endpoint on it,
- * then the master runs (and has a loader load the modules,
- * gdl_loader.c); gdl_daemon.c detaches before the loop exists and drops
- * privileges once the console is bound, so modules load as the user
- * given. --check loads them here.
+ * master's loop first, then the console, the HTTP endpoint and systemd's
+ * notifications on it, each listening to the master's events
+ * (gdl_master_on, from its init), then the master runs (and has a loader
+ * load the modules, gdl_generations.c); gdl_daemon.c detaches before the
+ * loop exists and drops privileges once the console is bound, so modules
+ * load as the user given. --check loads them here.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +131,7 @@ int main(int argc, char **argv)
         return 1;
     if ((base = gdl_master_init()) == NULL || gdl_console_init(base) < 0 || gdl_http_init(base) < 0)
         return 1;
+    gdl_notify_init(base);
     if (gdl_daemon_ready() < 0)
         return 1;
     rc = gdl_master_run();

@@ -47,7 +47,6 @@ typedef struct {
 } admin_t;
 
 gdl_observed_t gdl_observed[GDL_SERVERS_MAX];
-char gdl_instance[128];
 
 static admin_t admins[GDL_SERVERS_MAX];
 static uint64_t self; /* this instance, as instance_of() hashes a peer */

@@ -3,11 +3,11 @@
  * users' C modules may use is gdlua_module.h).
  *
  * One header for the whole runtime, arranged by unit. The master
- * (gdl_master.c) has a loader (gdl_loader.c) load the job modules
- * (gdl_lua.c) into pools, one process type each, and fork children
- * (gdl_child.c) that serve one pool each;
- * per-process state crosses the fork in shared-memory slots
- * (gdl_slot.c). How many processes a pool gets is gdl_policy.c's, fed by
+ * (gdl_master.c) has a loader (gdl_loader.c, driven by
+ * gdl_generations.c) load the job modules (gdl_lua.c) into pools, one
+ * process type each, and fork children (gdl_child.c) that serve one pool
+ * each, supervised by gdl_procs.c; per-process state crosses the fork in
+ * shared-memory slots (gdl_slot.c). How many processes a pool gets is gdl_policy.c's, fed by
  * the observer (gdl_observer.c) and woken by the sentinels
  * (gdl_sentinel.c). Words: a *pool* is a process type (a gearman
  * function, or a process group of functions); a *job* is one unit of
@@ -120,11 +120,17 @@ void gdl_options_free(gdl_config_t *cfg);
 /* Copies the attributes override sets (not GDL_UNSET) into pool. */
 void gdl_options_override(struct gdl_pool *pool, const struct gdl_pool *override);
 
-/* ---- gdl_util.c: pure helpers, unit-tested ---- */
+/* ---- gdl_util.c: who this process is, and pure helpers (unit-tested) ---- */
+
+extern pid_t gdl_master_pid;   /* set by gdl_master_init; a child compares it with its parent */
+extern char gdl_instance[128]; /* "gdlua:HOST:MASTERPID": this instance's name to job servers */
+/* gdl_is_master: gdlua_module.h */
 
 int64_t gdl_now_ms(void);
 int64_t gdl_now_us(void);
+long gdl_rss_mib(pid_t pid); /* -1: cannot be read (gone) */
 void gdl_format_time(int64_t unix_s, char *buf, size_t len);
+void gdl_format_exit(int status, char *buf, size_t len);
 int gdl_format_number(double n, char *buf, size_t len);
 int gdl_backoff_ms(int attempt, int first_ms, int max_ms);
 void gdl_sleep_ms(int ms);
@@ -230,7 +236,7 @@ uint32_t gdl_attempts_of(const char *handle, const char *unique, int *ended, cha
 /* ---- gdl_lua.c: a loader's Lua state and the loaded pools ---- */
 
 /* A pool: one process type, as the job modules define it. What the
- * master keeps about its processes lives in gdl_master.c. */
+ * master keeps about its processes lives in gdl_procs.c. */
 typedef struct gdl_pool {
     char *name;       /* function or group name, as shown in status */
     char *title;      /* process title of its children */
@@ -374,7 +380,6 @@ typedef struct {
 } gdl_observed_t;
 
 extern gdl_observed_t gdl_observed[GDL_SERVERS_MAX];
-extern char gdl_instance[128]; /* "gdlua:HOST:MASTERPID" */
 
 int gdl_observer_parse_status(char *line, const char **func, long *total, long *running, long *workers);
 int gdl_observer_parse_workers(char *line, const char **client_id, char **functions);
@@ -395,9 +400,9 @@ void gdl_sentinel_pools_changed(void);
 int gdl_child_prepare(lua_State *L);
 void gdl_child_run(int pool, int slot) __attribute__((noreturn));
 
-/* ---- gdl_master.c ---- */
+/* ---- gdl_procs.c: the process table: starts, stops, exits, the watchdog, recycling ---- */
 
-/* What the console may see of a process... */
+/* What the units above may see of a process... */
 typedef struct {
     int pid;
     bool stopping;    /* asked to stop, not gone yet */
@@ -433,17 +438,77 @@ typedef struct {
     uint64_t restarts[GDL_RESTART_REASONS]; /* its processes replaced, by reason */
 } gdl_pool_status_t;
 
-extern pid_t gdl_master_pid;
+int gdl_procs_init(struct event_base *base, void (*rescale)(void));
+void gdl_procs_free(void);
+/* Processes of ld's generation: how many started, or -1: the loader is lost (err). */
+int gdl_procs_spawn(gdl_loader_t *ld, int pool, int n, const char *why, char *err, size_t errlen);
+void gdl_procs_stop(int slot, const char *why);
+int gdl_procs_stop_pids(const int *pids, int n, const char *why);
+void gdl_procs_stop_pool(int pool, const char *why);
+void gdl_procs_stop_all(int sig);
+void gdl_procs_signal(int sig);
+bool gdl_procs_exited(pid_t pid, int status);
+int gdl_procs_count(void);
+int gdl_procs_of_pool(int pool);
+gdl_pool_view_t gdl_procs_view(int pool, gdl_proc_view_t *buf);
+void gdl_procs_queued_since(int pool, int64_t ms);
+void gdl_procs_recycle(int pool);
+int gdl_procs_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *out, int max);
+int gdl_procs_install(const int *map, int nold, int nall, int gen);
+
+/* ---- gdl_generations.c: the generations of the code: loaders, the swap, reloads ---- */
+
+/* report(event, ok, msg): GDL_EV_POOLS after a swap, GDL_EV_RELOADED when a reload has ended. */
+int gdl_generations_init(struct event_base *base, void (*rescale)(void),
+                         void (*report)(int event, bool ok, const char *msg));
+void gdl_generations_free(void);
+int gdl_generations_first(void);
+int gdl_generations_spawn(int pool, int n, const char *why);
+void gdl_generations_reload(const char *why);
+bool gdl_generations_exited(pid_t pid, int status);
+void gdl_generations_signal(int sig);
+void gdl_generations_stop(void);
+
+/* ---- gdl_master.c: the loop, signals, scaling, the events and the API above ---- */
+
+/* What the master announces to the units above it, which register with
+ * gdl_master_on (from their init, called by gdl_main.c): one bit each. */
+#define GDL_EVENTS(X)                                                                         \
+    X(POOLS)    /* gdl_pools has changed (the first load, a reload): what is kept by index */ \
+    X(SCALED)   /* a scaling pass has ended */                                                \
+    X(RELOADED) /* a reload has ended: ok, and msg (the console's answer) */                  \
+    X(SHUTDOWN) /* the shutdown has begun: stop listening */                                  \
+    X(EXIT)     /* every process has stopped and the loop is over: free what lives on it */
+
+enum {
+#define GDL_X(NAME) GDL_EVENT_##NAME,
+    GDL_EVENTS(GDL_X)
+#undef GDL_X
+};
+
+enum {
+#define GDL_X(NAME) GDL_EV_##NAME = 1 << GDL_EVENT_##NAME,
+    GDL_EVENTS(GDL_X)
+#undef GDL_X
+};
+
+typedef struct {
+    int event;       /* one GDL_EV_* */
+    bool ok;         /* RELOADED: the new code serves */
+    const char *msg; /* RELOADED: what the reload did, or why it failed */
+} gdl_event_t;
+
+typedef void gdl_event_fn(const gdl_event_t *ev, void *arg);
+
 struct event_base *gdl_master_init(void);
 int gdl_master_run(void);
-void gdl_master_on_shutdown(void (*fn)(void));
+void gdl_master_on(int events, gdl_event_fn *fn, void *arg); /* events: GDL_EV_* or'ed */
 int gdl_master_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *procs, int max);
 int gdl_master_set_limits(int pool, int min, int max);
 int gdl_master_stop_pids(const int *pids, int n, const char *why);
 void gdl_master_stop_pool(int pool, const char *why);
 void gdl_master_shutdown(void);
 void gdl_master_reload(const char *why);
-void gdl_master_on_reload(void (*fn)(bool ok, const char *msg));
 
 /* ---- gdl_daemon.c: --daemonize, --pidfile, --user, --group ---- */
 
@@ -455,8 +520,6 @@ void gdl_daemon_exit(void);  /* the pidfile removed */
 /* ---- gdl_notify.c: systemd's notifications (Type=notify, watchdog) ---- */
 
 void gdl_notify_init(struct event_base *base);
-void gdl_notify_scaled(void); /* after each scaling pass: READY=1 once the minimums serve */
-void gdl_notify_close(void);
 
 /* ---- gdl_listen.c: the console's and the HTTP endpoint's listening ---- */
 
@@ -576,7 +639,6 @@ void gdl_console_json_string(struct evbuffer *out, const char *s);
 /* ---- gdl_http.c: the HTTP endpoint (/metrics, /status.json, the dashboard) ---- */
 
 int gdl_http_init(struct event_base *base);
-void gdl_http_pools_changed(void);
 
 /* ---- gdl_metrics.c: /metrics ---- */
 
