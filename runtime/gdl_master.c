@@ -754,8 +754,35 @@ void gdl_master_shutdown(void)
         event_base_once(base, -1, EV_TIMEOUT, on_shutdown, NULL, &now);
 }
 
+/* A job server answers again after being down. A sleeping child's
+ * libgearman worker drops a lost connection without a word and waits on
+ * the others, so it would not serve this server again before a job came
+ * from another: each serving child is told to connect afresh (SIGUSR2,
+ * gdl_child.c). One still starting connects by itself. */
+static void reconnect_children(int server)
+{
+    int n = 0;
+
+    for (int i = 0; i < GDL_PROCS_MAX; i++) {
+        int st = procs[i].pid && !procs[i].stopping ? gdl_slot_state(i, NULL) : GDL_SLOT_FREE;
+
+        if (st == GDL_SLOT_IDLE || st == GDL_SLOT_BUSY) {
+            kill(procs[i].pid, SIGUSR2);
+            n++;
+        }
+    }
+    gdl_info("job server %s:%d is back: %d process(es) told to connect to it", gdl_config.servers[server].host,
+             gdl_config.servers[server].port, n);
+}
+
 static void on_polled(int server)
 {
+    static unsigned returns[GDL_SERVERS_MAX];
+
+    if (gdl_observed[server].returns != returns[server]) {
+        returns[server] = gdl_observed[server].returns;
+        reconnect_children(server);
+    }
     scale(true);
 }
 

@@ -189,6 +189,7 @@ static void poll_done(admin_t *a)
         char name[300];
         gdl_info("job server %s: answering again", gdl_upstream_name(&a->up, name, sizeof(name)));
         a->up.failures = 0;
+        o->returns++;
     }
     on_polled(a->index);
     if (a->again && a->state == A_READY) {

@@ -365,6 +365,7 @@ typedef struct {
     int *rank;        /* per pool: how many of them sort before this one */
     int64_t asked_ms; /* when the poll behind these figures was sent */
     bool valid;       /* the last poll answered */
+    unsigned returns; /* times it has answered again after being down */
 } gdl_observed_t;
 
 extern gdl_observed_t gdl_observed[GDL_SERVERS_MAX];
