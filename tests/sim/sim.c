@@ -12,19 +12,23 @@
  *   (SETTLE_MS); idle stops wait for a poll sent after the process went
  *   idle (plan.poll, at most every 50 ms); the spawn budget (--max_spawn_rate
  *   tokens, a poll when it refills). The view is pool_view()'s: queue and
- *   running summed over the servers whose last poll answered, peers and
- *   rank from the server listing the most peers, the oldest answered poll
- *   as asked_ms.
+ *   running summed over the servers whose last poll answered, workers the
+ *   most a server lists, peers and rank from the server listing the most
+ *   peers, the oldest answered poll as asked_ms and the oldest showing a
+ *   queue as queue_asked_ms; the wall clock is the simulation's.
  * - Observer (gdl_observer.c): one poll in flight per server, "again" when
  *   asked meanwhile; a server sees the poll one network delay after it was
- *   sent and the master the answer one later. Peers are the other hosts
- *   with a process or an armed sentinel registered on that server; rank
- *   counts those before this host in id order. A server that went away is
- *   polled again after 0.1 s doubling to 0.25 s (gdl_upstream.c).
+ *   sent and the master the answer one later. Workers are the processes
+ *   registered there. Peers are the other hosts seen, within the last
+ *   interval, with a process or an armed sentinel registered on that
+ *   server; rank counts those before this host in id order. A server that
+ *   went away is polled again after 0.1 s doubling to 0.25 s
+ *   (gdl_upstream.c).
  * - Sentinels (gdl_sentinel.c): armed on every server while plan.wake
  *   holds; gearmand sends an armed, sleeping sentinel one NOOP when a job
  *   arrives (at once if one waits when it arms); the master then polls that
- *   server; re-arming waits 10 ms after a wake (HOLDOFF_MS).
+ *   server, and the others whose last figures, 50 ms old or more, showed a
+ *   queue; re-arming waits 25 ms after a wake (HOLDOFF_MS).
  * - Processes (gdl_child.c, libgearman's worker): ready --start_ms after the
  *   fork; a ready or finished process asks each server in turn for a job
  *   (GRAB_JOB, one round trip each, in the order of --server, as
@@ -70,7 +74,8 @@ typedef int64_t us_t;
 #define SEC            1000000LL
 #define SETTLE_US      (20 * MS)
 #define IDLE_POLL_GAP  (50 * MS)
-#define HOLDOFF_US     (10 * MS)
+#define HOLDOFF_US     (25 * MS)
+#define REFRESH_US     (50 * MS)  /* on a wake, older figures showing a queue are asked again */
 #define BACKOFF_US     (100 * MS) /* a child whose server went away */
 #define WOKEN_PER_JOB  3
 #define SERVERS_MAX    32
@@ -249,8 +254,6 @@ typedef struct {
     bool *armed;     /* per host: its sentinel registered here */
     bool *sleeping;  /* per host: its sentinel waits for a NOOP */
     bool *present;   /* per host: host_procs > 0 || armed */
-    int *bit;        /* Fenwick tree of present, by host id */
-    int npresent;
     uint64_t polls;
 } server_t;
 
@@ -269,7 +272,7 @@ typedef struct {
 
 typedef struct {
     bool valid;
-    int queue, running, peers, rank;
+    int queue, running, workers, peers, rank;
     us_t asked;
 } figures_t;
 
@@ -279,6 +282,7 @@ typedef struct {
     int id; /* its order among the hosts (the client id hash) */
     int *procs;
     int nprocs;
+    us_t *seen; /* per server and host: when this host's observer last saw that one serve there */
     figures_t obs[SERVERS_MAX], pending[SERVERS_MAX];
     int admin[SERVERS_MAX], admin_failures[SERVERS_MAX];
     bool again[SERVERS_MAX], was_down[SERVERS_MAX];
@@ -313,21 +317,6 @@ static int undelivered; /* jobs whose result has not reached the client */
 
 /* ---- servers ---- */
 
-static void bit_add(server_t *s, int i, int v)
-{
-    for (i++; i <= P.hosts; i += i & -i)
-        s->bit[i] += v;
-}
-
-static int bit_prefix(server_t *s, int i) /* present among ids < i */
-{
-    int sum = 0;
-
-    for (; i > 0; i -= i & -i)
-        sum += s->bit[i];
-    return sum;
-}
-
 static void presence(int srv, int h)
 {
     server_t *s = &servers[srv];
@@ -335,8 +324,6 @@ static void presence(int srv, int h)
 
     if (p != s->present[h]) {
         s->present[h] = p;
-        s->npresent += p ? 1 : -1;
-        bit_add(s, hosts[h].id, p ? 1 : -1);
     }
 }
 
@@ -663,8 +650,21 @@ static void poll_at_server(int h, int srv)
     s->polls++;
     f->queue = (int)qlen(s);
     f->running = s->running;
-    f->peers = s->npresent - (s->present[h] ? 1 : 0);
-    f->rank = bit_prefix(s, ho->id);
+    f->workers = s->registered;
+    /* the peers seen serving on this server within the last interval */
+    f->peers = f->rank = 0;
+    for (int k = 0; k < P.hosts; k++) {
+        us_t *seen = &ho->seen[(size_t)srv * P.hosts + k];
+
+        if (k == h)
+            continue;
+        if (s->present[k])
+            *seen = now;
+        if (*seen && now - *seen <= P.interval_s * SEC) {
+            f->peers++;
+            f->rank += hosts[k].id < ho->id;
+        }
+    }
     f->asked = ho->asked[srv];
     f->valid = true;
     at(now + hop(), EV_POLL_ANSWER, h, srv);
@@ -744,6 +744,9 @@ static void noop_host(int h, int srv)
     ho->s_fired[srv] = true;
     ho->s_woken[srv] = now;
     poll_server(h, srv);
+    for (int k = 0; k < P.servers; k++)
+        if (k != srv && ho->obs[k].valid && ho->obs[k].queue > 0 && now - ho->obs[k].asked >= REFRESH_US)
+            poll_server(h, k);
 }
 
 static int take_budget(int h, int want)
@@ -769,7 +772,7 @@ static void scale(int h, bool fresh)
     static gdl_proc_view_t views[HOST_PROCS_MAX];
     static gdl_stop_t stops[HOST_PROCS_MAX];
     host_t *ho = &hosts[h];
-    gdl_scene_t sc = {.now_ms = now / MS, .asked_ms = INT64_MAX, .fresh = fresh};
+    gdl_scene_t sc = {.now_ms = now / MS, .asked_ms = INT64_MAX, .fresh = fresh, .wall_ms = now / MS};
     gdl_pool_view_t v = {.min = P.min, .max = P.max, .max_idle_ms = P.max_idle_s * 1000LL, .procs = views};
     gdl_plan_t plan = {.stops = stops};
     int n;
@@ -784,6 +787,10 @@ static void scale(int h, bool fresh)
             sc.asked_ms = o->asked / MS;
         v.queue += o->queue;
         v.running += o->running;
+        if (o->workers > v.workers)
+            v.workers = o->workers;
+        if (o->queue > 0 && (v.queue_asked_ms == 0 || o->asked / MS < v.queue_asked_ms))
+            v.queue_asked_ms = o->asked / MS;
         if (o->peers > v.peers) {
             v.peers = o->peers;
             v.rank = o->rank;
@@ -1137,11 +1144,11 @@ static void reset_world(void)
         free(servers[s].armed);
         free(servers[s].sleeping);
         free(servers[s].present);
-        free(servers[s].bit);
     }
     for (int h = 0; h < P.hosts; h++) {
         free(hosts[h].procs);
         free(hosts[h].starts_at);
+        free(hosts[h].seen);
     }
     free(servers);
     free(hosts);
@@ -1182,7 +1189,6 @@ static result_t run_trace(const trace_t *tr)
         servers[s].armed = calloc(P.hosts, sizeof(bool));
         servers[s].sleeping = calloc(P.hosts, sizeof(bool));
         servers[s].present = calloc(P.hosts, sizeof(bool));
-        servers[s].bit = calloc(P.hosts + 1, sizeof(int));
     }
     order = xrealloc(NULL, sizeof(int) * P.hosts);
     for (int h = 0; h < P.hosts; h++)
@@ -1199,6 +1205,7 @@ static result_t run_trace(const trace_t *tr)
         ho->id = order[h];
         ho->procs = xrealloc(NULL, sizeof(int) * HOST_PROCS_MAX);
         ho->starts_at = xrealloc(NULL, sizeof(us_t) * HOST_PROCS_MAX);
+        ho->seen = calloc((size_t)P.servers * P.hosts, sizeof(us_t));
         ho->tokens = P.spawn_rate;
         for (int s = 0; s < P.servers; s++) {
             ho->s_up[s] = true;
