@@ -46,6 +46,7 @@
 
 typedef struct {
     gearman_client_st *gc;
+    gdl_server_t addr;
     char name[300];    /* "host:port" */
     int64_t failed_ms; /* when it last could not be reached; 0: never */
 } server_conn_t;
@@ -53,6 +54,7 @@ typedef struct {
 typedef struct {
     server_conn_t *servers;
     int nservers;
+    int timeout;   /* ms; -1: libgearman's */
     unsigned next; /* the server a job without a unique id goes to first */
     bool closed;
     bool running; /* inside run_tasks: a callback must not close it */
@@ -112,6 +114,48 @@ static void server_order(client_ud_t *c, const char *unique, int *order)
             if (skipped == (pass == 1))
                 order[n++] = i;
         }
+}
+
+/* A fresh libgearman client of the server (none yet, or one whose
+ * connection failed: libgearman 1.1.20 can keep a lost connection's send
+ * state, and every task given to that client after waits for ever).
+ * NULL, or why not (out of memory, a bad address). */
+static const char *server_client(client_ud_t *c, server_conn_t *sc)
+{
+    static char why[400];
+
+    if (sc->gc)
+        gearman_client_free(sc->gc);
+    if ((sc->gc = gearman_client_create(NULL)) == NULL)
+        return "out of memory";
+    if (gearman_failed(gearman_client_add_server(sc->gc, sc->addr.host, (in_port_t)sc->addr.port))) {
+        snprintf(why, sizeof(why), "server %s: %s", sc->name, gearman_client_error(sc->gc));
+        return why;
+    }
+    if (c->timeout >= 0)
+        gearman_client_set_timeout(sc->gc, c->timeout);
+    return NULL;
+}
+
+/* The server could not be reached or went away: passed over for a while,
+ * and talked to with a fresh client next time. */
+static void server_failed(client_ud_t *c, server_conn_t *sc)
+{
+    sc->failed_ms = gdl_now_ms();
+    if (server_client(c, sc) != NULL && sc->gc) {
+        gearman_client_free(sc->gc); /* made again, or refused, when next used */
+        sc->gc = NULL;
+    }
+}
+
+/* The server's client, made if it has none; NULL, with why in error. */
+static gearman_client_st *client_of(client_ud_t *c, server_conn_t *sc, char *error, size_t len)
+{
+    const char *why = sc->gc ? NULL : server_client(c, sc);
+
+    if (why)
+        snprintf(error, len, "%s", why);
+    return why ? NULL : sc->gc;
 }
 
 /* What a job that no server answered fails with. */
@@ -348,6 +392,10 @@ static int run_tasks(lua_State *L, client_ud_t *c, int tasks, const char *unique
     server_order(c, unique, order);
     for (int k = 0; k < c->nservers && left > 0; k++) {
         srv = &c->servers[order[k]];
+        if (client_of(c, srv, error, sizeof(error)) == NULL) {
+            rc = GEARMAN_COULD_NOT_CONNECT;
+            continue;
+        }
         rc = run_on(L, c, srv, tasks, ctx, n);
         if (gearman_failed(rc))
             snprintf(error, sizeof(error), "%s", gearman_client_error(srv->gc));
@@ -356,8 +404,7 @@ static int run_tasks(lua_State *L, client_ud_t *c, int tasks, const char *unique
             left += !ctx[i].done;
         if (!gearman_failed(rc) || !unreachable(rc))
             break;
-        srv->failed_ms = gdl_now_ms();
-        gearman_client_task_free_all(srv->gc);
+        server_failed(c, srv);
     }
     lua_createtable(L, n, 0);
     lua_newtable(L);
@@ -384,7 +431,7 @@ static int run_tasks(lua_State *L, client_ud_t *c, int tasks, const char *unique
         free(t->warning);
     }
     free(ctx);
-    if (srv)
+    if (srv && srv->gc)
         gearman_client_task_free_all(srv->gc);
     if (nfailed == 0) {
         lua_pop(L, 1);
@@ -455,6 +502,7 @@ static int client_background(lua_State *L)
     size_t wlen;
     const char *fn, *workload, *unique;
     int prio, order[GDL_SERVERS_MAX];
+    char error[512] = "";
 
     check_task_args(L, 2);
     refuse_in_master(L);
@@ -466,21 +514,27 @@ static int client_background(lua_State *L)
         workload = NULL; /* libgearman refuses an empty workload that is not NULL */
     server_order(c, unique, order);
     for (int k = 0; k < c->nservers; k++) {
-        gearman_client_st *gc = (srv = &c->servers[order[k]])->gc;
+        gearman_client_st *gc = client_of(c, srv = &c->servers[order[k]], error, sizeof(error));
 
+        if (gc == NULL) {
+            rc = GEARMAN_COULD_NOT_CONNECT;
+            continue;
+        }
         rc = prio == 1   ? gearman_client_do_high_background(gc, fn, unique, workload, wlen, handle)
              : prio == 2 ? gearman_client_do_low_background(gc, fn, unique, workload, wlen, handle)
                          : gearman_client_do_background(gc, fn, unique, workload, wlen, handle);
+        if (gearman_failed(rc))
+            snprintf(error, sizeof(error), "%s", gearman_client_error(gc));
         if (!gearman_failed(rc) || !unreachable(rc))
             break;
-        srv->failed_ms = gdl_now_ms();
+        server_failed(c, srv);
     }
     if (gearman_failed(rc)) {
         lua_pushnil(L);
         if (unreachable(rc))
-            push_unreached(L, c, srv, gearman_client_error(srv->gc));
+            push_unreached(L, c, srv, error);
         else
-            lua_pushstring(L, gearman_client_error(srv->gc));
+            lua_pushstring(L, error);
         return 2;
     }
     lua_pushstring(L, handle);
@@ -499,15 +553,27 @@ static int client_status(lua_State *L)
     uint32_t num = 0, den = 0;
     gearman_return_t rc = GEARMAN_SUCCESS;
     server_conn_t *srv = NULL;
+    char error[512] = "";
     int asked = 0;
 
     refuse_in_master(L);
     for (int i = 0; i < c->nservers && !known; i++) {
+        gearman_client_st *gc;
+
         if (want && strcmp(want, c->servers[i].name) != 0)
             continue;
         srv = &c->servers[i];
         asked++;
-        rc = gearman_client_job_status(srv->gc, handle, &known, &running, &num, &den);
+        if ((gc = client_of(c, srv, error, sizeof(error))) == NULL) {
+            rc = GEARMAN_COULD_NOT_CONNECT;
+            continue;
+        }
+        rc = gearman_client_job_status(gc, handle, &known, &running, &num, &den);
+        if (gearman_failed(rc)) {
+            snprintf(error, sizeof(error), "%s", gearman_client_error(gc));
+            if (unreachable(rc))
+                server_failed(c, srv);
+        }
         if (gearman_failed(rc) && (c->nservers == 1 || want))
             break;
     }
@@ -518,7 +584,7 @@ static int client_status(lua_State *L)
     }
     if (gearman_failed(rc) && !known) {
         lua_pushnil(L);
-        lua_pushstring(L, gearman_client_error(srv->gc));
+        lua_pushstring(L, error);
         return 2;
     }
     lua_createtable(L, 0, 4);
@@ -666,17 +732,16 @@ static int client_new(lua_State *L)
     c->nservers = nservers;
     /* clients made at once start at different servers */
     c->next = (unsigned)(gdl_now_us() ^ (uint64_t)getpid() * 2654435761u);
+    c->timeout = timeout;
     for (int i = 0; i < nservers; i++) {
         server_conn_t *sc = &c->servers[i];
+        const char *why;
 
+        sc->addr = servers[i];
         snprintf(sc->name, sizeof(sc->name), strchr(servers[i].host, ':') ? "[%s]:%d" : "%s:%d", servers[i].host,
                  servers[i].port);
-        if ((sc->gc = gearman_client_create(NULL)) == NULL)
-            return luaL_error(L, "gdlua.client.new: out of memory");
-        if (gearman_failed(gearman_client_add_server(sc->gc, servers[i].host, (in_port_t)servers[i].port)))
-            return luaL_error(L, "gdlua.client.new: server %s: %s", sc->name, gearman_client_error(sc->gc));
-        if (timeout >= 0)
-            gearman_client_set_timeout(sc->gc, timeout);
+        if ((why = server_client(c, sc)) != NULL)
+            return luaL_error(L, "gdlua.client.new: %s", why);
     }
     return 1;
 }

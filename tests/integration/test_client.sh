@@ -266,7 +266,7 @@ assert_contains "call with no server up: stderr" "$(cat "$TMP/call.err")" "GEARM
 # it to the other, where it runs again (gearmand cannot hand the client
 # the result it lost), and the call returns its result.
 : >"$FAILOVER_MARKS"
-spawn_bg FAILOVER_RUN bash -c "exec timeout 60 '$GDLUA' run '$CLI/failover.lua' $B_PORT $C_PORT >'$TMP/failover.out' 2>'$TMP/failover.err'"
+spawn_bg FAILOVER_RUN bash -c "exec timeout 60 '$GDLUA' run '$CLI/failover.lua' $B_PORT $C_PORT '$TMP/restarted' >'$TMP/failover.out' 2>'$TMP/failover.err'"
 marks() { wc -l <"$FAILOVER_MARKS"; }
 wait_for "the failover job to start" 20 eval '(($(marks) >= 1))'
 running_on() { # PORT: gearmand there has Client::Failover::marked running
@@ -274,14 +274,21 @@ running_on() { # PORT: gearmand there has Client::Failover::marked running
         awk -F'\t' '$1 == "Client::Failover::marked" && $3 > 0 { found = 1 } END { exit !found }'
 }
 if running_on "$B_PORT"; then
-    victim=$B_PID survivor=$C_PORT
+    victim=$B_PID victim_port=$B_PORT survivor=$C_PORT
 elif running_on "$C_PORT"; then
-    victim=$C_PID survivor=$B_PORT
+    victim=$C_PID victim_port=$C_PORT survivor=$B_PORT
 else
     fail "neither B nor C runs the failover job: $(cat "$FAILOVER_MARKS")"
 fi
 kill -KILL "$victim"
 wait "$victim" 2>/dev/null
+wait_for "the calls with a server down" 30 grep -q '^down.ok=' "$TMP/failover.out"
+start_gearmand "$victim_port"
+EXTRA_PIDS+=("$GEARMAND_PID")
+PORT=$A_PORT
+GEARMAND_PID=$A_PID
+wait_for "the failover master to serve the restarted server" 10 registered_on "$victim_port" Client::Failover::marked 1
+touch "$TMP/restarted"
 wait_for "the failover client to end" 30 dead "$FAILOVER_RUN"
 wait "$FAILOVER_RUN"
 rc=$?
@@ -295,6 +302,11 @@ assert_eq "background jobs with one unique id: coalesced" true "$(fo same.handle
 assert_eq "the call whose server died: its result" "marked once" "$(fo call.result)"
 assert_eq "the call whose server died: no error" nil "$(fo call.err)"
 assert_eq "the job ran twice (once on each server)" 2 "$(grep -c '^once ' "$FAILOVER_MARKS")"
+assert_eq "task sets with a server down, answered" 50 "$(fo down.ok)"
+for i in 1 2 3 4 5 6; do
+    assert_eq "task set $i of the same client once the server is back" "marked again-${i}a,marked again-${i}b" \
+        "$(fo "again.$i")"
+done
 # The master serving both keeps serving the one left.
 printf 'after' | timeout 20 "$GDLUA" call Client::Failover::marked --server "127.0.0.1:$survivor" \
     >"$TMP/call.out" 2>"$TMP/call.err"
