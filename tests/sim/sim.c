@@ -997,6 +997,12 @@ static void arrive(int job, int srv)
     wake_for(srv);
 }
 
+/* The traces are written for 100 hosts: other sizes get the same load a host. */
+static double scale_of(void)
+{
+    return P.hosts / 100.0;
+}
+
 /* Schedules the next second of arrivals (or a burst). */
 static void generate(void)
 {
@@ -1006,15 +1012,15 @@ static void generate(void)
         return;
     if (T->burst_jobs) {
         if ((t0 / SEC) % T->burst_every_s == 1) {
-            for (int i = 0; i < T->burst_jobs; i++)
+            for (int i = 0; i < (int)(T->burst_jobs * scale_of() + 0.5); i++)
                 at(t0 + rnd_below(1000), EV_ARRIVE, -1 - nbursts, 0);
             nbursts++;
         }
     } else {
         for (double t = (double)t0;;) {
-            double mid = t / SEC, rate = T->rate;
+            double mid = t / SEC, rate = T->rate * scale_of();
             if (T->diurnal)
-                rate = T->peak * (1 - cos(2 * M_PI * mid / (trace_end / (double)SEC))) / 2;
+                rate = T->peak * scale_of() * (1 - cos(2 * M_PI * mid / (trace_end / (double)SEC))) / 2;
             t += rate > 0 ? rnd_exp(SEC / rate) : (double)SEC;
             if (t >= t1)
                 break;
