@@ -225,10 +225,9 @@ static void stop(int i, const char *why)
 static gdl_scene_t scene_now(bool fresh)
 {
     gdl_scene_t sc = {.now_ms = gdl_now_ms(), .asked_ms = INT64_MAX, .fresh = fresh};
-
     struct timespec wall;
 
-    clock_gettime(CLOCK_REALTIME, &wall);
+    clock_gettime(CLOCK_REALTIME, &wall); /* the ranks turn with it, on every host alike */
     sc.wall_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
     sc.interval_ms = gdl_config.interval * 1000;
     for (int s = 0; s < gdl_config.nservers; s++)

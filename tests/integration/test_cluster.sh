@@ -19,6 +19,7 @@
 # serve G3 again, and the persistent jobs to run, are printed (measured,
 # not asserted).
 source "$(dirname "$0")/lib.sh" "$@"
+START_MS=$(now_ms)
 
 CL=$FIXTURES/cluster
 JOB=Cluster::Jobs::work
@@ -34,8 +35,8 @@ for i in 1 2 3; do
     start_gearmand
     GP[i]=$PORT
     GPID[i]=$GEARMAND_PID
+    EXTRA_PIDS+=("$GEARMAND_PID") # each stopped at the end, whatever happens
 done
-EXTRA_PIDS+=("${GPID[2]}" "${GPID[3]}")
 PORT=${GP[1]}
 GEARMAND_PID=${GPID[1]}
 SERVERS=127.0.0.1:${GP[1]},127.0.0.1:${GP[2]},127.0.0.1:${GP[3]}
@@ -62,6 +63,7 @@ start_master() {
         "$GDLUA" --server "$SERVERS" --logfile "$log" --console_port "$cons" --http_bind "127.0.0.1:$http" \
             --interval 1 "$CL/jobs" </dev/null >>"$GDLUA_OUT" 2>&1 &
         pid=$!
+        EXTRA_PIDS+=("$pid") # stopped at the end, whatever happens
         WAIT_ALLOW_EXIT=1 wait_for "master $i (pid $pid) to listen" 20 master_settled "$pid" "$cons" "$http" "$log"
         if master_up "$pid" "$cons" "$http"; then
             MPID[i]=$pid MCONS[i]=$cons MHTTP[i]=$http
@@ -77,7 +79,6 @@ for i in 1 2 3; do
 done
 GDLUA_PID=${MPID[1]} # wait_for fails at once if it dies (it is never killed)
 GDLUA_LOG=$TMP/master1.log
-EXTRA_PIDS+=("${MPID[2]}" "${MPID[3]}")
 
 # serves_on PORT MASTERPID WHAT: a connection of that master (its
 # sentinel "wake", or a process: digits) is registered there for $JOB.
@@ -104,16 +105,21 @@ more_oks() { # N: waits until N more jobs have been answered
     local want=$(($(oks) + $1))
     wait_for "$1 more foreground jobs answered (now $(oks))" 30 eval '(($(oks) >= want))'
 }
-more_oks 60
+more_oks 30
+phase() { # a mark in the run's time line, printed with the seconds since the start
+    echo "$(now_ms) $*" >>"$TMP/phases"
+    echo "+$((($(now_ms) - START_MS) / 1000)) s: $*"
+}
+phase "G3 killed next"
 
 # ---- G3 killed -9 while a foreground job runs there ------------------------------
 # Background jobs queued on G3 alone: one process a master serves them, so
 # most still wait when it dies; its queue keeps them.
-timeout 20 "$GDLUA" run "$CL/batch.lua" "127.0.0.1:${GP[3]}" Cluster::Jobs::later p 20 300 >"$TMP/batch.out" 2>&1 ||
+timeout 20 "$GDLUA" run "$CL/batch.lua" "127.0.0.1:${GP[3]}" Cluster::Jobs::later p 20 200 >"$TMP/batch.out" 2>&1 ||
     fail "the batch for G3 failed: $(cat "$TMP/batch.out")"
 assert_eq "the batch's jobs queued on G3" 20 "$(grep -c '^bg ' "$TMP/batch.out")"
-# A foreground job sent to G3 first (its unique id hashes there), 1.5 s long.
-spawn_bg PROBE bash -c "exec '$GDLUA' run '$CL/probe.lua' '$SERVERS' 3 probe 1500 >'$TMP/probe.out' 2>'$TMP/probe.err'"
+# A foreground job sent to G3 first (its unique id hashes there), 1 s long.
+spawn_bg PROBE bash -c "exec '$GDLUA' run '$CL/probe.lua' '$SERVERS' 3 probe 1000 >'$TMP/probe.out' 2>'$TMP/probe.err'"
 wait_for "the probe's id" 10 grep -q '^id ' "$TMP/probe.out"
 probe_id=$(awk '$1 == "id" { print $2 }' "$TMP/probe.out")
 running_on_g3() {
@@ -129,7 +135,7 @@ batch_waiting=$((20 - $(grep -c '^p-' "$TMP/runs.at_kill")))
 echo "G3 killed: $batch_waiting of its 20 background jobs had not started"
 ((batch_waiting > 0)) || fail "every batch job had started before G3 died: nothing tests its queue"
 # The masters serve on from G1 and G2; the probe's client fails over.
-more_oks 30
+more_oks 20
 wait_for "the probe's call to return" 30 dead "$PROBE"
 assert_eq "the probe's call, failed over from G3" "ok done $probe_id" "$(sed -n 2p "$TMP/probe.out")"
 assert_eq "the probe's job ran twice (G3 lost the first result)" 2 "$(grep -cx "$probe_id" "$CLUSTER_RUNS")"
@@ -163,7 +169,8 @@ echo "measured: G3 down for $((up_ms - kill_ms)) ms; every master's processes se
     "answers, its 20 queued jobs have all run within ${batch_ms} ms"
 
 # ---- master 2 killed -9 ------------------------------------------------------------
-more_oks 30
+more_oks 20
+phase "master 2 killed next"
 # P1 + P3 over the last 2 s of samples, before.
 share13() { # FROM_MS TO_MS: the most processes masters 1 and 3 had together
     awk -v a="$1" -v b="$2" '$1 >= a && $1 <= b { p = ($2 > 0 ? $2 : 0) + ($4 > 0 ? $4 : 0); if (p > m) m = p }
@@ -187,10 +194,10 @@ wait_for "master 2's processes ($m2_children) to leave with it" 20 m2_gone
 echo "measured: master 2's $(wc -w <<<"$m2_children") processes gone $(($(now_ms) - m2_kill_ms)) ms after it"
 grows() { (($(share13 "$m2_kill_ms" "$(now_ms)") > before)); }
 wait_for "masters 1 and 3 to take master 2's share (more than $before processes)" 20 grows
-more_oks 30
+more_oks 20
 echo "masters 1 and 3: at most $before processes before, $(share13 "$m2_kill_ms" "$(now_ms)") after"
+phase "master 2 restarted next"
 start_master 2
-EXTRA_PIDS+=("${MPID[2]}")
 m2_serves() {
     curl -s --max-time 5 "http://127.0.0.1:${MHTTP[2]}/status.json" |
         python3 -c 'import json, sys; d = json.load(sys.stdin); sys.exit(not any(j["done"] > 0 for j in d["jobs"]))'
@@ -210,12 +217,16 @@ console() { # PORT COMMAND: the reply's lines, \r and the final "." left out
     exec {fd}>&-
 }
 for i in 1 2 3; do
+    phase "master $i reloads"
     reply=$(console "${MCONS[i]}" reload)
-    assert_contains "master $i's reload" "$reply" "OK generation 2: 2 job(s)"
-    more_oks 15
+    # (a master that found its loader too slow under load has reloaded
+    # by itself already: the generation is not always 2)
+    [[ $reply =~ ^OK\ generation\ [0-9]+:\ 2\ job\(s\)$ ]] || fail "master $i's reload: $reply"
+    more_oks 10
 done
 
 # ---- the results ----------------------------------------------------------------------
+phase "the clients stop"
 touch "$STOP"
 for c in 1 2 3; do
     wait_for "client $c to end" 30 dead "${CPID[c]}"
@@ -247,15 +258,23 @@ worst=$(awk -v w="$WINDOW_MS" '
     END {
         worst = -1000; at = 0
         for (i = 1; i <= NR; i++) {
+            if (t[i] - t[1] < w)
+                continue # the jobs of the time before the first sample are not known
             m = 0
             for (j = i; j >= 1 && t[j] > t[i] - w; j--) if (d[j] > m) m = d[j]
             if (p[i] - m > worst) { worst = p[i] - m; at = i }
         }
-        printf "%d %d %d %d\n", worst, NR, p[at], d[at]
+        printf "%d %d %d %d %.0f\n", worst, NR, p[at], d[at], t[at]
     }' "$TMP/samples")
-read -r margin nsamples p_at d_at <<<"$worst"
+read -r margin nsamples p_at d_at t_at <<<"$worst"
 echo "bound: in $nsamples samples, processes exceeded the jobs waiting or running (the most in the ${WINDOW_MS} ms before)" \
     "by $margin at most ($p_at processes, $d_at jobs then)"
-((nsamples >= 50)) || fail "only $nsamples samples"
-((margin <= 3)) || fail "the three masters had $margin processes more than the jobs needed (bound: one per master)"
+((nsamples >= 40)) || fail "only $nsamples samples"
+if ((margin > 3)); then
+    echo "phases:"
+    cat "$TMP/phases"
+    echo "samples (ms P1 P2 P3 D1 D2 D3) up to the worst:"
+    awk -v t="$t_at" '$1 > t - 6000 && $1 <= t' "$TMP/samples"
+    fail "the three masters had $margin processes more than the jobs needed (bound: one per master)"
+fi
 pass
