@@ -113,13 +113,8 @@ phase() { # a mark in the run's time line, printed with the seconds since the st
 phase "G3 killed next"
 
 # ---- G3 killed -9 while a foreground job runs there ------------------------------
-# Background jobs queued on G3 alone: one process a master serves them, so
-# most still wait when it dies; its queue keeps them.
-timeout 20 "$GDLUA" run "$CL/batch.lua" "127.0.0.1:${GP[3]}" Cluster::Jobs::later p 20 200 >"$TMP/batch.out" 2>&1 ||
-    fail "the batch for G3 failed: $(cat "$TMP/batch.out")"
-assert_eq "the batch's jobs queued on G3" 20 "$(grep -c '^bg ' "$TMP/batch.out")"
-# A foreground job sent to G3 first (its unique id hashes there), 1 s long.
-spawn_bg PROBE bash -c "exec '$GDLUA' run '$CL/probe.lua' '$SERVERS' 3 probe 1000 >'$TMP/probe.out' 2>'$TMP/probe.err'"
+# A foreground job sent to G3 first (its unique id hashes there), 2.5 s long.
+spawn_bg PROBE bash -c "exec '$GDLUA' run '$CL/probe.lua' '$SERVERS' 3 probe 2500 >'$TMP/probe.out' 2>'$TMP/probe.err'"
 wait_for "the probe's id" 10 grep -q '^id ' "$TMP/probe.out"
 probe_id=$(awk '$1 == "id" { print $2 }' "$TMP/probe.out")
 running_on_g3() {
@@ -127,6 +122,11 @@ running_on_g3() {
         awk -F'\t' -v f="$JOB" '$1 == f && $3 > 0 { found = 1 } END { exit !found }'
 }
 wait_for "the probe to run, from G3" 20 eval 'grep -qx "$probe_id" "$CLUSTER_RUNS" && running_on_g3'
+# Background jobs queued on G3 alone just before it dies: one process a
+# master serves them, so most still wait then; its queue keeps them.
+timeout 20 "$GDLUA" run "$CL/batch.lua" "127.0.0.1:${GP[3]}" Cluster::Jobs::later p 20 200 >"$TMP/batch.out" 2>&1 ||
+    fail "the batch for G3 failed: $(cat "$TMP/batch.out")"
+assert_eq "the batch's jobs queued on G3" 20 "$(grep -c '^bg ' "$TMP/batch.out")"
 kill -KILL "${GPID[3]}"
 wait "${GPID[3]}" 2>/dev/null
 kill_ms=$(now_ms)
