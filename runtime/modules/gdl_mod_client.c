@@ -51,13 +51,15 @@ typedef struct {
     int64_t failed_ms; /* when it last could not be reached; 0: never */
 } server_conn_t;
 
+/* In Lua's heap, servers and all: memory only a Lua value points to is
+ * not looked for by LeakSanitizer (tests/sanitizer/lsan.supp). */
 typedef struct {
-    server_conn_t *servers;
     int nservers;
     int timeout;   /* ms; -1: libgearman's */
     unsigned next; /* the server a job without a unique id goes to first */
     bool closed;
     bool running; /* inside run_tasks: a callback must not close it */
+    server_conn_t servers[];
 } client_ud_t;
 
 typedef struct {
@@ -644,12 +646,11 @@ static int client_close(lua_State *L)
 
     if (c->running)
         return luaL_error(L, "gdlua.client: close called while the client runs a task set");
-    for (int i = 0; i < c->nservers; i++)
+    for (int i = 0; i < c->nservers; i++) {
         if (c->servers[i].gc)
             gearman_client_free(c->servers[i].gc);
-    free(c->servers);
-    c->servers = NULL;
-    c->nservers = 0;
+        c->servers[i].gc = NULL;
+    }
     c->closed = true;
     return 0;
 }
@@ -710,10 +711,6 @@ static int client_new(lua_State *L)
     }
     lua_pop(L, 1);
 
-    c = lua_newuserdata(L, sizeof(*c));
-    memset(c, 0, sizeof(*c));
-    luaL_getmetatable(L, CLIENT_MT);
-    lua_setmetatable(L, -2);
     if (lua_objlen(L, 2) > 0) {
         if (gdl_servers_parse(lua_tostring(L, 2), GDL_DEFAULT_PORT, servers, &nservers, GDL_SERVERS_MAX, err,
                               sizeof(err)) < 0)
@@ -727,8 +724,10 @@ static int client_new(lua_State *L)
                               GDL_SERVERS_MAX, err, sizeof(err)) < 0)
             return luaL_error(L, "gdlua.client.new: GEARMAN_SERVERS: %s", err);
     }
-    if ((c->servers = calloc(nservers, sizeof(server_conn_t))) == NULL)
-        return luaL_error(L, "gdlua.client.new: out of memory");
+    c = lua_newuserdata(L, sizeof(*c) + sizeof(server_conn_t) * nservers);
+    memset(c, 0, sizeof(*c) + sizeof(server_conn_t) * nservers);
+    luaL_getmetatable(L, CLIENT_MT);
+    lua_setmetatable(L, -2);
     c->nservers = nservers;
     /* clients made at once start at different servers */
     c->next = (unsigned)(gdl_now_us() ^ (uint64_t)getpid() * 2654435761u);
