@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -45,6 +46,11 @@
 
 /* Polls asked for by an idle stop waiting for fresh figures: at most this often. */
 #define IDLE_POLL_GAP_MS 50
+
+/* On a wake, other servers' figures this old that still show jobs waiting
+ * are asked for again: summed with the fresh ones they would count jobs
+ * taken since. */
+#define REFRESH_MS 50
 
 #define LISTENERS_MAX 8
 
@@ -114,7 +120,10 @@ static int take_spawn_budget(int want)
 static gdl_scene_t scene_now(bool fresh)
 {
     gdl_scene_t sc = {.now_ms = gdl_now_ms(), .asked_ms = INT64_MAX, .fresh = fresh};
+    struct timespec wall;
 
+    clock_gettime(CLOCK_REALTIME, &wall); /* the ranks turn with it, on every host alike */
+    sc.wall_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
     sc.interval_ms = gdl_config.interval * 1000;
     for (int s = 0; s < gdl_config.nservers; s++)
         if (gdl_observed[s].valid && gdl_observed[s].asked_ms < sc.asked_ms)
@@ -135,6 +144,10 @@ static gdl_pool_view_t pool_view(int pool, gdl_proc_view_t *buf)
             continue;
         v.queue = o->queue[pool] > INT32_MAX - v.queue ? INT32_MAX : v.queue + o->queue[pool];
         v.running = o->running[pool] > INT32_MAX - v.running ? INT32_MAX : v.running + o->running[pool];
+        if (o->workers[pool] > v.workers)
+            v.workers = o->workers[pool];
+        if (o->queue[pool] > 0 && (v.queue_asked_ms == 0 || o->asked_ms < v.queue_asked_ms))
+            v.queue_asked_ms = o->asked_ms;
         if (o->peers[pool] > v.peers) {
             v.peers = o->peers[pool];
             v.rank = o->rank[pool];
@@ -211,15 +224,38 @@ static void rescale(void)
     scale(false);
 }
 
+/* A job server that answers again after being down: a sleeping child's
+ * libgearman worker dropped the lost connection without a word and waits
+ * on the others, so each serving child is told to connect afresh. */
 static void on_polled(int server)
 {
+    static unsigned returns[GDL_SERVERS_MAX];
+
+    if (gdl_observed[server].returns != returns[server]) {
+        returns[server] = gdl_observed[server].returns;
+        gdl_info("job server %s:%d is back: %d process(es) told to connect to it", gdl_config.servers[server].host,
+                 gdl_config.servers[server].port, gdl_procs_reconnect());
+    }
     scale(true);
 }
 
+/* A sentinel saw a job waiting. Other servers' figures that still show a
+ * queue and are REFRESH_MS old are asked for again with this one's. */
 static void on_wake(int server)
 {
+    int64_t now = gdl_now_ms();
+
     gdl_debug("woken by job server %d", server);
     gdl_observer_poll(server);
+    for (int s = 0; s < gdl_config.nservers; s++) {
+        const gdl_observed_t *o = &gdl_observed[s];
+        bool waiting = false;
+
+        for (int k = 0; k < gdl_npools && o->valid && !waiting; k++)
+            waiting = o->queue[k] > 0;
+        if (s != server && waiting && now - o->asked_ms >= REFRESH_MS)
+            gdl_observer_poll(s);
+    }
 }
 
 static void poll_all(void)

@@ -192,6 +192,24 @@ void gdl_procs_signal(int sig)
             kill(procs[i].pid, sig);
 }
 
+/* Tells each serving process to connect to the job servers afresh
+ * (SIGUSR2, gdl_child.c); one still starting connects by itself. How
+ * many were told. */
+int gdl_procs_reconnect(void)
+{
+    int n = 0;
+
+    for (int i = 0; i < GDL_PROCS_MAX; i++) {
+        int st = procs[i].pid && !procs[i].stopping ? gdl_slot_state(i, NULL) : GDL_SLOT_FREE;
+
+        if (st == GDL_SLOT_IDLE || st == GDL_SLOT_BUSY) {
+            kill(procs[i].pid, SIGUSR2);
+            n++;
+        }
+    }
+    return n;
+}
+
 int gdl_procs_count(void)
 {
     return nprocs;

@@ -302,7 +302,9 @@ typedef struct {
     const gdl_proc_view_t *procs; /* alive and not asked to stop */
     int nprocs;
     int queue;               /* jobs waiting, summed over the servers polled */
+    int64_t queue_asked_ms;  /* when the oldest poll showing jobs waiting was sent; 0: none shows any */
     int running;             /* jobs running, the same way */
+    int workers;             /* workers registered for it (sentinels left out): the most a polled server lists */
     int peers;               /* other gdlua instances serving it */
     int rank;                /* this instance's place among them, 0..peers */
     int64_t queued_since_ms; /* when the queue turned non-empty; 0: empty */
@@ -315,6 +317,7 @@ typedef struct {
     int64_t asked_ms; /* when the oldest answered poll was sent; INT64_MAX: none */
     bool fresh;       /* called for poll figures not yet acted on */
     int interval_ms;  /* the poll interval (a backlog older is stale) */
+    int64_t wall_ms;  /* the wall clock, which the hosts share: the ranks turn with it */
 } gdl_scene_t;
 
 typedef struct {
@@ -375,8 +378,10 @@ typedef struct {
     int *running;     /* per pool: jobs running */
     int *peers;       /* per pool: other gdlua instances serving it */
     int *rank;        /* per pool: how many of them sort before this one */
+    int *workers;     /* per pool: workers registered for it, sentinels left out */
     int64_t asked_ms; /* when the poll behind these figures was sent */
     bool valid;       /* the last poll answered */
+    unsigned returns; /* times it has answered again after being down */
 } gdl_observed_t;
 
 extern gdl_observed_t gdl_observed[GDL_SERVERS_MAX];
@@ -447,6 +452,7 @@ int gdl_procs_stop_pids(const int *pids, int n, const char *why);
 void gdl_procs_stop_pool(int pool, const char *why);
 void gdl_procs_stop_all(int sig);
 void gdl_procs_signal(int sig);
+int gdl_procs_reconnect(void); /* SIGUSR2 to the serving ones: a job server is back */
 bool gdl_procs_exited(pid_t pid, int status);
 int gdl_procs_count(void);
 int gdl_procs_of_pool(int pool);
