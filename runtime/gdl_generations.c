@@ -289,7 +289,8 @@ void gdl_generations_reload(const char *why)
 }
 
 /* The first generation, loaded before anything is served: a module that
- * fails is left out (logged), unless none defines a job. */
+ * fails is left out (logged), unless none defines a job or --strict asks
+ * for all or nothing. */
 int gdl_generations_first(void)
 {
     int rc;
@@ -299,6 +300,10 @@ int gdl_generations_first(void)
     rc = gdl_loader_read(&next_loader, true);
     if (rc < 0) {
         gdl_error("%s", next_loader.error);
+    } else if (next_loader.failed > 0 && gdl_config.strict) {
+        gdl_error("--strict: %d module(s) failed to load; not starting (the first: %.*s)", next_loader.failed,
+                  (int)strcspn(next_loader.error, "\n"), next_loader.error);
+        rc = -1;
     } else if (next_loader.npools == 0) {
         gdl_error("no job to serve: %d module(s) failed to load, none defined a job", next_loader.failed);
         rc = -1;

@@ -83,6 +83,20 @@ assert_contains "stderr when nothing loads" "$(cat "$TMP/none.err")" \
     "no job to serve: 1 module(s) failed to load, none defined a job"
 assert_contains "stderr when nothing loads" "$(cat "$TMP/none.err")" "module Test::Syntax not loaded: "
 
+# ---- --strict (or strict = true): one module failing refuses the start ----
+# The same directory served above (Test::Good loads), now all or nothing.
+echo 'return { strict = true }' >"$TMP/strict.conf.lua"
+for how in "--strict" "--configfile $TMP/strict.conf.lua"; do
+    # shellcheck disable=SC2086 # $how is an option and its value
+    timeout 20 "$GDLUA" $how --server "127.0.0.1:$PORT" --console_port 0 "$BAD/serve" \
+        >"$TMP/strict.out" 2>"$TMP/strict.err"
+    rc=$?
+    assert_eq "exit status with $how and a module that fails" 1 "$rc"
+    assert_contains "stderr with $how" "$(cat "$TMP/strict.err")" "--strict: "
+    assert_contains "stderr with $how" "$(cat "$TMP/strict.err")" " module(s) failed to load; not starting (the first: module Test::"
+    assert_not_contains "stderr with $how" "$(cat "$TMP/strict.err")" "serving"
+done
+
 # A script directory that does not exist.
 timeout 20 "$GDLUA" --server "127.0.0.1:$PORT" "$TMP/no/such/dir" >"$TMP/nodir.out" 2>"$TMP/nodir.err"
 rc=$?
