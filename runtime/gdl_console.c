@@ -482,13 +482,26 @@ int gdl_console_json(struct evbuffer *out)
     static gdl_proc_info_t procs[GDL_PROCS_MAX];
     gdl_attempt_t recent[10];
     gdl_pool_status_t st;
+    const gdl_generations_info_t *g = gdl_generations_info();
     int64_t now = gdl_now_ms();
     row_t *rows = rows_collect();
     int n;
 
     if (rows == NULL)
         return -1;
-    evbuffer_add_printf(out, "{\"version\":\"%s\",\"pid\":%d,\"jobs\":[", GDLUA_VERSION, (int)gdl_master_pid);
+    evbuffer_add_printf(out,
+                        "{\"version\":\"%s\",\"pid\":%d,\"generation\":%d,\"module_load_failures\":%d,"
+                        "\"reloads\":{\"ok\":%lu,\"failed\":%lu,\"last\":",
+                        GDLUA_VERSION, (int)gdl_master_pid, g->generation, g->load_failures, g->reloads[1],
+                        g->reloads[0]);
+    if (g->reloaded) {
+        evbuffer_add_printf(out, "{\"ok\":%s,\"msg\":", g->last_ok ? "true" : "false");
+        gdl_console_json_string(out, g->last);
+        evbuffer_add(out, "}", 1);
+    } else {
+        evbuffer_add(out, "null", 4);
+    }
+    evbuffer_add(out, "},\"jobs\":[", 10);
     for (int i = 0; i < gdl_npools; i++) {
         const row_t *r = &rows[i];
         const gdl_pool_t *p = &gdl_pools[r->pool];

@@ -41,6 +41,7 @@ static int generation;          /* the serving one's */
 static int last_gen;            /* the newest generation a loader was started for */
 static int64_t loader_retry_ms; /* no new loader for a lost one before then */
 static int loader_losses;       /* lost loaders not replaced since */
+static gdl_generations_info_t info;
 static void (*rescale)(void);
 static void (*report)(int event, bool ok, const char *msg);
 
@@ -83,6 +84,10 @@ int gdl_generations_spawn(int pool, int n, const char *why)
  * which began after they asked. */
 static void reload_done(bool ok, const char *msg)
 {
+    info.reloads[ok]++;
+    info.reloaded = true;
+    info.last_ok = ok;
+    snprintf(info.last, sizeof(info.last), "%s", msg);
     if (reload_queued && !stopped) {
         reload_queued = false;
         gdl_generations_reload("a reload asked for while the last one loaded");
@@ -165,6 +170,8 @@ static int install(gdl_loader_t *ld)
     gdl_npools = n;
     npools_all = nall;
     generation = ld->gen;
+    info.generation = generation;
+    info.load_failures = ld->failed > 0 ? ld->failed : 0;
     gdl_pools_index();
     gdl_observer_pools_changed();
     gdl_sentinel_pools_changed();
@@ -317,6 +324,11 @@ int gdl_generations_first(void)
     if (rc < 0)
         gdl_loader_stop(&next_loader);
     return rc < 0 ? -1 : 0;
+}
+
+const gdl_generations_info_t *gdl_generations_info(void)
+{
+    return &info;
 }
 
 /* Passes sig on to the loaders (SIGUSR1: reopen the log file). */

@@ -236,6 +236,22 @@ static void server_families(struct evbuffer *out)
     }
 }
 
+/* The serving generation, what failed to load in it, and how reloads
+ * ended: a broken deploy shows here, not only in the log. */
+static void generation_families(struct evbuffer *out)
+{
+    const gdl_generations_info_t *g = gdl_generations_info();
+
+    family(out, "generation", "gauge", "the serving generation of the code (1 at start, one more per reload started)");
+    evbuffer_add_printf(out, "gdlua_generation %d\n", g->generation);
+    family(out, "module_load_failures", "gauge",
+           "modules that failed to load in the serving generation (a start serves the others)");
+    evbuffer_add_printf(out, "gdlua_module_load_failures %d\n", g->load_failures);
+    family(out, "reloads_total", "counter", "reloads ended (SIGHUP, console reload), by outcome");
+    evbuffer_add_printf(out, "gdlua_reloads_total{outcome=\"ok\"} %lu\n", g->reloads[1]);
+    evbuffer_add_printf(out, "gdlua_reloads_total{outcome=\"failed\"} %lu\n", g->reloads[0]);
+}
+
 int gdl_metrics_write(struct evbuffer *out)
 {
     static gdl_proc_info_t procs[GDL_PROCS_MAX];
@@ -253,6 +269,7 @@ int gdl_metrics_write(struct evbuffer *out)
     family(out, "build_info", "gauge", "gdlua's version and its libraries'; always 1");
     evbuffer_add_printf(out, "gdlua_build_info{version=\"%s\",luajit=\"%s\",libevent=\"%s\"} 1\n", GDLUA_VERSION,
                         LUAJIT_VERSION, event_get_version());
+    generation_families(out);
     counter_families(out, fig);
     duration_histogram(out, fig);
     process_families(out, fig);

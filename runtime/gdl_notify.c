@@ -29,6 +29,8 @@ static void send_status(const char *state)
     gdl_pool_status_t st;
     unsigned long long done = 0, failed = 0;
     int processes = 0, busy = 0;
+    const gdl_generations_info_t *g = gdl_generations_info();
+    char last[sizeof(g->last) + 40] = "";
 
     for (int k = 0; k < gdl_npools; k++) {
         gdl_master_status(k, &st, NULL, 0);
@@ -37,8 +39,12 @@ static void send_status(const char *state)
         done += st.c.done;
         failed += st.c.failed + st.c.poisoned;
     }
-    sd_notifyf(0, "STATUS=%s; processes %d, busy %d, pools %d; jobs done %llu, failed %llu", state, processes, busy,
-               gdl_npools, done, failed);
+    /* The last reload's outcome stays in every STATUS= line: systemctl
+     * status shows it after `systemctl reload`, which only sends SIGHUP. */
+    if (g->reloaded)
+        snprintf(last, sizeof(last), "; last reload %s: %s", g->last_ok ? "ok" : "failed", g->last);
+    sd_notifyf(0, "STATUS=%s; processes %d, busy %d, pools %d; jobs done %llu, failed %llu; generation %d%s", state,
+               processes, busy, gdl_npools, done, failed, g->generation, last);
 }
 
 static void on_status(evutil_socket_t fd, short what, void *arg)
@@ -81,6 +87,9 @@ static void on_master(const gdl_event_t *ev, void *arg)
     case GDL_EV_SCALED:
         scaled();
         break;
+    case GDL_EV_RELOADED:
+        send_status(ready ? "serving" : "starting");
+        break;
     case GDL_EV_SHUTDOWN:
         sd_notify(0, "STOPPING=1");
         send_status("stopping");
@@ -102,7 +111,7 @@ void gdl_notify_init(struct event_base *base)
 
     if (getenv("NOTIFY_SOCKET") == NULL)
         return;
-    gdl_master_on(GDL_EV_SCALED | GDL_EV_SHUTDOWN | GDL_EV_EXIT, on_master, NULL);
+    gdl_master_on(GDL_EV_SCALED | GDL_EV_RELOADED | GDL_EV_SHUTDOWN | GDL_EV_EXIT, on_master, NULL);
     if ((status_ev = event_new(base, -1, EV_PERSIST, on_status, NULL)) == NULL || evtimer_add(status_ev, &tv) < 0)
         gdl_warn("systemd: cannot start the status timer; no STATUS= updates");
     if (sd_watchdog_enabled(0, &usec) <= 0)

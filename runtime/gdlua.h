@@ -481,6 +481,17 @@ int gdl_procs_install(const int *map, int nold, int nall, int gen);
 
 /* ---- gdl_generations.c: the generations of the code: loaders, the swap, reloads ---- */
 
+/* What the code's generations show: in /metrics, /status.json and STATUS=. */
+typedef struct {
+    int generation;           /* the serving one */
+    int load_failures;        /* modules that failed to load in it (only a start serves beside them) */
+    unsigned long reloads[2]; /* reloads ended: [0] failed, [1] ok */
+    bool reloaded, last_ok;   /* a reload has ended; the last one's outcome */
+    char last[200];           /* the last reload's message ("generation 2: 3 job(s)", or why it failed) */
+} gdl_generations_info_t;
+
+const gdl_generations_info_t *gdl_generations_info(void);
+
 /* report(event, ok, msg): GDL_EV_POOLS after a swap, GDL_EV_RELOADED when a reload has ended. */
 int gdl_generations_init(struct event_base *base, void (*rescale)(void),
                          void (*report)(int event, bool ok, const char *msg));

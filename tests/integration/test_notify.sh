@@ -4,7 +4,8 @@
 # for Type=notify with WatchdogSec=). READY=1 comes once, only after the
 # pool's 3 minimum processes are up (started one a second by
 # --max_spawn_rate 1); WATCHDOG=1 comes again and again; STATUS= carries
-# the processes and the jobs done and failed; STOPPING=1 on SIGTERM.
+# the processes, the jobs done and failed and the serving generation
+# (test_deploy_failures.sh: a reload's outcome); STOPPING=1 on SIGTERM.
 source "$(dirname "$0")/lib.sh"
 
 SOCK=$TMP/notify.sock
@@ -58,11 +59,11 @@ for i in 1 2 3 4 5; do
     assert_eq "job $i" ok "$out"
 done
 gm -f Test::Notify::fail -s >/dev/null 2>&1
-want="STATUS=serving; processes 3, busy 0, pools 1; jobs done 5, failed 1"
+want="STATUS=serving; processes 3, busy 0, pools 1; jobs done 5, failed 1; generation 1"
 wait_for "$want" 10 has_line "$want"
-has_re '^STATUS=(starting|serving); processes [0-9]+, busy [0-9]+, pools 1; jobs done [0-9]+, failed [0-9]+$' ||
+has_re '^STATUS=(starting|serving); processes [0-9]+, busy [0-9]+, pools 1; jobs done [0-9]+, failed [0-9]+; generation 1$' ||
     fail "STATUS= lines do not have the form expected: $(grep STATUS "$OUT" | head -3)"
-bad=$(grep -vxE 'READY=1|WATCHDOG=1|STOPPING=1|STATUS=(starting|serving|stopping); processes [0-9]+, busy [0-9]+, pools 1; jobs done [0-9]+, failed [0-9]+' "$OUT")
+bad=$(grep -vxE 'READY=1|WATCHDOG=1|STOPPING=1|STATUS=(starting|serving|stopping); processes [0-9]+, busy [0-9]+, pools 1; jobs done [0-9]+, failed [0-9]+; generation 1' "$OUT")
 assert_eq "lines of no known form" "" "$bad"
 assert_eq "READY=1 sent" 1 "$(count READY=1)"
 
