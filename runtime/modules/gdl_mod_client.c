@@ -27,11 +27,17 @@
  * that failed is passed over by this client for FAILED_SKIP_MS unless
  * all have. A job answered (done or failed) is never submitted again; a
  * foreground job whose server died while it ran is, so it may run twice
- * (gearmand cannot tell its client the result it lost).
+ * (gearmand cannot tell its client the result it lost). A call that
+ * times out asks its server's status (the admin protocol's `status`)
+ * to say why in words: no worker has registered the function, or every
+ * one was busy; the job stays queued in gearmand either way.
  */
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -161,6 +167,77 @@ static gearman_client_st *client_of(client_ud_t *c, server_conn_t *sc, char *err
 }
 
 /* What a job that no server answered fails with. */
+#define STATUS_WAIT_MS 1000 /* for the admin `status` a timed-out call asks */
+
+/* The admin protocol's `status` line of fn on srv ("FN\tQUEUED\tRUNNING\t
+ * WORKERS"): 1 and the figures if listed, 0 if not (no worker has ever
+ * registered it and no job waits), -1 if the server could not say (why). */
+static int function_status(const server_conn_t *srv, const char *fn, long fig[3], char *why, size_t whylen)
+{
+    struct addrinfo *ai = NULL;
+    struct timeval tv = {STATUS_WAIT_MS / 1000, (STATUS_WAIT_MS % 1000) * 1000};
+    char buf[65536];
+    size_t len = 0, fnlen = strlen(fn);
+    int fd = -1, found = -1;
+
+    if (gdl_server_resolve(&srv->addr, &ai, why, whylen) < 0)
+        return -1;
+    fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+        write(fd, "status\n", 7) != 7) {
+        snprintf(why, whylen, "its status could not be asked for");
+        goto out;
+    }
+    /* The reply ends with a line ".": read it whole (or what fits). */
+    while (len < sizeof(buf) - 1) {
+        ssize_t r = read(fd, buf + len, sizeof(buf) - 1 - len);
+
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        buf[len] = '\0';
+        if ((len == 2 && strcmp(buf, ".\n") == 0) || (len > 2 && strcmp(buf + len - 3, "\n.\n") == 0))
+            break;
+    }
+    buf[len] = '\0';
+    found = 0;
+    for (char *line = buf; *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : line + strlen(line))
+        if (strncmp(line, fn, fnlen) == 0 && line[fnlen] == '\t' &&
+            sscanf(line + fnlen, "\t%ld\t%ld\t%ld", &fig[0], &fig[1], &fig[2]) == 3) {
+            found = 1;
+            break;
+        }
+out:
+    if (fd >= 0)
+        close(fd);
+    if (ai)
+        freeaddrinfo(ai);
+    return found;
+}
+
+/* A foreground call that timed out, in words: what the server says of
+ * fn. */
+static void push_timed_out(lua_State *L, const client_ud_t *c, const server_conn_t *srv, const char *fn)
+{
+    long fig[3] = {0, 0, 0};
+    char why[300];
+    int st = function_status(srv, fn, fig, why, sizeof(why));
+
+    if (st == 0 || (st == 1 && fig[2] == 0))
+        lua_pushfstring(L, "no worker has registered %s on %s (waited %d ms); the job is left queued in gearmand", fn,
+                        srv->name, c->timeout);
+    else if (st == 1)
+        lua_pushfstring(L,
+                        "%s timed out after %d ms on %s: %d worker(s) registered, %d job(s) in its queue, %d of "
+                        "them running; the job is left queued in gearmand (a job calling its own pool while every "
+                        "process of it is busy waits for itself)",
+                        fn, c->timeout, srv->name, (int)fig[2], (int)fig[0], (int)fig[1]);
+    else
+        lua_pushfstring(L, "%s timed out after %d ms on %s (%s); the job is left queued in gearmand", fn, c->timeout,
+                        srv->name, why);
+}
+
 static void push_unreached(lua_State *L, client_ud_t *c, const server_conn_t *last, const char *error)
 {
     if (c->nservers == 1)
@@ -423,7 +500,13 @@ static int run_tasks(lua_State *L, client_ud_t *c, int tasks, const char *unique
                 lua_pushstring(L, t->error ? t->error : "job failed");
             else if (unreachable(rc))
                 push_unreached(L, c, srv, error);
-            else
+            else if (rc == GEARMAN_TIMEOUT && srv) {
+                lua_rawgeti(L, tasks, i + 1);
+                lua_getfield(L, -1, "fn");
+                push_timed_out(L, c, srv, lua_tostring(L, -1));
+                lua_replace(L, -3);
+                lua_pop(L, 1);
+            } else
                 lua_pushstring(L, error[0] ? error : "job failed");
             lua_rawseti(L, -2, i + 1);
             nfailed++;
