@@ -230,9 +230,11 @@ static void push_timed_out(lua_State *L, const client_ud_t *c, const server_conn
     else if (st == 1)
         lua_pushfstring(L,
                         "%s timed out after %d ms on %s: %d worker(s) registered, %d job(s) in its queue, %d of "
-                        "them running; the job is left queued in gearmand (a job calling its own pool while every "
-                        "process of it is busy waits for itself)",
-                        fn, c->timeout, srv->name, (int)fig[2], (int)fig[0], (int)fig[1]);
+                        "them running; the job is left in gearmand%s",
+                        fn, c->timeout, srv->name, (int)fig[2], (int)fig[0], (int)fig[1],
+                        fig[1] >= fig[2] ? " (every worker is busy: a job calling its own pool while every process "
+                                           "of it is busy waits for itself)"
+                                         : "");
     else
         lua_pushfstring(L, "%s timed out after %d ms on %s (%s); the job is left queued in gearmand", fn, c->timeout,
                         srv->name, why);

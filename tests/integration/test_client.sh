@@ -120,7 +120,9 @@ gcall Client::Jobs::sleepy --server "127.0.0.1:$PORT" --timeout 200 <"$TMP/x"
 [[ -e $SLEEPY_DONE_FILE ]] && fail "call --timeout 200 returned only after the 1 s job had ended"
 assert_eq "call --timeout 200 on a 1 s job: exit status ($(cat "$TMP/call.err"))" 1 "$CALL_RC"
 assert_contains "call --timeout: stderr" "$(cat "$TMP/call.err")" "gdlua call: Client::Jobs::sleepy: "
-assert_contains "call --timeout: stderr" "$(cat "$TMP/call.err")" "GEARMAN_TIMEOUT"
+assert_contains "call --timeout: stderr" "$(cat "$TMP/call.err")" \
+    "Client::Jobs::sleepy timed out after 200 ms on 127.0.0.1:$PORT: "
+assert_contains "call --timeout: stderr" "$(cat "$TMP/call.err")" "; the job is left in gearmand"
 
 # Usage errors: exit 2 and the usage line.
 usage_case() {

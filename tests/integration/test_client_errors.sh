@@ -20,7 +20,7 @@ wait_for "a worker for Test::Self::me" 10 has_workers Test::Self::me
     >"$TMP/self.out" 2>"$TMP/self.err"
 assert_eq "the self-call: exit status" 1 "$?"
 assert_eq "the self-call: stderr" \
-    "gdlua call: Test::Self::me: Test::Self::me timed out after 300 ms on 127.0.0.1:$PORT: 1 worker(s) registered, 2 job(s) in its queue, 1 of them running; the job is left queued in gearmand (a job calling its own pool while every process of it is busy waits for itself)" \
+    "gdlua call: Test::Self::me: Test::Self::me timed out after 300 ms on 127.0.0.1:$PORT: 1 worker(s) registered, 2 job(s) in its queue, 1 of them running; the job is left in gearmand (every worker is busy: a job calling its own pool while every process of it is busy waits for itself)" \
     "$(cat "$TMP/self.err")"
 
 pass
