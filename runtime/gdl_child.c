@@ -22,8 +22,15 @@
  * instructions, so the job fails with a message and the process lives;
  * code stuck in C is
  * SIGKILLed by the master.
+ *
+ * Retries: a failed job the dispatcher says may run again (its retries
+ * attribute, or gdlua.retry) waits (retry_wait, sending nothing) and runs
+ * again in this process, its slot busy throughout, so the job's timeout
+ * bounds every run and wait together. A stop during the wait gives the
+ * job back to gearmand unanswered, for another process to run.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,6 +235,66 @@ static int64_t job_over(gearman_job_st *job, bool sent, int outcome, const char 
     return end_us / 1000;
 }
 
+static double job_timeout_s(void)
+{
+    return (pool->timeout_ms >= 0 ? pool->timeout_ms : gdl_config.timeout_ms) / 1000.0;
+}
+
+/* A point in [0, 1) for a retry's jitter: xorshift64*, seeded per
+ * process (the children fork from one state: libc's rand would draw the
+ * same sequence in each). */
+static double jitter(void)
+{
+    static uint64_t x;
+
+    if (x == 0)
+        x = ((uint64_t)gdl_now_us() << 20) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ULL;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    return (double)((x * 0x2545f4914f6cdd1dULL) >> 11) / (double)(1ULL << 53);
+}
+
+enum { RETRY_NOW, RETRY_TIMED_OUT, RETRY_STOPPING };
+
+/* Waits ms before a failed job runs again, sending nothing; cut short by
+ * the job's timeout (SIGXCPU: the whole job, every run and wait, is
+ * bounded by it) or by a stop. The signals are blocked but for ppoll's
+ * wait, so one that comes between the check and the wait ends the wait. */
+static int retry_wait(int64_t ms)
+{
+    int64_t until = gdl_now_ms() + ms, left;
+    sigset_t block, old;
+    int r = RETRY_NOW;
+
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGQUIT);
+    sigaddset(&block, SIGXCPU);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    for (;;) {
+        struct timespec ts;
+
+        if (timed_out) {
+            timed_out = 0;
+            lua_sethook(gdl_L, NULL, 0, 0); /* the handler's hook: the job is failed here instead */
+            r = RETRY_TIMED_OUT;
+            break;
+        }
+        if (stopping) {
+            r = RETRY_STOPPING;
+            break;
+        }
+        if ((left = until - gdl_now_ms()) <= 0)
+            break;
+        ts = (struct timespec){left / 1000, (long)(left % 1000) * 1000000};
+        ppoll(NULL, 0, &ts, &old);
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return r;
+}
+
 static gearman_return_t run_job(gearman_job_st *job, void *context)
 {
     lua_State *L = gdl_L;
@@ -262,27 +329,72 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
         end_ms = job_over(job, send_failure(job, msg), outcome, msg, start_us);
         lua_settop(L, top);
     } else {
-        bool ok = false;
+        const char *fname = gearman_job_function_name(job);
+        bool ok = false, returned = false;
+        int run = 1;
 
-        lua_rawgeti(L, LUA_REGISTRYINDEX, dispatch_ref);
-        gdl_job_push(L, job);
-        lua_pushvalue(L, -1);
-        lua_insert(L, top + 1); /* kept below the call to invalidate after */
-        lua_pushstring(L, gearman_job_function_name(job));
-        lua_pushlstring(L, gearman_job_workload(job), gearman_job_workload_size(job));
-        if (gdl_lua_pcall(L, 3, 4) != 0) {
-            msg = lua_tostring(L, -1);
-            gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg ? msg : "?");
-        } else if (!lua_toboolean(L, top + 2)) {
-            msg = lua_tostring(L, top + 3);
-            out_of_memory = lua_toboolean(L, top + 5);
-            gdl_error("%s: job %s failed: %s", gearman_job_function_name(job), handle, lua_tostring(L, top + 4));
-        } else if ((out = result_bytes(L, top + 3, &len, numbuf, sizeof(numbuf))) == NULL) {
-            msg = lua_pushfstring(L, "job returned a %s; return a string, a number or nil (or use an encode attribute)",
-                                  luaL_typename(L, top + 3));
-            gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg);
-        } else {
-            ok = true;
+        gdl_job_push(L, job); /* top + 1: the same object for every run, invalidated after */
+        for (;;) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, dispatch_ref);
+            lua_pushvalue(L, top + 1);
+            lua_pushstring(L, fname);
+            lua_pushlstring(L, gearman_job_workload(job), gearman_job_workload_size(job));
+            lua_pushinteger(L, run);
+            if (gdl_lua_pcall(L, 4, 6) != 0) {
+                msg = lua_tostring(L, -1);
+                gdl_error("%s: job %s: %s", fname, handle, msg ? msg : "?");
+            } else if (!lua_toboolean(L, top + 2)) {
+                msg = lua_tostring(L, top + 3);
+                out_of_memory = lua_toboolean(L, top + 5);
+                if (!out_of_memory && !job_timed_out && lua_isnumber(L, top + 6)) {
+                    int64_t ms = (int64_t)(lua_tonumber(L, top + 6) * 1000 + 0.5);
+                    int waited;
+
+                    if (!lua_toboolean(L, top + 7))
+                        ms = gdl_retry_delay_ms(run, ms, jitter());
+                    gdl_warn("%s: job %s failed (run %d): %s; running it again in %lld ms", fname, handle, run,
+                             msg ? msg : "?", (long long)ms);
+                    gdl_slot_job_retry();
+                    waited = retry_wait(ms);
+                    if (waited == RETRY_NOW) {
+                        lua_settop(L, top + 1);
+                        run++;
+                        continue;
+                    }
+                    if (waited == RETRY_TIMED_OUT) {
+                        job_timed_out = true;
+                        msg = lua_pushfstring(L, "job timed out after %f s, waiting to run again after: %s",
+                                              job_timeout_s(), msg ? msg : "?");
+                        gdl_error("%s: job %s: %s", fname, handle, msg);
+                    } else {
+                        returned = true;
+                    }
+                } else {
+                    gdl_error("%s: job %s failed: %s", fname, handle, lua_tostring(L, top + 4));
+                }
+            } else if ((out = result_bytes(L, top + 3, &len, numbuf, sizeof(numbuf))) == NULL) {
+                msg = lua_pushfstring(
+                    L, "job returned a %s; return a string, a number or nil (or use an encode attribute)",
+                    luaL_typename(L, top + 3));
+                gdl_error("%s: job %s: %s", fname, handle, msg);
+            } else {
+                ok = true;
+            }
+            break;
+        }
+        if (returned) {
+            /* Stopping while the job waits to run again: gearmand gets it
+             * back unanswered (GEARMAN_ERROR closes the connection) and
+             * hands it to another process, as after a reload. */
+            gdl_info("%s: job %s: the process is stopping; giving the job back to the job server after %d run(s)",
+                     fname, handle, run);
+            end_ms = gdl_now_ms();
+            gdl_slot_job_returned(end_ms);
+            gdl_job_invalidate(L, top + 1);
+            lua_settop(L, top);
+            gdl_log_context(pool->name, NULL);
+            in_job = 0;
+            return GEARMAN_ERROR;
         }
         if (ok) {
             outcome = GDL_JOB_DONE;

@@ -247,6 +247,33 @@ void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t 
     set_state(mine, GDL_SLOT_IDLE, now_ms);
 }
 
+/* The job failed and will run again in this process (it stays busy). */
+void gdl_slot_job_retry(void)
+{
+    uint32_t seq;
+
+    mirror.c.retries++;
+    seq = gdl_seq_begin(&mine->seq);
+    put(&mirror.c.retries, sizeof(mirror.c.retries));
+    gdl_seq_end(&mine->seq, seq);
+}
+
+/* The job is given back unanswered (the process stops while the job
+ * waits for a retry): gearmand hands it to another process, and it is no
+ * death to count against the job, so the handle goes. */
+void gdl_slot_job_returned(int64_t now_ms)
+{
+    uint32_t seq;
+
+    mirror.handle[0] = '\0';
+    mirror.unique[0] = '\0';
+    seq = gdl_seq_begin(&mine->seq);
+    put(mirror.handle, 1);
+    put(mirror.unique, 1);
+    gdl_seq_end(&mine->seq, seq);
+    set_state(mine, GDL_SLOT_IDLE, now_ms);
+}
+
 /* The job has ended but its answer could not be sent: the handle stays,
  * for the master to count once the process has exited. */
 void gdl_slot_job_unanswered(int64_t now_ms)

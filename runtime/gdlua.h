@@ -133,6 +133,8 @@ void gdl_format_time(int64_t unix_s, char *buf, size_t len);
 void gdl_format_exit(int status, char *buf, size_t len);
 int gdl_format_number(double n, char *buf, size_t len);
 int gdl_backoff_ms(int attempt, int first_ms, int max_ms);
+#define GDL_RETRY_CAP_MS (300 * 1000) /* a retry waits 5 minutes at most, unless retry_backoff is longer */
+int64_t gdl_retry_delay_ms(int rerun, int64_t base_ms, double jitter);
 void gdl_sleep_ms(int ms);
 size_t gdl_utf8_len(const unsigned char *s, size_t n);
 size_t gdl_escape(char *out, size_t size, const char *in, size_t len, bool keep_newlines);
@@ -168,6 +170,7 @@ void gdl_seq_load(_Atomic uint32_t *seq, _Atomic uint64_t *words, void *dst, siz
     X(timeouts, SUM, "TIMEOUTS", "jobs_total{outcome=\"timeout\"}", "jobs failed for running past their timeout") \
     X(poisoned, SUM, "POISONED", "jobs_total{outcome=\"poisoned\"}",                                              \
       "jobs failed unrun: they had killed max_attempts processes")                                                \
+    X(retries, SUM, "RETRIES", "job_retries_total", "failed jobs run again (retries, gdlua.retry)")               \
     X(busy_us, SUM, NULL, NULL, "microseconds spent running jobs")                                                \
     X(last_run, LATEST, "LASTRUN", "last_run_timestamp_seconds", "when a job last started (unix)")                \
     X(last_error, LATEST, "LASTERROR", "last_error_timestamp_seconds", "when a job last failed (unix)")
@@ -206,6 +209,8 @@ void gdl_slot_job_begin(const char *handle, const char *unique, int64_t now_ms);
 enum { GDL_JOB_DONE, GDL_JOB_FAILED, GDL_JOB_TIMEOUT, GDL_JOB_POISONED };
 void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t now_ms);
 void gdl_slot_job_unanswered(int64_t now_ms);
+void gdl_slot_job_retry(void);
+void gdl_slot_job_returned(int64_t now_ms);
 void gdl_slot_recycle(int64_t now_ms);
 void gdl_slot_exit(void);
 
