@@ -28,6 +28,11 @@
  * again in this process, its slot busy throughout, so the job's timeout
  * bounds every run and wait together. A stop during the wait gives the
  * job back to gearmand unanswered, for another process to run.
+ *
+ * rate_limit: before each request for a job, the process reserves the
+ * pool's next start in a bucket in shared memory (gdl_slot.c) and waits
+ * for it, so the pool's processes together start at most rate_limit
+ * jobs, evenly spaced; no job is held while waiting.
  */
 #include <errno.h>
 #include <poll.h>
@@ -255,17 +260,17 @@ static double jitter(void)
     return (double)((x * 0x2545f4914f6cdd1dULL) >> 11) / (double)(1ULL << 53);
 }
 
-enum { RETRY_NOW, RETRY_TIMED_OUT, RETRY_STOPPING };
+enum { WAIT_DONE, WAIT_TIMED_OUT, WAIT_STOPPING };
 
-/* Waits ms before a failed job runs again, sending nothing; cut short by
- * the job's timeout (SIGXCPU: the whole job, every run and wait, is
- * bounded by it) or by a stop. The signals are blocked but for ppoll's
+/* Waits until until_ms (gdl_now_ms), sending nothing; cut short by a
+ * stop, and in a job by its timeout (SIGXCPU: the whole job, every run
+ * and wait, is bounded by it). The signals are blocked but for ppoll's
  * wait, so one that comes between the check and the wait ends the wait. */
-static int retry_wait(int64_t ms)
+static int child_wait(int64_t until_ms, bool job)
 {
-    int64_t until = gdl_now_ms() + ms, left;
     sigset_t block, old;
-    int r = RETRY_NOW;
+    int r = WAIT_DONE;
+    int64_t left;
 
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
@@ -276,23 +281,52 @@ static int retry_wait(int64_t ms)
     for (;;) {
         struct timespec ts;
 
-        if (timed_out) {
+        if (job && timed_out) {
             timed_out = 0;
             lua_sethook(gdl_L, NULL, 0, 0); /* the handler's hook: the job is failed here instead */
-            r = RETRY_TIMED_OUT;
+            r = WAIT_TIMED_OUT;
             break;
         }
         if (stopping) {
-            r = RETRY_STOPPING;
+            r = WAIT_STOPPING;
             break;
         }
-        if ((left = until - gdl_now_ms()) <= 0)
+        if ((left = until_ms - gdl_now_ms()) <= 0)
             break;
         ts = (struct timespec){left / 1000, (long)(left % 1000) * 1000000};
         ppoll(NULL, 0, &ts, &old);
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
     return r;
+}
+
+/* The pool's rate_limit, before asking gearmand for the next job (a
+ * process must not hold a job it may not start yet): the next start of
+ * the pool's shared bucket is reserved, and waited for. A reservation not
+ * used by a job (gearman_worker_work returned without one) is kept for
+ * the next call. */
+static int bucket = -1;
+static bool reserved;
+
+static void rate_wait(void)
+{
+    int64_t now_us, start_us;
+
+    if (pool->rate_limit <= 0 || reserved)
+        return;
+    if (bucket < 0 && (bucket = gdl_slot_bucket(pool->name)) < 0) {
+        gdl_warn("%s: no room for its rate_limit (%d rate-limited pools at most): not limited", pool->name,
+                 GDL_BUCKETS_MAX);
+        pool->rate_limit = 0;
+        return;
+    }
+    reserved = true;
+    now_us = gdl_now_us();
+    start_us = gdl_slot_bucket_take(bucket, (int64_t)(1e6 / pool->rate_limit + 0.5), now_us);
+    if (start_us > now_us) {
+        gdl_slot_rate_waited();
+        child_wait(gdl_now_ms() + (start_us - now_us + 999) / 1000, false);
+    }
 }
 
 static gearman_return_t run_job(gearman_job_st *job, void *context)
@@ -355,13 +389,13 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
                     gdl_warn("%s: job %s failed (run %d): %s; running it again in %lld ms", fname, handle, run,
                              msg ? msg : "?", (long long)ms);
                     gdl_slot_job_retry();
-                    waited = retry_wait(ms);
-                    if (waited == RETRY_NOW) {
+                    waited = child_wait(gdl_now_ms() + ms, true);
+                    if (waited == WAIT_DONE) {
                         lua_settop(L, top + 1);
                         run++;
                         continue;
                     }
-                    if (waited == RETRY_TIMED_OUT) {
+                    if (waited == WAIT_TIMED_OUT) {
                         job_timed_out = true;
                         msg = lua_pushfstring(L, "job timed out after %f s, waiting to run again after: %s",
                                               job_timeout_s(), msg ? msg : "?");
@@ -511,8 +545,16 @@ void gdl_child_run(int pool_index, int slot)
     gdl_debug("%s: ready", pool->name);
 
     while (!stopping && !unanswered && taken < last_job) {
-        gearman_return_t rc = gearman_worker_work(w);
+        uint64_t before = taken;
+        gearman_return_t rc;
         int delay;
+
+        rate_wait();
+        if (stopping)
+            break;
+        rc = gearman_worker_work(w);
+        if (taken != before)
+            reserved = false;
 
         /* WORK_FAIL: a job failed and was answered; the worker is fine. */
         if (rc == GEARMAN_SUCCESS || rc == GEARMAN_WORK_FAIL) {

@@ -30,6 +30,7 @@ local ATTRIBUTES = {
   { "max_memory", "number" },
   { "retries", "number" },
   { "retry_backoff", "duration" },
+  { "rate_limit", "rate" },
   { "process_group", "name" },
   { "decode", "method" },
   { "encode", "method" },
@@ -142,6 +143,18 @@ local function check_attribute(j, k, v, layer, w)
     if type(v) ~= "number" or not (v >= 0 and v <= 86400) then
       fail("%s must be a number of seconds from 0 to 86400, got %s", k, tostring(v))
     end
+  elseif kind == "rate" then
+    -- "100/s", "30/m", "1000/h": jobs started per second, minute or hour.
+    local n, unit
+    if type(v) == "string" then
+      n, unit = v:match("^%s*(%d+%.?%d*)%s*/%s*([smh])%s*$")
+    end
+    n = tonumber(n)
+    if n == nil or n <= 0 or n > 1000000 then
+      fail("%s must be a string such as \"100/s\", \"30/m\" or \"1000/h\" (from 0 to 1000000 a unit), got %s",
+        k, type(v) == "string" and ("%q"):format(v) or tostring(v))
+    end
+    return n / ({ s = 1, m = 60, h = 3600 })[unit]
   elseif kind == "name" then
     if type(v) ~= "string" or v == "" then
       fail("%s must be a non-empty string, got %s", k, tostring(v))
@@ -298,6 +311,11 @@ local function finalize(w, new_pools, new_functions)
     end
     if a.max_idle_time then
       pt.max_idle_time = math.max(pt.max_idle_time or 0, a.max_idle_time)
+    end
+    -- A group's rate limit is the strictest its members give: it guards
+    -- what they call.
+    if a.rate_limit then
+      pt.rate_limit = math.min(pt.rate_limit or math.huge, a.rate_limit)
     end
     -- A group's jobs share its processes, so the longest timeout holds,
     -- and the most lenient limits.
