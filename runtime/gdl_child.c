@@ -24,7 +24,7 @@
  * SIGKILLed by the master.
  *
  * Retries: a failed job the dispatcher says may run again (its retries
- * attribute, or gdlua.retry) waits (retry_wait, sending nothing) and runs
+ * attribute, or gdlua.retry) waits (child_wait, sending nothing) and runs
  * again in this process, its slot busy throughout, so the job's timeout
  * bounds every run and wait together. A stop during the wait gives the
  * job back to gearmand unanswered, for another process to run.
@@ -73,14 +73,18 @@ void gdl_child_hook(void (*fn)(void))
     child_hooks[nchild_hooks++] = fn;
 }
 
+static double job_timeout_s(void)
+{
+    return (pool->timeout_ms >= 0 ? pool->timeout_ms : gdl_config.timeout_ms) / 1000.0;
+}
+
 static void timeout_hook(lua_State *L, lua_Debug *ar)
 {
     lua_sethook(L, NULL, 0, 0);
     if (timed_out) {
         timed_out = 0;
         job_timed_out = true;
-        luaL_error(L, "job timed out after %f s",
-                   pool->timeout_ms >= 0 ? pool->timeout_ms / 1000.0 : gdl_config.timeout_ms / 1000.0);
+        luaL_error(L, "job timed out after %f s", job_timeout_s());
     }
 }
 
@@ -240,11 +244,6 @@ static int64_t job_over(gearman_job_st *job, bool sent, int outcome, const char 
     return end_us / 1000;
 }
 
-static double job_timeout_s(void)
-{
-    return (pool->timeout_ms >= 0 ? pool->timeout_ms : gdl_config.timeout_ms) / 1000.0;
-}
-
 /* A point in [0, 1) for a retry's jitter: xorshift64*, seeded per
  * process (the children fork from one state: libc's rand would draw the
  * same sequence in each). */
@@ -388,9 +387,9 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
                         ms = gdl_retry_delay_ms(run, ms, jitter());
                     gdl_warn("%s: job %s failed (run %d): %s; running it again in %lld ms", fname, handle, run,
                              msg ? msg : "?", (long long)ms);
-                    gdl_slot_job_retry();
                     waited = child_wait(gdl_now_ms() + ms, true);
                     if (waited == WAIT_DONE) {
+                        gdl_slot_job_retry();
                         lua_settop(L, top + 1);
                         run++;
                         continue;
