@@ -22,8 +22,20 @@
  * instructions, so the job fails with a message and the process lives;
  * code stuck in C is
  * SIGKILLed by the master.
+ *
+ * Retries: a failed job the dispatcher says may run again (its retries
+ * attribute, or gdlua.retry) waits (child_wait, sending nothing) and runs
+ * again in this process, its slot busy throughout, so the job's timeout
+ * bounds every run and wait together. A stop during the wait gives the
+ * job back to gearmand unanswered, for another process to run.
+ *
+ * rate_limit: before each request for a job, the process reserves the
+ * pool's next start in a bucket in shared memory (gdl_slot.c) and waits
+ * for it, so the pool's processes together start at most rate_limit
+ * jobs, evenly spaced; no job is held while waiting.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,14 +73,18 @@ void gdl_child_hook(void (*fn)(void))
     child_hooks[nchild_hooks++] = fn;
 }
 
+static double job_timeout_s(void)
+{
+    return (pool->timeout_ms >= 0 ? pool->timeout_ms : gdl_config.timeout_ms) / 1000.0;
+}
+
 static void timeout_hook(lua_State *L, lua_Debug *ar)
 {
     lua_sethook(L, NULL, 0, 0);
     if (timed_out) {
         timed_out = 0;
         job_timed_out = true;
-        luaL_error(L, "job timed out after %f s",
-                   pool->timeout_ms >= 0 ? pool->timeout_ms / 1000.0 : gdl_config.timeout_ms / 1000.0);
+        luaL_error(L, "job timed out after %f s", job_timeout_s());
     }
 }
 
@@ -228,6 +244,90 @@ static int64_t job_over(gearman_job_st *job, bool sent, int outcome, const char 
     return end_us / 1000;
 }
 
+/* A point in [0, 1) for a retry's jitter: xorshift64*, seeded per
+ * process (the children fork from one state: libc's rand would draw the
+ * same sequence in each). */
+static double jitter(void)
+{
+    static uint64_t x;
+
+    if (x == 0)
+        x = ((uint64_t)gdl_now_us() << 20) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ULL;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    return (double)((x * 0x2545f4914f6cdd1dULL) >> 11) / (double)(1ULL << 53);
+}
+
+enum { WAIT_DONE, WAIT_TIMED_OUT, WAIT_STOPPING };
+
+/* Waits until until_ms (gdl_now_ms), sending nothing; cut short by a
+ * stop, and in a job by its timeout (SIGXCPU: the whole job, every run
+ * and wait, is bounded by it). The signals are blocked but for ppoll's
+ * wait, so one that comes between the check and the wait ends the wait. */
+static int child_wait(int64_t until_ms, bool job)
+{
+    sigset_t block, old;
+    int r = WAIT_DONE;
+    int64_t left;
+
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGQUIT);
+    sigaddset(&block, SIGXCPU);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    for (;;) {
+        struct timespec ts;
+
+        if (job && timed_out) {
+            timed_out = 0;
+            lua_sethook(gdl_L, NULL, 0, 0); /* the handler's hook: the job is failed here instead */
+            r = WAIT_TIMED_OUT;
+            break;
+        }
+        if (stopping) {
+            r = WAIT_STOPPING;
+            break;
+        }
+        if ((left = until_ms - gdl_now_ms()) <= 0)
+            break;
+        ts = (struct timespec){left / 1000, (long)(left % 1000) * 1000000};
+        ppoll(NULL, 0, &ts, &old);
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return r;
+}
+
+/* The pool's rate_limit, before asking gearmand for the next job (a
+ * process must not hold a job it may not start yet): the next start of
+ * the pool's shared bucket is reserved, and waited for. A reservation not
+ * used by a job (gearman_worker_work returned without one) is kept for
+ * the next call. */
+static int bucket = -1;
+static bool reserved;
+
+static void rate_wait(void)
+{
+    int64_t now_us, start_us;
+
+    if (pool->rate_limit <= 0 || reserved)
+        return;
+    if (bucket < 0 && (bucket = gdl_slot_bucket(pool->name)) < 0) {
+        gdl_warn("%s: no room for its rate_limit (%d rate-limited pools at most): not limited", pool->name,
+                 GDL_BUCKETS_MAX);
+        pool->rate_limit = 0;
+        return;
+    }
+    reserved = true;
+    now_us = gdl_now_us();
+    start_us = gdl_slot_bucket_take(bucket, (int64_t)(1e6 / pool->rate_limit + 0.5), now_us);
+    if (start_us > now_us) {
+        gdl_slot_rate_waited();
+        child_wait(gdl_now_ms() + (start_us - now_us + 999) / 1000, false);
+    }
+}
+
 static gearman_return_t run_job(gearman_job_st *job, void *context)
 {
     lua_State *L = gdl_L;
@@ -262,27 +362,72 @@ static gearman_return_t run_job(gearman_job_st *job, void *context)
         end_ms = job_over(job, send_failure(job, msg), outcome, msg, start_us);
         lua_settop(L, top);
     } else {
-        bool ok = false;
+        const char *fname = gearman_job_function_name(job);
+        bool ok = false, returned = false;
+        int run = 1;
 
-        lua_rawgeti(L, LUA_REGISTRYINDEX, dispatch_ref);
-        gdl_job_push(L, job);
-        lua_pushvalue(L, -1);
-        lua_insert(L, top + 1); /* kept below the call to invalidate after */
-        lua_pushstring(L, gearman_job_function_name(job));
-        lua_pushlstring(L, gearman_job_workload(job), gearman_job_workload_size(job));
-        if (gdl_lua_pcall(L, 3, 4) != 0) {
-            msg = lua_tostring(L, -1);
-            gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg ? msg : "?");
-        } else if (!lua_toboolean(L, top + 2)) {
-            msg = lua_tostring(L, top + 3);
-            out_of_memory = lua_toboolean(L, top + 5);
-            gdl_error("%s: job %s failed: %s", gearman_job_function_name(job), handle, lua_tostring(L, top + 4));
-        } else if ((out = result_bytes(L, top + 3, &len, numbuf, sizeof(numbuf))) == NULL) {
-            msg = lua_pushfstring(L, "job returned a %s; return a string, a number or nil (or use an encode attribute)",
-                                  luaL_typename(L, top + 3));
-            gdl_error("%s: job %s: %s", gearman_job_function_name(job), handle, msg);
-        } else {
-            ok = true;
+        gdl_job_push(L, job); /* top + 1: the same object for every run, invalidated after */
+        for (;;) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, dispatch_ref);
+            lua_pushvalue(L, top + 1);
+            lua_pushstring(L, fname);
+            lua_pushlstring(L, gearman_job_workload(job), gearman_job_workload_size(job));
+            lua_pushinteger(L, run);
+            if (gdl_lua_pcall(L, 4, 6) != 0) {
+                msg = lua_tostring(L, -1);
+                gdl_error("%s: job %s: %s", fname, handle, msg ? msg : "?");
+            } else if (!lua_toboolean(L, top + 2)) {
+                msg = lua_tostring(L, top + 3);
+                out_of_memory = lua_toboolean(L, top + 5);
+                if (!out_of_memory && !job_timed_out && lua_isnumber(L, top + 6)) {
+                    int64_t ms = (int64_t)(lua_tonumber(L, top + 6) * 1000 + 0.5);
+                    int waited;
+
+                    if (!lua_toboolean(L, top + 7))
+                        ms = gdl_retry_delay_ms(run, ms, jitter());
+                    gdl_warn("%s: job %s failed (run %d): %s; running it again in %lld ms", fname, handle, run,
+                             msg ? msg : "?", (long long)ms);
+                    waited = child_wait(gdl_now_ms() + ms, true);
+                    if (waited == WAIT_DONE) {
+                        gdl_slot_job_retry();
+                        lua_settop(L, top + 1);
+                        run++;
+                        continue;
+                    }
+                    if (waited == WAIT_TIMED_OUT) {
+                        job_timed_out = true;
+                        msg = lua_pushfstring(L, "job timed out after %f s, waiting to run again after: %s",
+                                              job_timeout_s(), msg ? msg : "?");
+                        gdl_error("%s: job %s: %s", fname, handle, msg);
+                    } else {
+                        returned = true;
+                    }
+                } else {
+                    gdl_error("%s: job %s failed: %s", fname, handle, lua_tostring(L, top + 4));
+                }
+            } else if ((out = result_bytes(L, top + 3, &len, numbuf, sizeof(numbuf))) == NULL) {
+                msg = lua_pushfstring(
+                    L, "job returned a %s; return a string, a number or nil (or use an encode attribute)",
+                    luaL_typename(L, top + 3));
+                gdl_error("%s: job %s: %s", fname, handle, msg);
+            } else {
+                ok = true;
+            }
+            break;
+        }
+        if (returned) {
+            /* Stopping while the job waits to run again: gearmand gets it
+             * back unanswered (GEARMAN_ERROR closes the connection) and
+             * hands it to another process, as after a reload. */
+            gdl_info("%s: job %s: the process is stopping; giving the job back to the job server after %d run(s)",
+                     fname, handle, run);
+            end_ms = gdl_now_ms();
+            gdl_slot_job_returned(end_ms);
+            gdl_job_invalidate(L, top + 1);
+            lua_settop(L, top);
+            gdl_log_context(pool->name, NULL);
+            in_job = 0;
+            return GEARMAN_ERROR;
         }
         if (ok) {
             outcome = GDL_JOB_DONE;
@@ -445,6 +590,7 @@ void gdl_child_run(int pool_index, int slot)
     gdl_debug("%s: ready", pool->name);
 
     while (!stopping && !unanswered && taken < last_job) {
+        uint64_t before = taken;
         gearman_return_t rc;
         int delay;
 
@@ -452,8 +598,14 @@ void gdl_child_run(int pool_index, int slot)
             gdl_warn("%s: %s; serving the other job server(s) meanwhile", pool->name, why);
             warned_unresolved = true;
         }
+        rate_wait();
+        if (stopping)
+            break;
         /* No worker: no server's name resolved (why says which, and why). */
         rc = w ? gearman_worker_work(w) : GEARMAN_GETADDRINFO;
+        if (taken != before)
+            reserved = false;
+
         /* WORK_FAIL: a job failed and was answered; the worker is fine. */
         if (rc == GEARMAN_SUCCESS || rc == GEARMAN_WORK_FAIL) {
             if (failures)

@@ -5,6 +5,8 @@
  *   /metrics       Prometheus' text format (gdl_metrics.c)
  *   /status.json   the console's `json` (gdl_console_json)
  *   /history.json  the last minutes, one sample a second, for the chart
+ *   /healthz       200 "ok", or 503 and why: pools below min_processes,
+ *                  job servers not answering (open: see send_health)
  *   /              the dashboard: its page, script and the dygraphs
  *                  library are built into the binary (gdl_assets.c)
  *
@@ -32,7 +34,7 @@
  * lost to a reset.
  *
  * The address rule is the console's (gdl_listen.c). With a token, the
- * data paths need "Authorization: Bearer TOKEN"; a wrong one pauses that
+ * data paths (not /healthz) need "Authorization: Bearer TOKEN"; a wrong one pauses that
  * address's tries for AUTH_PAUSE_MS. The dashboard's own files hold no
  * data and are served to anyone (the page sends the token it was given
  * in its URL's fragment).
@@ -60,10 +62,14 @@
 #define SAMPLE_MS       1000
 #define HISTORY_LEN     300 /* samples kept: 5 minutes */
 
+/* send fills out and returns the status (0 meaning 200), or -1: out of
+ * memory; authed: the request may see data (no token, or the right
+ * one). An open route is served without the token. */
 typedef struct {
     const char *path;
     const char *type;
-    int (*send)(struct evbuffer *out);
+    int (*send)(struct evbuffer *out, bool authed);
+    bool open;
 } route_t;
 
 /* One pool at one sample. */
@@ -108,7 +114,7 @@ static int nsamples, next_sample;
 
 /* ---- /status.json, /history.json ---- */
 
-static int send_status(struct evbuffer *out)
+static int send_status(struct evbuffer *out, bool authed)
 {
     if (gdl_console_json(out) < 0)
         return -1;
@@ -170,7 +176,7 @@ static void pools_changed(void)
 /* {"interval_ms":..,"times":[unix ms..],"jobs":[{"name":..,"processes":[..],
  * "busy":[..],"queue":[..],"jobs":[..],"errors":[..]}]}, oldest first;
  * jobs and errors are running totals. */
-static int send_history(struct evbuffer *out)
+static int send_history(struct evbuffer *out, bool authed)
 {
     static const char *const fields[] = {"processes", "busy", "queue", "jobs", "errors"};
     int first = (next_sample - nsamples + HISTORY_LEN) % HISTORY_LEN;
@@ -201,10 +207,70 @@ static int send_history(struct evbuffer *out)
     return 0;
 }
 
+/* ---- /healthz ---- */
+
+/* The reasons the instance is not healthy, one line each: a pool with
+ * fewer processes serving (ready: idle, busy, to be recycled) than its
+ * min_processes, a job server whose last status poll did not answer
+ * (with --interval 0 nothing polls on a timer, so servers are not
+ * judged). How many. */
+static int health_reasons(struct evbuffer *out)
+{
+    static gdl_proc_info_t procs[GDL_PROCS_MAX];
+    int n = 0;
+
+    for (int p = 0; p < gdl_npools; p++) {
+        gdl_pool_status_t st;
+        int serving = 0;
+
+        gdl_master_status(p, &st, procs, GDL_PROCS_MAX); /* procs: the stopping ones too */
+        for (int i = 0; i < st.processes + st.stopping && i < GDL_PROCS_MAX; i++)
+            serving += !procs[i].stopping && procs[i].state >= GDL_SLOT_IDLE;
+        if (serving < st.min) {
+            evbuffer_add_printf(out, "job %s: %d of min_processes %d serving\n", gdl_pools[p].name, serving, st.min);
+            n++;
+        }
+    }
+    for (int s = 0; gdl_config.interval > 0 && s < gdl_config.nservers; s++)
+        if (!gdl_observed[s].valid) {
+            evbuffer_add_printf(out, "server %s:%d: not answering the status polls\n", gdl_config.servers[s].host,
+                                gdl_config.servers[s].port);
+            n++;
+        }
+    return n;
+}
+
+/* 200 "ok", or 503 and the reasons. Open (a load balancer's or
+ * Kubernetes' probe seldom sends a token): without the token the reasons,
+ * which name jobs and servers, are counted, not listed. */
+static int send_health(struct evbuffer *out, bool authed)
+{
+    struct evbuffer *why = evbuffer_new();
+    int n;
+
+    if (why == NULL)
+        return -1;
+    n = health_reasons(why);
+    if (n == 0)
+        evbuffer_add_printf(out, "ok\n");
+    else if (authed)
+        evbuffer_add_buffer(out, why);
+    else
+        evbuffer_add_printf(out, "unhealthy: %d reason(s); send the token (--http_token) to see them\n", n);
+    evbuffer_free(why);
+    return n == 0 ? 200 : 503;
+}
+
+static int send_metrics(struct evbuffer *out, bool authed)
+{
+    return gdl_metrics_write(out);
+}
+
 static const route_t routes[] = {
-    {"/metrics", "text/plain; version=0.0.4; charset=utf-8", gdl_metrics_write},
-    {"/status.json", "application/json", send_status},
-    {"/history.json", "application/json", send_history},
+    {"/metrics", "text/plain; version=0.0.4; charset=utf-8", send_metrics, false},
+    {"/status.json", "application/json", send_status, false},
+    {"/history.json", "application/json", send_history, false},
+    {"/healthz", "text/plain; charset=utf-8", send_health, true},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -323,6 +389,8 @@ static void respond(http_conn_t *c, const gdl_http_req_t *req)
     const gdl_asset_t *asset = NULL;
     bool head = req->method == GDL_HTTP_HEAD;
     struct evbuffer *body;
+    bool authed = false;
+    int status = 200;
 
     for (size_t i = 0; i < NROUTES; i++)
         if (strlen(routes[i].path) == req->path_len && memcmp(routes[i].path, req->target, req->path_len) == 0)
@@ -331,15 +399,18 @@ static void respond(http_conn_t *c, const gdl_http_req_t *req)
         if (strlen(a->path) == req->path_len && memcmp(a->path, req->target, req->path_len) == 0)
             asset = a;
     if (route == NULL && asset == NULL) {
-        reply_text(c, req, 404, "", "try /metrics, /status.json or /");
+        reply_text(c, req, 404, "", "try /metrics, /status.json, /healthz or /");
         return;
     }
-    if (route && !authorized(c, req)) {
+    /* An open route asks for no token, but checks one that is sent. */
+    if (route && (!route->open || token[0] == '\0' || req->auth))
+        authed = authorized(c, req);
+    if (route && !route->open && !authed) {
         reply_text(c, req, 401, "WWW-Authenticate: Bearer realm=\"gdlua\"\r\n",
                    "send Authorization: Bearer TOKEN (--http_token)");
         return;
     }
-    if ((body = evbuffer_new()) == NULL || (route && route->send(body) < 0)) {
+    if ((body = evbuffer_new()) == NULL || (route && (status = route->send(body, authed)) < 0)) {
         if (body)
             evbuffer_free(body);
         reply_text(c, req, 503, "", "out of memory");
@@ -349,7 +420,7 @@ static void respond(http_conn_t *c, const gdl_http_req_t *req)
         evbuffer_add_reference(body, asset->data, asset->len, NULL, NULL);
         reply(c, req, 200, asset->type, "Cache-Control: max-age=3600\r\n", body, head);
     } else {
-        reply(c, req, 200, route->type, "Cache-Control: no-store\r\n", body, head);
+        reply(c, req, status ? status : 200, route->type, "Cache-Control: no-store\r\n", body, head);
     }
     evbuffer_free(body);
 }

@@ -58,6 +58,18 @@ typedef struct {
     _Atomic uint64_t record[RECORD_WORDS];
 } slot_t;
 
+/* A pool's rate limit (GCRA: one word, the theoretical arrival time of
+ * the next start): a process reserves the next start with one CAS and
+ * waits for it before asking gearmand for a job, so the pool's starts
+ * are at least interval_us apart, whichever processes make them. The
+ * key is a hash of the pool's name (0: free), so the processes of every
+ * generation share it and a reload keeps its pace. */
+typedef struct {
+    _Atomic uint64_t key;
+    _Atomic int64_t tat; /* CLOCK_MONOTONIC µs: the next start may not be earlier */
+} bucket_t;
+
+static bucket_t *buckets;
 static slot_t *slots;
 static slot_t *mine;    /* a child's own slot */
 static record_t mirror; /* a child's copy of its record */
@@ -78,6 +90,12 @@ int gdl_slots_init(void)
         return -1;
     }
     slots = p;
+    p = mmap(NULL, sizeof(bucket_t) * GDL_BUCKETS_MAX, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        gdl_error("mmap of %d rate-limit buckets failed: %s", GDL_BUCKETS_MAX, strerror(errno));
+        return -1;
+    }
+    buckets = p;
     return 0;
 }
 
@@ -247,6 +265,33 @@ void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t 
     set_state(mine, GDL_SLOT_IDLE, now_ms);
 }
 
+/* The job failed and will run again in this process (it stays busy). */
+void gdl_slot_job_retry(void)
+{
+    uint32_t seq;
+
+    mirror.c.retries++;
+    seq = gdl_seq_begin(&mine->seq);
+    put(&mirror.c.retries, sizeof(mirror.c.retries));
+    gdl_seq_end(&mine->seq, seq);
+}
+
+/* The job is given back unanswered (the process stops while the job
+ * waits for a retry): gearmand hands it to another process, and it is no
+ * death to count against the job, so the handle goes. */
+void gdl_slot_job_returned(int64_t now_ms)
+{
+    uint32_t seq;
+
+    mirror.handle[0] = '\0';
+    mirror.unique[0] = '\0';
+    seq = gdl_seq_begin(&mine->seq);
+    put(mirror.handle, 1);
+    put(mirror.unique, 1);
+    gdl_seq_end(&mine->seq, seq);
+    set_state(mine, GDL_SLOT_IDLE, now_ms);
+}
+
 /* The job has ended but its answer could not be sent: the handle stays,
  * for the master to count once the process has exited. */
 void gdl_slot_job_unanswered(int64_t now_ms)
@@ -266,6 +311,47 @@ void gdl_slot_exit(void)
 {
     if (gdl_slot_state((int)(mine - slots), NULL) != GDL_SLOT_RECYCLE)
         set_state(mine, GDL_SLOT_FREE, 0);
+}
+
+void gdl_slot_rate_waited(void)
+{
+    uint32_t seq;
+
+    mirror.c.rate_waits++;
+    seq = gdl_seq_begin(&mine->seq);
+    put(&mirror.c.rate_waits, sizeof(mirror.c.rate_waits));
+    gdl_seq_end(&mine->seq, seq);
+}
+
+int gdl_slot_bucket(const char *pool_name)
+{
+    uint64_t key = 0xcbf29ce484222325ULL; /* FNV-1a */
+
+    for (const unsigned char *c = (const unsigned char *)pool_name; *c; c++)
+        key = (key ^ *c) * 0x100000001b3ULL;
+    if (key == 0)
+        key = 1;
+    for (int i = 0; i < GDL_BUCKETS_MAX; i++) {
+        bucket_t *b = &buckets[(key + (uint64_t)i) % GDL_BUCKETS_MAX];
+        uint64_t seen = atomic_load(&b->key);
+
+        if (seen == 0 && !atomic_compare_exchange_strong(&b->key, &seen, key) && seen != key)
+            continue; /* another pool took it first */
+        if (seen == 0 || seen == key)
+            return (int)(b - buckets);
+    }
+    return -1;
+}
+
+int64_t gdl_slot_bucket_take(int i, int64_t interval_us, int64_t now_us)
+{
+    bucket_t *b = &buckets[i];
+    int64_t tat = atomic_load(&b->tat), start;
+
+    do
+        start = tat > now_us ? tat : now_us;
+    while (!atomic_compare_exchange_weak(&b->tat, &tat, start + interval_us));
+    return start;
 }
 
 int gdl_hist_bucket(uint64_t us)

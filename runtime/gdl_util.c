@@ -126,6 +126,26 @@ int gdl_backoff_ms(int attempt, int first_ms, int max_ms)
     return d < max_ms ? (int)d : max_ms;
 }
 
+/* The wait before rerun `rerun` (1: the first) of a failed job whose
+ * retry_backoff is base_ms: base_ms doubling with each rerun, capped at
+ * GDL_RETRY_CAP_MS (or base_ms when that is larger), of which the upper
+ * half is jitter (0 <= jitter < 1 picks the point), so processes whose
+ * jobs failed together do not retry in step. */
+int64_t gdl_retry_delay_ms(int rerun, int64_t base_ms, double jitter)
+{
+    int64_t cap = base_ms > GDL_RETRY_CAP_MS ? base_ms : GDL_RETRY_CAP_MS, d = base_ms;
+
+    if (rerun <= 0 || base_ms <= 0)
+        return 0;
+    for (int i = 1; i < rerun && d < cap; i++)
+        d *= 2;
+    if (d > cap)
+        d = cap;
+    if (!(jitter >= 0 && jitter < 1))
+        jitter = 0;
+    return d - (int64_t)((double)(d / 2) * jitter);
+}
+
 /* Sleeps, but returns early when a signal arrives so a stopping child
  * notices at once. */
 void gdl_sleep_ms(int ms)

@@ -149,6 +149,8 @@ void gdl_format_time(int64_t unix_s, char *buf, size_t len);
 void gdl_format_exit(int status, char *buf, size_t len);
 int gdl_format_number(double n, char *buf, size_t len);
 int gdl_backoff_ms(int attempt, int first_ms, int max_ms);
+#define GDL_RETRY_CAP_MS (300 * 1000) /* a retry waits 5 minutes at most, unless retry_backoff is longer */
+int64_t gdl_retry_delay_ms(int rerun, int64_t base_ms, double jitter);
 void gdl_sleep_ms(int ms);
 size_t gdl_utf8_len(const unsigned char *s, size_t n);
 size_t gdl_escape(char *out, size_t size, const char *in, size_t len, bool keep_newlines);
@@ -184,6 +186,9 @@ void gdl_seq_load(_Atomic uint32_t *seq, _Atomic uint64_t *words, void *dst, siz
     X(timeouts, SUM, "TIMEOUTS", "jobs_total{outcome=\"timeout\"}", "jobs failed for running past their timeout") \
     X(poisoned, SUM, "POISONED", "jobs_total{outcome=\"poisoned\"}",                                              \
       "jobs failed unrun: they had killed max_attempts processes")                                                \
+    X(retries, SUM, "RETRIES", "job_retries_total", "failed jobs run again (retries, gdlua.retry)")               \
+    X(rate_waits, SUM, "LIMITED", "rate_limit_waits_total",                                                       \
+      "times a process waited for its pool's rate_limit before taking its next job")                              \
     X(busy_us, SUM, NULL, NULL, "microseconds spent running jobs")                                                \
     X(last_run, LATEST, "LASTRUN", "last_run_timestamp_seconds", "when a job last started (unix)")                \
     X(last_error, LATEST, "LASTERROR", "last_error_timestamp_seconds", "when a job last failed (unix)")
@@ -222,6 +227,16 @@ void gdl_slot_job_begin(const char *handle, const char *unique, int64_t now_ms);
 enum { GDL_JOB_DONE, GDL_JOB_FAILED, GDL_JOB_TIMEOUT, GDL_JOB_POISONED };
 void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t now_ms);
 void gdl_slot_job_unanswered(int64_t now_ms);
+void gdl_slot_job_retry(void);
+void gdl_slot_job_returned(int64_t now_ms);
+void gdl_slot_rate_waited(void);
+/* A pool's rate limit, shared by its processes (and kept across reloads)
+ * under its name: a bucket's index, or -1 when the table is full. */
+#define GDL_BUCKETS_MAX 256
+int gdl_slot_bucket(const char *pool_name);
+/* Reserves the next start in bucket b, one each interval_us: when the
+ * caller may start (CLOCK_MONOTONIC µs; now_us or later). */
+int64_t gdl_slot_bucket_take(int b, int64_t interval_us, int64_t now_us);
 void gdl_slot_recycle(int64_t now_ms);
 void gdl_slot_exit(void);
 
@@ -265,6 +280,7 @@ typedef struct gdl_pool {
     int max_attempts;  /* deaths before a job is failed unrun; -1: --max_attempts */
     int max_jobs;      /* a process that served this many is replaced; -1: --max_jobs */
     int max_memory;    /* MiB of RSS past which a process is replaced; -1: --max_memory */
+    double rate_limit; /* jobs started per second, all its processes together; 0: no limit (children only) */
 } gdl_pool_t;
 
 extern gdl_pool_t *gdl_pools;

@@ -28,6 +28,9 @@ local ATTRIBUTES = {
   { "max_attempts", "number" },
   { "max_jobs", "number" },
   { "max_memory", "number" },
+  { "retries", "number" },
+  { "retry_backoff", "duration" },
+  { "rate_limit", "rate" },
   { "process_group", "name" },
   { "decode", "method" },
   { "encode", "method" },
@@ -163,6 +166,18 @@ local function check_attribute(j, k, v, layer, w)
     if not (v >= 0 and v <= 86400) then
       fail("%s must be a number of seconds from 0 to 86400, got %s", k, shown(v))
     end
+  elseif kind == "rate" then
+    -- "100/s", "30/m", "1000/h": jobs started per second, minute or hour.
+    local n, unit
+    if type(v) == "string" then
+      n, unit = v:match("^%s*(%d+%.?%d*)%s*/%s*([smh])%s*$")
+    end
+    n = tonumber(n)
+    if n == nil or n <= 0 or n > 1000000 then
+      fail("%s must be a string such as \"100/s\", \"30/m\" or \"1000/h\" (from 0 to 1000000 a unit), got %s",
+        k, type(v) == "string" and ("%q"):format(v) or tostring(v))
+    end
+    return n / ({ s = 1, m = 60, h = 3600 })[unit]
   elseif kind == "name" then
     if v == "" then
       fail("%s must be a non-empty string, got an empty name", k)
@@ -297,6 +312,7 @@ local function finalize(w, new_pools, new_functions)
       worker = w, fn = j.fn, where = j.where,
       decode = a.decode, encode = a.encode,
       begin = rawget(w, "begin"), finish = finish,
+      retries = a.retries or 0, retry_backoff = a.retry_backoff or 1,
     }
     local pname = a.process_group and prefix .. a.process_group or fname
     check_name(j, "process group", pname)
@@ -318,6 +334,11 @@ local function finalize(w, new_pools, new_functions)
     end
     if a.max_idle_time then
       pt.max_idle_time = math.max(pt.max_idle_time or 0, a.max_idle_time)
+    end
+    -- A group's rate limit is the strictest its members give: it guards
+    -- what they call.
+    if a.rate_limit then
+      pt.rate_limit = math.min(pt.rate_limit or math.huge, a.rate_limit)
     end
     -- A group's jobs share its processes, so the longest timeout holds,
     -- and the most lenient limits.
@@ -401,9 +422,43 @@ local function error_message(e)
   return ("the job raised an error with a %s value, not a message (error(%s)); raise a string"):format(t, t)
 end
 
+-- A retry request: what error(gdlua.retry(...)) raises.
+local Retry = {}
+Retry.__index = Retry
+Retry.__tostring = function(r) return r.why end
+
+-- How many reruns a job that asks for them without a max, and without a
+-- retries attribute, gets (Celery's max_retries default).
+local RETRY_MAX_DEFAULT = 3
+
+-- gdlua.retry("why") or gdlua.retry{"why", delay = S, max = N}: an error
+-- value asking for the job to be run again in this process, after S
+-- seconds (default: the job's retry_backoff, doubling), at most N reruns
+-- (default: the job's retries, or 3 when it has none).
+function M.retry(arg)
+  local why, delay, max
+  if type(arg) == "table" and getmetatable(arg) == nil then
+    why, delay, max = arg[1] or arg.why, arg.delay, arg.max
+  else
+    why = arg
+  end
+  if why == nil then
+    why = "the job asked for a retry"
+  elseif type(why) ~= "string" and type(why) ~= "number" then
+    error("gdlua.retry: the reason must be a string, got " .. type(why), 2)
+  end
+  if delay ~= nil and (type(delay) ~= "number" or not (delay >= 0 and delay <= 86400)) then
+    error("gdlua.retry: delay must be a number of seconds from 0 to 86400, got " .. tostring(delay), 2)
+  end
+  if max ~= nil and (type(max) ~= "number" or max < 0 or max ~= math.floor(max) or max > 1000000000) then
+    error("gdlua.retry: max must be a whole number from 0 to 1000000000, got " .. tostring(max), 2)
+  end
+  return setmetatable({ why = tostring(why), delay = delay, max = max }, Retry)
+end
+
 local function job_error(e)
   local msg = error_message(e)
-  return { msg = msg, trace = debug.traceback(msg, 2) }
+  return { msg = msg, trace = debug.traceback(msg, 2), retry = getmetatable(e) == Retry and e or nil }
 end
 
 -- Runs one gearman job in Gearman::Driver's order: decode, begin, the
@@ -413,16 +468,21 @@ end
 -- and true as a fourth value when the process should be replaced (it ran
 -- out of memory: LuaJIT then calls no error handler, and what the job
 -- grabbed may stay in the process). The C caller passes the function name
--- and the workload too: two field reads through the job's metatable less.
-function M._dispatch(job, function_name, workload)
+-- and the workload too: two field reads through the job's metatable less,
+-- and which run of the job this is (1 the first). A failure the job may
+-- be run again for adds, as fifth and sixth values, the seconds to wait
+-- and whether they are exact (gdlua.retry's delay) or the base of the
+-- doubling back-off (retry_backoff); the C caller waits and runs it again.
+function M._dispatch(job, function_name, workload, run)
   local f = functions[function_name]
   if f == nil then
     return false, "no such function: " .. tostring(function_name), ""
   end
   local w, ok, res = f.worker, true, nil
+  local decoded = true -- a workload that cannot be decoded fails every run alike: not retried
   if f.decode then
     ok, res = xpcall(f.decode, job_error, w, workload)
-    if ok then workload = res end
+    if ok then workload = res else decoded = false end
   end
   if ok and f.begin then
     ok, res = xpcall(f.begin, job_error, w, job, workload)
@@ -445,7 +505,24 @@ function M._dispatch(job, function_name, workload)
     return false, msg, msg, true
   end
   if not ok then
-    return false, res.msg, res.trace
+    run = run or 1
+    local r, msg = res.retry, res.msg
+    -- A plain error is retried only when the job has retries; a request
+    -- (gdlua.retry) up to its own max, or the job's retries, or 3.
+    local max = f.retries
+    if r then
+      max = r.max or (f.retries > 0 and f.retries or RETRY_MAX_DEFAULT)
+    end
+    if decoded and run <= max then
+      if r and r.delay then
+        return false, msg, res.trace, false, r.delay, true
+      end
+      return false, msg, res.trace, false, f.retry_backoff, false
+    end
+    if run > 1 then
+      msg = ("%s (run %d times: %d %s)"):format(msg, run, run - 1, run == 2 and "retry" or "retries")
+    end
+    return false, msg, res.trace
   end
   return true, res
 end

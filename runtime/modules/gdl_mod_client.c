@@ -579,6 +579,24 @@ static int client_call(lua_State *L)
     return 2;
 }
 
+/* opts.at (a delayed job) is refused, not ignored: a job asked for later
+ * must not run now. gearmand 1.1.20 keeps a SUBMIT_JOB_EPOCH job queued
+ * until its time (gearman_server_job_peek and _take in
+ * libgearman-server/gearmand_con.cc skip it before then), but when the
+ * time comes nothing wakes the workers sleeping on PRE_SLEEP: it would
+ * start only once other work woke one, hours later perhaps. */
+static void refuse_at(lua_State *L, int opts)
+{
+    if (opts == 0)
+        return;
+    lua_getfield(L, opts, "at");
+    if (!lua_isnil(L, -1))
+        luaL_error(L, "gdlua.client: background: at (a delayed job) is not supported: gearmand 1.1.20 holds such a "
+                      "job until its time but wakes no sleeping worker then, so it would start late or never; see "
+                      "README, \"Delayed jobs\"");
+    lua_pop(L, 1);
+}
+
 /* c:background(fn, workload [, opts]) -> handle, "host:port" | nil, message */
 static int client_background(lua_State *L)
 {
@@ -597,6 +615,7 @@ static int client_background(lua_State *L)
     workload = lua_tolstring(L, 3, &wlen);
     unique = unique_of(L, lua_istable(L, 4) ? 4 : 0);
     prio = priority_of(L, lua_istable(L, 4) ? 4 : 0);
+    refuse_at(L, lua_istable(L, 4) ? 4 : 0);
     if (wlen == 0)
         workload = NULL; /* libgearman refuses an empty workload that is not NULL */
     server_order(c, unique, order);

@@ -66,6 +66,21 @@ int main(void)
     CHECK_INT(gdl_backoff_ms(INT32_MAX, 1000, 30000), 30000);
     for (int i = 1; i < 40; i++)
         CHECK(gdl_backoff_ms(i, 100, 5000) >= gdl_backoff_ms(i - 1, 100, 5000));
+
+    /* retries: doubling from retry_backoff, the upper half jitter, capped */
+    CHECK_INT(gdl_retry_delay_ms(0, 1000, 0), 0);
+    CHECK_INT(gdl_retry_delay_ms(1, 0, 0.5), 0);
+    CHECK_INT(gdl_retry_delay_ms(1, 1000, 0), 1000);
+    CHECK_INT(gdl_retry_delay_ms(1, 1000, 0.999), 501);
+    CHECK_INT(gdl_retry_delay_ms(2, 1000, 0), 2000);
+    CHECK_INT(gdl_retry_delay_ms(3, 1000, 0.5), 3000);
+    CHECK_INT(gdl_retry_delay_ms(9, 1000, 0), 256000);
+    CHECK_INT(gdl_retry_delay_ms(10, 1000, 0), GDL_RETRY_CAP_MS);
+    CHECK_INT(gdl_retry_delay_ms(INT32_MAX, 1000, 0), GDL_RETRY_CAP_MS);
+    CHECK_INT(gdl_retry_delay_ms(5, 3600000, 0), 3600000); /* a base above the cap is kept */
+    CHECK_INT(gdl_retry_delay_ms(1, 1000, -1), 1000);      /* a jitter out of range is none */
+    for (int i = 1; i < 40; i++)
+        CHECK(gdl_retry_delay_ms(i, 50, 0.3) >= gdl_retry_delay_ms(i - 1, 50, 0.3));
     /* gdl_escape: job text made safe to show */
     {
         char out[64], big[600];
