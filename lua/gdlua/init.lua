@@ -144,7 +144,7 @@ local function check_attribute(j, k, v, layer, w)
     end
     error(msg, 0)
   end
-  local want = (kind == "name" and "string") or (kind ~= "method" and kind ~= nil and "number")
+  local want = (kind == "name" and "string") or (kind ~= "method" and kind ~= "rate" and kind ~= nil and "number")
   if want and type(v) ~= want then
     fail("%s: expected a %s, got %s", k, want, shown(v))
   end
