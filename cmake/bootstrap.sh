@@ -11,7 +11,7 @@ BUILD=${GDLUA_BUILD:-$ROOT/build}
 PACKAGES="build-essential cmake pkg-config libgearman-dev gearman-job-server gearman-tools
           libluajit2-5.1-dev libevent-dev libedit-dev libvips-dev libdeflate-dev
           libjpeg62-turbo-dev libimagequant-dev libcgif-dev libimager-perl procps clang libclang-rt-14-dev
-          libsystemd-dev python3 groff-base dpkg-dev file libjs-dygraphs prometheus chromium chromium-driver curl"
+          libsystemd-dev libcurl4-openssl-dev python3 groff-base dpkg-dev file libjs-dygraphs prometheus chromium chromium-driver curl"
 
 missing=()
 for p in $PACKAGES; do
