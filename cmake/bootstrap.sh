@@ -1,17 +1,33 @@
 #!/bin/bash
 # bootstrap.sh: installs the Debian packages gdlua needs (only those
 # missing; as root, or through sudo) and builds gdlua into build/ (or
-# $GDLUA_BUILD), configured with $GDLUA_CMAKE_ARGS. Used by
-# examples/demo.sh and tests/run.sh (once per build); prints the build
+# $GDLUA_BUILD), configured with $GDLUA_CMAKE_ARGS; prints the build
 # directory.
+#
+#   bash cmake/bootstrap.sh [demo|test]
+#
+# demo (the default; examples/demo.sh, tests/bench/run.sh): what builds
+# gdlua and runs the examples: the compiler, the libraries, gearmand and
+# its tools. test (tests/run.sh) adds what only the tests use: clang and
+# its sanitizer runtime, Prometheus' promtool, headless Chromium, busted,
+# Imager, the package tools. So the demo installs no browser.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${GDLUA_BUILD:-$ROOT/build}
-PACKAGES="build-essential cmake pkg-config libgearman-dev gearman-job-server gearman-tools
-          libluajit2-5.1-dev libevent-dev libedit-dev libvips-dev libdeflate-dev
-          libjpeg62-turbo-dev libimagequant-dev libcgif-dev libimager-perl procps clang libclang-rt-14-dev
-          libsystemd-dev libcurl4-openssl-dev python3 groff-base dpkg-dev file libjs-dygraphs prometheus chromium chromium-driver curl"
+DEMO_PACKAGES="build-essential cmake pkg-config libgearman-dev gearman-job-server gearman-tools
+               libluajit2-5.1-dev libevent-dev libedit-dev libvips-dev libdeflate-dev
+               libjpeg62-turbo-dev libimagequant-dev libsystemd-dev libcurl4-openssl-dev libjs-dygraphs procps"
+TEST_PACKAGES="clang libclang-rt-14-dev libimager-perl python3 groff-base dpkg-dev file lua-busted
+               prometheus chromium chromium-driver curl"
+case ${1:-demo} in
+demo) PACKAGES=$DEMO_PACKAGES ;;
+test) PACKAGES="$DEMO_PACKAGES $TEST_PACKAGES" ;;
+*)
+    echo "usage: $0 [demo|test]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in $PACKAGES; do

@@ -12,10 +12,15 @@
  * shutdown code and the child exits 0. A child that asked to be replaced
  * (max_jobs, max_memory) exits by itself once it has taken its last job,
  * and one whose job's answer could not be sent exits 1 (job_over).
- * SIGXCPU is the master's word that the job ran past its timeout: a Lua
- * hook, set from the handler (which lua_sethook allows), raises an error
- * in the job's Lua code at its next call, return or 1000 instructions, so
- * the job fails with a message and the process lives; code stuck in C is
+ * SIGUSR2 is the master's word that a job server is back: the worker is
+ * interrupted the same way (after its job) and a fresh one connects to
+ * every server (a sleeping libgearman worker drops a lost connection
+ * silently, and would not connect again before a job from another server
+ * woke it). SIGXCPU is the master's word that the job ran past its
+ * timeout: a Lua hook, set from the handler (which lua_sethook allows),
+ * raises an error in the job's Lua code at its next call, return or 1000
+ * instructions, so the job fails with a message and the process lives;
+ * code stuck in C is
  * SIGKILLed by the master.
  */
 #include <errno.h>
@@ -34,11 +39,10 @@
 
 #define CHILD_HOOKS_MAX 16
 
-bool gdl_is_master;
 static void (*child_hooks[CHILD_HOOKS_MAX])(void);
 static int nchild_hooks;
 
-static volatile sig_atomic_t stopping, timed_out, in_job;
+static volatile sig_atomic_t stopping, timed_out, in_job, reconnect;
 static bool job_timed_out;             /* the hook raised the timeout in this job */
 static uint64_t taken;                 /* jobs this process has taken */
 static uint64_t last_job = UINT64_MAX; /* it takes no job past this many: it asked to be replaced */
@@ -92,12 +96,21 @@ static void on_stop(int sig)
     errno = saved;
 }
 
+static void on_reconnect(int sig)
+{
+    int saved = errno;
+
+    reconnect = 1;
+    gearman_kill(worker_id, GEARMAN_INTERRUPT);
+    errno = saved;
+}
+
 static void child_signals(void)
 {
     struct sigaction sa;
     sigset_t all;
 
-    static const int ignored[] = {SIGHUP, SIGPIPE, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGPOLL, SIGXFSZ, SIGPWR};
+    static const int ignored[] = {SIGHUP, SIGPIPE, SIGALRM, SIGVTALRM, SIGPROF, SIGPOLL, SIGXFSZ, SIGPWR};
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
@@ -113,6 +126,8 @@ static void child_signals(void)
     sigaction(SIGQUIT, &sa, NULL);
     sa.sa_handler = on_reopen_log;
     sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = on_reconnect;
+    sigaction(SIGUSR2, &sa, NULL);
     sa.sa_handler = on_timeout;
     sigaction(SIGXCPU, &sa, NULL);
     sigemptyset(&all);
@@ -377,6 +392,7 @@ void gdl_child_run(int pool_index, int slot)
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGUSR2);
     if (getppid() != gdl_master_pid)
         stopping = 1; /* the master died before PR_SET_PDEATHSIG took hold */
     gdl_slot_idle(gdl_now_ms());
@@ -393,21 +409,26 @@ void gdl_child_run(int pool_index, int slot)
             failures = 0;
             continue;
         }
-        if (rc == GEARMAN_SHUTDOWN || rc == GEARMAN_SHUTDOWN_GRACEFUL || stopping || unanswered)
+        if (stopping || unanswered || ((rc == GEARMAN_SHUTDOWN || rc == GEARMAN_SHUTDOWN_GRACEFUL) && !reconnect))
             break;
         if (rc == GEARMAN_IO_WAIT || rc == GEARMAN_NO_JOBS || rc == GEARMAN_TIMEOUT)
             continue;
-        /* Down or lost job server: libgearman fails at once on every
-         * call, so the back-off is ours. */
-        delay = gdl_backoff_ms(failures + 1, 100, 250);
-        if (failures == 0 || failures % 20 == 0)
-            gdl_warn("%s: %s; retrying every %d ms or less", pool->name, gearman_worker_error(w), delay);
-        failures++;
-        gdl_sleep_ms(delay);
+        if (rc == GEARMAN_SHUTDOWN || rc == GEARMAN_SHUTDOWN_GRACEFUL) {
+            gdl_debug("%s: connecting to the job servers again", pool->name);
+        } else {
+            /* Down or lost job server: libgearman fails at once on every
+             * call, so the back-off is ours. */
+            delay = gdl_backoff_ms(failures + 1, 100, 250);
+            if (failures == 0 || failures % 20 == 0)
+                gdl_warn("%s: %s; retrying every %d ms or less", pool->name, gearman_worker_error(w), delay);
+            failures++;
+            gdl_sleep_ms(delay);
+        }
         /* A fresh worker: libgearman 1.1.20 forgets the client id on
          * reconnect, and setting it again drops the CAN_DO registrations.
          * Signals wait meanwhile, so on_stop never sees a freed worker. */
         sigprocmask(SIG_BLOCK, &stop_signals, &old);
+        reconnect = 0; /* this fresh worker connects to every server */
         gearman_worker_free(w);
         w = worker_new();
         worker_id = gearman_worker_id(w);

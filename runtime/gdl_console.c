@@ -13,27 +13,30 @@
  * HTTP endpoint's /status.json is `json` too (gdl_console_json).
  *
  * Bad input never hurts the master: lines over 4 KiB are refused and
- * the connection closed, a client that stops reading is dropped once
- * 1 MiB of replies waits, an idle one after 5 minutes, and connections
- * beyond the limit are refused. With --console_token, nothing but
- * "auth TOKEN" is accepted until it succeeds.
+ * the connection closed, a line holding a NUL is answered with an error,
+ * a client that stops reading is dropped once 1 MiB of replies waits. A
+ * connection must send its first command within 10 s (with
+ * --console_token: authenticate within 5 s), finish a line within 5 s
+ * of beginning it, and is closed after 5 minutes idle; at the limit of
+ * connections a new one closes the oldest idle one (gdl_listen.c), those
+ * that never sent a command first. With --console_token, nothing but
+ * "auth TOKEN" is accepted until it succeeds; a wrong token pauses the
+ * tries from its address for a second. Replies are written before a
+ * connection closes, on quit and when the client half-closes: lines sent
+ * before the end are all answered (the last even without its line end);
+ * at the master's end too (gdl_listen_close), so a client waiting for a
+ * reload's answer gets "ERR reload_failed: shutting down".
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 
 #include "gdl_console_commands.h"
 #include "gdlua.h"
@@ -41,36 +44,46 @@
 #define LINE_MAX_BYTES   4096
 #define OUTPUT_MAX_BYTES (1 << 20)
 #define IDLE_TIMEOUT_S   300
+#define FIRST_TIMEOUT_S  10   /* to send a first command */
 #define AUTH_TIMEOUT_S   5    /* to authenticate, with --console_token */
 #define LINE_TIMEOUT_S   5    /* to finish a line once it has begun */
-#define AUTH_PAUSE_MS    1000 /* after a wrong token, every auth is refused this long */
+#define AUTH_PAUSE_MS    1000 /* after a wrong token, every auth from its address is refused this long */
 #define CLIENTS_MAX      512
 #define ARGS_MAX         64
 
-typedef struct conn {
-    struct bufferevent *bev;
-    struct event *deadline; /* authenticate, or finish the line begun, by then */
-    bool authed;
+typedef struct {
+    gdl_conn_t base;
+    struct event *deadline; /* authenticate, send a first command, or finish the line begun, by then */
+    int deadline_kind;      /* which of those it is armed for */
+    gdl_console_client_t client;
+    bool used;    /* a command has run */
     bool closing; /* free once the reply is written */
     bool waiting; /* for a reload's outcome: reads no more lines meanwhile */
-    struct conn *prev, *next;
+    bool ended;   /* the client has sent all it will (EOF): close once all is answered */
 } conn_t;
 
 typedef struct {
     const char *name;
     const char *args;
     int min_args, max_args; /* arguments after the name; -1: no limit */
-    int (*run)(struct evbuffer *out, int argc, char **argv, bool *authed);
+    int (*run)(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl);
     const char *help;
 } console_cmd_t;
 
 enum { REPLY, NO_REPLY, CLOSE, WAIT };
 
-static struct evconnlistener *listener;
-static conn_t *conns;
-static int nconns;
+static int on_conn(gdl_conn_t *base);
+static void on_conn_free(gdl_conn_t *base);
+
+static gdl_listener_t listener = {.who = "console",
+                                  .without = "a console",
+                                  .conn_size = sizeof(conn_t),
+                                  .max = CLIENTS_MAX,
+                                  .busy_reply = "ERR too_many_connections\r\n.\r\n",
+                                  .on_conn = on_conn,
+                                  .on_free = on_conn_free};
 static char token[256];
-static int64_t auth_paused_until_ms; /* guesses are slowed to one a pause */
+static gdl_lockout_t lockout; /* guesses are slowed to one a pause per address */
 
 static void reply(struct evbuffer *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -166,7 +179,7 @@ static int out_of_memory(struct evbuffer *out)
     return REPLY;
 }
 
-static int cmd_status(struct evbuffer *out, int argc, char **argv, bool *authed)
+static int cmd_status(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl)
 {
     row_t *rows = rows_collect();
     int w[4] = {0};
@@ -185,7 +198,7 @@ static int cmd_status(struct evbuffer *out, int argc, char **argv, bool *authed)
     return REPLY;
 }
 
-static int cmd_show(struct evbuffer *out, int argc, char **argv, bool *authed)
+static int cmd_show(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl)
 {
     static gdl_proc_info_t procs[GDL_PROCS_MAX];
     int k = find_pool(argv[1]), w[4] = {0}, n;
@@ -251,22 +264,22 @@ static int set_processes(struct evbuffer *out, const char *name, const char *min
     return REPLY;
 }
 
-static int cmd_set_min(struct evbuffer *out, int argc, char **argv, bool *authed)
+static int cmd_set_min(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl)
 {
     return set_processes(out, argv[1], argv[2], NULL);
 }
 
-static int cmd_set_max(struct evbuffer *out, int argc, char **argv, bool *authed)
+static int cmd_set_max(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl)
 {
     return set_processes(out, argv[1], NULL, argv[2]);
 }
 
-static int cmd_set_both(struct evbuffer *out, int argc, char **argv, bool *authed)
+static int cmd_set_both(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl)
 {
     return set_processes(out, argv[1], argv[2], argv[3]);
 }
 
-static int cmd_kill(struct evbuffer *out, int argc, char **argv, bool *authed)
+static int cmd_kill(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl)
 {
     int pids[ARGS_MAX];
 
@@ -289,7 +302,7 @@ static int cmd_kill(struct evbuffer *out, int argc, char **argv, bool *authed)
     return REPLY;
 }
 
-static int cmd_killall(struct evbuffer *out, int argc, char **argv, bool *authed)
+static int cmd_killall(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl)
 {
     if (argc < 2) {
         reply(out, "ERR invalid_value: no job_names given");
@@ -311,12 +324,12 @@ static int cmd_killall(struct evbuffer *out, int argc, char **argv, bool *authed
     return REPLY;
 }
 
-static int cmd_quit(struct evbuffer *out, int argc, char **argv, bool *authed)
+static int cmd_quit(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl)
 {
     return CLOSE;
 }
 
-static int cmd_shutdown(struct evbuffer *out, int argc, char **argv, bool *authed)
+static int cmd_shutdown(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl)
 {
     gdl_info("console: shutdown");
     gdl_master_shutdown();
@@ -324,14 +337,14 @@ static int cmd_shutdown(struct evbuffer *out, int argc, char **argv, bool *authe
 }
 
 /* Answered once the load has succeeded or failed (on_reloaded). */
-static int cmd_reload(struct evbuffer *out, int argc, char **argv, bool *authed)
+static int cmd_reload(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl)
 {
     gdl_info("console: reload");
     gdl_master_reload("console reload");
     return WAIT;
 }
 
-static int cmd_version(struct evbuffer *out, int argc, char **argv, bool *authed)
+static int cmd_version(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl)
 {
     reply(out, "gdlua %s", GDLUA_VERSION);
     return REPLY;
@@ -370,7 +383,7 @@ static void mean_p99(const gdl_counters_t *c, double *mean_ms, double *p99_ms)
     *p99_ms = gdl_counters_percentile_us(c, 0.99) / 1000.0;
 }
 
-static int cmd_stats(struct evbuffer *out, int argc, char **argv, bool *authed)
+static int cmd_stats(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl)
 {
     enum { CELL = 48, COLS_MAX = 5 + NCOUNTERS };
     const char *head[COLS_MAX] = {"JOB", "PROCESSES", "BUSY"};
@@ -424,15 +437,22 @@ static int cmd_stats(struct evbuffer *out, int argc, char **argv, bool *authed)
 
 void gdl_console_json_string(struct evbuffer *out, const char *s)
 {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t len = strlen(s);
+
     evbuffer_add(out, "\"", 1);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            evbuffer_add_printf(out, "\\%c", ch);
-        else if (ch < 0x20 || ch == 0x7f)
-            evbuffer_add_printf(out, "\\u%04x", ch);
-        else
-            evbuffer_add(out, s, 1);
+    for (size_t i = 0, n; i < len; i += n) {
+        n = gdl_utf8_len(u + i, len - i);
+        if (n == 0) {
+            evbuffer_add_printf(out, "\\\\x%02x", u[i]); /* the text \xHH: a backslash, escaped */
+            n = 1;
+        } else if (u[i] == '"' || u[i] == '\\') {
+            evbuffer_add_printf(out, "\\%c", u[i]);
+        } else if (u[i] < 0x20 || u[i] == 0x7f) {
+            evbuffer_add_printf(out, "\\u%04x", u[i]);
+        } else {
+            evbuffer_add(out, u + i, n);
+        }
     }
     evbuffer_add(out, "\"", 1);
 }
@@ -536,7 +556,7 @@ int gdl_console_json(struct evbuffer *out)
     return 0;
 }
 
-static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
+static int cmd_json(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl)
 {
     if (gdl_console_json(out) < 0)
         return out_of_memory(out);
@@ -544,26 +564,28 @@ static int cmd_json(struct evbuffer *out, int argc, char **argv, bool *authed)
     return REPLY;
 }
 
-static int cmd_auth(struct evbuffer *out, int argc, char **argv, bool *authed)
+static int cmd_auth(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl)
 {
-    int64_t now = gdl_now_ms();
+    char peer[64];
 
-    if (token[0] && now < auth_paused_until_ms) {
-        reply(out, "ERR auth_paused: a wrong token was given; try again in a second");
-        return CLOSE;
-    }
-    if (token[0] == '\0' || gdl_token_equal(argv[1], strlen(argv[1]), token)) {
-        *authed = true;
+    switch (token[0] ? gdl_auth_check(&lockout, cl->peer, argv[1], strlen(argv[1]), token, gdl_now_ms(), AUTH_PAUSE_MS)
+                     : GDL_AUTH_OK) {
+    case GDL_AUTH_OK:
+        cl->authed = true;
         reply(out, "OK");
         return REPLY;
+    case GDL_AUTH_PAUSED:
+        reply(out, "ERR auth_paused: a wrong token was given; try again in a second");
+        return CLOSE;
+    default:
+        gdl_warn("console: a wrong token from %s; refusing its tries for %d ms",
+                 gdl_peer_name(cl->peer, peer, sizeof(peer)), AUTH_PAUSE_MS);
+        reply(out, "ERR invalid_token");
+        return CLOSE;
     }
-    auth_paused_until_ms = now + AUTH_PAUSE_MS;
-    gdl_warn("console: a wrong token; refusing every auth for %d ms", AUTH_PAUSE_MS);
-    reply(out, "ERR invalid_token");
-    return CLOSE;
 }
 
-static int cmd_help(struct evbuffer *out, int argc, char **argv, bool *authed);
+static int cmd_help(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl);
 
 static const console_cmd_t commands[] = {
 #define GDL_X(name, args, min_args, max_args, run, help) {name, args, min_args, max_args, run, help},
@@ -573,7 +595,7 @@ static const console_cmd_t commands[] = {
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
-static int cmd_help(struct evbuffer *out, int argc, char **argv, bool *authed)
+static int cmd_help(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl)
 {
     char lhs[64];
 
@@ -597,12 +619,17 @@ static const char *sanitize(const char *s, char *buf, size_t len)
 
 /* Runs one command line; the reply goes to out. Returns what to do with
  * the connection. Used by the connections below and by the fuzzer. */
-int gdl_console_execute(char *line, struct evbuffer *out, bool *authed)
+int gdl_console_execute(char *line, size_t len, struct evbuffer *out, gdl_console_client_t *cl)
 {
     char *argv[ARGS_MAX], *save = NULL, buf[80];
     const console_cmd_t *cmd = NULL;
     int argc = 0, rc;
 
+    if (memchr(line, '\0', len)) {
+        reply(out, "ERR invalid_line: a NUL byte");
+        evbuffer_add(out, ".\r\n", 3);
+        return GDL_CONSOLE_CONTINUE;
+    }
     for (char *t = strtok_r(line, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
         if (argc == ARGS_MAX) {
             reply(out, "ERR too_many_arguments: at most %d", ARGS_MAX - 1);
@@ -618,7 +645,7 @@ int gdl_console_execute(char *line, struct evbuffer *out, bool *authed)
             cmd = &commands[i];
     if (cmd == NULL) {
         reply(out, "ERR unknown_command: %s", sanitize(argv[0], buf, sizeof(buf)));
-    } else if (!*authed && cmd->run != cmd_auth && cmd->run != cmd_quit) {
+    } else if (!cl->authed && cmd->run != cmd_auth && cmd->run != cmd_quit) {
         reply(out, "ERR auth_required: send auth TOKEN first");
     } else if (argc - 1 < cmd->min_args || (cmd->max_args >= 0 && argc - 1 > cmd->max_args)) {
         reply(out, "ERR %s: usage: %s%s%s", argc - 1 < cmd->min_args ? "missing_argument" : "too_many_arguments",
@@ -626,7 +653,7 @@ int gdl_console_execute(char *line, struct evbuffer *out, bool *authed)
     } else {
         size_t before = evbuffer_get_length(out);
 
-        rc = cmd->run(out, argc, argv, authed);
+        rc = cmd->run(out, argc, argv, cl);
         if (rc == WAIT)
             return GDL_CONSOLE_WAIT;
         if (rc == CLOSE && evbuffer_get_length(out) == before)
@@ -640,44 +667,53 @@ int gdl_console_execute(char *line, struct evbuffer *out, bool *authed)
     return GDL_CONSOLE_CONTINUE;
 }
 
-static void conn_free(conn_t *c)
+/* ---- connections ---- */
+
+enum { NO_DEADLINE, AUTH_DEADLINE, FIRST_DEADLINE, LINE_DEADLINE };
+
+static void on_conn_free(gdl_conn_t *base)
 {
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    conn_t *c = (conn_t *)base;
+
     if (c->deadline)
         event_free(c->deadline);
-    bufferevent_free(c->bev);
-    free(c);
-    nconns--;
 }
 
-/* A connection that did not authenticate in time, or holds a line
- * unfinished: its slot goes to someone else. */
+/* A connection that did not authenticate or send a command in time, or
+ * holds a line unfinished: its slot goes to someone else. */
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     conn_t *c = arg;
 
-    gdl_debug("console: dropping a connection that %s", c->authed ? "left a line unfinished" : "did not authenticate");
-    conn_free(c);
+    gdl_debug("console: dropping a connection that %s", !c->client.authed ? "did not authenticate"
+                                                        : !c->used        ? "sent no command"
+                                                                          : "left a line unfinished");
+    gdl_conn_free(&c->base);
 }
 
-/* Arms or clears the deadline: while unauthenticated (with a token), and
- * while a line has begun but not ended. */
+/* Arms the deadline the connection's state calls for (each from when
+ * that state began: bytes arriving do not extend it), and ranks it for
+ * eviction: one that never sent a command first, then one holding a line
+ * unfinished, then one idle; never one waiting for a reload's answer or
+ * closing. */
 static void set_deadline(conn_t *c)
 {
-    bool partial = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
+    static const int secs[] = {0, AUTH_TIMEOUT_S, FIRST_TIMEOUT_S, LINE_TIMEOUT_S};
+    bool partial = evbuffer_get_length(bufferevent_get_input(c->base.bev)) > 0;
+    int kind = c->waiting || c->closing ? NO_DEADLINE
+               : !c->client.authed      ? AUTH_DEADLINE
+               : !c->used               ? FIRST_DEADLINE
+               : partial                ? LINE_DEADLINE
+                                        : NO_DEADLINE;
 
-    if (!c->authed || partial) {
-        if (!evtimer_pending(c->deadline, NULL)) {
-            struct timeval tv = {c->authed ? LINE_TIMEOUT_S : AUTH_TIMEOUT_S, 0};
-            evtimer_add(c->deadline, &tv);
-        }
-    } else {
-        evtimer_del(c->deadline);
+    c->base.evictable = c->waiting || c->closing ? 0 : !c->used ? 3 : partial ? 2 : 1;
+    if (kind == c->deadline_kind)
+        return;
+    c->deadline_kind = kind;
+    evtimer_del(c->deadline);
+    if (kind != NO_DEADLINE) {
+        struct timeval tv = {secs[kind], 0};
+        evtimer_add(c->deadline, &tv);
     }
 }
 
@@ -686,61 +722,77 @@ static void on_write(struct bufferevent *bev, void *arg)
     conn_t *c = arg;
 
     if (c->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-        conn_free(c);
+        gdl_conn_free(&c->base);
 }
 
-/* Answers, then closes once the answer is written. */
-static void close_with(conn_t *c, const char *msg)
+/* Closes the connection once msg (if any) and every reply before it are
+ * written. false: it is closed already (nothing was left to write). */
+static bool close_after(conn_t *c, const char *msg)
 {
     if (msg)
-        bufferevent_write(c->bev, msg, strlen(msg));
+        bufferevent_write(c->base.bev, msg, strlen(msg));
+    if (evbuffer_get_length(bufferevent_get_output(c->base.bev)) == 0) {
+        gdl_conn_free(&c->base);
+        return false;
+    }
     c->closing = true;
-    bufferevent_disable(c->bev, EV_READ);
-    on_write(c->bev, c);
+    bufferevent_disable(c->base.bev, EV_READ);
+    set_deadline(c);
+    return true;
+}
+
+/* Runs the lines received, in order; once the client has ended (EOF),
+ * the last one even without its line end, then closes once every reply
+ * is written. false: c is freed. */
+static bool serve(conn_t *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->base.bev), *out = bufferevent_get_output(c->base.bev);
+
+    while (!c->closing && !c->waiting) {
+        size_t len;
+        char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
+        int rc;
+
+        if (line == NULL && c->ended && (len = evbuffer_get_length(in)) > 0 && (line = malloc(len + 1)) != NULL) {
+            evbuffer_remove(in, line, len);
+            line[len] = '\0';
+        }
+        if (line == NULL)
+            break;
+        if (len > LINE_MAX_BYTES) {
+            free(line);
+            return close_after(c, "ERR line_too_long: at most 4096 bytes\r\n.\r\n");
+        }
+        c->used |= strspn(line, " \t") < len; /* a command, not an empty line */
+        rc = gdl_console_execute(line, len, out, &c->client);
+        free(line);
+        if (rc == GDL_CONSOLE_CLOSE || rc == GDL_CONSOLE_CLOSE_AFTER)
+            return close_after(c, NULL);
+        if (rc == GDL_CONSOLE_WAIT) {
+            c->waiting = true;
+            bufferevent_disable(c->base.bev, EV_READ);
+        }
+        if (evbuffer_get_length(out) > OUTPUT_MAX_BYTES) {
+            gdl_warn("console: dropping a client that does not read its replies");
+            gdl_conn_free(&c->base);
+            return false;
+        }
+    }
+    if (c->closing || c->waiting) {
+        set_deadline(c);
+        return true;
+    }
+    if (evbuffer_get_length(in) > LINE_MAX_BYTES)
+        return close_after(c, "ERR line_too_long: at most 4096 bytes\r\n.\r\n");
+    if (c->ended)
+        return close_after(c, NULL);
+    set_deadline(c);
+    return true;
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
-    conn_t *c = arg;
-    struct evbuffer *in = bufferevent_get_input(bev), *out = bufferevent_get_output(bev);
-    size_t len;
-    char *line;
-
-    while (!c->closing && (line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) != NULL) {
-        int rc;
-
-        if (len > LINE_MAX_BYTES) {
-            free(line);
-            close_with(c, "ERR line_too_long: at most 4096 bytes\r\n.\r\n");
-            return;
-        }
-        rc = gdl_console_execute(line, out, &c->authed);
-        free(line);
-        if (rc == GDL_CONSOLE_CLOSE) {
-            conn_free(c);
-            return;
-        }
-        if (rc == GDL_CONSOLE_CLOSE_AFTER) {
-            close_with(c, NULL);
-            return;
-        }
-        if (rc == GDL_CONSOLE_WAIT) {
-            c->waiting = true;
-            bufferevent_disable(bev, EV_READ);
-            return;
-        }
-        if (evbuffer_get_length(out) > OUTPUT_MAX_BYTES) {
-            gdl_warn("console: dropping a client that does not read its replies");
-            conn_free(c);
-            return;
-        }
-    }
-    if (!c->closing && evbuffer_get_length(in) > LINE_MAX_BYTES) {
-        close_with(c, "ERR line_too_long: at most 4096 bytes\r\n.\r\n");
-        return;
-    }
-    if (!c->closing)
-        set_deadline(c);
+    serve(arg);
 }
 
 /* A reload has ended: the connections waiting for it get the answer
@@ -748,88 +800,64 @@ static void on_read(struct bufferevent *bev, void *arg)
 static void on_reloaded(bool ok, const char *msg)
 {
     char text[600];
-    conn_t *next;
+    gdl_conn_t *next;
 
     gdl_escape(text, sizeof(text), msg, strcspn(msg, "\n"), false);
-    for (conn_t *c = conns; c; c = next) {
-        next = c->next;
+    for (gdl_conn_t *b = listener.first; b; b = next) {
+        conn_t *c = (conn_t *)b;
+
+        next = b->next;
         if (!c->waiting)
             continue;
         c->waiting = false;
-        evbuffer_add_printf(bufferevent_get_output(c->bev), "%s%s\r\n.\r\n", ok ? "OK " : "ERR reload_failed: ", text);
-        bufferevent_enable(c->bev, EV_READ);
-        on_read(c->bev, c);
+        evbuffer_add_printf(bufferevent_get_output(b->bev), "%s%s\r\n.\r\n", ok ? "OK " : "ERR reload_failed: ", text);
+        if (!c->ended)
+            bufferevent_enable(b->bev, EV_READ);
+        serve(c);
     }
 }
 
+/* The client's end (EOF): what it sent before is answered, then the
+ * connection closes. A timeout or an error closes it at once. */
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
-    conn_free(arg);
+    conn_t *c = arg;
+
+    if ((what & BEV_EVENT_EOF) && !c->closing) {
+        c->ended = true;
+        serve(c);
+        return;
+    }
+    gdl_conn_free(&c->base);
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+static int on_conn(gdl_conn_t *base)
 {
-    struct event_base *base = evconnlistener_get_base(l);
+    conn_t *c = (conn_t *)base;
     struct timeval idle = {IDLE_TIMEOUT_S, 0};
-    conn_t *c;
 
-    if (nconns >= CLIENTS_MAX) {
-        static const char msg[] = "ERR too_many_connections\r\n.\r\n";
-        ssize_t w = send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
-        (void)w;
-        evutil_closesocket(fd);
-        return;
-    }
-    c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        evutil_closesocket(fd);
-        return;
-    }
-    c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-    c->deadline = c->bev ? evtimer_new(base, on_deadline, c) : NULL;
-    if (c->bev == NULL || c->deadline == NULL) {
-        if (c->bev)
-            bufferevent_free(c->bev);
-        else
-            evutil_closesocket(fd);
-        free(c);
-        return;
-    }
-    c->authed = token[0] == '\0';
-    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-    bufferevent_set_timeouts(c->bev, &idle, &idle);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    c->next = conns;
-    if (conns)
-        conns->prev = c;
-    conns = c;
-    nconns++;
+    if ((c->deadline = evtimer_new(bufferevent_get_base(base->bev), on_deadline, c)) == NULL)
+        return -1;
+    c->client.authed = token[0] == '\0';
+    c->client.peer = (const struct sockaddr *)&base->peer;
+    bufferevent_setcb(base->bev, on_read, on_write, on_event, c);
+    bufferevent_set_timeouts(base->bev, &idle, &idle);
+    bufferevent_enable(base->bev, EV_READ | EV_WRITE);
     set_deadline(c);
+    return 0;
 }
 
 static void console_close(void)
 {
-    while (conns)
-        conn_free(conns);
-    if (listener)
-        evconnlistener_free(listener);
-    listener = NULL;
+    gdl_listen_close(&listener);
 }
 
-/* In a new child: the listening socket and connections are the master's.
- * Closed once (a later fork of the child must not close what took their
- * numbers); the structures stay, the child never runs the loop. */
-static void after_fork(void)
+static void on_master(const gdl_event_t *ev, void *arg)
 {
-    static bool closed;
-
-    if (closed)
-        return;
-    closed = true;
-    if (listener)
-        close(evconnlistener_get_fd(listener));
-    for (conn_t *c = conns; c; c = c->next)
-        close(bufferevent_getfd(c->bev));
+    if (ev->event == GDL_EV_RELOADED)
+        on_reloaded(ev->ok, ev->msg);
+    else
+        console_close();
 }
 
 /* Starts listening. A configuration error (bad address, unreadable token,
@@ -837,41 +865,20 @@ static void after_fork(void)
  * jobs are served without a console. */
 int gdl_console_init(struct event_base *base)
 {
-    struct evutil_addrinfo hints = {0}, *ai = NULL;
-    char port[16];
+    char port[16], shown[300];
     int rc;
 
     if (gdl_config.console_port == 0)
         return 0;
     if (gdl_config.console_token && gdl_token_read(gdl_config.console_token, token, sizeof(token), "console") < 0)
         return -1;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
     snprintf(port, sizeof(port), "%d", gdl_config.console_port);
-    rc = evutil_getaddrinfo(gdl_config.console_bind, port, &hints, &ai);
-    if (rc != 0) {
-        gdl_error("console: bad --console_bind %s: %s", gdl_config.console_bind, evutil_gai_strerror(rc));
-        return -1;
-    }
-    if (!gdl_is_loopback(ai->ai_addr) && token[0] == '\0' && !gdl_config.console_insecure) {
-        gdl_error("console: refusing to listen on %s without --console_token (or --console_insecure)",
-                  gdl_config.console_bind);
-        evutil_freeaddrinfo(ai);
-        return -1;
-    }
-    listener = evconnlistener_new_bind(base, on_accept, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128,
-                                       ai->ai_addr, (int)ai->ai_addrlen);
-    evutil_freeaddrinfo(ai);
-    if (listener == NULL) {
-        gdl_error("console: cannot listen on %s:%d: %s; serving jobs without a console", gdl_config.console_bind,
-                  gdl_config.console_port, strerror(errno));
-        return 0;
-    }
-    gdl_master_on_shutdown(console_close);
-    gdl_master_on_reload(on_reloaded);
-    pthread_atfork(NULL, NULL, after_fork);
-    gdl_info("console on %s:%d%s", gdl_config.console_bind, gdl_config.console_port,
-             token[0] ? " (token required)" : "");
+    snprintf(shown, sizeof(shown), "%s:%d", gdl_config.console_bind, gdl_config.console_port);
+    rc = gdl_listen(&listener, base, gdl_config.console_bind, port, gdl_config.console_bind, shown, token[0] != '\0',
+                    gdl_config.console_insecure);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    gdl_master_on(GDL_EV_SHUTDOWN | GDL_EV_RELOADED, on_master, NULL);
+    gdl_info("console on %s%s", shown, token[0] ? " (token required)" : "");
     return 0;
 }

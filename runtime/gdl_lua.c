@@ -5,6 +5,8 @@
  * C modules, --lib and --cpath), finds every *.lua below the script
  * directories, has lua/gdlua/init.lua load and validate each one, and
  * copies the resulting process types into gdl_pools for the master.
+ * The same search, as a list, is gdlua.core.find_modules for
+ * gdlua.testing (lua/gdlua/testing.lua), which loads tests' modules.
  * Uses gdl_job.c for the C half of the API.
  */
 #include <dirent.h>
@@ -603,6 +605,46 @@ int gdl_lua_load_pools(char *err, size_t errlen)
     lua_pop(L, 1);
     snprintf(err, errlen, "%s", first_error);
     return failed;
+}
+
+/* gdlua.core.find_modules(DIR): the modules below DIR as gdlua finds and
+ * names them, in the order it loads them: { {path = ..., module = ...},
+ * ... }, and the first error (each is logged) if part of DIR could not
+ * be read, else nil. gdlua.testing loads them through gdlua._load as
+ * gdl_lua_load_pools does. */
+int gdl_lua_find_modules(lua_State *L)
+{
+    const char *root = luaL_checkstring(L, 1);
+    char outer_error[sizeof(first_error)];
+    search_t search = {0};
+    int errors;
+
+    /* Called from Lua, maybe by a module while a load is under way:
+     * that load's first error stays its own. */
+    memcpy(outer_error, first_error, sizeof(first_error));
+    first_error[0] = '\0';
+    errors = find_modules(&search, root);
+    if (search.files.n)
+        qsort(search.files.v, search.files.n, sizeof(char *), cmp_str);
+    lua_createtable(L, search.files.n, 0);
+    for (int i = 0; i < search.files.n; i++) {
+        char *module = module_name(root, search.files.v[i]);
+
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, search.files.v[i]);
+        lua_setfield(L, -2, "path");
+        lua_pushstring(L, module);
+        free(module);
+        lua_setfield(L, -2, "module");
+        lua_rawseti(L, -2, i + 1);
+    }
+    search_free(&search);
+    if (errors)
+        lua_pushstring(L, first_error);
+    else
+        lua_pushnil(L);
+    memcpy(first_error, outer_error, sizeof(first_error));
+    return 2;
 }
 
 void gdl_lua_print_pools(void)

@@ -2,12 +2,14 @@
  * gdl_main.c: the gdlua command: "gdlua [options] DIR..." loads the job
  * modules and runs the master (gdl_master.c); "gdlua run SCRIPT" runs a
  * Lua script with the gdlua modules available; "gdlua call FUNCTION"
- * submits one job (lua/gdlua/cli.lua). Serving wires the units: the
- * master's loop first, then the console and the HTTP endpoint on it,
- * then the master runs (and has a loader load the modules,
- * gdl_loader.c); gdl_daemon.c detaches before the loop exists and drops
- * privileges once the console is bound, so modules load as the user
- * given. --check loads them here.
+ * submits one job (lua/gdlua/cli.lua); "gdlua test" runs job modules'
+ * tests in process (lua/gdlua/testing.lua). Serving wires the units: the
+ * master's loop first, then the console, the HTTP endpoint and systemd's
+ * notifications on it, each listening to the master's events
+ * (gdl_master_on, from its init), then the master runs (and has a loader
+ * load the modules, gdl_generations.c); gdl_daemon.c detaches before the
+ * loop exists and drops privileges once the console is bound, so modules
+ * load as the user given. --check loads them here.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,19 +52,20 @@ static int run_script(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
-/* gdlua call FUNC [options] < in > out: lua/gdlua/cli.lua does it all;
- * its result is the exit status. */
-static int call_job(int argc, char **argv)
+/* gdlua call FUNC [options] < in > out, gdlua test [options] [PATH...]:
+ * a Lua module's main does it all (lua/gdlua/cli.lua,
+ * lua/gdlua/testing.lua); its result is the exit status. */
+static int lua_main(const char *cmd, const char *module, int argc, char **argv)
 {
     lua_State *L = gdl_L = gdl_lua_new();
     int rc;
 
     if (L == NULL) {
-        fprintf(stderr, "gdlua call: cannot create a Lua state\n");
+        fprintf(stderr, "%s: cannot create a Lua state\n", cmd);
         return 1;
     }
-    if (gdl_lua_require(L, "gdlua.cli") != 0) {
-        fprintf(stderr, "gdlua call: %s\n", lua_tostring(L, -1));
+    if (gdl_lua_require(L, module) != 0) {
+        fprintf(stderr, "%s: %s\n", cmd, lua_tostring(L, -1));
         lua_close(L);
         return 1;
     }
@@ -73,7 +76,7 @@ static int call_job(int argc, char **argv)
         lua_rawseti(L, -2, i + 1);
     }
     if (gdl_lua_pcall(L, 1, 1) != 0) {
-        fprintf(stderr, "gdlua call: %s\n", lua_tostring(L, -1));
+        fprintf(stderr, "%s: %s\n", cmd, lua_tostring(L, -1));
         lua_close(L);
         return 1;
     }
@@ -91,7 +94,9 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "run") == 0)
         return run_script(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "call") == 0)
-        return call_job(argc - 2, argv + 2);
+        return lua_main("gdlua call", "gdlua.cli", argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "test") == 0)
+        return lua_main("gdlua test", "gdlua.testing", argc - 2, argv + 2);
 
     switch (gdl_options_parse(&gdl_config, argc, argv)) {
     case GDL_OPTS_EXIT_OK:
@@ -126,6 +131,7 @@ int main(int argc, char **argv)
         return 1;
     if ((base = gdl_master_init()) == NULL || gdl_console_init(base) < 0 || gdl_http_init(base) < 0)
         return 1;
+    gdl_notify_init(base);
     if (gdl_daemon_ready() < 0)
         return 1;
     rc = gdl_master_run();

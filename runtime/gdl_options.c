@@ -242,7 +242,8 @@ static void usage(FILE *out)
 
     fprintf(out, "usage: gdlua [options] DIR...\n"
                  "       gdlua run SCRIPT.lua [ARG...]\n"
-                 "       gdlua call FUNCTION [--server HOST[:PORT]]... [--unique ID] [--timeout MS] < IN > OUT\n\n"
+                 "       gdlua call FUNCTION [--server HOST[:PORT]]... [--unique ID] [--timeout MS] < IN > OUT\n"
+                 "       gdlua test [--lib DIR]... [--cpath DIR]... [DIR|FILE]...\n\n"
                  "Serves the gearman job functions defined by every *.lua module below each DIR.\n\n"
                  "options:\n");
     for (size_t i = 0; i < NOPTIONS; i++) {
@@ -277,7 +278,9 @@ static void man(FILE *out)
         "start with everything loaded. Each pool runs between its min_processes and max_processes, scaled from the "
         "job servers' queues. The master never runs a job.",
         "gdlua run runs a Lua script with the gdlua modules available; gdlua call submits one job, its workload "
-        "read from standard input and its result written to standard output.",
+        "read from standard input and its result written to standard output; gdlua test runs the tests of every "
+        "*_test.lua and test_*.lua file below each DIR in process, without gearmand (gdlua.testing, see the README), "
+        "and exits 1 if one failed.",
         "Options take Gearman::Driver's spellings (--max_idle_time); dashes work too (--max-idle-time), as does "
         "--name=value.",
         NULL,
@@ -325,6 +328,8 @@ static void man(FILE *out)
     gdl_roff(out, "gdlua run SCRIPT.lua [ARG...]\n");
     fputs(".br\n", out);
     gdl_roff(out, "gdlua call FUNCTION [--server HOST[:PORT]]... [--unique ID] [--timeout MS] < IN > OUT\n");
+    fputs(".br\n", out);
+    gdl_roff(out, "gdlua test [--lib DIR]... [--cpath DIR]... [DIR|FILE]...\n");
     fputs(".SH DESCRIPTION\n", out);
     man_text(out, description);
     fputs(".SH OPTIONS\n", out);

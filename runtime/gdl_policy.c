@@ -7,27 +7,42 @@
  * so every rule here is unit-tested as numbers (tests/unit/test_policy.c).
  *
  * Counting: a busy process counts as busy only if it took its job before
- * the poll behind the queue figure was sent; one that took it after took
- * it from that very queue, so it counts once, as available (neither busy
- * nor idle, and never stopped). Starting processes count as available.
+ * the oldest poll that shows jobs waiting was sent; one that took it
+ * after may have taken it from that very queue, so it counts once, as
+ * available (neither busy nor idle, and never stopped). Polls showing
+ * nothing waiting cannot hold its job in their queue. Starting processes
+ * count as available.
  *
- * Up: a pool's waiting jobs (summed over servers) are split among the n
- * gdlua instances serving it: the instance of rank r takes
+ * Up: the waiting jobs (summed over servers) that other instances' free
+ * workers will not take are split among the n gdlua instances serving
+ * the pool. Free workers are those the servers list for it, less the
+ * jobs running and this instance's own free processes: gearmand hands a
+ * job to whichever worker asks first, so a job an idle process elsewhere
+ * is about to take needs no process here (at scale, each arrival would
+ * otherwise start one on a busy host while idle ones wait on another).
+ * They are not trusted once jobs have waited a whole interval with
+ * nothing running anywhere (a host cut off leaves its idle workers listed
+ * until gearmand drops the connections). The instance of rank r takes
  * floor((queue + n - 1 - r) / n), so instances that see the same queue
  * take exactly all of it between them, none twice. Ranks rotate with the
  * number of jobs running (the same figure for every instance polling at
  * once), so work arriving one job at a time goes to each instance in
- * turn. A queue that has waited a whole interval is stale and taken by
- * every instance's rounded-up share, so a stuck peer cannot hold work
- * back. The pool wants its busy processes plus its share, within
- * [min, max]. Starts for waiting work need fresh poll figures: between
- * polls the queue is stale while new processes grab jobs, and counting
- * both would start too many. Keeping min needs no poll.
+ * turn, and with the wall clock, one place an interval, so a backlog an
+ * instance cannot take (it is stuck or at its max) moves on to the next
+ * within an interval. The pool wants its busy processes plus its share,
+ * within [min, max]. Starts for waiting work need fresh poll figures:
+ * between polls the queue is stale while new processes grab jobs, and
+ * counting both would start too many. Keeping min needs no poll.
  *
  * Down: only idle processes stop, longest idle first, once idle for
  * max_idle_time, since before the poll that shows nothing waiting was
  * sent; never below min; above max (lowered at run time) idle surplus
  * stops at once.
+ *
+ * Wake: the sentinels wake the master for a pool whose processes are all
+ * busy (none idle or starting) and below max, when one more job would
+ * call for a process here were this instance first in rank; the fresh
+ * poll that follows decides, by rank.
  *
  * Crash loops (gdl_policy_crash_loop): a death we did not ask for feeds
  * the pool's back-off only when the process crashed by itself (an exit,
@@ -46,13 +61,12 @@
 
 typedef struct {
     int min, max, processes, busy, queue, peers, rank;
-    bool stale;
 } demand_t;
 
 static int wanted_starts(const demand_t *d)
 {
     int peers = d->peers < 0 ? 0 : d->peers;
-    int rank = d->stale || d->rank < 0 || d->rank > peers ? 0 : d->rank;
+    int rank = d->rank < 0 || d->rank > peers ? 0 : d->rank;
     int share = d->queue > 0 ? (d->queue + peers - rank) / (peers + 1) : 0;
     int want = d->busy + share;
 
@@ -72,24 +86,35 @@ static int by_idle_desc(const void *a, const void *b)
 
 void gdl_policy_plan(const gdl_scene_t *sc, const gdl_pool_view_t *p, gdl_plan_t *plan)
 {
-    demand_t d = {.min = p->min, .max = p->max, .processes = p->nprocs, .queue = p->queue};
-    int nidle = 0, allowed, surplus, peers = p->peers > 0 ? p->peers : 0;
-    int64_t stale_ms = sc->interval_ms > 1000 ? sc->interval_ms : 1000;
+    demand_t d = {.min = p->min, .max = p->max, .processes = p->nprocs};
+    int nidle = 0, busy_after = 0, busy_now = 0, allowed, surplus, peers = p->peers > 0 ? p->peers : 0;
+    int running = p->running > 0 ? p->running : 0, queue = p->queue > 0 ? p->queue : 0;
+    int64_t stale_ms = sc->interval_ms > 1000 ? sc->interval_ms : 1000, free_others, turn;
+    int64_t asked = p->queue_asked_ms > 0 ? p->queue_asked_ms : queue > 0 ? sc->asked_ms : INT64_MAX;
+    bool stale;
 
     for (int i = 0; i < p->nprocs; i++) {
         const gdl_proc_view_t *v = &p->procs[i];
 
-        if (v->state == GDL_SLOT_BUSY && v->since_ms < sc->asked_ms)
+        busy_now += v->state == GDL_SLOT_BUSY;
+        if (v->state == GDL_SLOT_BUSY && v->since_ms < asked)
             d.busy++;
+        else if (v->state == GDL_SLOT_BUSY)
+            busy_after++;
         else if (v->state == GDL_SLOT_IDLE)
             plan->stops[nidle++] = (gdl_stop_t){.slot = v->slot, .idle_ms = sc->now_ms - v->since_ms};
     }
     plan->settling = d.processes > d.busy + nidle;
 
-    plan->queued_since_ms = d.queue == 0 ? 0 : p->queued_since_ms ? p->queued_since_ms : sc->now_ms;
-    d.stale = d.queue > 0 && sc->now_ms - plan->queued_since_ms >= stale_ms;
+    plan->queued_since_ms = queue == 0 ? 0 : p->queued_since_ms ? p->queued_since_ms : sc->now_ms;
+    stale = queue > 0 && sc->now_ms - plan->queued_since_ms >= stale_ms;
+    free_others = (int64_t)p->workers - running - nidle - busy_after;
+    if (free_others < 0 || (stale && running == 0))
+        free_others = 0;
+    d.queue = queue > free_others ? queue - (int)free_others : 0;
     d.peers = peers;
-    d.rank = ((p->rank > 0 ? p->rank : 0) + (p->running > 0 ? p->running : 0)) % (peers + 1);
+    turn = sc->wall_ms > 0 ? sc->wall_ms / stale_ms : 0;
+    d.rank = (int)(((int64_t)(p->rank > 0 ? p->rank : 0) + running + turn % (peers + 1)) % (peers + 1));
 
     plan->starts = 0;
     plan->start_why[0] = '\0';
@@ -102,6 +127,9 @@ void gdl_policy_plan(const gdl_scene_t *sc, const gdl_pool_view_t *p, gdl_plan_t
     if (plan->starts > 0) {
         if (d.processes < d.min && d.queue == 0)
             snprintf(plan->start_why, sizeof(plan->start_why), "min %d", d.min);
+        else if (d.queue < queue)
+            snprintf(plan->start_why, sizeof(plan->start_why), "queue %d (%d left to free workers), busy %d%s", d.queue,
+                     queue - d.queue, d.busy, peers ? ", shared" : "");
         else
             snprintf(plan->start_why, sizeof(plan->start_why), "queue %d, busy %d%s", d.queue, d.busy,
                      peers ? ", shared" : "");
@@ -121,7 +149,7 @@ void gdl_policy_plan(const gdl_scene_t *sc, const gdl_pool_view_t *p, gdl_plan_t
          * may be taking the very job that poll saw assigned (its slot
          * turns busy once it has read it), so "nothing waits" is not yet
          * known for it. */
-        bool idle_enough = d.queue == 0 && plan->stops[k].idle_ms >= p->max_idle_ms;
+        bool idle_enough = queue == 0 && plan->stops[k].idle_ms >= p->max_idle_ms;
         bool expired = idle_enough && sc->now_ms - plan->stops[k].idle_ms < sc->asked_ms;
 
         plan->poll |= idle_enough && !expired;
@@ -138,7 +166,9 @@ void gdl_policy_plan(const gdl_scene_t *sc, const gdl_pool_view_t *p, gdl_plan_t
     }
 
     /* Wake us when one more job would call for a process here, were this
-     * instance first in rank (on the wake, rank decides). */
+     * instance first in rank (on the wake, rank decides): its processes
+     * all busy now, whenever they took their jobs. */
+    d.busy = busy_now;
     d.queue++;
     d.rank = 0;
     plan->wake = !p->held && d.processes < d.max && wanted_starts(&d) > 0;

@@ -1,20 +1,31 @@
 /*
- * gdl_util.c: small helpers shared by master and children: clocks, time
- * and number formatting, the back-off curve, the seqlock that lets a
- * process read a record another writes in shared memory, and the token
- * and address checks the console and the HTTP endpoint share.
+ * gdl_util.c: small helpers shared by master and children: who this
+ * process is (the master's pid and instance name, whether it is the
+ * master: set by gdl_master.c, gdl_main.c and gdl_child.c, read by
+ * units of every layer, so they sit at the bottom), clocks, a process's
+ * resident set, time, number and exit-status formatting, the back-off
+ * curve, the seqlock that lets a process read a record another writes in
+ * shared memory, and the token and address checks the console and the
+ * HTTP endpoint share.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gdlua.h"
+
+pid_t gdl_master_pid;
+bool gdl_is_master;
+char gdl_instance[128];
 
 int64_t gdl_now_ms(void)
 {
@@ -54,6 +65,41 @@ int gdl_format_number(double n, char *buf, size_t len)
     if (isinf(n))
         return snprintf(buf, len, n > 0 ? "inf" : "-inf");
     return snprintf(buf, len, "%.17g", n);
+}
+
+/* A wait() status in words: "exited with status N", "killed by signal
+ * N (NAME)[, core dumped]". */
+void gdl_format_exit(int status, char *buf, size_t len)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, len, "killed by signal %d (%s)%s", WTERMSIG(status), strsignal(WTERMSIG(status)),
+                 WCOREDUMP(status) ? ", core dumped" : "");
+    else
+        snprintf(buf, len, "ended with status 0x%x", status);
+}
+
+/* A process's resident set in MiB, from /proc/PID/statm (pages); -1 when
+ * it cannot be read (the process is gone). */
+long gdl_rss_mib(pid_t pid)
+{
+    char path[64], buf[128];
+    long size, resident;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return -1;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    if (sscanf(buf, "%ld %ld", &size, &resident) != 2)
+        return -1;
+    return resident * (sysconf(_SC_PAGESIZE) / 1024) / 1024;
 }
 
 /* The one back-off curve: nothing for attempt 0, then first_ms doubling
@@ -144,7 +190,7 @@ void gdl_seq_load(_Atomic uint32_t *seq, _Atomic uint64_t *words, void *dst, siz
 }
 
 /* The length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t gdl_utf8_len(const unsigned char *s, size_t n)
 {
     size_t len = s[0] < 0x80             ? 1
                  : (s[0] & 0xe0) == 0xc0 ? 2
@@ -177,7 +223,7 @@ size_t gdl_escape(char *out, size_t size, const char *in, size_t len, bool keep_
     if (size == 0)
         return 0;
     for (size_t i = 0; i < len;) {
-        size_t n = utf8_len(s + i, len - i);
+        size_t n = gdl_utf8_len(s + i, len - i);
         char esc[8];
         const char *w = (const char *)s + i;
         size_t wn = n;

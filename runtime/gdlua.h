@@ -3,11 +3,11 @@
  * users' C modules may use is gdlua_module.h).
  *
  * One header for the whole runtime, arranged by unit. The master
- * (gdl_master.c) has a loader (gdl_loader.c) load the job modules
- * (gdl_lua.c) into pools, one process type each, and fork children
- * (gdl_child.c) that serve one pool each;
- * per-process state crosses the fork in shared-memory slots
- * (gdl_slot.c). How many processes a pool gets is gdl_policy.c's, fed by
+ * (gdl_master.c) has a loader (gdl_loader.c, driven by
+ * gdl_generations.c) load the job modules (gdl_lua.c) into pools, one
+ * process type each, and fork children (gdl_child.c) that serve one pool
+ * each, supervised by gdl_procs.c; per-process state crosses the fork in
+ * shared-memory slots (gdl_slot.c). How many processes a pool gets is gdl_policy.c's, fed by
  * the observer (gdl_observer.c) and woken by the sentinels
  * (gdl_sentinel.c). Words: a *pool* is a process type (a gearman
  * function, or a process group of functions); a *job* is one unit of
@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <lua.h>
@@ -119,14 +120,21 @@ void gdl_options_free(gdl_config_t *cfg);
 /* Copies the attributes override sets (not GDL_UNSET) into pool. */
 void gdl_options_override(struct gdl_pool *pool, const struct gdl_pool *override);
 
-/* ---- gdl_util.c: pure helpers, unit-tested ---- */
+/* ---- gdl_util.c: who this process is, and pure helpers (unit-tested) ---- */
+
+extern pid_t gdl_master_pid;   /* set by gdl_master_init; a child compares it with its parent */
+extern char gdl_instance[128]; /* "gdlua:HOST:MASTERPID": this instance's name to job servers */
+/* gdl_is_master: gdlua_module.h */
 
 int64_t gdl_now_ms(void);
 int64_t gdl_now_us(void);
+long gdl_rss_mib(pid_t pid); /* -1: cannot be read (gone) */
 void gdl_format_time(int64_t unix_s, char *buf, size_t len);
+void gdl_format_exit(int status, char *buf, size_t len);
 int gdl_format_number(double n, char *buf, size_t len);
 int gdl_backoff_ms(int attempt, int first_ms, int max_ms);
 void gdl_sleep_ms(int ms);
+size_t gdl_utf8_len(const unsigned char *s, size_t n);
 size_t gdl_escape(char *out, size_t size, const char *in, size_t len, bool keep_newlines);
 bool gdl_token_equal(const char *given, size_t len, const char *token);
 int gdl_token_read(const char *path, char *token, size_t size, const char *who);
@@ -228,7 +236,7 @@ uint32_t gdl_attempts_of(const char *handle, const char *unique, int *ended, cha
 /* ---- gdl_lua.c: a loader's Lua state and the loaded pools ---- */
 
 /* A pool: one process type, as the job modules define it. What the
- * master keeps about its processes lives in gdl_master.c. */
+ * master keeps about its processes lives in gdl_procs.c. */
 typedef struct gdl_pool {
     char *name;       /* function or group name, as shown in status */
     char *title;      /* process title of its children */
@@ -252,6 +260,7 @@ int gdl_lua_pcall(lua_State *L, int nargs, int nresults);
 int gdl_lua_require(lua_State *L, const char *module);
 int gdl_lua_load_pools(char *err, size_t errlen);
 void gdl_lua_print_pools(void);
+int gdl_lua_find_modules(lua_State *L);
 void gdl_pools_index(void);
 int gdl_pool_of_function(const char *name);
 
@@ -350,7 +359,9 @@ typedef struct {
     const gdl_proc_view_t *procs; /* alive and not asked to stop */
     int nprocs;
     int queue;               /* jobs waiting, summed over the servers polled */
+    int64_t queue_asked_ms;  /* when the oldest poll showing jobs waiting was sent; 0: none shows any */
     int running;             /* jobs running, the same way */
+    int workers;             /* workers registered for it (sentinels left out): the most a polled server lists */
     int peers;               /* other gdlua instances serving it */
     int rank;                /* this instance's place among them, 0..peers */
     int64_t queued_since_ms; /* when the queue turned non-empty; 0: empty */
@@ -363,6 +374,7 @@ typedef struct {
     int64_t asked_ms; /* when the oldest answered poll was sent; INT64_MAX: none */
     bool fresh;       /* called for poll figures not yet acted on */
     int interval_ms;  /* the poll interval (a backlog older is stale) */
+    int64_t wall_ms;  /* the wall clock, which the hosts share: the ranks turn with it */
 } gdl_scene_t;
 
 typedef struct {
@@ -423,12 +435,13 @@ typedef struct {
     int *running;     /* per pool: jobs running */
     int *peers;       /* per pool: other gdlua instances serving it */
     int *rank;        /* per pool: how many of them sort before this one */
+    int *workers;     /* per pool: workers registered for it, sentinels left out */
     int64_t asked_ms; /* when the poll behind these figures was sent */
     bool valid;       /* the last poll answered */
+    unsigned returns; /* times it has answered again after being down */
 } gdl_observed_t;
 
 extern gdl_observed_t gdl_observed[GDL_SERVERS_MAX];
-extern char gdl_instance[128]; /* "gdlua:HOST:MASTERPID" */
 
 int gdl_observer_parse_status(char *line, const char **func, long *total, long *running, long *workers);
 int gdl_observer_parse_workers(char *line, const char **client_id, char **functions);
@@ -449,9 +462,9 @@ void gdl_sentinel_pools_changed(void);
 int gdl_child_prepare(lua_State *L);
 void gdl_child_run(int pool, int slot) __attribute__((noreturn));
 
-/* ---- gdl_master.c ---- */
+/* ---- gdl_procs.c: the process table: starts, stops, exits, the watchdog, recycling ---- */
 
-/* What the console may see of a process... */
+/* What the units above may see of a process... */
 typedef struct {
     int pid;
     bool stopping;    /* asked to stop, not gone yet */
@@ -487,17 +500,78 @@ typedef struct {
     uint64_t restarts[GDL_RESTART_REASONS]; /* its processes replaced, by reason */
 } gdl_pool_status_t;
 
-extern pid_t gdl_master_pid;
+int gdl_procs_init(struct event_base *base, void (*rescale)(void));
+void gdl_procs_free(void);
+/* Processes of ld's generation: how many started, or -1: the loader is lost (err). */
+int gdl_procs_spawn(gdl_loader_t *ld, int pool, int n, const char *why, char *err, size_t errlen);
+void gdl_procs_stop(int slot, const char *why);
+int gdl_procs_stop_pids(const int *pids, int n, const char *why);
+void gdl_procs_stop_pool(int pool, const char *why);
+void gdl_procs_stop_all(int sig);
+void gdl_procs_signal(int sig);
+int gdl_procs_reconnect(void); /* SIGUSR2 to the serving ones: a job server is back */
+bool gdl_procs_exited(pid_t pid, int status);
+int gdl_procs_count(void);
+int gdl_procs_of_pool(int pool);
+gdl_pool_view_t gdl_procs_view(int pool, gdl_proc_view_t *buf);
+void gdl_procs_queued_since(int pool, int64_t ms);
+void gdl_procs_recycle(int pool);
+int gdl_procs_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *out, int max);
+int gdl_procs_install(const int *map, int nold, int nall, int gen);
+
+/* ---- gdl_generations.c: the generations of the code: loaders, the swap, reloads ---- */
+
+/* report(event, ok, msg): GDL_EV_POOLS after a swap, GDL_EV_RELOADED when a reload has ended. */
+int gdl_generations_init(struct event_base *base, void (*rescale)(void),
+                         void (*report)(int event, bool ok, const char *msg));
+void gdl_generations_free(void);
+int gdl_generations_first(void);
+int gdl_generations_spawn(int pool, int n, const char *why);
+void gdl_generations_reload(const char *why);
+bool gdl_generations_exited(pid_t pid, int status);
+void gdl_generations_signal(int sig);
+void gdl_generations_stop(void);
+
+/* ---- gdl_master.c: the loop, signals, scaling, the events and the API above ---- */
+
+/* What the master announces to the units above it, which register with
+ * gdl_master_on (from their init, called by gdl_main.c): one bit each. */
+#define GDL_EVENTS(X)                                                                         \
+    X(POOLS)    /* gdl_pools has changed (the first load, a reload): what is kept by index */ \
+    X(SCALED)   /* a scaling pass has ended */                                                \
+    X(RELOADED) /* a reload has ended: ok, and msg (the console's answer) */                  \
+    X(SHUTDOWN) /* the shutdown has begun: stop listening */                                  \
+    X(EXIT)     /* every process has stopped and the loop is over: free what lives on it */
+
+enum {
+#define GDL_X(NAME) GDL_EVENT_##NAME,
+    GDL_EVENTS(GDL_X)
+#undef GDL_X
+};
+
+enum {
+#define GDL_X(NAME) GDL_EV_##NAME = 1 << GDL_EVENT_##NAME,
+    GDL_EVENTS(GDL_X)
+#undef GDL_X
+};
+
+typedef struct {
+    int event;       /* one GDL_EV_* */
+    bool ok;         /* RELOADED: the new code serves */
+    const char *msg; /* RELOADED: what the reload did, or why it failed */
+} gdl_event_t;
+
+typedef void gdl_event_fn(const gdl_event_t *ev, void *arg);
+
 struct event_base *gdl_master_init(void);
 int gdl_master_run(void);
-void gdl_master_on_shutdown(void (*fn)(void));
+void gdl_master_on(int events, gdl_event_fn *fn, void *arg); /* events: GDL_EV_* or'ed */
 int gdl_master_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *procs, int max);
 int gdl_master_set_limits(int pool, int min, int max);
 int gdl_master_stop_pids(const int *pids, int n, const char *why);
 void gdl_master_stop_pool(int pool, const char *why);
 void gdl_master_shutdown(void);
 void gdl_master_reload(const char *why);
-void gdl_master_on_reload(void (*fn)(bool ok, const char *msg));
 
 /* ---- gdl_daemon.c: --daemonize, --pidfile, --user, --group ---- */
 
@@ -509,23 +583,129 @@ void gdl_daemon_exit(void);  /* the pidfile removed */
 /* ---- gdl_notify.c: systemd's notifications (Type=notify, watchdog) ---- */
 
 void gdl_notify_init(struct event_base *base);
-void gdl_notify_scaled(void); /* after each scaling pass: READY=1 once the minimums serve */
-void gdl_notify_close(void);
+
+/* ---- gdl_listen.c: the console's and the HTTP endpoint's listening ---- */
+
+/* One accepted connection; an owner's connection struct starts with it. */
+typedef struct gdl_conn {
+    struct bufferevent *bev;
+    struct gdl_listener *owner;
+    struct gdl_conn *prev, *next; /* oldest first */
+    int evictable; /* 0: busy; above 0: may be closed for a new connection, the highest and oldest first */
+    struct sockaddr_storage peer;
+} gdl_conn_t;
+
+/* A listening socket and its connections: the owner fills the first
+ * fields, gdl_listen the rest. */
+typedef struct gdl_listener {
+    const char *who;                /* "console", "http": the log's prefix, and the options' (--WHO_bind) */
+    const char *without;            /* "a console", "HTTP": what jobs are served without when the port is taken */
+    size_t conn_size;               /* the owner's connection struct */
+    int max;                        /* connections at once, as the owner wants them */
+    const char *busy_reply;         /* sent to one beyond max when none can be evicted */
+    int (*on_conn)(gdl_conn_t *c);  /* set up a new connection; -1: close it */
+    void (*on_free)(gdl_conn_t *c); /* what the owner holds of it, before it is freed */
+    struct evconnlistener *lev;
+    struct event *resume; /* accepts paused for want of descriptors start again */
+    gdl_conn_t *first, *last;
+    int nconns;
+    int cap;      /* max, lowered when the descriptor limit cannot hold every listener's */
+    bool starved; /* accept failed for want of descriptors; warned */
+    struct gdl_listener *next;
+} gdl_listener_t;
+
+#define GDL_ACCEPT_PAUSE_MS 250 /* accepts paused this long when out of descriptors */
+#define GDL_FDS_RESERVE     128 /* descriptors the listeners leave to the rest of the master */
+#define GDL_CONNS_MIN       8   /* connections a listener takes however low the limit */
+
+/* Listens on host:port if the address rule allows it (a non-loopback
+ * address needs a token or --WHO_insecure). 0: listening; 1: the port
+ * cannot be bound (logged: served without); -1: refused (logged). In
+ * messages: option, --WHO_bind's value; shown, the address and port. */
+int gdl_listen(gdl_listener_t *l, struct event_base *base, const char *host, const char *port, const char *option,
+               const char *shown, bool token, bool insecure);
+void gdl_listen_close(gdl_listener_t *l);
+void gdl_conn_free(gdl_conn_t *c);
+
+/* Wrong tokens pause further tries from their address (not from every
+ * address: one guesser must not lock the others out). */
+#define GDL_LOCKOUT_SLOTS 64
+typedef struct {
+    struct {
+        unsigned char addr[16]; /* IPv4 as IPv4-mapped IPv6 */
+        int64_t until_ms;
+    } slot[GDL_LOCKOUT_SLOTS];
+} gdl_lockout_t;
+
+enum { GDL_AUTH_OK, GDL_AUTH_WRONG, GDL_AUTH_PAUSED };
+
+/* Checks the token given by peer in constant time; a wrong one pauses
+ * peer's tries for pause_ms, during which every token it gives is
+ * GDL_AUTH_PAUSED, uncompared. */
+int gdl_auth_check(gdl_lockout_t *t, const struct sockaddr *peer, const char *given, size_t len, const char *token,
+                   int64_t now_ms, int pause_ms);
+const char *gdl_peer_name(const struct sockaddr *sa, char *buf, size_t len); /* "127.0.0.1", "::1" */
+
+/* ---- gdl_http_parse.c: the check of every HTTP request head ---- */
+
+#define GDL_HTTP_URI_MAX    2048 /* bytes of a target; more: 414 */
+#define GDL_HTTP_HEAD_MAX   8192 /* bytes of a head, empty line included; more: 431 */
+#define GDL_HTTP_FIELDS_MAX 100  /* header fields; more: 431 */
+#define GDL_HTTP_METHOD_MAX 16   /* bytes of a method; longer: 501 */
+#define GDL_HTTP_EMPTY_MAX  4    /* empty lines before a request line; more: 400 */
+/* Bytes past which a head whose request line has not ended is refused. */
+#define GDL_HTTP_LINE_DECIDED (2 * GDL_HTTP_EMPTY_MAX + GDL_HTTP_METHOD_MAX + 1 + GDL_HTTP_URI_MAX + 1 + 8 + 2)
+
+enum { GDL_HTTP_MORE = 0 };
+enum { GDL_HTTP_OTHER, GDL_HTTP_GET, GDL_HTTP_HEAD };
+
+typedef struct {
+    int method; /* GDL_HTTP_GET or _HEAD; GDL_HTTP_OTHER until the method is known */
+    int minor;  /* HTTP/1.minor */
+    const char *target;
+    size_t target_len;
+    size_t path_len;  /* of target, before a '?' */
+    const char *auth; /* Authorization's value, trimmed; NULL: none */
+    size_t auth_len;
+    bool keep_alive; /* the connection may serve another request after this one */
+    size_t line_len; /* bytes up to the request line's end; 0 while it has not ended */
+    size_t head_len; /* bytes of the whole head (with 200) */
+    const char *why; /* a refusal's reason */
+} gdl_http_req_t;
+
+/* GDL_HTTP_MORE: the head is not complete (and not refused yet); 200: a
+ * request to serve, req filled in, pointing into buf; else the status
+ * to refuse it with (400, 405, 411, 413, 414, 431, 501, 505), req->why
+ * saying why. More bytes never change an answer other than MORE. */
+int gdl_http_parse_head(const char *buf, size_t len, gdl_http_req_t *req);
 
 /* ---- gdl_console.c: the management console ---- */
 
 /* WAIT: the reply comes later (reload): read no more lines until then. */
 enum { GDL_CONSOLE_CONTINUE, GDL_CONSOLE_CLOSE, GDL_CONSOLE_CLOSE_AFTER, GDL_CONSOLE_WAIT };
 
+/* One console client, as the commands see it. */
+typedef struct {
+    bool authed;                 /* may run commands (no token, or "auth" succeeded) */
+    const struct sockaddr *peer; /* its address: wrong tokens pause tries from it */
+} gdl_console_client_t;
+
 int gdl_console_init(struct event_base *base);
-int gdl_console_execute(char *line, struct evbuffer *out, bool *authed);
+/* Runs one line (len bytes, without its end, NUL-terminated after them). */
+int gdl_console_execute(char *line, size_t len, struct evbuffer *out, gdl_console_client_t *cl);
 int gdl_console_json(struct evbuffer *out);
+/* s as a JSON string, always valid UTF-8: a byte that is not part of a
+ * valid UTF-8 sequence becomes the text \xHH, as in the log and
+ * /metrics (gdl_escape); control characters become \u00HH. */
 void gdl_console_json_string(struct evbuffer *out, const char *s);
 
 /* ---- gdl_http.c: the HTTP endpoint (/metrics, /status.json, the dashboard) ---- */
 
 int gdl_http_init(struct event_base *base);
-void gdl_http_pools_changed(void);
+
+/* ---- gdl_metrics.c: /metrics ---- */
+
+int gdl_metrics_write(struct evbuffer *out); /* -1: out of memory */
 
 /* ---- gdl_assets.c (generated): the dashboard's files ---- */
 

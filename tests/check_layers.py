@@ -19,7 +19,7 @@ import re
 import sys
 
 LAYERS = [
-    ("base", "util log roff servers proctitle sockbuf assets embedded"),
+    ("base", "util log roff servers proctitle sockbuf assets embedded http_parse listen"),
     ("configuration", "options"),
     ("shared memory", "slot attempts"),
     ("policy", "policy"),
@@ -27,8 +27,10 @@ LAYERS = [
     ("a child", "child"),
     ("loaders", "loader"),
     ("job servers", "upstream observer sentinel"),
-    ("the master", "master supervise generations"),
-    ("services that listen to the master", "console http notify daemon"),
+    ("the master's processes", "procs"),
+    ("the master's generations of the code", "generations"),
+    ("the master: its loop, signals, scaling and events", "master"),
+    ("services that listen to the master", "console http metrics notify daemon"),
     ("the command", "main"),
 ]
 

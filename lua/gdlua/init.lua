@@ -55,7 +55,8 @@ function M.worker(name)
   end
   name = name or (loading and loading.module)
   if name == nil then
-    error("gdlua.worker: give a name when not loading a job module", 2)
+    error("gdlua.worker: give a name when not loading a job module (to load one from a test or a script,"
+      .. " use require(\"gdlua.testing\").load(PATH), or gdlua test: see README, \"Testing your jobs\")", 2)
   end
   local w = setmetatable({ _name = name, _jobs = {} }, Worker)
   if loading then

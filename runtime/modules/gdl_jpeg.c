@@ -10,7 +10,8 @@
  * 4:4:4 from 90, no JFIF header, and unless strip an Exif block holding
  * what libvips puts there for an image without Exif (orientation 1, the
  * resolution in dpi, YCbCr positioning, Exif and FlashPix versions,
- * colour space "uncalibrated", the size). Uses libjpeg only.
+ * colour space "uncalibrated", the size), then the XMP packet and the
+ * ICC profile the caller found in libvips's header. Uses libjpeg only.
  */
 #include <setjmp.h>
 #include <stdint.h>
@@ -147,8 +148,10 @@ static void make_exif(unsigned char *x, int width, int height, double xres, doub
     entry(t + 164, 0xa003, 4, (uint32_t)height);  /* PixelYDimension */
 }
 
+#define XMP_URL "http://ns.adobe.com/xap/1.0/" /* and a zero byte, before the packet */
+
 int gdl_jpeg_encode(const unsigned char *pixels, int width, int height, int bands, int quality, double xres,
-                    double yres, int strip, unsigned char **out, size_t *len)
+                    double yres, int strip, const gdl_jpeg_meta_t *meta, unsigned char **out, size_t *len)
 {
     job_t *const j = calloc(1, sizeof(job_t));
     struct jpeg_compress_struct *c;
@@ -194,6 +197,18 @@ int gdl_jpeg_encode(const unsigned char *pixels, int width, int height, int band
         make_exif(exif, width, height, xres, yres);
         jpeg_write_marker(c, JPEG_APP0 + 1, exif, EXIF_LEN);
     }
+    /* libvips's order: Exif, XMP, (IPTC,) the profile; libjpeg-turbo
+     * splits a profile into APP2 markers as libvips does. */
+    if (!strip && meta && meta->xmp && meta->xmp_len <= 60000) {
+        const unsigned char *x = meta->xmp;
+        jpeg_write_m_header(c, JPEG_APP0 + 1, (unsigned)(sizeof(XMP_URL) + meta->xmp_len));
+        for (size_t i = 0; i < sizeof(XMP_URL); i++) /* the URL's zero byte included */
+            jpeg_write_m_byte(c, XMP_URL[i]);
+        for (size_t i = 0; i < meta->xmp_len; i++)
+            jpeg_write_m_byte(c, x[i]);
+    }
+    if (!strip && meta && meta->icc && meta->icc_len > 0)
+        jpeg_write_icc_profile(c, meta->icc, (unsigned)meta->icc_len);
     while (c->next_scanline < c->image_height) {
         JSAMPROW row = (JSAMPROW)(pixels + stride * c->next_scanline);
         jpeg_write_scanlines(c, &row, 1);

@@ -5,8 +5,8 @@
  *   local client = require "gdlua.client"
  *   local c = client.new{ servers = "127.0.0.1:4730", timeout = 10000 }
  *   local result, err = c:call("fn", workload, { unique = "u", priority = "high" })
- *   local handle, err = c:background("fn", workload)
- *   local st = c:status(handle)      -- { known, running, numerator, denominator }
+ *   local handle, err = c:background("fn", workload)  -- handle, "host:port"
+ *   local st = c:status(handle [, server])  -- { known, running, numerator, denominator }
  *   local ts = c:taskset()
  *   ts:add("fn", workload, { on_status = f, on_data = f, on_warning = f })
  *   local results, failed = ts:run() -- results[i]: string or false; failed[i]: message
@@ -17,9 +17,22 @@
  * refused in the master (a connection made before fork would be shared by
  * every child); a client created while the master loads modules connects
  * on its first call, in the child that makes it.
+ *
+ * Several servers: one libgearman client each. A call, background job or
+ * task set goes to one server, the next in turn (a call or background
+ * job with a unique id to the one its id hashes to, so that gearmand can
+ * coalesce it with the same id from other clients); the jobs it could not
+ * finish there because the server could not be reached or went away are
+ * submitted to the next, until every server was tried once. A server
+ * that failed is passed over by this client for FAILED_SKIP_MS unless
+ * all have. A job answered (done or failed) is never submitted again; a
+ * foreground job whose server died while it ran is, so it may run twice
+ * (gearmand cannot tell its client the result it lost).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <libgearman-1.0/gearman.h>
@@ -29,9 +42,24 @@
 #define CLIENT_MT  "gdlua.client"
 #define TASKSET_MT "gdlua.taskset"
 
+#define FAILED_SKIP_MS 1000
+
 typedef struct {
     gearman_client_st *gc;
+    gdl_server_t addr;
+    char name[300];    /* "host:port" */
+    int64_t failed_ms; /* when it last could not be reached; 0: never */
+} server_conn_t;
+
+/* In Lua's heap, servers and all: memory only a Lua value points to is
+ * not looked for by LeakSanitizer (tests/sanitizer/lsan.supp). */
+typedef struct {
+    int nservers;
+    int timeout;   /* ms; -1: libgearman's */
+    unsigned next; /* the server a job without a unique id goes to first */
+    bool closed;
     bool running; /* inside run_tasks: a callback must not close it */
+    server_conn_t servers[];
 } client_ud_t;
 
 typedef struct {
@@ -45,15 +73,100 @@ typedef struct {
     char *warning; /* the last warning: gdlua sends a failure's message so */
 } task_ctx_t;
 
-static gearman_client_st *check_client(lua_State *L, int idx)
+static client_ud_t *check_client(lua_State *L, int idx)
 {
     client_ud_t *c = luaL_checkudata(L, idx, CLIENT_MT);
 
-    if (c->gc == NULL)
+    if (c->closed)
         luaL_error(L, "gdlua.client: client is closed");
     if (c->running)
         luaL_error(L, "gdlua.client: client is running a task set (called from one of its callbacks)");
-    return c->gc;
+    return c;
+}
+
+/* The server could not be reached, or went away: its jobs not answered
+ * may go to another. */
+static bool unreachable(gearman_return_t rc)
+{
+    return rc == GEARMAN_COULD_NOT_CONNECT || rc == GEARMAN_LOST_CONNECTION || rc == GEARMAN_ERRNO ||
+           rc == GEARMAN_GETADDRINFO;
+}
+
+/* The order to try the servers in: from the one the unique id hashes to
+ * (or, without one, the next in turn), those that failed lately last. */
+static void server_order(client_ud_t *c, const char *unique, int *order)
+{
+    int64_t now = gdl_now_ms();
+    unsigned first;
+    int n = 0;
+
+    if (unique && *unique) {
+        uint32_t h = 2166136261u;
+        for (const char *u = unique; *u; u++)
+            h = (h ^ (unsigned char)*u) * 16777619u;
+        first = h % (unsigned)c->nservers;
+    } else {
+        first = c->next++ % (unsigned)c->nservers;
+    }
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < c->nservers; k++) {
+            int i = (int)((first + (unsigned)k) % (unsigned)c->nservers);
+            bool skipped = c->servers[i].failed_ms && now - c->servers[i].failed_ms < FAILED_SKIP_MS;
+
+            if (skipped == (pass == 1))
+                order[n++] = i;
+        }
+}
+
+/* A fresh libgearman client of the server (none yet, or one whose
+ * connection failed: libgearman 1.1.20 can keep a lost connection's send
+ * state, and every task given to that client after waits for ever).
+ * NULL, or why not (out of memory, a bad address). */
+static const char *server_client(client_ud_t *c, server_conn_t *sc)
+{
+    static char why[400];
+
+    if (sc->gc)
+        gearman_client_free(sc->gc);
+    if ((sc->gc = gearman_client_create(NULL)) == NULL)
+        return "out of memory";
+    if (gearman_failed(gearman_client_add_server(sc->gc, sc->addr.host, (in_port_t)sc->addr.port))) {
+        snprintf(why, sizeof(why), "server %s: %s", sc->name, gearman_client_error(sc->gc));
+        return why;
+    }
+    if (c->timeout >= 0)
+        gearman_client_set_timeout(sc->gc, c->timeout);
+    return NULL;
+}
+
+/* The server could not be reached or went away: passed over for a while,
+ * and talked to with a fresh client next time. */
+static void server_failed(client_ud_t *c, server_conn_t *sc)
+{
+    sc->failed_ms = gdl_now_ms();
+    if (server_client(c, sc) != NULL && sc->gc) {
+        gearman_client_free(sc->gc); /* made again, or refused, when next used */
+        sc->gc = NULL;
+    }
+}
+
+/* The server's client, made if it has none; NULL, with why in error. */
+static gearman_client_st *client_of(client_ud_t *c, server_conn_t *sc, char *error, size_t len)
+{
+    const char *why = sc->gc ? NULL : server_client(c, sc);
+
+    if (why)
+        snprintf(error, len, "%s", why);
+    return why ? NULL : sc->gc;
+}
+
+/* What a job that no server answered fails with. */
+static void push_unreached(lua_State *L, client_ud_t *c, const server_conn_t *last, const char *error)
+{
+    if (c->nservers == 1)
+        lua_pushstring(L, error);
+    else
+        lua_pushfstring(L, "no job server answered (%d tried); %s: %s", c->nservers, last->name, error);
 }
 
 static void refuse_in_master(lua_State *L)
@@ -201,27 +314,15 @@ static const char *unique_of(lua_State *L, int opts)
     return u;
 }
 
-/* Runs the tasks in the table at index `tasks` ({fn, workload, opts}...),
- * leaves results and failed tables on the stack. */
-static int run_tasks(lua_State *L, client_ud_t *c, int tasks)
+/* Submits the tasks of ctx not yet answered to one server and runs them;
+ * returns libgearman's result. */
+static gearman_return_t run_on(lua_State *L, client_ud_t *c, server_conn_t *srv, int tasks, task_ctx_t *ctx, int n)
 {
-    gearman_client_st *gc = c->gc;
-    int n = (int)lua_objlen(L, tasks), nfailed = 0;
-    task_ctx_t *ctx;
+    gearman_client_st *gc = srv->gc;
     gearman_return_t rc = GEARMAN_SUCCESS;
+    int added = 0;
 
-    /* Everything that can raise is checked before the first task is
-     * added: an error must not leave tasks behind on the client. */
-    for (int i = 1; i <= n; i++) {
-        lua_rawgeti(L, tasks, i);
-        unique_of(L, lua_gettop(L));
-        priority_of(L, lua_gettop(L));
-        lua_pop(L, 1);
-    }
     gearman_client_task_free_all(gc);
-    ctx = calloc(n ? n : 1, sizeof(task_ctx_t));
-    if (ctx == NULL)
-        return luaL_error(L, "gdlua.client: out of memory");
     /* Before adding: each task copies the client's callbacks. */
     gearman_client_set_complete_fn(gc, on_complete);
     gearman_client_set_fail_fn(gc, on_fail);
@@ -233,7 +334,12 @@ static int run_tasks(lua_State *L, client_ud_t *c, int tasks)
         const char *fn, *workload, *unique;
         size_t wlen;
         int prio, opts;
+        gearman_task_st *task;
 
+        if (ctx[i].done)
+            continue;
+        free(ctx[i].error);
+        free(ctx[i].warning);
         ctx[i] = (task_ctx_t){.L = L, .tasks = tasks, .index = i + 1};
         lua_rawgeti(L, tasks, i + 1);
         lua_getfield(L, -1, "fn");
@@ -245,21 +351,63 @@ static int run_tasks(lua_State *L, client_ud_t *c, int tasks)
         prio = priority_of(L, opts);
         if (wlen == 0)
             workload = NULL; /* libgearman refuses an empty workload that is not NULL */
-        gearman_task_st *task =
-            prio == 1   ? gearman_client_add_task_high(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc)
-            : prio == 2 ? gearman_client_add_task_low(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc)
-                        : gearman_client_add_task(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc);
+        task = prio == 1   ? gearman_client_add_task_high(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc)
+               : prio == 2 ? gearman_client_add_task_low(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc)
+                           : gearman_client_add_task(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc);
         lua_pop(L, 3);
         if (task == NULL) {
             const char *e = gearman_client_error(gc);
             set_error(&ctx[i], e, strlen(e));
             ctx[i].done = true;
+        } else {
+            added++;
         }
     }
     c->running = true;
-    if (n)
-        rc = gearman_client_run_tasks(gc);
+    rc = added ? gearman_client_run_tasks(gc) : GEARMAN_SUCCESS;
     c->running = false;
+    return rc;
+}
+
+/* Runs the tasks in the table at index `tasks` ({fn, workload, opts}...),
+ * from the server order picks, on the next server for those the previous
+ * could not answer; leaves results and failed tables on the stack. */
+static int run_tasks(lua_State *L, client_ud_t *c, int tasks, const char *unique)
+{
+    int n = (int)lua_objlen(L, tasks), nfailed = 0, order[GDL_SERVERS_MAX], left = n;
+    task_ctx_t *ctx;
+    server_conn_t *srv = NULL;
+    gearman_return_t rc = GEARMAN_SUCCESS;
+    char error[512] = "";
+
+    /* Everything that can raise is checked before the first task is
+     * added: an error must not leave tasks behind on the client. */
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, tasks, i);
+        unique_of(L, lua_gettop(L));
+        priority_of(L, lua_gettop(L));
+        lua_pop(L, 1);
+    }
+    ctx = calloc(n ? n : 1, sizeof(task_ctx_t));
+    if (ctx == NULL)
+        return luaL_error(L, "gdlua.client: out of memory");
+    server_order(c, unique, order);
+    for (int k = 0; k < c->nservers && left > 0; k++) {
+        srv = &c->servers[order[k]];
+        if (client_of(c, srv, error, sizeof(error)) == NULL) {
+            rc = GEARMAN_COULD_NOT_CONNECT;
+            continue;
+        }
+        rc = run_on(L, c, srv, tasks, ctx, n);
+        if (gearman_failed(rc))
+            snprintf(error, sizeof(error), "%s", gearman_client_error(srv->gc));
+        left = 0;
+        for (int i = 0; i < n; i++)
+            left += !ctx[i].done;
+        if (!gearman_failed(rc) || !unreachable(rc))
+            break;
+        server_failed(c, srv);
+    }
     lua_createtable(L, n, 0);
     lua_newtable(L);
     for (int i = 0; i < n; i++) {
@@ -269,10 +417,14 @@ static int run_tasks(lua_State *L, client_ud_t *c, int tasks)
             lua_pushlstring(L, t->result, t->len);
             lua_rawseti(L, -3, i + 1);
         } else {
-            const char *e = t->error ? t->error : gearman_failed(rc) ? gearman_client_error(gc) : "job failed";
             lua_pushboolean(L, 0);
             lua_rawseti(L, -3, i + 1);
-            lua_pushstring(L, t->done ? e : gearman_failed(rc) ? gearman_client_error(gc) : e);
+            if (t->done)
+                lua_pushstring(L, t->error ? t->error : "job failed");
+            else if (unreachable(rc))
+                push_unreached(L, c, srv, error);
+            else
+                lua_pushstring(L, error[0] ? error : "job failed");
             lua_rawseti(L, -2, i + 1);
             nfailed++;
         }
@@ -281,7 +433,8 @@ static int run_tasks(lua_State *L, client_ud_t *c, int tasks)
         free(t->warning);
     }
     free(ctx);
-    gearman_client_task_free_all(gc);
+    if (srv && srv->gc)
+        gearman_client_task_free_all(srv->gc);
     if (nfailed == 0) {
         lua_pop(L, 1);
         lua_pushnil(L);
@@ -321,16 +474,18 @@ static void push_task(lua_State *L, int base)
 /* c:call(fn, workload [, opts]) -> result | nil, message */
 static int client_call(lua_State *L)
 {
+    client_ud_t *c = check_client(L, 1);
+    const char *unique;
     int tasks;
 
-    check_client(L, 1);
     check_task_args(L, 2);
     refuse_in_master(L);
+    unique = unique_of(L, lua_istable(L, 4) ? 4 : 0);
     lua_createtable(L, 1, 0);
     tasks = lua_gettop(L);
     push_task(L, 2);
     lua_rawseti(L, tasks, 1);
-    run_tasks(L, luaL_checkudata(L, 1, CLIENT_MT), tasks);
+    run_tasks(L, c, tasks, unique);
     lua_rawgeti(L, -2, 1);
     if (lua_toboolean(L, -1))
         return 1;
@@ -339,15 +494,17 @@ static int client_call(lua_State *L)
     return 2;
 }
 
-/* c:background(fn, workload [, opts]) -> handle | nil, message */
+/* c:background(fn, workload [, opts]) -> handle, "host:port" | nil, message */
 static int client_background(lua_State *L)
 {
-    gearman_client_st *gc = check_client(L, 1);
+    client_ud_t *c = check_client(L, 1);
     gearman_job_handle_t handle;
-    gearman_return_t rc;
+    gearman_return_t rc = GEARMAN_SUCCESS;
+    server_conn_t *srv = NULL;
     size_t wlen;
     const char *fn, *workload, *unique;
-    int prio;
+    int prio, order[GDL_SERVERS_MAX];
+    char error[512] = "";
 
     check_task_args(L, 2);
     refuse_in_master(L);
@@ -357,32 +514,79 @@ static int client_background(lua_State *L)
     prio = priority_of(L, lua_istable(L, 4) ? 4 : 0);
     if (wlen == 0)
         workload = NULL; /* libgearman refuses an empty workload that is not NULL */
-    rc = prio == 1   ? gearman_client_do_high_background(gc, fn, unique, workload, wlen, handle)
-         : prio == 2 ? gearman_client_do_low_background(gc, fn, unique, workload, wlen, handle)
-                     : gearman_client_do_background(gc, fn, unique, workload, wlen, handle);
+    server_order(c, unique, order);
+    for (int k = 0; k < c->nservers; k++) {
+        gearman_client_st *gc = client_of(c, srv = &c->servers[order[k]], error, sizeof(error));
+
+        if (gc == NULL) {
+            rc = GEARMAN_COULD_NOT_CONNECT;
+            continue;
+        }
+        rc = prio == 1   ? gearman_client_do_high_background(gc, fn, unique, workload, wlen, handle)
+             : prio == 2 ? gearman_client_do_low_background(gc, fn, unique, workload, wlen, handle)
+                         : gearman_client_do_background(gc, fn, unique, workload, wlen, handle);
+        if (gearman_failed(rc))
+            snprintf(error, sizeof(error), "%s", gearman_client_error(gc));
+        if (!gearman_failed(rc) || !unreachable(rc))
+            break;
+        server_failed(c, srv);
+    }
     if (gearman_failed(rc)) {
         lua_pushnil(L);
-        lua_pushstring(L, gearman_client_error(gc));
+        if (unreachable(rc))
+            push_unreached(L, c, srv, error);
+        else
+            lua_pushstring(L, error);
         return 2;
     }
     lua_pushstring(L, handle);
-    return 1;
+    lua_pushstring(L, srv->name);
+    return 2;
 }
 
-/* c:status(handle) -> { known, running, numerator, denominator } | nil, message */
+/* c:status(handle [, "host:port"]) -> { known, running, numerator,
+ * denominator } | nil, message. A handle is its server's: without the
+ * server, each is asked in turn until one knows it. */
 static int client_status(lua_State *L)
 {
-    gearman_client_st *gc = check_client(L, 1);
-    const char *handle = luaL_checkstring(L, 2);
+    client_ud_t *c = check_client(L, 1);
+    const char *handle = luaL_checkstring(L, 2), *want = luaL_optstring(L, 3, NULL);
     bool known = false, running = false;
     uint32_t num = 0, den = 0;
-    gearman_return_t rc;
+    gearman_return_t rc = GEARMAN_SUCCESS;
+    server_conn_t *srv = NULL;
+    char error[512] = "";
+    int asked = 0;
 
     refuse_in_master(L);
-    rc = gearman_client_job_status(gc, handle, &known, &running, &num, &den);
-    if (gearman_failed(rc)) {
+    for (int i = 0; i < c->nservers && !known; i++) {
+        gearman_client_st *gc;
+
+        if (want && strcmp(want, c->servers[i].name) != 0)
+            continue;
+        srv = &c->servers[i];
+        asked++;
+        if ((gc = client_of(c, srv, error, sizeof(error))) == NULL) {
+            rc = GEARMAN_COULD_NOT_CONNECT;
+            continue;
+        }
+        rc = gearman_client_job_status(gc, handle, &known, &running, &num, &den);
+        if (gearman_failed(rc)) {
+            snprintf(error, sizeof(error), "%s", gearman_client_error(gc));
+            if (unreachable(rc))
+                server_failed(c, srv);
+        }
+        if (gearman_failed(rc) && (c->nservers == 1 || want))
+            break;
+    }
+    if (asked == 0) {
         lua_pushnil(L);
-        lua_pushstring(L, gearman_client_error(gc));
+        lua_pushfstring(L, "gdlua.client: %s is not one of this client's servers", want);
+        return 2;
+    }
+    if (gearman_failed(rc) && !known) {
+        lua_pushnil(L);
+        lua_pushstring(L, error);
         return 2;
     }
     lua_createtable(L, 0, 4);
@@ -433,7 +637,7 @@ static int taskset_run(lua_State *L)
     check_client(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     refuse_in_master(L);
-    return run_tasks(L, lua_touserdata(L, 2), 3);
+    return run_tasks(L, lua_touserdata(L, 2), 3, NULL);
 }
 
 static int client_close(lua_State *L)
@@ -442,9 +646,12 @@ static int client_close(lua_State *L)
 
     if (c->running)
         return luaL_error(L, "gdlua.client: close called while the client runs a task set");
-    if (c->gc)
-        gearman_client_free(c->gc);
-    c->gc = NULL;
+    for (int i = 0; i < c->nservers; i++) {
+        if (c->servers[i].gc)
+            gearman_client_free(c->servers[i].gc);
+        c->servers[i].gc = NULL;
+    }
+    c->closed = true;
     return 0;
 }
 
@@ -504,13 +711,6 @@ static int client_new(lua_State *L)
     }
     lua_pop(L, 1);
 
-    c = lua_newuserdata(L, sizeof(*c));
-    c->running = false;
-    c->gc = gearman_client_create(NULL);
-    luaL_getmetatable(L, CLIENT_MT);
-    lua_setmetatable(L, -2);
-    if (c->gc == NULL)
-        return luaL_error(L, "gdlua.client.new: out of memory");
     if (lua_objlen(L, 2) > 0) {
         if (gdl_servers_parse(lua_tostring(L, 2), GDL_DEFAULT_PORT, servers, &nservers, GDL_SERVERS_MAX, err,
                               sizeof(err)) < 0)
@@ -524,12 +724,24 @@ static int client_new(lua_State *L)
                               GDL_SERVERS_MAX, err, sizeof(err)) < 0)
             return luaL_error(L, "gdlua.client.new: GEARMAN_SERVERS: %s", err);
     }
-    for (int i = 0; i < nservers; i++)
-        if (gearman_failed(gearman_client_add_server(c->gc, servers[i].host, (in_port_t)servers[i].port)))
-            return luaL_error(L, "gdlua.client.new: server %s:%d: %s", servers[i].host, servers[i].port,
-                              gearman_client_error(c->gc));
-    if (timeout >= 0)
-        gearman_client_set_timeout(c->gc, timeout);
+    c = lua_newuserdata(L, sizeof(*c) + sizeof(server_conn_t) * nservers);
+    memset(c, 0, sizeof(*c) + sizeof(server_conn_t) * nservers);
+    luaL_getmetatable(L, CLIENT_MT);
+    lua_setmetatable(L, -2);
+    c->nservers = nservers;
+    /* clients made at once start at different servers */
+    c->next = (unsigned)(gdl_now_us() ^ (uint64_t)getpid() * 2654435761u);
+    c->timeout = timeout;
+    for (int i = 0; i < nservers; i++) {
+        server_conn_t *sc = &c->servers[i];
+        const char *why;
+
+        sc->addr = servers[i];
+        snprintf(sc->name, sizeof(sc->name), strchr(servers[i].host, ':') ? "[%s]:%d" : "%s:%d", servers[i].host,
+                 servers[i].port);
+        if ((why = server_client(c, sc)) != NULL)
+            return luaL_error(L, "gdlua.client.new: %s", why);
+    }
     return 1;
 }
 

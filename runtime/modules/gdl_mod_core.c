@@ -1,7 +1,9 @@
 /*
  * gdl_mod_core.c: the "gdlua.core" module (pid, sleep, log, version, the
- * process limit) that lua/gdlua/init.lua re-exports as "gdlua". Uses
- * gdl_sched.c for sleeping in a concurrent job.
+ * process limit) that lua/gdlua/init.lua re-exports as "gdlua"; and for
+ * gdlua.testing, a result number as a child sends it and the module
+ * search of the loader (gdl_lua.c). Uses gdl_sched.c for sleeping in a
+ * concurrent job.
  */
 #include <errno.h>
 #include <math.h>
@@ -50,10 +52,23 @@ static int core_log(lua_State *L)
     return 0;
 }
 
+/* gdlua.core.format_number(n) -> n as a child sends a job's numeric
+ * result (gdl_format_number) */
+static int core_format_number(lua_State *L)
+{
+    char buf[64];
+    int n = gdl_format_number(luaL_checknumber(L, 1), buf, sizeof(buf));
+
+    lua_pushlstring(L, buf, (size_t)n);
+    return 1;
+}
+
 static const luaL_Reg core_api[] = {
     {"pid", core_pid},
     {"sleep", core_sleep},
     {"log", core_log},
+    {"format_number", core_format_number},
+    {"find_modules", gdl_lua_find_modules},
     {NULL, NULL},
 };
 

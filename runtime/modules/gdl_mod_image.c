@@ -45,6 +45,7 @@
 #include <vips/vips.h>
 
 #include "gdl_gif.h"
+#include "gdl_image.h"
 #include "gdl_jpeg.h"
 #include "gdl_png.h"
 #include "gdlua.h"
@@ -489,6 +490,94 @@ static void png_in_memory(unsigned char *pixels, const gdl_png_info_t *info, Vip
     *img = mem;
 }
 
+/* ---- the fast path: PNGs gdl_png.c decoded --------------------------- */
+
+/* Alpha flattened onto an integer background in place, bands - 1 bands
+ * left: vips_flatten's arithmetic for 8-bit images, (p a + bg (255 -
+ * a)) / 255 truncated. */
+static void flatten_pixels(unsigned char *px, size_t n, int bands, const double *bg)
+{
+    const int colour = bands - 1;
+    unsigned char *q = px;
+
+    for (size_t i = 0; i < n; i++, px += bands, q += colour) {
+        unsigned a = px[colour];
+        for (int k = 0; k < colour; k++)
+            q[k] = (unsigned char)((px[k] * a + (unsigned)bg[k] * (255 - a)) / 255);
+    }
+}
+
+/* The header's blob `name` when it has one, for gdl_jpeg's meta. */
+static const void *header_blob(VipsImage *header, const char *name, size_t *len)
+{
+    const void *data = NULL;
+
+    *len = 0;
+    if (vips_image_get_typeof(header, name) == 0 || vips_image_get_blob(header, name, &data, len) != 0) {
+        vips_error_clear();
+        return NULL;
+    }
+    return data;
+}
+
+/* The JPEG libvips's jpegsave would write for the decoded pixels (alpha
+ * flattened as encode() would), the metadata taken from libvips's own
+ * header: 0 with *out, or -1 when that would differ (Exif in the file,
+ * a background that is not whole levels or is coloured behind grey):
+ * the caller uses libvips. The pixels may be flattened in place. */
+static int fast_jpeg(VipsImage *header, const gdl_png_info_t *png, unsigned char *pixels, const opts_t *o,
+                     unsigned char **out, size_t *len)
+{
+    const double *bg = o->background;
+    int bands = png->bands;
+    gdl_jpeg_meta_t meta = {NULL, NULL, 0, 0};
+
+    if (vips_image_get_typeof(header, VIPS_META_EXIF_NAME) != 0)
+        return -1; /* libvips merges its Exif with the file's */
+    if (bands == 2 || bands == 4) {
+        for (int k = 0; k < 3; k++)
+            if (bg[k] != (int)bg[k])
+                return -1;
+        if (bands == 2 && !(bg[0] == bg[1] && bg[1] == bg[2]))
+            return -1; /* libvips makes it sRGB first */
+        flatten_pixels(pixels, (size_t)png->width * png->height, bands, bg);
+        bands--;
+    }
+    if (!o->strip) {
+        meta.xmp = header_blob(header, VIPS_META_XMP_NAME, &meta.xmp_len);
+        meta.icc = header_blob(header, VIPS_META_ICC_NAME, &meta.icc_len);
+        /* libvips drops a profile the saved image cannot take (too few
+         * bands, or corrupt). */
+        if (meta.icc) {
+            VipsImage *saved = vips_image_new_from_memory(pixels, (size_t)png->width * png->height * bands, png->width,
+                                                          png->height, bands, VIPS_FORMAT_UCHAR);
+            if (saved == NULL || !vips_icc_is_compatible_profile(saved, meta.icc, meta.icc_len))
+                meta.icc = NULL;
+            if (saved)
+                g_object_unref(saved);
+            vips_error_clear();
+        }
+    }
+    return gdl_jpeg_encode(pixels, png->width, png->height, bands, o->quality, png->xres, png->yres, o->strip, &meta,
+                           out, len);
+}
+
+/* A conversion without libvips from what gdl_png.c decoded: 0 with
+ * *out (malloc'd), or -1 for libvips to do (the pixels are still the
+ * caller's, possibly flattened: only fit for the libvips path when it
+ * asked for nothing from them). */
+static int fast_convert(VipsImage *header, const gdl_png_info_t *png, unsigned char *pixels, int to, const opts_t *o,
+                        unsigned char **out, size_t *len)
+{
+    /* GIF undithered: gdl_gif.c's palette and remap (any alpha as
+     * libvips takes it); libvips's gifsave reads no metadata. */
+    if (to == FMT_GIF && o->dither == 0)
+        return gdl_gif_encode(pixels, png->width, png->height, png->bands, o->effort, o->bitdepth, out, len);
+    if (to == FMT_JPEG)
+        return fast_jpeg(header, png, pixels, o, out, len);
+    return -1;
+}
+
 /* ---- output ----------------------------------------------------------- */
 
 /* JPEG has no alpha: flatten onto the background, in the image's own
@@ -569,55 +658,58 @@ static int push_bytes(lua_State *L, void *buf, size_t len)
 
 /* ---- the API ---------------------------------------------------------- */
 
+/* image.convert without Lua: 0 with *out and *out_len (g_free() it;
+ * GLib's heap is malloc's), or -1 with a message in msg. */
+static int convert(const char *data, size_t len, int to, const opts_t *o, void **out, size_t *out_len, char *msg)
+{
+    int from, rc;
+    VipsImage *in;
+    gdl_png_info_t png;
+    unsigned char *pixels, *encoded;
+    char doing[64];
+
+    if (open_input(data, len, o, VIPS_ACCESS_SEQUENTIAL, &from, &in, msg) != 0)
+        return -1;
+    /* The fast path holds the whole image (and a GIF's palette indexes):
+     * past FAST_MAX_PIXELS libvips streams it instead, so a small, highly
+     * compressed PNG cannot make a job allocate hundreds of MB. */
+    if (from == FMT_PNG && gdl_png_decode(data, len, o->max_pixels < FAST_MAX_PIXELS ? o->max_pixels : FAST_MAX_PIXELS,
+                                          &png, &pixels) == 0) {
+        if (fast_convert(in, &png, pixels, to, o, &encoded, out_len) == 0) {
+            free(pixels);
+            g_object_unref(in);
+            *out = encoded;
+            return 0;
+        }
+        /* libvips from the decoded pixels when they are its whole image
+         * and fast_convert left them as they were (it flattens for JPEG
+         * only), else from the file. */
+        if (png.plain && !(to == FMT_JPEG && (png.bands == 2 || png.bands == 4)))
+            png_in_memory(pixels, &png, &in);
+        else
+            free(pixels);
+    }
+    snprintf(doing, sizeof(doing), "convert the %s input to %s", format_titles[from], format_titles[to]);
+    rc = encode(in, to, o, out, out_len, doing, msg);
+    g_object_unref(in);
+    return rc;
+}
+
 /* image.convert(data, format [, opts]) -> bytes | nil, message */
 static int l_convert(lua_State *L)
 {
     size_t len, out_len;
     const char *data = check_data(L, 1, &len);
-    int to = check_format(L, 2), from, rc;
+    int to = check_format(L, 2);
     opts_t o;
-    VipsImage *in;
     void *out;
-    gdl_png_info_t png;
-    unsigned char *pixels, *encoded;
-    char msg[MSG_MAX], doing[64];
+    char msg[MSG_MAX];
 
     refuse_in_master(L, "convert");
     read_opts(L, 3, "convert", ON_CONVERT, &o);
-    if (open_input(data, len, &o, VIPS_ACCESS_SEQUENTIAL, &from, &in, msg) != 0)
+    if (convert(data, len, to, &o, &out, &out_len, msg) != 0)
         return push_failure(L, msg);
-    /* The fast path holds the whole image (and a GIF's palette indexes):
-     * past FAST_MAX_PIXELS libvips streams it instead, so a small, highly
-     * compressed PNG cannot make a job allocate hundreds of MB. */
-    if (from == FMT_PNG && gdl_png_decode(data, len, o.max_pixels < FAST_MAX_PIXELS ? o.max_pixels : FAST_MAX_PIXELS,
-                                          &png, &pixels) == 0) {
-        /* Opaque to JPEG: libjpeg-turbo straight from the pixels, the
-         * bytes libvips would write in half its time (gdl_jpeg.c). */
-        if (to == FMT_JPEG && (png.bands == 1 || png.bands == 3) &&
-            gdl_jpeg_encode(pixels, png.width, png.height, png.bands, o.quality, png.xres, png.yres, o.strip, &encoded,
-                            &out_len) == 0) {
-            free(pixels);
-            g_object_unref(in);
-            lua_pushlstring(L, (const char *)encoded, out_len);
-            free(encoded);
-            return 1;
-        }
-        /* Opaque to GIF, undithered: libimagequant's palette, an exact
-         * nearest-colour remap (gdl_gif.c), a third of libvips's time. */
-        if (to == FMT_GIF && o.dither == 0 && (png.bands == 1 || png.bands == 3) &&
-            gdl_gif_encode(pixels, png.width, png.height, png.bands, o.effort, o.bitdepth, &encoded, &out_len) == 0) {
-            free(pixels);
-            g_object_unref(in);
-            lua_pushlstring(L, (const char *)encoded, out_len);
-            free(encoded);
-            return 1;
-        }
-        png_in_memory(pixels, &png, &in);
-    }
-    snprintf(doing, sizeof(doing), "convert the %s input to %s", format_titles[from], format_titles[to]);
-    rc = encode(in, to, &o, &out, &out_len, doing, msg);
-    g_object_unref(in);
-    return rc == 0 ? push_bytes(L, out, out_len) : push_failure(L, msg);
+    return push_bytes(L, out, out_len);
 }
 
 /* image.thumbnail(data, width [, opts]) -> bytes | nil, message
@@ -718,4 +810,32 @@ int luaopen_gdlua_image(lua_State *L)
     lua_pushstring(L, vips_version_string());
     lua_setfield(L, -2, "vips_version");
     return 1;
+}
+
+/* ---- for C: the benchmark's codec floor --------------------------------- */
+
+int gdl_image_init(void)
+{
+    if (vips_init("gdlua") != 0)
+        return -1;
+    set_up();
+    return 0;
+}
+
+int gdl_image_convert(const void *data, size_t len, const char *format, void **out, size_t *out_len, char *msg,
+                      size_t msg_len)
+{
+    char m[MSG_MAX];
+    int to = format_index(format);
+
+    *out = NULL;
+    if (to < 0) {
+        snprintf(msg, msg_len, "unknown format %s", format);
+        return -1;
+    }
+    if (convert(data, len, to, &default_opts, out, out_len, m) != 0) {
+        snprintf(msg, msg_len, "%s", m);
+        return -1;
+    }
+    return 0;
 }

@@ -1,6 +1,8 @@
 /*
- * gdl_png.c: decodes the common PNGs (8 bits per sample, grey, grey +
- * alpha, RGB or RGBA, not interlaced) with libdeflate, for gdlua.image.
+ * gdl_png.c: decodes the PNGs libvips's pngload would read into 8-bit
+ * pixels (grey, palette, RGB, with or without alpha or a tRNS
+ * transparency; 1, 2, 4 or 8 bits, not interlaced) with libdeflate, for
+ * gdlua.image.
  *
  * Why: inflating the pixel data is most of a PNG conversion, and zlib's
  * streaming inflate (libpng, under libvips's pngload) is about twice as
@@ -8,12 +10,16 @@
  * 0.55 MB photo of tests/bench/bench_image, 17 against 9.5 ms at 2.5 MB.
  * A gearman workload is one buffer anyway.
  *
- * It decodes only what it can decode exactly as libvips 8.14 does (same
- * pixels, same resolution): any other layout, any chunk that libvips
- * would turn into pixels or metadata (tRNS, PLTE, iCCP, eXIf, text,
- * bKGD, ...) and any damage (bad CRC, short or overlong data, a bad row
- * filter) make it return -1, and the caller hands the file to libvips,
- * which reads everything and words the error. Uses libdeflate only.
+ * It decodes only into the pixels libvips 8.14 makes (libpng's
+ * transforms as pngload asks them: a palette expanded to RGB, tRNS to an
+ * alpha band, grey below 8 bits scaled to 0..255) and the resolution it
+ * reports. Chunks that only carry metadata (iCCP, text, bKGD, eXIf, ...)
+ * and unknown ancillary ones are passed over: the caller reads the
+ * metadata from libvips's own header load. Any other layout (16 bits,
+ * interlaced), an unknown critical chunk and any damage (bad CRC, short
+ * or overlong data, a bad row filter, a palette index past the palette)
+ * make it return -1, and the caller hands the file to libvips, which
+ * reads everything and words the error. Uses libdeflate only.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,18 +30,25 @@
 
 #include "gdl_png.h"
 
+/* What the chunks before the data say about the pixels. */
+typedef struct {
+    unsigned char palette[256 * 3];
+    unsigned char alpha[256]; /* per palette entry, from tRNS */
+    int entries;              /* palette entries; 0: no PLTE; -1: PLTE in RGB (ignored) */
+    bool has_trns;
+    int trns[3]; /* the grey or RGB colour tRNS makes transparent */
+} png_extra_t;
+
 static uint32_t be32(const unsigned char *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Chunks libvips's pngload reads past without a trace in the image. */
-static bool ignored_by_vips(const unsigned char *type)
+/* Whether the chunk type is one of the space-separated names. */
+static bool is_one_of(const unsigned char *type, const char *names)
 {
-    static const char *const names[] = {"sRGB", "gAMA", "cHRM", "tIME", "sBIT"};
-
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (memcmp(type, names[i], 4) == 0)
+    for (const char *n = names; *n; n += n[4] ? 5 : 4)
+        if (memcmp(type, n, 4) == 0)
             return true;
     return false;
 }
@@ -97,16 +110,75 @@ static int unfilter(unsigned char *raw, size_t stride, int height, int bpp)
     return 0;
 }
 
+/* Unpacks row (w samples of depth 1, 2 or 4 bits) into w bytes. */
+static void unpack(const unsigned char *row, int w, int depth, unsigned char *out)
+{
+    int per = 8 / depth, mask = (1 << depth) - 1;
+
+    for (int x = 0; x < w; x++)
+        out[x] = (unsigned char)(row[x / per] >> (8 - depth * (x % per + 1)) & mask);
+}
+
+/* The filtered rows (raw: stride bytes each, height of them, already
+ * unfiltered) as 8-bit pixels of info->bands, into a new buffer: palette
+ * entries and tRNS alpha looked up, grey scaled to 0..255. -1: an index
+ * past the palette (libpng's to judge). */
+static int expand(const unsigned char *raw, size_t stride, int depth, int colour, const png_extra_t *x,
+                  gdl_png_info_t *info, unsigned char **pixels)
+{
+    const int w = info->width, bands = info->bands, scale = 255 / ((1 << depth) - 1);
+    unsigned char *out = malloc((size_t)w * info->height * bands), *samples = depth < 8 ? malloc((size_t)w) : NULL;
+
+    if (out == NULL || (depth < 8 && samples == NULL)) {
+        free(out);
+        free(samples);
+        return -1;
+    }
+    for (int y = 0; y < info->height; y++) {
+        const unsigned char *row = raw + (size_t)y * stride, *s = row;
+        unsigned char *q = out + (size_t)y * w * bands;
+
+        if (depth < 8) {
+            unpack(row, w, depth, samples);
+            s = samples;
+        }
+        for (int i = 0; i < w; i++, q += bands)
+            if (colour == 3) {
+                if (s[i] >= x->entries)
+                    goto bad;
+                memcpy(q, x->palette + 3 * s[i], 3);
+                if (bands == 4)
+                    q[3] = x->alpha[s[i]];
+            } else if (colour == 0) {
+                q[0] = (unsigned char)(s[i] * scale);
+                if (bands == 2)
+                    q[1] = x->has_trns && s[i] == x->trns[0] ? 0 : 255;
+            } else { /* RGB, tRNS */
+                memcpy(q, s + 3 * i, 3);
+                q[3] = s[3 * i] == x->trns[0] && s[3 * i + 1] == x->trns[1] && s[3 * i + 2] == x->trns[2] ? 0 : 255;
+            }
+    }
+    free(samples);
+    *pixels = out;
+    return 0;
+bad:
+    free(samples);
+    free(out);
+    return -1;
+}
+
 int gdl_png_decode(const void *data, size_t len, double max_pixels, gdl_png_info_t *info, unsigned char **pixels)
 {
-    static const int bands_of[7] = {1, 0, 3, 0, 2, 0, 4};
+    static const int samples_of[7] = {1, 0, 3, 1, 2, 0, 4};
     const unsigned char *p = data, *end = p + len, *idat = NULL;
     unsigned char *joined = NULL, *raw = NULL;
     size_t idat_len = 0, stride, raw_len, got;
     int idat_state = 0, idat_chunks = 0; /* state 0: none yet, 1: in the run, 2: after it */
-    bool have_header = false, have_end = false, have_phys = false;
+    int depth = 0, colour = 0, rc;
+    bool have_header = false, have_end = false, have_phys = false, plain = true;
+    png_extra_t x = {.entries = 0};
     static struct libdeflate_decompressor *d;
-    enum libdeflate_result rc;
+    enum libdeflate_result zrc;
 
     *pixels = NULL;
     info->xres = info->yres = 2.834; /* libvips's default: 72 dpi */
@@ -126,26 +198,26 @@ int gdl_png_decode(const void *data, size_t len, double max_pixels, gdl_png_info
 #endif
         p = body + n + 4;
         if (!have_header) {
-            int depth, colour;
             if (memcmp(type, "IHDR", 4) != 0 || n != 13)
                 return -1;
             info->width = (int)be32(body);
             info->height = (int)be32(body + 4);
             depth = body[8];
             colour = body[9];
-            if (info->width <= 0 || info->height <= 0 || depth != 8 || colour > 6 || bands_of[colour] == 0 ||
+            /* 8 bits, or 1, 2, 4 for grey and palette; not interlaced. */
+            if (info->width <= 0 || info->height <= 0 || colour > 6 || samples_of[colour] == 0 ||
+                !(depth == 8 || ((colour == 0 || colour == 3) && (depth == 1 || depth == 2 || depth == 4))) ||
                 body[10] != 0 || body[11] != 0 || body[12] != 0)
                 return -1;
             if ((double)info->width * info->height > max_pixels)
                 return -1;
-            info->bands = bands_of[colour];
             have_header = true;
             continue;
         }
         if (idat_state == 1 && memcmp(type, "IDAT", 4) != 0)
             idat_state = 2;
         if (memcmp(type, "IDAT", 4) == 0) {
-            if (idat_state == 2)
+            if (idat_state == 2 || (colour == 3 && x.entries == 0))
                 return -1;
             if (idat_state == 0)
                 idat = body;
@@ -154,23 +226,60 @@ int gdl_png_decode(const void *data, size_t len, double max_pixels, gdl_png_info
             idat_state = 1;
         } else if (memcmp(type, "IEND", 4) == 0) {
             have_end = true;
-        } else if (memcmp(type, "pHYs", 4) == 0 && n == 9) {
-            double x = be32(body), y = be32(body + 4);
+        } else if (idat_state != 0) {
+            /* After the data: libvips never reads past it. */
+        } else if (memcmp(type, "PLTE", 4) == 0) {
+            /* In RGB a suggestion only; in grey an error. */
+            if (colour == 0 || colour == 4 || x.entries != 0 || n == 0 || n % 3 != 0 || n > 768 ||
+                (colour == 3 && n / 3 > 1u << depth))
+                return -1;
+            x.entries = colour == 3 ? (int)n / 3 : -1;
+            memcpy(x.palette, body, n);
+            memset(x.alpha, 255, sizeof(x.alpha));
+        } else if (memcmp(type, "tRNS", 4) == 0) {
+            int max = (1 << depth) - 1;
+            if (x.has_trns || colour == 4 || colour == 6)
+                return -1;
+            if (colour == 3) {
+                if (x.entries <= 0 || n > (uint32_t)x.entries)
+                    return -1;
+                memcpy(x.alpha, body, n);
+            } else {
+                if (n != (colour == 0 ? 2u : 6u))
+                    return -1;
+                for (uint32_t i = 0; i < n / 2; i++)
+                    if ((x.trns[i] = (int)(body[2 * i] << 8 | body[2 * i + 1])) > max)
+                        return -1; /* an out-of-range key: libpng's to judge */
+            }
+            x.has_trns = true;
+        } else if (memcmp(type, "pHYs", 4) == 0) {
+            double xr = be32(body), yr = be32(body + 4);
 
-            /* libpng keeps the first pHYs before the data and ignores a
-             * late or second one: libvips's to read as it does. */
-            if (idat_state != 0 || have_phys)
+            /* libpng keeps the first pHYs and ignores a second one. */
+            if (n != 9 || have_phys)
                 return -1;
             have_phys = true;
-            info->xres = body[8] == 1 ? x / 1000.0 : x;
-            info->yres = body[8] == 1 ? y / 1000.0 : y;
-        } else if (!ignored_by_vips(type)) {
-            return -1;
+            info->xres = body[8] == 1 ? xr / 1000.0 : xr;
+            info->yres = body[8] == 1 ? yr / 1000.0 : yr;
+        } else if (is_one_of(type, "gAMA sRGB cHRM sBIT tIME")) {
+            /* libvips reads past these without a trace in the image. */
+        } else if (type[0] & 0x20) {
+            plain = false;
+            /* Ancillary: metadata libvips reads itself (iCCP, tEXt, zTXt,
+             * iTXt, bKGD, eXIf, ...) or a chunk it ignores (gAMA, sRGB,
+             * cHRM, sBIT, tIME, unknown ones). */
+        } else {
+            return -1; /* an unknown critical chunk: libpng refuses the file */
         }
     }
     if (idat == NULL)
         return -1;
-    stride = (size_t)info->width * info->bands;
+    info->plain = plain && colour != 3 && depth == 8 && !x.has_trns;
+    /* libvips's bands: a palette is RGB, tRNS adds alpha. */
+    info->bands = colour == 3 ? 3 : samples_of[colour];
+    if (x.has_trns)
+        info->bands++;
+    stride = ((size_t)info->width * samples_of[colour] * depth + 7) / 8;
     raw_len = (stride + 1) * (size_t)info->height;
     /* Several IDAT chunks (one after another): their data, without the
      * chunk framing between. */
@@ -192,12 +301,23 @@ int gdl_png_decode(const void *data, size_t len, double max_pixels, gdl_png_info
     if (d == NULL)
         d = libdeflate_alloc_decompressor();
     raw = d ? malloc(raw_len) : NULL;
-    rc = raw ? libdeflate_zlib_decompress(d, idat, idat_len, raw, raw_len, &got) : LIBDEFLATE_BAD_DATA;
+    zrc = raw ? libdeflate_zlib_decompress(d, idat, idat_len, raw, raw_len, &got) : LIBDEFLATE_BAD_DATA;
     free(joined);
-    if (rc != LIBDEFLATE_SUCCESS || got != raw_len || unfilter(raw, stride, info->height, info->bands) != 0) {
+    rc = zrc == LIBDEFLATE_SUCCESS && got == raw_len
+             ? unfilter(raw, stride, info->height, depth < 8 ? 1 : samples_of[colour])
+             : -1;
+    /* 8-bit grey, grey + alpha, RGB and RGBA are libvips's pixels as
+     * they are; the rest are looked up or scaled into a new buffer. */
+    if (rc == 0 && (colour == 3 || depth < 8 || x.has_trns)) {
+        rc = expand(raw, stride, depth, colour, &x, info, pixels);
+        free(raw);
+        raw = NULL;
+    }
+    if (rc != 0) {
         free(raw);
         return -1;
     }
-    *pixels = raw;
+    if (raw)
+        *pixels = raw;
     return 0;
 }

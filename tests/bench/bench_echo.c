@@ -295,9 +295,9 @@ int main(int argc, char **argv)
     have[2] = system("php -r 'exit(class_exists(\"GearmanWorker\") ? 0 : 1);' >/dev/null 2>&1") == 0;
     have[3] = system("perl -MGearman::Worker -e 1 >/dev/null 2>&1") == 0;
     if (!have[2])
-        bench_skipped(peers[2], "php-gearman not installed (Debian php-cli, php-gearman)");
+        bench_skipped("*", peers[2], "php-gearman not installed (Debian php-cli, php-gearman)");
     if (!have[3])
-        bench_skipped(peers[3], "Gearman::Worker not installed (Debian libgearman-client-perl)");
+        bench_skipped("*", peers[3], "Gearman::Worker not installed (Debian libgearman-client-perl)");
     snprintf(log, sizeof(log), "%s/gearmand.log", tmpdir);
     if ((gearmand_pid = bench_start_gearmand(log, &port)) == 0)
         die("cannot start gearmand");

@@ -289,11 +289,13 @@ void bench_result(const char *scenario, const char *peer, const char *metric, do
     fflush(stdout);
 }
 
-/* A peer this run does not measure because it is not installed: collect.py
- * shows the rows that need it as skipped, with WHY, and --quick does not
- * fail on them (a peer that is installed but yields no figure still fails). */
-void bench_skipped(const char *peer, const char *why)
+/* Figures this run does not measure (a peer not installed, no corpus):
+ * SCENARIO's (and SCENARIO_*'s) of PEER, either "*" for every one.
+ * collect.py shows the rows that need them as skipped, with WHY, and
+ * --quick does not fail on them (a figure not skipped and missing still
+ * fails). */
+void bench_skipped(const char *scenario, const char *peer, const char *why)
 {
-    printf("SKIPPED peer=%s reason=%s\n", peer, why);
+    printf("SKIPPED scenario=%s peer=%s reason=%s\n", scenario, peer, why);
     fflush(stdout);
 }

@@ -25,6 +25,6 @@ long bench_smaps(pid_t pid, const char *field);
 int bench_gearmand_workers(int port, const char *function);
 double bench_percentile(double *v, int n, double p);
 void bench_result(const char *scenario, const char *peer, const char *metric, double value, const char *unit);
-void bench_skipped(const char *peer, const char *why);
+void bench_skipped(const char *scenario, const char *peer, const char *why);
 
 #endif

@@ -1,18 +1,23 @@
 #!/usr/bin/env python3
 """collect.py: turns the RESULT and SAMPLE lines of the benchmark's parts
 into bench/results.md, bench/results.json and the chart's gnuplot data and
-script, driven by goals.tsv (the one list of scenarios and goals).
+script, driven by goals.tsv (the one list of scenarios and goals) and, for
+the image corpus's table (one row per image), corpus.tsv beside it.
 
     collect.py GOALS RAW OUTDIR [--quick] [--machine TEXT] [--readme README]
 
 RAW holds the parts' output. --quick (ctest) checks that every gdlua
 figure the table names is there and writes the files, but judges no
-timing. A part names each peer it cannot run because it is not installed
-(a SKIPPED line): a row whose gdlua figure needs only such peers' figures
-is shown as skipped, with the reason, and does not fail --quick. --readme replaces the table between the README's markers.
+timing. A part names what it does not measure and why in a line
+"SKIPPED scenario=S peer=P reason=TEXT" (S or P may be "*": every one;
+S also covers S_*): a figure that needs only such figures is shown as
+skipped, with the reason, and does not fail --quick (bench_image without
+its corpus, a peer that is not installed). --readme replaces the tables between the README's
+markers (bench:results, bench:corpus).
 """
 import datetime
 import json
+import os
 import re
 import sys
 
@@ -23,11 +28,12 @@ def parse_raw(path):
     results, samples, skipped = {}, {}, {}
     for line in open(path, encoding="utf-8", errors="replace"):
         kind, _, rest = line.strip().partition(" ")
+        if kind not in ("RESULT", "SAMPLE", "SKIPPED"):
+            continue
         if kind == "SKIPPED":
             head, _, reason = rest.partition(" reason=")
-            skipped[head.partition("peer=")[2]] = reason
-            continue
-        if kind not in ("RESULT", "SAMPLE"):
+            kv = dict(f.split("=", 1) for f in head.split() if "=" in f)
+            skipped[(kv.get("scenario", "*"), kv.get("peer", "*"))] = reason
             continue
         kv = dict(f.split("=", 1) for f in rest.split() if "=" in f)
         if kind == "RESULT":
@@ -35,6 +41,23 @@ def parse_raw(path):
         else:
             samples.setdefault((kv["scenario"], kv["peer"]), []).append(float(kv["value"]))
     return results, samples, skipped
+
+
+def skipped_by(expr, results, skipped):
+    """The reason a part gave for skipping the figures expr needs and does
+    not have, or None when one of them was not skipped (or expr needs
+    nothing missing)."""
+    whys = []
+    for fig in FIGURE.findall(expr):
+        if fig in results:
+            continue
+        sc, peer, _ = fig.split("/")
+        why = next((w for (s, p), w in skipped.items()
+                    if (s in ("*", sc) or sc.startswith(s + "_")) and p in ("*", peer)), None)
+        if why is None:
+            return None
+        whys.append(why)
+    return whys[0] if whys else None
 
 
 def parse_goals(path):
@@ -92,22 +115,13 @@ def fmt(v):
     return "%.2f" % v
 
 
-def skip_reason(expr, results, skipped):
-    """Why the figures of expr are missing when that is only because of
-    peers not installed (SKIPPED lines); None otherwise."""
-    lacking = {k.split("/")[1] for k in FIGURE.findall(expr) if k not in results}
-    if not lacking or not lacking <= set(skipped):
-        return None
-    return "; ".join(sorted({skipped[p] for p in lacking}))
-
-
 def build(rows, results, skipped):
     table = []
     for r in rows:
         g = figures(r["gdlua"], results)
         peers = []
         for name, expr in r["peers"]:
-            peers.append(dict(name=name, figures=figures(expr, results), skipped=skip_reason(expr, results, skipped)))
+            peers.append(dict(name=name, figures=figures(expr, results), skipped=skipped_by(expr, results, skipped)))
         measured = [p for p in peers if p["figures"]]
         best = None
         if g and measured:
@@ -119,7 +133,7 @@ def build(rows, results, skipped):
                           gdlua=g, peers=peers, best_peer=best["name"] if best else None,
                           ratio_to_best_peer=ratio, goal=r["goal_text"], goal_expr=r["goal"] or None,
                           met=met, measured=g is not None,
-                          skipped=None if g else skip_reason(r["gdlua"], results, skipped)))
+                          skipped=None if g is not None else skipped_by(r["gdlua"], results, skipped)))
     return table
 
 
@@ -130,14 +144,14 @@ def markdown(table, date, machine):
     for t in table:
         unit = {"": "", "×": "×"}.get(t["unit"], " " + t["unit"])
         if not t["measured"]:
-            why = "skipped: %s" % t["skipped"] if t["skipped"] else "not measured yet"
-            out.append("| %s | %s | %s | | | %s | — |" % (t["scenario"], t["measure"], why, t["goal"]))
+            what = "skipped (%s)" % t["skipped"] if t["skipped"] else "not measured yet"
+            out.append("| %s | %s | %s | | | %s | — |" % (t["scenario"], t["measure"], what, t["goal"]))
             continue
         g = " / ".join(fmt(v) for v in t["gdlua"]) + unit
         ps = []
         for p in t["peers"]:
             v = " / ".join(fmt(x) for x in p["figures"]) + unit if p["figures"] else \
-                "skipped (not installed)" if p["skipped"] else "not measured"
+                "skipped (%s)" % p["skipped"] if p["skipped"] else "not measured"
             ps.append("%s: %s" % (p["name"], v))
         r = t["ratio_to_best_peer"]
         ratio = ("%.2f" % r if r >= 0.1 else "%.2g" % r) + "× (%s)" % t["best_peer"] if r else "—"
@@ -145,6 +159,62 @@ def markdown(table, date, machine):
         out.append("| %s | %s | %s | %s | %s | %s | %s |" % (t["scenario"], t["measure"], g, "; ".join(ps) or "—",
                                                           ratio, t["goal"], met))
     return "\n".join(out) + "\n"
+
+
+def corpus_rows(path):
+    """corpus.tsv: (name, kind, package, how, what) per image."""
+    rows = []
+    for line in open(path, encoding="utf-8"):
+        if line.startswith("#") or not line.strip():
+            continue
+        f = line.rstrip("\n").split("\t")
+        rows.append(dict(name=f[0], kind=f[1], package=f[2], how=f[4], what=f[5]))
+    return rows
+
+
+def corpus_table(corpus, results):
+    """Markdown: one row per image bench_image measured, the synthetic one
+    first, then the geometric means; and the rows as data."""
+    cols = (("gdlua", "gdlua"), ("floor", "floor"), ("imager_inproc", "Imager"), ("perl_worker", "seed"))
+    images = [dict(name="synthetic", kind="photo-like, drawn by bench_image (not in the means)", package="—",
+                   how="—", what="")] + corpus
+    out = ["| image | kind | pixels, PNG | from | JPEG: " + " / ".join(c[1] for c in cols) + " (ms) | GIF: "
+           + " / ".join(c[1] for c in cols) + " (ms) | GIF error: gdlua / Imager |", "|---|---|---|---|---|---|---|"]
+    data = []
+
+    def get(key):
+        v = results.get(key)
+        return v[0] if v else None
+
+    def cells(scen):
+        return " / ".join(fmt(get("%s/%s/%s" % (scen, c[0], "ms_per_image" if scen.startswith("img_")
+                                                 else "ms_geomean"))) for c in cols)
+    for im in images:
+        px = get("img_%s_gif/gdlua/pixels" % im["name"])
+        if px is None:
+            continue
+        size = "%.2g MP, %s KB" % (px / 1e6, fmt(get("img_%s_gif/gdlua/png_bytes" % im["name"]) / 1e3))
+        err = "%s / %s" % (fmt(get("img_%s_gif/gdlua/mae" % im["name"])),
+                           fmt(get("img_%s_gif/imager_inproc/mae" % im["name"])))
+        src = im["package"] + ("" if im["how"] in ("copy", "—") else " (%s)" % im["how"])
+        out.append("| %s | %s | %s | %s | %s | %s | %s |" % (im["name"], im["kind"], size, src,
+                                                             cells("img_%s_jpeg" % im["name"]),
+                                                             cells("img_%s_gif" % im["name"]), err))
+        data.append(dict(name=im["name"], kind=im["kind"], package=im["package"], pixels=px, what=im["what"],
+                         jpeg={c[0]: get("img_%s_jpeg/%s/ms_per_image" % (im["name"], c[0])) for c in cols},
+                         gif={c[0]: get("img_%s_gif/%s/ms_per_image" % (im["name"], c[0])) for c in cols},
+                         mae={"gdlua": get("img_%s_gif/gdlua/mae" % im["name"]),
+                              "imager_inproc": get("img_%s_gif/imager_inproc/mae" % im["name"])}))
+    if len(data) <= 1:
+        return "", data
+    out.append("| **geometric mean** (corpus) | | | | %s | %s | |" % (cells("image_corpus_jpeg"),
+                                                                    cells("image_corpus_gif")))
+    out.append("")
+    out.append("gdlua: end to end through gearmand; floor: the same conversion (`gdl_image_convert`, the code "
+               "`image.convert` runs) in one C process, no gearmand, no Lua; Imager: in process; seed: the seed's "
+               "worker end to end. GIF error: mean absolute error against the input in RGB levels, both "
+               "flattened on white.")
+    return "\n".join(out) + "\n", data
 
 
 def chart(outdir, results, samples):
@@ -208,10 +278,14 @@ def main():
     table = build(parse_goals(goals), results, skipped)
     date = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")
     md = markdown(table, date, machine)
+    corpus_md, corpus = corpus_table(corpus_rows(os.path.join(os.path.dirname(goals) or ".", "corpus.tsv")),
+                                     results)
     with open(outdir + "/results.md", "w") as f:
         f.write(md)
+        if corpus_md:
+            f.write("\n### The image corpus, image by image\n\n" + corpus_md)
     with open(outdir + "/results.json", "w") as f:
-        json.dump(dict(date=date, machine=machine, quick=quick, command="bash tests/bench/run.sh", rows=table,
+        json.dump(dict(date=date, machine=machine, quick=quick, command="bash tests/bench/run.sh", rows=table, corpus=corpus,
                        results={k: dict(value=v[0], unit=v[1]) for k, v in sorted(results.items())},
                        samples={"%s/%s" % k: v for k, v in sorted(samples.items())}), f, indent=1,
                   ensure_ascii=False)
@@ -223,11 +297,17 @@ def main():
         if begin not in text or end not in text:
             sys.exit("collect.py: %s has no %s ... %s markers" % (readme, begin, end))
         text = text[:text.index(begin) + len(begin)] + "\n" + md + text[text.index(end):]
+        begin, end = "<!-- bench:corpus begin -->", "<!-- bench:corpus end -->"
+        if corpus_md and begin in text and end in text:
+            text = text[:text.index(begin) + len(begin)] + "\n" + corpus_md + text[text.index(end):]
         open(readme, "w", encoding="utf-8").write(text)
     missing = [t["id"] for t in table if not t["measured"] and not t["skipped"]]
+    for t in table:
+        if t["skipped"]:
+            print("collect.py: skipped: %s (%s)" % (t["id"], t["skipped"]), file=sys.stderr)
     print(md)
-    for peer, reason in sorted(skipped.items()):
-        print("collect.py: peer %s skipped: %s" % (peer, reason), file=sys.stderr)
+    if corpus_md:
+        print(corpus_md)
     if missing:
         print("collect.py: not measured: %s" % ", ".join(missing), file=sys.stderr)
         if quick:

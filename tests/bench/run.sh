@@ -10,7 +10,12 @@
 #   bench_echo   echo at 1/2/4 processes: plain C, gdlua, PHP, Perl; faults
 #   bench_scale  cold start from zero processes, a burst of 200 jobs
 #   bench_pool   memory at 1/10/50 processes, idle cost, console, fib fan-out
-#   bench_image  the seed's conversions: gdlua, Imager, the seed's worker
+#   bench_image  the seed's conversions on a corpus of real images: gdlua,
+#                the codec floor, Imager, the seed's worker
+# The image corpus (corpus.tsv: Debian packages' own images) is installed
+# by corpus.sh into BUILD/bench-corpus, as the peers are (apt-get, so it
+# needs the network as they do); --quick uses it if it is there and says
+# what it skipped if not.
 # and turns their RESULT lines into DIR/results.md, results.json and
 # results.svg (collect.py, goals.tsv); DIR is bench/ at the top of the
 # repository, and the README's Performance table is replaced too.
@@ -58,6 +63,11 @@ if [[ -z $BUILD ]]; then
 fi
 GDLUA=$BUILD/gdlua
 BIN=$BUILD/tests/bench
+CORPUS=$BUILD/bench-corpus
+corpus_status=0
+if [[ -z $QUICK ]]; then
+    bash "$HERE/corpus.sh" "$GDLUA" "$CORPUS" || corpus_status=1
+fi
 mkdir -p "$OUT"
 RAW=$OUT/raw.txt
 : >"$RAW"
@@ -79,10 +89,14 @@ part echo "$BIN/bench_echo" "$GDLUA" "$HERE" $QUICK
 part scale "$BIN/bench_scale" "$GDLUA" "$HERE/fixtures/scale" $QUICK
 part pool "$BIN/bench_pool" "$GDLUA" "$HERE" $QUICK
 if [[ -n $QUICK ]]; then
-    part image "$BIN/bench_image" "$GDLUA" "$HERE" --quick
+    part image "$BIN/bench_image" "$GDLUA" "$HERE" --corpus "$CORPUS" --quick
 else
-    part image "$BIN/bench_image" "$GDLUA" "$HERE" --rss 200
+    part image "$BIN/bench_image" "$GDLUA" "$HERE" --corpus "$CORPUS" --rss 200
 fi
+((corpus_status == 0)) || {
+    echo "run.sh: the image corpus is incomplete (corpus.sh failed above)" >&2
+    status=1
+}
 
 machine="$(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(uname -sr)"
 readme=()

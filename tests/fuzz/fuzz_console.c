@@ -7,6 +7,8 @@
  * the fakes abort when the console passes what the master would refuse. Built with
  * clang by tests/fuzz/run.sh, which ctest runs for a short while.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,17 +84,24 @@ void gdl_master_on_reload(void (*fn)(bool ok, const char *msg))
 {
 }
 
+/* Lines as the connection cuts them: at each LF, NUL bytes kept. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct evbuffer *out = evbuffer_new();
-    char *buf = malloc(size + 1), *line, *save = NULL;
-    bool authed = size > 0 && data[0] & 1;
+    struct sockaddr_in peer = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    gdl_console_client_t client = {.authed = size > 0 && data[0] & 1, .peer = (struct sockaddr *)&peer};
+    char *buf = malloc(size + 1);
 
     gdl_log_level = -1; /* quiet */
     memcpy(buf, data, size);
     buf[size] = '\0';
-    for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        int rc = gdl_console_execute(line, out, &authed);
+    for (size_t start = 0, end; start < size; start = end + 1) {
+        const char *nl = memchr(buf + start, '\n', size - start);
+        int rc;
+
+        end = nl ? (size_t)(nl - buf) : size;
+        buf[end] = '\0';
+        rc = gdl_console_execute(buf + start, end - start, out, &client);
         if (rc != GDL_CONSOLE_CONTINUE)
             break;
     }

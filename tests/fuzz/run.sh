@@ -1,7 +1,8 @@
 #!/bin/bash
 # run.sh [SECONDS [TARGET]]: builds a fuzzer with clang (libFuzzer, ASan,
 # UBSan, no recovery) and runs it for SECONDS (default 20) on a copy of its
-# corpus: TARGET console (default; corpus/) or png (corpus_png/). Fails if libFuzzer does (a crash, a leak, a sanitizer report) or
+# corpus: TARGET console (default; corpus/), http (corpus_http/) or png
+# (corpus_png/). Fails if libFuzzer does (a crash, a leak, a sanitizer report) or
 # if its log has a sanitizer report anyway.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -64,3 +64,18 @@ cons() {
 cons_one() {
     cons "$1" | tr -d '\r' | sed '$d'
 }
+
+# start_console_http_gdlua ARGS...: gdlua with its console and
+# --http_bind on free ports ($CONSOLE_PORT, $HTTP_PORT). A console port
+# taken between the pick and gdlua's bind: started again on others.
+start_console_http_gdlua() {
+    local attempt
+    for ((attempt = 0; attempt < 5; attempt++)); do
+        CONSOLE_PORT=$(free_port) || fail "no free port"
+        start_http_gdlua --console_port "$CONSOLE_PORT" "$@"
+        await_console "$GDLUA_PID" "$CONSOLE_PORT" "$GDLUA_LOG" && return 0
+        kill_wait "$GDLUA_PID" 10
+        GDLUA_PID=
+    done
+    fail "could not start gdlua's console and HTTP on free ports"
+}

@@ -3,8 +3,10 @@
 # call" (exact bytes, the job's error, exit statuses), a job that calls
 # other jobs through gdlua.client (defaulting to gdlua's own --server
 # list), task-set callbacks, order and failures from a "gdlua run"
-# script, background jobs and status, and the refusal of calls while
-# the master loads modules.
+# script, background jobs and status, the refusal of calls while the
+# master loads modules, and several job servers: jobs spread over them
+# in turn (by unique id when given), a server down or killed -9 mid-job
+# is failed over.
 source "$(dirname "$0")/lib.sh"
 
 unset GEARMAN_SERVERS # the defaults under test must not come from here
@@ -189,7 +191,10 @@ assert_eq "c:call with opts.unique" the-unique-id "$(field unique.result)"
 
 handle=$(field bg.handle)
 [[ $handle =~ ^H:.+ ]] || fail "c:background: handle '$handle' does not look like H:..."
-assert_eq "c:background: error" nil "$(field bg.err)"
+assert_eq "c:background: its server" "127.0.0.1:$PORT" "$(field bg.server)"
+assert_eq "c:status at that server: known" true "$(field bg.known_there)"
+assert_eq "c:status at a server not the client's" \
+    "gdlua.client: 127.0.0.1:1 is not one of this client's servers" "$(field bg.elsewhere)"
 assert_eq "c:status of a queued job: known" true "$(field bg.known)"
 assert_eq "c:status of a queued job: running" false "$(field bg.running)"
 assert_eq "gearmand queues it" 1 "$(gadmin --status | awk -F'\t' '$1 == "Client::Nobody::queued" { print $2 }')"
@@ -214,6 +219,99 @@ assert_eq "callbacks.lua ran to its end" ok "$(field end)"
 # The jobs' failures are logged by gdlua, and it is still serving.
 log_has "failed on purpose: first" || fail "the log lacks the failing job's message"
 alive "$GDLUA_PID" || fail "gdlua is gone"
+
+# ---- several job servers: failover --------------------------------------------------
+# Two more gearmand, B and C (A, the first, serves what the checks above
+# and below use), and a gdlua master serving both with the failover fixture.
+A_PORT=$PORT
+A_PID=$GEARMAND_PID
+start_gearmand
+B_PORT=$PORT
+B_PID=$GEARMAND_PID
+start_gearmand
+C_PORT=$PORT
+C_PID=$GEARMAND_PID
+EXTRA_PIDS+=("$B_PID" "$C_PID")
+PORT=$A_PORT
+GEARMAND_PID=$A_PID
+export FAILOVER_MARKS=$TMP/marks
+: >"$FAILOVER_MARKS"
+spawn_bg FAILOVER_GDLUA "$GDLUA" --server "127.0.0.1:$B_PORT,127.0.0.1:$C_PORT" --logfile "$TMP/failover.log" \
+    --console_port 0 "$CLI/failover" </dev/null >>"$GDLUA_OUT" 2>&1
+registered_on() { # PORT FUNC N: N gdlua processes registered there for FUNC
+    (($(timeout 5 gearadmin -h 127.0.0.1 -p "$1" --workers 2>/dev/null |
+        grep -cE "^[0-9-]+ [^ ]+ gdlua:[^ ]*:[0-9]+ : .*$2") >= $3))
+}
+wait_for "two failover processes on B" 10 registered_on "$B_PORT" Client::Failover::marked 2
+wait_for "two failover processes on C" 10 registered_on "$C_PORT" Client::Failover::marked 2
+
+dead_port=$(free_port) || fail "no free port"
+# A server that refuses connections: the next one takes the job.
+for i in 1 2 3 4; do
+    printf 'via B %s' "$i" | timeout 20 "$GDLUA" call Client::Failover::marked --server "127.0.0.1:$dead_port" \
+        --server "127.0.0.1:$B_PORT" >"$TMP/call.out" 2>"$TMP/call.err"
+    rc=$?
+    assert_eq "call with a dead first server ($i): exit status ($(cat "$TMP/call.err"))" 0 "$rc"
+    assert_eq "call with a dead first server ($i)" "marked via B $i" "$(cat "$TMP/call.out")"
+done
+# None answers: the error says how many were tried and the last one's error.
+printf 'x' | timeout 20 "$GDLUA" call Client::Failover::marked --server "127.0.0.1:$dead_port" \
+    --server "127.0.0.1:$(free_port)" >"$TMP/call.out" 2>"$TMP/call.err"
+rc=$?
+assert_eq "call with no server up: exit status" 1 "$rc"
+assert_contains "call with no server up: stderr" "$(cat "$TMP/call.err")" "no job server answered (2 tried); 127.0.0.1:"
+assert_contains "call with no server up: stderr" "$(cat "$TMP/call.err")" "GEARMAN_COULD_NOT_CONNECT"
+
+# The job server running a foreground job is killed -9: the client submits
+# it to the other, where it runs again (gearmand cannot hand the client
+# the result it lost), and the call returns its result.
+: >"$FAILOVER_MARKS"
+spawn_bg FAILOVER_RUN bash -c "exec timeout 60 '$GDLUA' run '$CLI/failover.lua' $B_PORT $C_PORT '$TMP/restarted' >'$TMP/failover.out' 2>'$TMP/failover.err'"
+marks() { wc -l <"$FAILOVER_MARKS"; }
+wait_for "the failover job to start" 20 eval '(($(marks) >= 1))'
+running_on() { # PORT: gearmand there has Client::Failover::marked running
+    timeout 5 gearadmin -h 127.0.0.1 -p "$1" --status 2>/dev/null |
+        awk -F'\t' '$1 == "Client::Failover::marked" && $3 > 0 { found = 1 } END { exit !found }'
+}
+if running_on "$B_PORT"; then
+    victim=$B_PID victim_port=$B_PORT survivor=$C_PORT
+elif running_on "$C_PORT"; then
+    victim=$C_PID victim_port=$C_PORT survivor=$B_PORT
+else
+    fail "neither B nor C runs the failover job: $(cat "$FAILOVER_MARKS")"
+fi
+kill -KILL "$victim"
+wait "$victim" 2>/dev/null
+wait_for "the calls with a server down" 30 grep -q '^down.ok=' "$TMP/failover.out"
+start_gearmand "$victim_port"
+EXTRA_PIDS+=("$GEARMAND_PID")
+PORT=$A_PORT
+GEARMAND_PID=$A_PID
+wait_for "the failover master to serve the restarted server" 10 registered_on "$victim_port" Client::Failover::marked 1
+touch "$TMP/restarted"
+wait_for "the failover client to end" 30 dead "$FAILOVER_RUN"
+wait "$FAILOVER_RUN"
+rc=$?
+fo() { awk -v k="$1" 'index($0, k "=") == 1 { print substr($0, length(k) + 2); found = 1 }
+                      END { if (!found) print "<missing>" }' "$TMP/failover.out"; }
+assert_eq "failover.lua: exit status ($(cat "$TMP/failover.err"))" 0 "$rc"
+assert_eq "background jobs without a unique id: to B" 10 "$(fo spread.b)"
+assert_eq "background jobs without a unique id: to C" 10 "$(fo spread.c)"
+assert_eq "background jobs with one unique id: one server" one "$(fo same.server)"
+assert_eq "background jobs with one unique id: coalesced" true "$(fo same.handle)"
+assert_eq "the call whose server died: its result" "marked once" "$(fo call.result)"
+assert_eq "the call whose server died: no error" nil "$(fo call.err)"
+assert_eq "the job ran twice (once on each server)" 2 "$(grep -c '^once ' "$FAILOVER_MARKS")"
+assert_eq "task sets with a server down, answered" 50 "$(fo down.ok)"
+for i in 1 2 3 4 5 6; do
+    assert_eq "task set $i of the same client once the server is back" "marked again-${i}a,marked again-${i}b" \
+        "$(fo "again.$i")"
+done
+# The master serving both keeps serving the one left.
+printf 'after' | timeout 20 "$GDLUA" call Client::Failover::marked --server "127.0.0.1:$survivor" \
+    >"$TMP/call.out" 2>"$TMP/call.err"
+assert_eq "the survivor serves on" "marked after" "$(cat "$TMP/call.out")"
+kill_wait "$FAILOVER_GDLUA" 10
 
 # ---- an empty workload ---------------------------------------------------------------
 # Last, so a failure here leaves every check above run. libgearman refuses

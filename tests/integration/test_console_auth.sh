@@ -1,7 +1,7 @@
 #!/bin/bash
 # --console_token: nothing but "auth TOKEN" before success; a wrong token
-# closes the connection; a non-loopback console without a token is
-# refused at start.
+# closes the connection and pauses tries from its address (only its); a
+# non-loopback console without a token is refused at start.
 source "$(dirname "$0")/lib.sh" "$@"
 source "$HERE/console_lib.sh"
 
@@ -17,6 +17,34 @@ assert_eq "auth right after a wrong one" $'ERR auth_paused: a wrong token was gi
     "$(cons 'auth s3cret-token')"
 right_token_works() { [[ $(cons 'auth s3cret-token' | head -1) == $'OK\r' ]]; }
 wait_for "the pause after a wrong token to end" 10 right_token_works
+log_has "console: a wrong token from 127.0.0.1; refusing its tries for 1000 ms" || fail "no log line for the wrong token"
+# The pause is per address: a wrong token from 127.0.0.2 pauses 127.0.0.2
+# (the right token refused from there), not 127.0.0.1. One process sends
+# the three, back to back: well within the pause.
+cat >"$TMP/per_address.py" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+
+def auth(source, token):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+    s.sendall(b"auth " + token + b"\r\n")
+    data = b""
+    while not data.endswith(b".\r\n"):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return data.decode().replace("\r\n", "|")
+
+print(auth("127.0.0.2", b"wrong"))
+print(auth("127.0.0.1", b"s3cret-token"))
+print(auth("127.0.0.2", b"s3cret-token"))
+PY
+out=$(python3 "$TMP/per_address.py" "$CONSOLE_PORT")
+assert_eq "a wrong token from 127.0.0.2, then the right one from each address" \
+    "$(printf '%s\n' 'ERR invalid_token|.|' 'OK|.|' 'ERR auth_paused: a wrong token was given; try again in a second|.|')" "$out"
+log_has "console: a wrong token from 127.0.0.2; refusing its tries for 1000 ms" || fail "no log line for 127.0.0.2"
 
 # A connection that does not authenticate, or leaves a line unfinished,
 # is dropped (after 5 s), so idle connections cannot hold every slot.

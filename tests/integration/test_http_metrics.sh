@@ -9,17 +9,7 @@ source "$HERE/console_lib.sh"
 
 N=7
 start_gearmand
-# Both ports are picked free, but a parallel test may take the console's
-# before gdlua binds it (gdlua then serves on without a console): start
-# again on other ports until both answer, as start_console_gdlua does.
-for ((attempt = 0; attempt < 5; attempt++)); do
-    CONSOLE_PORT=$(free_port) || fail "no free port"
-    start_http_gdlua --console_port "$CONSOLE_PORT" "$FIXTURES/http"
-    await_console "$GDLUA_PID" "$CONSOLE_PORT" "$GDLUA_LOG" && break
-    kill_wait "$GDLUA_PID" 10
-    GDLUA_PID=
-done
-[[ -n $GDLUA_PID ]] || fail "could not start gdlua's console on a free port"
+start_console_http_gdlua "$FIXTURES/http"
 for f in echo fail slow say crash recycle; do
     wait_for "a worker for Web::Jobs::$f" 10 has_workers "Web::Jobs::$f"
 done

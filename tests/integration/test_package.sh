@@ -60,7 +60,7 @@ BIN=$ROOT/usr/bin
 depends=$(dpkg-deb -f "$DEB" Depends)
 # the package names, alternatives included
 names=" $(tr ',|' '\n\n' <<<"$depends" | sed -E 's/\(.*\)//; s/ //g' | grep -v '^$' | paste -sd' ') "
-for want in libgearman8 libluajit2-5.1-2 libevent-2.1-7 libvips42 libdeflate0 libjpeg62-turbo libimagequant0 libcgif0 libedit2 libsystemd0 libc6; do
+for want in libgearman8 libluajit2-5.1-2 libevent-2.1-7 libvips42 libdeflate0 libjpeg62-turbo libimagequant0 libedit2 libsystemd0 libc6; do
     [[ $names == *" $want "* ]] || fail "Depends lacks $want: $depends"
 done
 for prog in gdlua gdlua-console; do

@@ -53,7 +53,7 @@ int main(void)
     for (size_t i = 0; i < (size_t)w * h * 3; i++)
         px[i] = (unsigned char)((seed = seed * 1103515245u + 12345u) >> 16);
     /* Noise at quality 90 is several times the first buffer. */
-    CHECK_INT(gdl_jpeg_encode(px, w, h, 3, 90, 2.834, 2.834, 0, &out, &len), 0);
+    CHECK_INT(gdl_jpeg_encode(px, w, h, 3, 90, 2.834, 2.834, 0, NULL, &out, &len), 0);
     CHECK(whole_jpeg(out, len));
     CHECK(len > (size_t)w * h * 3 / 8);
     free(out);
@@ -61,12 +61,12 @@ int main(void)
     CHECK(reallocs > 0);
     fail_realloc = 1;
     out = (unsigned char *)"untouched";
-    CHECK_INT(gdl_jpeg_encode(px, w, h, 3, 90, 2.834, 2.834, 0, &out, &len), -1);
+    CHECK_INT(gdl_jpeg_encode(px, w, h, 3, 90, 2.834, 2.834, 0, NULL, &out, &len), -1);
     CHECK(out == NULL);
     fail_realloc = 0;
 #endif
     memset(px, 128, (size_t)w * h * 3); /* flat: fits the first buffer */
-    CHECK_INT(gdl_jpeg_encode(px, w, h, 3, 75, 2.834, 2.834, 1, &out, &len), 0);
+    CHECK_INT(gdl_jpeg_encode(px, w, h, 3, 75, 2.834, 2.834, 1, NULL, &out, &len), 0);
     CHECK(whole_jpeg(out, len));
     free(out);
     free(px);

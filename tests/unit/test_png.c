@@ -1,9 +1,10 @@
 /*
  * test_png.c: gdl_png_decode (runtime/modules/gdl_png.c) against PNGs
  * built here from known pixels: every colour type it takes, every row
- * filter (and a mix), one or many IDAT chunks, pHYs; and the files it
- * must leave to libvips (-1): other layouts, chunks libvips would read,
- * damage of every kind.
+ * filter (and a mix), one or many IDAT chunks, pHYs, chunks it passes
+ * over, a tRNS key; and the files it must leave to libvips (-1): other
+ * layouts, an unknown critical chunk, damage of every kind. Palettes,
+ * low bit depths and metadata against libvips's own pixels: test_image.c.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -152,19 +153,40 @@ int main(void)
         free(got);
     }
 
-    /* Chunks libvips ignores are skipped; those it reads are left to it. */
+    /* Chunks libvips ignores are skipped; metadata chunks are passed over
+     * but the image is no longer plain (libvips's header has more); a
+     * tRNS key adds alpha; an unknown critical chunk is libpng's to
+     * refuse. */
     make_png(&o, px, 2, 3, 4, 1, "gAMA", "\0\1\x86\xa0", 4);
     CHECK_INT(decode(&o, &info, &got), 0);
+    CHECK(info.plain);
     free(got);
-    make_png(&o, px, 2, 3, 0, 1, "tRNS", "\0\1\0\2\0\3", 6);
+    make_png(&o, px, 2, 3, 0, 1, "tEXt", "a\0b", 3);
+    CHECK_INT(decode(&o, &info, &got), 0);
+    CHECK(!info.plain && memcmp(got, px, (size_t)W * H * 3) == 0);
+    free(got);
+    make_png(&o, px, 2, 3, 0, 1, "bKGD", "\0\1\0\2\0\3", 6);
+    CHECK_INT(decode(&o, &info, &got), 0);
+    CHECK(!info.plain);
+    free(got);
+    {
+        unsigned char key[6] = {0, px[0], 0, px[1], 0, px[2]};
+        make_png(&o, px, 2, 3, 0, 1, "tRNS", key, 6);
+        CHECK_INT(decode(&o, &info, &got), 0);
+        CHECK_INT(info.bands, 4);
+        CHECK(!info.plain && got[3] == 0 && memcmp(got, px, 3) == 0);
+        free(got);
+    }
+    make_png(&o, px, 2, 3, 0, 1, "tRNS", "\1\0\0\0\0\0", 6); /* a key past 8 bits */
     CHECK_INT(decode(&o, &info, &got), -1);
     CHECK(got == NULL);
-    make_png(&o, px, 2, 3, 0, 1, "tEXt", "a\0b", 3);
+    make_png(&o, px, 6, 4, 0, 1, "tRNS", "\0\1\0\2\0\3", 6); /* tRNS with alpha */
     CHECK_INT(decode(&o, &info, &got), -1);
-    make_png(&o, px, 2, 3, 0, 1, "bKGD", "\0\1\0\2\0\3", 6);
+    make_png(&o, px, 2, 3, 0, 1, "CRIT", "x", 1);
     CHECK_INT(decode(&o, &info, &got), -1);
 
-    /* Other layouts: palette, 16 bits, interlaced. */
+    /* Other layouts: a palette without PLTE, 16 bits, interlaced (the
+     * palettes and low bit depths libvips reads: test_image.c). */
     make_png(&o, px, 3, 1, 0, 1, NULL, NULL, 0);
     CHECK_INT(decode(&o, &info, &got), -1);
     make_png(&o, px, 2, 3, 0, 1, NULL, NULL, 0);

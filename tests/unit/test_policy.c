@@ -15,8 +15,8 @@ typedef struct {
     const int64_t *idle;
     int nidle;
     int64_t max_idle_ms;
-    int queue, running, peers, rank;
-    int64_t queued_since_ms;
+    int queue, running, workers, peers, rank;
+    int64_t queued_since_ms, queue_asked_ms, wall_ms;
     int interval_ms;
     bool held, not_fresh;
 } spec_t;
@@ -26,7 +26,8 @@ static gdl_stop_t stops[64];
 static gdl_plan_t run(spec_t s)
 {
     static gdl_proc_view_t procs[64];
-    gdl_scene_t sc = {.now_ms = NOW, .asked_ms = ASKED, .fresh = !s.not_fresh, .interval_ms = s.interval_ms};
+    gdl_scene_t sc = {
+        .now_ms = NOW, .asked_ms = ASKED, .fresh = !s.not_fresh, .interval_ms = s.interval_ms, .wall_ms = s.wall_ms};
     gdl_pool_view_t v = {.min = s.min, .max = s.max, .max_idle_ms = s.max_idle_ms, .procs = procs};
     gdl_plan_t plan = {.stops = stops};
     int n = 0;
@@ -42,6 +43,8 @@ static gdl_plan_t run(spec_t s)
     v.nprocs = n;
     v.queue = s.queue;
     v.running = s.running;
+    v.workers = s.workers;
+    v.queue_asked_ms = s.queue_asked_ms;
     v.peers = s.peers;
     v.rank = s.rank;
     v.queued_since_ms = s.queued_since_ms;
@@ -63,11 +66,11 @@ static int starts(int min, int max, int processes, int busy, int queue, int peer
     return run(s).starts;
 }
 
-static int ranked(int queue, int peers, int rank, int running, bool stale)
+static int ranked(int queue, int peers, int rank, int running, int64_t wall_ms)
 {
-    spec_t s = {.max = 100, .queue = queue, .peers = peers, .rank = rank, .running = running};
+    spec_t s = {.max = 100, .queue = queue, .peers = peers, .rank = rank, .running = running, .wall_ms = wall_ms};
 
-    s.queued_since_ms = stale ? NOW - 5000 : NOW;
+    s.queued_since_ms = NOW;
     return run(s).starts;
 }
 
@@ -94,25 +97,45 @@ int main(void)
      * takes its part, none twice, whatever the rotation */
     for (int q = 0; q < 40; q++)
         for (int peers = 0; peers < 5; peers++)
-            for (int running = 0; running < 3; running++) {
-                int sum = 0;
-                for (int r = 0; r <= peers; r++)
-                    sum += ranked(q, peers, r, running, false);
-                CHECK_INT(sum, q);
-            }
-    CHECK_INT(ranked(1, 1, 0, 0, false), 1);
-    CHECK_INT(ranked(1, 1, 1, 0, false), 0);
-    CHECK_INT(ranked(1, 1, 1, 0, true), 1); /* a stale queue: everyone helps */
-    CHECK_INT(ranked(10, 1, 1, 0, false), 5);
-    CHECK_INT(ranked(7, 2, 2, 0, false), 2);
-    CHECK_INT(ranked(5, 1, 7, 0, false), 2); /* a rank out of range wraps: 7 of 2 is 1 */
+            for (int running = 0; running < 3; running++)
+                for (int64_t wall = 0; wall < 4000; wall += 1000) {
+                    int sum = 0;
+                    for (int r = 0; r <= peers; r++)
+                        sum += ranked(q, peers, r, running, wall);
+                    CHECK_INT(sum, q);
+                }
+    CHECK_INT(ranked(1, 1, 0, 0, 0), 1);
+    CHECK_INT(ranked(1, 1, 1, 0, 0), 0);
+    CHECK_INT(ranked(10, 1, 1, 0, 0), 5);
+    CHECK_INT(ranked(7, 2, 2, 0, 0), 2);
+    CHECK_INT(ranked(5, 1, 7, 0, 0), 2); /* a rank out of range wraps: 7 of 2 is 1 */
     /* rotation: each job running moves the ranks on by one, so single
      * arrivals go to each instance in turn */
-    CHECK_INT(ranked(1, 1, 0, 1, false), 0);
-    CHECK_INT(ranked(1, 1, 1, 1, false), 1);
-    CHECK_INT(ranked(1, 2, 0, 2, false), 0);
-    CHECK_INT(ranked(1, 2, 1, 2, false), 1); /* (1 + 2) % 3 = 0: first in rank */
-    CHECK_INT(ranked(1, 2, 2, 2, false), 0);
+    CHECK_INT(ranked(1, 1, 0, 1, 0), 0);
+    CHECK_INT(ranked(1, 1, 1, 1, 0), 1);
+    CHECK_INT(ranked(1, 2, 0, 2, 0), 0);
+    CHECK_INT(ranked(1, 2, 1, 2, 0), 1); /* (1 + 2) % 3 = 0: first in rank */
+    CHECK_INT(ranked(1, 2, 2, 2, 0), 0);
+    /* ... and with the wall clock, one place an interval (1 s at least),
+     * so work an instance cannot take moves on to the next: a queue
+     * that has waited is not taken by every instance at once (at 100
+     * hosts, rounded-up shares started up to 99 processes for one job) */
+    CHECK_INT(ranked(1, 1, 1, 0, 999), 0);
+    CHECK_INT(ranked(1, 1, 1, 0, 1000), 1);
+    CHECK_INT(ranked(1, 1, 1, 0, 2000), 0);
+    CHECK_INT(ranked(1, 2, 2, 0, 1000), 1); /* (2 + 1) % 3 = 0 */
+    CHECK_INT(ranked(1, 2, 2, 0, 2000), 0);
+    {
+        /* a 5 s interval turns them every 5 s */
+        spec_t s = {.max = 100, .queue = 1, .peers = 2, .rank = 2, .wall_ms = 5000, .interval_ms = 5000};
+        CHECK_INT(run(s).starts, 1); /* (2 + 1) % 3 = 0 */
+        s.wall_ms = 9999;
+        CHECK_INT(run(s).starts, 1);
+        s.wall_ms = 10000;
+        CHECK_INT(run(s).starts, 0); /* (2 + 2) % 3 = 1 */
+        s.rank = 1;
+        CHECK_INT(run(s).starts, 1);
+    }
 
     /* staleness: the policy tracks when the queue turned non-empty */
     p = run((spec_t){.max = 5, .queue = 1, .peers = 1, .rank = 1});
@@ -121,12 +144,52 @@ int main(void)
     p = run((spec_t){.max = 5, .queue = 1, .peers = 1, .rank = 1, .queued_since_ms = NOW - 999});
     CHECK_INT(p.queued_since_ms, NOW - 999);
     CHECK_INT(p.starts, 0);
-    p = run((spec_t){.max = 5, .queue = 1, .peers = 1, .rank = 1, .queued_since_ms = NOW - 1000});
-    CHECK_INT(p.starts, 1); /* waited a whole interval (1 s at least): stale */
-    p = run((spec_t){.max = 5, .queue = 1, .peers = 1, .rank = 1, .queued_since_ms = NOW - 3000, .interval_ms = 5000});
-    CHECK_INT(p.starts, 0); /* a 5 s interval: not stale yet */
+    p = run((spec_t){.max = 5, .queue = 1, .peers = 1, .rank = 1, .queued_since_ms = NOW - 5000});
+    CHECK_INT(p.starts, 0); /* a queue that waited is not taken twice: the wall clock moves it on */
     p = run((spec_t){.max = 5, .queue = 0, .queued_since_ms = NOW - 3000});
     CHECK_INT(p.queued_since_ms, 0); /* the queue emptied */
+
+    /* free workers of other instances take waiting jobs first: only what
+     * they leave is shared (workers listed, less the jobs running and
+     * this instance's own free processes) */
+    p = run((spec_t){.max = 5, .queue = 3, .running = 2, .workers = 5});
+    CHECK_INT(p.starts, 0); /* 3 free elsewhere for 3 waiting */
+    p = run((spec_t){.max = 5, .queue = 3, .running = 2, .workers = 4});
+    CHECK_INT(p.starts, 1); /* 2 free for 3 */
+    CHECK_STR(p.start_why, "queue 1 (2 left to free workers), busy 0");
+    p = run((spec_t){.max = 5, .queue = 3, .running = 5, .workers = 2});
+    CHECK_INT(p.starts, 3); /* fewer workers than jobs running: none free */
+    {
+        static const int64_t idle1[] = {10};
+        /* our own idle process is one of the workers listed: not someone else's */
+        p = run((spec_t){.max = 5, .queue = 2, .workers = 1, .idle = idle1, .nidle = 1, .max_idle_ms = 60000});
+        CHECK_INT(p.starts, 1);
+        /* and one busy since the poll was free when it was sent */
+        p = run((spec_t){.max = 5, .queue = 2, .running = 0, .workers = 1, .busy_after = 1});
+        CHECK_INT(p.starts, 1);
+    }
+    /* not trusted once jobs have waited a whole interval with nothing
+     * running anywhere: listed workers that take nothing (a host cut
+     * off, a stopped process) must not hold work for ever */
+    p = run((spec_t){.max = 5, .queue = 1, .workers = 3, .queued_since_ms = NOW - 999});
+    CHECK_INT(p.starts, 0);
+    p = run((spec_t){.max = 5, .queue = 1, .workers = 3, .queued_since_ms = NOW - 1000});
+    CHECK_INT(p.starts, 1);
+    p = run((spec_t){.max = 5, .queue = 1, .workers = 3, .running = 1, .queued_since_ms = NOW - 5000});
+    CHECK_INT(p.starts, 0); /* something runs: they are taking work */
+    /* idle stops still need nothing waiting at all */
+    {
+        static const int64_t long_idle[] = {60000};
+        p = run((spec_t){.max = 5, .queue = 1, .workers = 5, .idle = long_idle, .nidle = 1, .max_idle_ms = 10000});
+        CHECK_INT(p.nstops, 0);
+    }
+
+    /* busy since after the oldest poll, but before the oldest poll that
+     * shows jobs waiting: its job is not in any queue counted */
+    p = run((spec_t){.max = 5, .busy_after = 1, .queue = 1, .queue_asked_ms = ASKED + 10});
+    CHECK_INT(p.starts, 1);
+    p = run((spec_t){.max = 5, .busy_after = 1, .queue = 1, .queue_asked_ms = ASKED});
+    CHECK_INT(p.starts, 0);
 
     /* busy after the poll: the process took its job from the queue the
      * poll reports, so it counts once, as available */
@@ -169,6 +232,11 @@ int main(void)
             !run((spec_t){.max = 5, .idle = idle1, .nidle = 1, .max_idle_ms = 60000}).wake); /* an idle one takes it */
     }
     CHECK(run((spec_t){.max = 5, .peers = 3, .rank = 2}).wake); /* rank does not matter for waking */
+    /* a process busy since the poll is busy now: the next job needs
+     * another (it counted as available, and the master slept through
+     * ramps until its next tick) */
+    CHECK(run((spec_t){.max = 5, .busy_after = 1}).wake);
+    CHECK(!run((spec_t){.max = 5, .busy_after = 1, .starting = 1}).wake); /* one starting takes it */
 
     /* down */
     {

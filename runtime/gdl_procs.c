@@ -1,0 +1,612 @@
+/*
+ * gdl_procs.c: the master's supervision of its processes. It owns the
+ * process table (indexed like the slots: process i writes slot i,
+ * gdl_slot.c) and what the master keeps per pool beside its definition:
+ * starting processes through the loader it is given, stopping them,
+ * accounting for their exits (counters folded into the pool, restarts
+ * by reason, the jobs a death interrupted, gdl_attempts.c), the death
+ * window and the crash-loop back-off, the watchdog (jobs past their
+ * timeout or max_memory, processes past their grace), and recycling
+ * (processes past max_jobs or max_memory, or running code a reload
+ * replaced, stopped once a replacement is ready).
+ *
+ * It may not touch the loaders' lives nor the pools' definitions
+ * (gdl_generations.c tells it the serving generation and how the pools
+ * moved, gdl_procs_install), nor decide how many processes a pool has
+ * (gdl_policy.c, through gdl_master.c's scale(), which calls it): when
+ * something it noticed needs a new plan it calls the rescale function
+ * its owner gave gdl_procs_init.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "gdlua.h"
+
+/* Jobs are checked against their pool's timeout this often; a process
+ * whose job timed out gets this long to fail it before SIGKILL. While a
+ * pool with max_memory has processes, the busy ones' RSS is read every
+ * MEMORY_WATCH_MS, 20 ms more for each MEMORY_WATCH_EACH of them (a read
+ * costs about 6 us: the reads take at most about 1 % of a core), and
+ * every WATCHDOG_MS at the least. */
+#define WATCHDOG_MS       100
+#define TIMEOUT_GRACE_MS  1000
+#define MEMORY_WATCH_MS   20
+#define MEMORY_WATCH_EACH 32
+
+typedef struct {
+    pid_t pid;
+    int pool;
+    int gen; /* the generation of the code it runs (gdl_loader.c) */
+    int64_t started_ms;
+    bool stopping;      /* we asked it to stop: its exit is no crash */
+    bool timed_out;     /* its job ran past the pool's timeout */
+    bool recycled;      /* stopped for max_jobs, max_memory, out of memory */
+    bool over_memory;   /* its job passed max_memory: SIGKILL sent */
+    int64_t kill_at_ms; /* SIGKILL then, if still alive; 0: never */
+} proc_t;
+
+/* What the master keeps per pool, beside its definition (gdl_pool_t). */
+typedef struct {
+    int processes;           /* alive now, stopping ones included */
+    int streak;              /* crash-loop deaths in a row (gdl_policy_crash_loop) */
+    int64_t window_ms;       /* when the current death window began */
+    uint64_t window_deaths;  /* unexpected deaths since */
+    uint64_t window_base;    /* jobs served when it began */
+    struct event *respawn;   /* timer for a replacement held back by back-off */
+    gdl_counters_t gone;     /* counters of its processes that have exited */
+    int64_t queued_since_ms; /* when its queue last turned non-empty; 0: empty */
+    uint64_t restarts[GDL_RESTART_REASONS];
+} pool_state_t;
+
+static proc_t procs[GDL_PROCS_MAX];
+static int nprocs;
+static pool_state_t *pools; /* npools: gdl_pools' serving ones, then the draining ones */
+static int npools;
+static int serving; /* the generation new processes run */
+static struct event_base *base;
+static struct event *watchdog_timer;
+static void (*rescale)(void);
+
+static void on_respawn(evutil_socket_t fd, short what, void *arg)
+{
+    rescale();
+}
+
+/* Starts up to n processes of pool from ld's generation; returns how
+ * many started, or -1 when the loader is lost (err says why; some may
+ * have started). */
+int gdl_procs_spawn(gdl_loader_t *ld, int pool, int n, const char *why, char *err, size_t errlen)
+{
+    gdl_pool_t *p = &gdl_pools[pool];
+    int slots[GDL_PROCS_MAX], got = 0, rc;
+    pid_t pids[GDL_PROCS_MAX];
+
+    if (ld->fd < 0) {
+        snprintf(err, errlen, "no loader");
+        return -1;
+    }
+    for (int i = 0; i < GDL_PROCS_MAX && got < n; i++)
+        if (procs[i].pid == 0)
+            slots[got++] = i;
+    if (got == 0) {
+        static int64_t said_ms;
+        static int unsaid;
+        int64_t now = gdl_now_ms();
+
+        /* scale() asks again on every event: say it once a minute */
+        if (said_ms == 0 || now - said_ms >= 60000) {
+            gdl_error("cannot start a process for %s: all %d process slots in use (%d more such refusals)", p->name,
+                      GDL_PROCS_MAX, unsaid);
+            said_ms = now;
+            unsaid = 0;
+        } else {
+            unsaid++;
+        }
+        return 0;
+    }
+    /* The slots are ready before fork: once a child runs, its slot is
+     * the child's to write. The loader forks them (gdl_loader.c). */
+    for (int k = 0; k < got; k++)
+        gdl_slot_prepare(slots[k]);
+    rc = gdl_loader_spawn(ld, pool, slots, got, pids, err, errlen);
+    n = 0;
+    for (int k = 0; k < got; k++) {
+        int i = slots[k];
+
+        if (pids[k] < 0) {
+            gdl_slot_release(i);
+            continue;
+        }
+        procs[i] = (proc_t){.pid = pids[k], .pool = pool, .gen = ld->gen, .started_ms = gdl_now_ms()};
+        nprocs++;
+        pools[pool].processes++;
+        n++;
+        gdl_info("start %d %s: %s", (int)pids[k], p->name, why);
+    }
+    if (n < got)
+        gdl_error("cannot start %d process(es) for %s: %s", got - n, p->name, err);
+    return rc == -2 ? -1 : n;
+}
+
+/* Asks process i to stop after its current job; the watchdog sends
+ * SIGKILL if it is still there after --stop_timeout. */
+void gdl_procs_stop(int i, const char *why)
+{
+    procs[i].stopping = true;
+    if (gdl_config.stop_timeout_ms > 0)
+        procs[i].kill_at_ms = gdl_now_ms() + gdl_config.stop_timeout_ms;
+    gdl_info("stop %d %s: %s", (int)procs[i].pid, gdl_pools[procs[i].pool].name, why);
+    kill(procs[i].pid, SIGTERM);
+}
+
+/* Stops these processes after their current job; -1 (and none stopped)
+ * when one of the pids is not ours. */
+int gdl_procs_stop_pids(const int *pids, int n, const char *why)
+{
+    int idx[GDL_PROCS_MAX];
+
+    if (n > GDL_PROCS_MAX)
+        return -1;
+    for (int k = 0; k < n; k++) {
+        int i;
+        for (i = 0; i < GDL_PROCS_MAX && (pids[k] <= 0 || procs[i].pid != pids[k]); i++)
+            ;
+        if (i == GDL_PROCS_MAX)
+            return -1;
+        idx[k] = i;
+    }
+    for (int k = 0; k < n; k++)
+        if (!procs[idx[k]].stopping)
+            gdl_procs_stop(idx[k], why);
+    return 0;
+}
+
+void gdl_procs_stop_pool(int pool, const char *why)
+{
+    for (int i = 0; i < GDL_PROCS_MAX; i++)
+        if (procs[i].pid && procs[i].pool == pool && !procs[i].stopping)
+            gdl_procs_stop(i, why);
+}
+
+/* Sends sig to every process, which is then stopping (the shutdown). */
+void gdl_procs_stop_all(int sig)
+{
+    for (int i = 0; i < GDL_PROCS_MAX; i++)
+        if (procs[i].pid) {
+            procs[i].stopping = true;
+            kill(procs[i].pid, sig);
+        }
+}
+
+/* Passes sig on to every process (SIGUSR1: reopen the log file). */
+void gdl_procs_signal(int sig)
+{
+    for (int i = 0; i < GDL_PROCS_MAX; i++)
+        if (procs[i].pid)
+            kill(procs[i].pid, sig);
+}
+
+/* Tells each serving process to connect to the job servers afresh
+ * (SIGUSR2, gdl_child.c); one still starting connects by itself. How
+ * many were told. */
+int gdl_procs_reconnect(void)
+{
+    int n = 0;
+
+    for (int i = 0; i < GDL_PROCS_MAX; i++) {
+        int st = procs[i].pid && !procs[i].stopping ? gdl_slot_state(i, NULL) : GDL_SLOT_FREE;
+
+        if (st == GDL_SLOT_IDLE || st == GDL_SLOT_BUSY) {
+            kill(procs[i].pid, SIGUSR2);
+            n++;
+        }
+    }
+    return n;
+}
+
+int gdl_procs_count(void)
+{
+    return nprocs;
+}
+
+int gdl_procs_of_pool(int pool)
+{
+    return pools[pool].processes;
+}
+
+/* A pool as the policy sees it, but for the job servers' figures: its
+ * live processes go to buf. */
+gdl_pool_view_t gdl_procs_view(int pool, gdl_proc_view_t *buf)
+{
+    const gdl_pool_t *p = &gdl_pools[pool];
+    int max_idle = p->max_idle_time >= 0 ? p->max_idle_time : gdl_config.max_idle_time;
+    gdl_pool_view_t v = {.min = p->min_processes, .max = p->max_processes, .max_idle_ms = max_idle * 1000LL};
+
+    v.procs = buf;
+    for (int i = 0; i < GDL_PROCS_MAX; i++) {
+        gdl_proc_view_t *pv = &buf[v.nprocs];
+
+        if (procs[i].pid == 0 || procs[i].pool != pool || procs[i].stopping)
+            continue;
+        pv->slot = i;
+        pv->state = gdl_slot_state(i, &pv->since_ms);
+        /* One asking to be recycled, or running code a reload replaced,
+         * no longer counts: a replacement starts, and recycle stops it
+         * once that one is ready. */
+        if (pv->state != GDL_SLOT_RECYCLE && procs[i].gen == serving)
+            v.nprocs++;
+    }
+    v.queued_since_ms = pools[pool].queued_since_ms;
+    v.held = evtimer_pending(pools[pool].respawn, NULL);
+    return v;
+}
+
+void gdl_procs_queued_since(int pool, int64_t ms)
+{
+    pools[pool].queued_since_ms = ms;
+}
+
+/* Stops the processes of pool k that asked to be recycled (max_jobs,
+ * max_memory, out of memory) or run code a reload replaced, once a
+ * current process of the pool is ready to serve, or at once when the
+ * pool may be empty (min_processes 0). */
+void gdl_procs_recycle(int k)
+{
+    int ready = 0;
+
+    for (int i = 0; i < GDL_PROCS_MAX; i++) {
+        int st = procs[i].pid && procs[i].pool == k && !procs[i].stopping ? gdl_slot_state(i, NULL) : GDL_SLOT_FREE;
+        ready += (st == GDL_SLOT_IDLE || st == GDL_SLOT_BUSY) && procs[i].gen == serving;
+    }
+    for (int i = 0; i < GDL_PROCS_MAX; i++) {
+        bool outdated = procs[i].gen != serving;
+
+        if (procs[i].pid && procs[i].pool == k && !procs[i].stopping &&
+            (outdated || gdl_slot_state(i, NULL) == GDL_SLOT_RECYCLE) &&
+            (ready > 0 || gdl_pools[k].min_processes == 0)) {
+            procs[i].recycled = !outdated;
+            gdl_procs_stop(i, outdated ? "reloaded: replaced by the new code" : "recycled");
+        }
+    }
+}
+
+/* A pool's limits, figures and counters. Its processes go to
+ * out[0..max): those serving first, then those asked to stop. Returns
+ * how many serve (st->processes). */
+int gdl_procs_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *out, int max)
+{
+    gdl_counters_t c;
+    int n = 0;
+
+    memset(st, 0, sizeof(*st));
+    st->min = gdl_pools[pool].min_processes;
+    st->max = gdl_pools[pool].max_processes;
+    st->c = pools[pool].gone;
+    memcpy(st->restarts, pools[pool].restarts, sizeof(st->restarts));
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < GDL_PROCS_MAX; i++) {
+            gdl_proc_info_t info = {.pid = procs[i].pid, .stopping = procs[i].stopping};
+
+            if (procs[i].pid == 0 || procs[i].pool != pool || procs[i].stopping != (pass == 1))
+                continue;
+            gdl_slot_read(i, &c, info.handle, sizeof(info.handle));
+            gdl_counters_add(&st->c, &c);
+            info.state = gdl_slot_state(i, &info.since_ms);
+            if (n < max)
+                out[n] = info;
+            n++;
+            if (info.stopping) {
+                st->stopping++;
+            } else {
+                st->processes++;
+                st->busy += info.state == GDL_SLOT_BUSY;
+            }
+        }
+    return st->processes;
+}
+
+/* ---- the watchdog ---- */
+
+static int pool_timeout_ms(int pool)
+{
+    int t = gdl_pools[pool].timeout_ms;
+
+    return t >= 0 ? t : gdl_config.timeout_ms;
+}
+
+static int pool_max_memory(int pool)
+{
+    int m = gdl_pools[pool].max_memory;
+
+    return m >= 0 ? m : gdl_config.max_memory;
+}
+
+/* Process i's job has run past its pool's timeout. The job is marked in
+ * the attempts table, so that if gearmand hands it to another process
+ * that one fails it unrun; the process is asked to fail it (SIGXCPU: its
+ * Lua code is interrupted, gdl_child.c) and to stop (SIGTERM), and gets
+ * SIGKILL after TIMEOUT_GRACE_MS if it is stuck in C. A replacement
+ * starts at once: the process no longer counts. */
+static void time_out(int i, int64_t busy_ms, int64_t now)
+{
+    const gdl_pool_t *p = &gdl_pools[procs[i].pool];
+    char handle[64], reason[64];
+
+    gdl_slot_read(i, NULL, handle, sizeof(handle));
+    snprintf(reason, sizeof(reason), "job timed out after %g s", pool_timeout_ms(procs[i].pool) / 1000.0);
+    gdl_attempts_ended(handle, GDL_JOB_TIMEOUT, reason);
+    gdl_warn("stop %d %s: job %s timed out after %lld ms (timeout %g s)", (int)procs[i].pid, p->name, handle,
+             (long long)busy_ms, pool_timeout_ms(procs[i].pool) / 1000.0);
+    procs[i].stopping = true;
+    procs[i].timed_out = true;
+    procs[i].kill_at_ms = now + TIMEOUT_GRACE_MS;
+    kill(procs[i].pid, SIGXCPU);
+    kill(procs[i].pid, SIGTERM);
+}
+
+/* Process i's job has taken it past its pool's max_memory. It is killed
+ * at once: memory is the host's to lose, and neither compiled Lua loops
+ * nor C code would reach a hook that failed the job. The job is marked in
+ * the attempts table, so the process gearmand hands it to next fails it
+ * unrun, with the figures, to its client. */
+static void memory_out(int i, long rss, int max_memory)
+{
+    const gdl_pool_t *p = &gdl_pools[procs[i].pool];
+    char handle[64], reason[96]; /* the attempts table keeps 64 bytes of it */
+
+    gdl_slot_read(i, NULL, handle, sizeof(handle));
+    snprintf(reason, sizeof(reason), "job used %ld MiB, past max_memory %d MiB", rss, max_memory);
+    gdl_attempts_ended(handle, GDL_JOB_FAILED, reason);
+    gdl_warn("stop %d %s: job %s: RSS %ld MiB is past max_memory %d MiB; killing it", (int)procs[i].pid, p->name,
+             handle, rss, max_memory);
+    procs[i].stopping = true;
+    procs[i].recycled = true;
+    procs[i].over_memory = true;
+    procs[i].kill_at_ms = 0;
+    kill(procs[i].pid, SIGKILL);
+}
+
+/* Ends jobs past their timeout or their max_memory, and processes past
+ * their grace. */
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    int64_t now = gdl_now_ms(), since;
+    bool again = false;   /* a process timed out or asks to be recycled */
+    bool bounded = false; /* a process of a pool with max_memory lives: a job may start in it any moment */
+    int state, watched = 0, period_ms;
+    struct timeval tv;
+
+    for (int i = 0; i < GDL_PROCS_MAX; i++) {
+        int t, m;
+        long rss;
+
+        if (procs[i].pid == 0)
+            continue;
+        m = pool_max_memory(procs[i].pool);
+        bounded |= m > 0;
+        if (procs[i].kill_at_ms && now >= procs[i].kill_at_ms) {
+            gdl_warn(
+                "process %d %s: still running %s; sending SIGKILL", (int)procs[i].pid, gdl_pools[procs[i].pool].name,
+                procs[i].timed_out ? "1000 ms after its job timed out" : "--stop_timeout after it was asked to stop");
+            kill(procs[i].pid, SIGKILL);
+            procs[i].kill_at_ms = 0;
+            continue;
+        }
+        state = gdl_slot_state(i, &since);
+        again |= state == GDL_SLOT_RECYCLE && !procs[i].stopping;
+        if (state != GDL_SLOT_BUSY)
+            continue;
+        if (m > 0 && !procs[i].over_memory) {
+            watched++;
+            if ((rss = gdl_rss_mib(procs[i].pid)) > m) {
+                memory_out(i, rss, m);
+                again = true;
+                continue;
+            }
+        }
+        t = pool_timeout_ms(procs[i].pool);
+        if (procs[i].stopping || t <= 0 || now - since < t)
+            continue;
+        time_out(i, now - since, now);
+        again = true;
+    }
+    period_ms = bounded ? MEMORY_WATCH_MS * (1 + watched / MEMORY_WATCH_EACH) : WATCHDOG_MS;
+    tv = (struct timeval){0, (period_ms < WATCHDOG_MS ? period_ms : WATCHDOG_MS) * 1000};
+    evtimer_add(watchdog_timer, &tv);
+    if (again)
+        rescale();
+}
+
+/* ---- exits ---- */
+
+/* A process we did not stop has died. In a crash loop (the policy
+ * decides) the next start waits: the first is replaced at once, then
+ * 100 ms doubling to 10 s (gdl_backoff_ms), so a module that crashes
+ * every process cannot fork-bomb the host. Any other death is replaced
+ * at once. */
+static void crashed(int pool, int status, int64_t lived, uint64_t served)
+{
+    pool_state_t *ps = &pools[pool];
+    int64_t now = gdl_now_ms();
+    gdl_pool_status_t st;
+    uint64_t total;
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    gdl_death_t d = {.lived_ms = lived, .served = served};
+    int delay;
+
+    gdl_procs_status(pool, &st, NULL, 0); /* jobs its processes served, the exited ones' included */
+    total = st.c.done + st.c.failed + st.c.timeouts + st.c.poisoned;
+    d.external = sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == SIGHUP;
+    if (now - ps->window_ms >= GDL_DEATH_WINDOW_MS) {
+        ps->window_ms = now;
+        ps->window_deaths = 0;
+        ps->window_base = total - served; /* this process's jobs count in the new window */
+    }
+    d.window_deaths = ++ps->window_deaths;
+    d.window_served = total - ps->window_base;
+    if (!gdl_policy_crash_loop(&d)) {
+        ps->streak = 0;
+        return;
+    }
+    delay = gdl_backoff_ms(ps->streak++, 100, 10000);
+    if (delay > 0 && !evtimer_pending(ps->respawn, NULL)) {
+        struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+        gdl_warn("%s: %d process(es) died young in a row; next start in %d ms", gdl_pools[pool].name, ps->streak,
+                 delay);
+        evtimer_add(ps->respawn, &tv);
+    }
+}
+
+/* Why process p ended, as a restart (GDL_RESTART_*), or -1 when the
+ * master chose to stop it (idle, above max, console, shutdown). */
+static int restart_reason(const proc_t *p, int status)
+{
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+
+    if (p->timed_out)
+        return GDL_RESTART_TIMEOUT;
+    if (p->recycled)
+        return GDL_RESTART_RECYCLE;
+    if (p->stopping)
+        return -1;
+    if (sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
+        return GDL_RESTART_KILLED;
+    return GDL_RESTART_CRASH;
+}
+
+/* Its slot holds the job process i took until the job's answer is sent:
+ * it died running the job, or before the answer went out. gearmand hands
+ * the job to the next process: count how often it has killed one
+ * (gdl_attempts.c). */
+static void job_died(int i, const char *name, const char *handle, int state, int status)
+{
+    char reason[64], cause[32], unique[64];
+    uint32_t deaths;
+
+    if (WIFSIGNALED(status))
+        snprintf(cause, sizeof(cause), "signal %d", WTERMSIG(status));
+    else
+        snprintf(cause, sizeof(cause), "exit status %d", WEXITSTATUS(status));
+    if (state == GDL_SLOT_BUSY)
+        snprintf(reason, sizeof(reason), "%s", cause);
+    else
+        snprintf(reason, sizeof(reason), "answer not sent, %s", cause);
+    gdl_slot_unique(i, unique, sizeof(unique));
+    deaths = gdl_attempts_died(handle, unique, reason);
+    gdl_warn("%s: job %s has killed %u process(es) (%s)%s", name, handle, deaths, reason,
+             gdl_config.max_attempts > 0 && deaths >= (uint32_t)gdl_config.max_attempts
+                 ? "; the next process fails it unrun"
+                 : "");
+}
+
+/* A child has exited (reaped by gdl_master.c): false when it is none of
+ * ours (an orphan a job left: the master is a subreaper). */
+bool gdl_procs_exited(pid_t pid, int status)
+{
+    gdl_counters_t c;
+    char why[128], handle[64];
+    proc_t *p = NULL;
+    const char *name;
+    int64_t lived;
+    int i, state, pool, restart;
+    bool unasked;
+
+    for (i = 0; i < GDL_PROCS_MAX; i++)
+        if (procs[i].pid == pid) {
+            p = &procs[i];
+            break;
+        }
+    if (p == NULL)
+        return false;
+    name = gdl_pools[p->pool].name;
+    lived = gdl_now_ms() - p->started_ms;
+    state = gdl_slot_state(i, NULL);
+    gdl_format_exit(status, why, sizeof(why));
+    /* It asked to be replaced and has taken its last job (gdl_child.c). */
+    if (state == GDL_SLOT_RECYCLE && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        p->stopping = p->recycled = true;
+    if (p->stopping && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        gdl_debug("process %d %s %s", (int)pid, name, why);
+    } else {
+        gdl_warn("process %d %s %s after %lld ms (was %s)", (int)pid, name, why, (long long)lived,
+                 gdl_slot_state_name(state));
+    }
+    gdl_slot_read(i, &c, handle, sizeof(handle));
+    if (handle[0])
+        job_died(i, name, handle, state, status);
+    gdl_counters_add(&pools[p->pool].gone, &c);
+    if ((restart = restart_reason(p, status)) >= 0)
+        pools[p->pool].restarts[restart]++;
+    pools[p->pool].processes--;
+    nprocs--;
+    gdl_slot_release(i);
+    pool = p->pool;
+    unasked = !p->stopping;
+    memset(p, 0, sizeof(*p));
+    if (unasked)
+        crashed(pool, status, lived, c.done + c.failed + c.timeouts + c.poisoned);
+    return true;
+}
+
+/* ---- generations ---- */
+
+/* A new generation serves: map[k] is where old pool k (of nold) goes
+ * among the nall new ones, or -1 when it is gone with no process left.
+ * A pool keeps its counters and state by name; one the new code lacks
+ * keeps them while its processes drain. 0, or -1 (out of memory, nothing
+ * changed). */
+int gdl_procs_install(const int *map, int nold, int nall, int gen)
+{
+    pool_state_t *st = calloc(nall + 1, sizeof(pool_state_t));
+
+    if (st == NULL)
+        return -1;
+    for (int k = 0; k < nold; k++) {
+        if (map[k] < 0)
+            event_free(pools[k].respawn);
+        else
+            st[map[k]] = pools[k];
+    }
+    for (int j = 0; j < nall; j++)
+        if (st[j].respawn == NULL && (st[j].respawn = evtimer_new(base, on_respawn, NULL)) == NULL)
+            abort(); /* out of memory in the master */
+    for (int i = 0; i < GDL_PROCS_MAX; i++)
+        if (procs[i].pid)
+            procs[i].pool = map[procs[i].pool];
+    free(pools);
+    pools = st;
+    npools = nall;
+    serving = gen;
+    return 0;
+}
+
+/* ---- the unit's life ---- */
+
+int gdl_procs_init(struct event_base *loop, void (*on_rescale)(void))
+{
+    struct timeval tv = {0, WATCHDOG_MS * 1000};
+
+    base = loop;
+    rescale = on_rescale;
+    watchdog_timer = evtimer_new(base, on_watchdog, NULL);
+    if (watchdog_timer == NULL || evtimer_add(watchdog_timer, &tv) < 0)
+        return -1;
+    return 0;
+}
+
+void gdl_procs_free(void)
+{
+    for (int k = 0; k < npools; k++)
+        event_free(pools[k].respawn);
+    free(pools);
+    pools = NULL;
+    npools = 0;
+    event_free(watchdog_timer);
+    watchdog_timer = NULL;
+}

@@ -1,0 +1,2 @@
+-- A test file that defines no test.
+local t = require "gdlua.testing"

@@ -1,0 +1,2 @@
+local t = require "gdlua.testing"
+t.test("never", function() end
