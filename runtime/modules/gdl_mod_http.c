@@ -544,8 +544,12 @@ static int http_request(lua_State *L)
     lua_getfield(L, 1, "method");
     if (lua_isnil(L, -1)) {
         p.method = "GET";
-    } else if (lua_type(L, -1) != LUA_TSTRING || !is_token((p.method = lua_tolstring(L, -1, &len)), len) || len > 32) {
-        return luaL_error(L, "gdlua.http.request: method must be a token (GET, POST, PUT, ...)");
+    } else {
+        /* Not one expression: is_token's arguments are unsequenced, and
+         * len must be set before it is read. */
+        p.method = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+        if (p.method == NULL || !is_token(p.method, len) || len > 32)
+            return luaL_error(L, "gdlua.http.request: method must be a token (GET, POST, PUT, ...)");
     }
     lua_getfield(L, 1, "body");
     if (!lua_isnil(L, -1)) {

@@ -100,17 +100,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def handle_one_request(self):
+    # Counted from the request line read to the answer sent: a kept-alive
+    # connection waiting for its next request is not a request in flight.
+    def route(self):
         with lock:
             stats["inflight"] += 1
         try:
-            super().handle_one_request()
+            return self.serve()
         finally:
             with lock:
                 stats["inflight"] -= 1
                 stats["requests"] += 1
 
-    def route(self):
+    def serve(self):
         url = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(url.query))
         parts = url.path.strip("/").split("/")
