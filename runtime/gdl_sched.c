@@ -365,7 +365,7 @@ static int loop_once(void)
 int gdl_sched_await(lua_State *L, gdl_sched_op_t *op)
 {
     gdl_sched_task_t *t = sched.current;
-    const char *why;
+    const char *why, *what;
 
     attach(L);
     if (op->done)
@@ -378,8 +378,9 @@ int gdl_sched_await(lua_State *L, gdl_sched_op_t *op)
     if (t == NULL && sched.looping == 0) {
         while (!op->done) {
             if (loop_once() < 0) {
+                what = op->what;
                 op->cancel(L, op);
-                return luaL_error(L, "%s: nothing is left that could end this wait (a bug in the module)", op->what);
+                return luaL_error(L, "%s: nothing is left that could end this wait (a bug in the module)", what);
             }
         }
         return op->finish(L, op);
@@ -391,8 +392,9 @@ int gdl_sched_await(lua_State *L, gdl_sched_op_t *op)
               "without holding the others)";
     else
         why = "it is called across a C call (a metamethod, or a callback called from C) inside a concurrent job";
+    what = op->what; /* op is freed by its cancel */
     op->cancel(L, op);
-    return luaL_error(L, "%s: cannot wait here: %s", op->what, why);
+    return luaL_error(L, "%s: cannot wait here: %s", what, why);
 }
 
 void gdl_sched_wake(gdl_sched_op_t *op)
