@@ -253,12 +253,15 @@ int gdl_png_decode(const void *data, size_t len, double max_pixels, gdl_png_info
             }
             x.has_trns = true;
         } else if (memcmp(type, "pHYs", 4) == 0) {
-            double xr = be32(body), yr = be32(body + 4);
+            double xr, yr;
 
-            /* libpng keeps the first pHYs and ignores a second one. */
+            /* libpng keeps the first pHYs and ignores a second one. The
+             * length first: the body may be the file's last bytes. */
             if (n != 9 || have_phys)
                 return -1;
             have_phys = true;
+            xr = be32(body);
+            yr = be32(body + 4);
             info->xres = body[8] == 1 ? xr / 1000.0 : xr;
             info->yres = body[8] == 1 ? yr / 1000.0 : yr;
         } else if (is_one_of(type, "gAMA sRGB cHRM sBIT tIME")) {

@@ -23,7 +23,6 @@ static gdl_pool_t jobs[] = {
 };
 gdl_pool_t *gdl_pools = jobs;
 int gdl_npools = 2;
-pid_t gdl_master_pid = 1;
 gdl_observed_t gdl_observed[GDL_SERVERS_MAX]; /* no poll answered: json's queues are 0 */
 
 int gdl_master_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *procs, int max)
@@ -68,7 +67,7 @@ void gdl_master_stop_pool(int pool, const char *why)
         abort();
 }
 
-void gdl_master_on_shutdown(void (*fn)(void))
+void gdl_master_on(int events, gdl_event_fn *fn, void *arg)
 {
 }
 
@@ -77,10 +76,6 @@ void gdl_master_shutdown(void)
 }
 
 void gdl_master_reload(const char *why)
-{
-}
-
-void gdl_master_on_reload(void (*fn)(bool ok, const char *msg))
 {
 }
 

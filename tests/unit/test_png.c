@@ -228,6 +228,22 @@ int main(void)
         raw_png(&o, ihdr, raw, sizeof(raw) - 1); /* one byte short */
         CHECK_INT(decode(&o, &info, &got), -1);
     }
+    {
+        /* A chunk whose body is shorter than its kind's, as the file's
+         * last bytes (fuzz.png found pHYs read 8 bytes of a 0-byte body):
+         * refused without reading past the end (the copy is exactly the
+         * file's size, so ASan sees a read beyond). */
+        unsigned char ihdr[13] = {0, 0, 0, W, 0, 0, 0, H, 8, 2, 0, 0, 0}, *exact;
+        buf_t p = {{0}, 0};
+        memcpy(p.b, "\x89PNG\r\n\x1a\n", 8);
+        p.n = 8;
+        chunk(&p, "IHDR", ihdr, 13);
+        chunk(&p, "pHYs", "", 0);
+        exact = malloc(p.n);
+        memcpy(exact, p.b, p.n);
+        CHECK_INT(gdl_png_decode(exact, p.n, 1e9, &info, &got), -1);
+        free(exact);
+    }
     make_png(&o, px, 2, 3, 0, 1, NULL, NULL, 0);
     CHECK_INT(gdl_png_decode(o.b, o.n, W * H - 1, &info, &got), -1);
     CHECK_INT(gdl_png_decode(o.b, o.n, W * H, &info, &got), 0);
