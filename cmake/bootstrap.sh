@@ -17,7 +17,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${GDLUA_BUILD:-$ROOT/build}
 DEMO_PACKAGES="build-essential cmake pkg-config libgearman-dev gearman-job-server gearman-tools
                libluajit2-5.1-dev libevent-dev libedit-dev libvips-dev libdeflate-dev
-               libjpeg62-turbo-dev libimagequant-dev libsystemd-dev libjs-dygraphs procps"
+               libjpeg62-turbo-dev libimagequant-dev libsystemd-dev libcurl4-openssl-dev libjs-dygraphs procps"
 TEST_PACKAGES="clang libclang-rt-14-dev libimager-perl python3 groff-base dpkg-dev file lua-busted
                prometheus chromium chromium-driver curl"
 case ${1:-demo} in

@@ -75,6 +75,8 @@ static const luaL_Reg builtin_modules[] = {
     {"gdlua.fib", luaopen_gdlua_fib},
     {"gdlua.image", luaopen_gdlua_image},
     {"gdlua.client", luaopen_gdlua_client},
+    {"gdlua.http", luaopen_gdlua_http},
+    {"gdlua.tcp", luaopen_gdlua_tcp},
     {NULL, NULL},
 };
 

@@ -297,6 +297,63 @@ int gdl_lua_find_modules(lua_State *L);
 void gdl_pools_index(void);
 int gdl_pool_of_function(const char *name);
 
+/* ---- gdl_sched.c: a worker process's event loop and the coroutines waiting on it ---- */
+
+/* Read gdl_sched.c's opening comment first: it has the rules (modes,
+ * lifetimes, what may be called from where). */
+typedef struct gdl_sched_op gdl_sched_op_t;
+typedef struct gdl_sched_task gdl_sched_task_t;
+
+/* One wait of a C function called from Lua, embedded in the module's own
+ * state. The module sets finish, cancel and what, starts its I/O, calls
+ * gdl_sched_wake() when it is over, and returns gdl_sched_await(). */
+struct gdl_sched_op {
+    /* Pushes the call's results on L and frees what the wait held; returns
+     * their count. Runs outside Lua (from the loop): it must not raise. */
+    int (*finish)(lua_State *L, gdl_sched_op_t *op);
+    /* Frees what the wait held, whether or not it was over; pushes nothing. */
+    void (*cancel)(lua_State *L, gdl_sched_op_t *op);
+    const char *what; /* "gdlua.http.get": names the call in errors */
+    /* the scheduler's: */
+    gdl_sched_task_t *task; /* the coroutine suspended in it; NULL: a blocking wait */
+    bool done;
+};
+
+enum { GDL_SCHED_OK, GDL_SCHED_ERROR, GDL_SCHED_CANCELLED };
+
+/* A managed coroutine, owned (allocated) by whoever spawns it. */
+struct gdl_sched_task {
+    /* The caller's, set before gdl_sched_spawn(). on_end is called once for
+     * every task: OK with its results on co's stack (lua_gettop(co) of
+     * them), ERROR with the message and traceback on its top, CANCELLED
+     * with nothing. co is valid during the call only; the task may be
+     * freed in it. */
+    void (*on_end)(gdl_sched_task_t *task, lua_State *co, int status);
+    void (*on_resume)(gdl_sched_task_t *task); /* before each time it runs (a log context); NULL: none */
+    void *data;
+    /* the scheduler's: */
+    lua_State *co;
+    int ref;            /* anchors co in the registry */
+    gdl_sched_op_t *op; /* the wait it is suspended in; NULL: none */
+    bool queued;        /* on the ready queue */
+    gdl_sched_task_t *prev, *next;           /* every live task */
+    gdl_sched_task_t *ready_prev, *ready_next; /* the ready queue */
+};
+
+struct event_base *gdl_sched_base(void); /* NULL in the master (or a process it was inherited by) */
+struct event_base *gdl_sched_check(lua_State *L, const char *who); /* raises where gdl_sched_base fails */
+void gdl_sched_on_close(void (*fn)(void));
+int gdl_sched_spawn(lua_State *L, int nargs, gdl_sched_task_t *task);
+int gdl_sched_cancel(gdl_sched_task_t *task);
+int gdl_sched_busy(void);
+gdl_sched_task_t *gdl_sched_task_of(lua_State *L);
+int gdl_sched_await(lua_State *L, gdl_sched_op_t *op);
+void gdl_sched_wake(gdl_sched_op_t *op);
+int gdl_sched_wait_fd(lua_State *L, int fd, short what, int timeout_ms);
+int gdl_sched_sleep(lua_State *L, int ms);
+int gdl_sched_run_until(bool (*done)(void *arg), void *arg);
+int gdl_sched_loop(void);
+
 /* ---- gdl_loader.c: the loader of a generation of the code ---- */
 
 /* The master's end of one loader. */
@@ -716,6 +773,8 @@ int luaopen_gdlua_core(lua_State *L);
 int luaopen_gdlua_fib(lua_State *L);
 int luaopen_gdlua_image(lua_State *L);
 int luaopen_gdlua_client(lua_State *L);
+int luaopen_gdlua_http(lua_State *L);
+int luaopen_gdlua_tcp(lua_State *L);
 
 struct gearman_job_st;
 void gdl_job_push(lua_State *L, struct gearman_job_st *job);

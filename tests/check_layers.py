@@ -23,7 +23,7 @@ LAYERS = [
     ("configuration", "options"),
     ("shared memory", "slot attempts"),
     ("policy", "policy"),
-    ("Lua and its C modules", "lua mod_core mod_job mod_client mod_fib mod_image png jpeg gif"),
+    ("Lua and its C modules", "lua sched mod_core mod_job mod_client mod_http mod_tcp mod_fib mod_image png jpeg gif"),
     ("a child", "child"),
     ("loaders", "loader"),
     ("job servers", "upstream observer sentinel"),

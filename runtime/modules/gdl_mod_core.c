@@ -3,7 +3,8 @@
  * process limit) that lua/gdlua/init.lua re-exports as "gdlua"; and for
  * gdlua.testing, a result number as a child sends it and the module
  * search of the loader (gdl_lua.c). Its log writes through gdl_log.c's
- * gdl_log_job: a line a job wrote.
+ * gdl_log_job: a line a job wrote. Uses gdl_sched.c for sleeping in a
+ * concurrent job.
  */
 #include <errno.h>
 #include <math.h>
@@ -23,8 +24,11 @@ static int core_pid(lua_State *L)
     return 1;
 }
 
-/* gdlua.sleep(seconds): blocks the process (a child serves one job at a
- * time, so this only delays its own job). */
+/* gdlua.sleep(seconds): in a coroutine gdl_sched.c runs (a concurrent
+ * job), suspends it alone (whole milliseconds, rounded up; 0 lets the
+ * others run first). Anywhere else it blocks the process, as it always
+ * has (a child serves one job at a time, so this only delays its own
+ * job), and a signal does not cut it short. */
 static int core_sleep(lua_State *L)
 {
     lua_Number s = luaL_checknumber(L, 1);
@@ -32,6 +36,8 @@ static int core_sleep(lua_State *L)
     struct timespec ts;
 
     luaL_argcheck(L, s >= 0 && s <= 86400, 1, "seconds must be from 0 to 86400");
+    if (gdl_sched_task_of(L) != NULL)
+        return gdl_sched_sleep(L, (int)ceil(s * 1000));
     ts.tv_sec = (time_t)s;
     ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
