@@ -89,7 +89,8 @@ static const gdl_option_t options[] = {
     {"max_jobs", "N", OPT_INT, F(max_jobs), 0, 0, 0, 1000000000, NULL,
      "replace a process once it has served N jobs, in any pool without its own max_jobs; 0: never"},
     {"max_memory", "MIB", OPT_INT, F(max_memory), 0, 0, 0, 1048576, NULL,
-     "replace a process whose RSS is above MIB after a job, in any pool without its own max_memory; 0: never"},
+     "bound on a process's RSS (MiB; the master reads it every 20 ms): past it after a job, the process is "
+     "replaced; while a job runs, the job is failed and the process killed; pools without their own; 0: none"},
     {"max_attempts", "N", OPT_INT, F(max_attempts), 0, 3, 0, 1000000, NULL,
      "fail a job unrun once it has killed N processes (a poison job); 0: never"},
     {"no_wakeups", NULL, OPT_FLAG, F(no_wakeups), 0, 0, 0, 0, NULL,
@@ -241,7 +242,7 @@ static void option_help(const gdl_option_t *o, char *buf, size_t len)
 
 static void usage(FILE *out)
 {
-    char lhs[64], help[256];
+    char lhs[64], help[512]; /* as the man page's: a longer help would be cut */
 
     fprintf(out, "usage: gdlua [options] DIR...\n"
                  "       gdlua run SCRIPT.lua [ARG...]\n"

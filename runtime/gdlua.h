@@ -2,7 +2,8 @@
  * gdlua.h: the declarations shared between gdlua's units (internal; what
  * users' C modules may use is gdlua_module.h).
  *
- * One header for the whole runtime, arranged by unit. The master
+ * One header for the whole runtime, arranged by unit in the order of
+ * the layers (tests/check_layers.py), lowest first. The master
  * (gdl_master.c) has a loader (gdl_loader.c, driven by
  * gdl_generations.c) load the job modules (gdl_lua.c) into pools, one
  * process type each, and fork children (gdl_child.c) that serve one pool
@@ -38,7 +39,37 @@ struct sockaddr;
 #define GDL_SERVERS_MAX 16
 #define GDL_DIRS_MAX    64
 
-/* ---- gdl_log.c ---- */
+/* ---- gdl_util.c: who this process is, and pure helpers (unit-tested) ---- */
+
+extern pid_t gdl_master_pid;   /* set by gdl_master_init; a child compares it with its parent */
+extern char gdl_instance[128]; /* "gdlua:HOST:MASTERPID": this instance's name to job servers */
+/* gdl_is_master: gdlua_module.h */
+
+int64_t gdl_now_ms(void);
+int64_t gdl_now_us(void);
+long gdl_rss_mib(pid_t pid); /* -1: cannot be read (gone) */
+void gdl_format_time(int64_t unix_s, char *buf, size_t len);
+void gdl_format_exit(int status, char *buf, size_t len);
+int gdl_format_number(double n, char *buf, size_t len);
+int gdl_backoff_ms(int attempt, int first_ms, int max_ms);
+#define GDL_RETRY_CAP_MS (300 * 1000) /* a retry waits 5 minutes at most, unless retry_backoff is longer */
+int64_t gdl_retry_delay_ms(int rerun, int64_t base_ms, double jitter);
+void gdl_sleep_ms(int ms);
+size_t gdl_utf8_len(const unsigned char *s, size_t n);
+size_t gdl_escape(char *out, size_t size, const char *in, size_t len, bool keep_newlines);
+bool gdl_token_equal(const char *given, size_t len, const char *token);
+int gdl_token_read(const char *path, char *token, size_t size, const char *who);
+bool gdl_is_loopback(const struct sockaddr *sa);
+#define GDL_SEQ_MAX        2048 /* bytes of a record under a seqlock, at most */
+#define GDL_SEQ_WORDS(len) (((len) + 7) / 8)
+void gdl_seq_store(_Atomic uint32_t *seq, _Atomic uint64_t *words, const void *src, size_t len);
+/* A store of part of a record: begin, put the changed byte ranges, end. */
+uint32_t gdl_seq_begin(_Atomic uint32_t *seq);
+void gdl_seq_put(_Atomic uint64_t *words, const void *src, size_t len, size_t from, size_t to);
+void gdl_seq_end(_Atomic uint32_t *seq, uint32_t begun);
+void gdl_seq_load(_Atomic uint32_t *seq, _Atomic uint64_t *words, void *dst, size_t len);
+
+/* ---- gdl_log.c: log lines (level, time stamp, pid) to stderr or the logfile ---- */
 
 extern int gdl_log_level;
 extern const char *const gdl_log_levels[]; /* "error", ... indexed by GDL_LOG_*; NULL-terminated */
@@ -74,7 +105,129 @@ void gdl_log_job(int level, const char *msg, size_t len, const gdl_log_field_t *
             gdl_log(GDL_LOG_DEBUG, __VA_ARGS__); \
     } while (0)
 
-/* ---- gdl_options.c ---- */
+/* ---- gdl_proctitle.c: process titles (ps shows a process's role) ---- */
+
+void gdl_proctitle_init(int argc, char **argv);
+void gdl_proctitle_set(const char *title);
+
+/* ---- gdl_assets.c (generated): the dashboard's files ---- */
+
+typedef struct {
+    const char *path; /* as requested: "/", "/dygraph.min.js" */
+    const char *type; /* Content-Type */
+    const unsigned char *data;
+    size_t len;
+} gdl_asset_t;
+
+extern const gdl_asset_t gdl_assets[]; /* ends with a NULL path */
+
+/* ---- gdl_embedded.c (generated): the Lua half of the API ---- */
+
+typedef struct {
+    const char *module;
+    const char *chunkname;
+    const char *source;
+    size_t len;
+} gdl_embedded_t;
+
+extern const gdl_embedded_t gdl_embedded[];
+
+/* ---- gdl_http_parse.c: the check of every HTTP request head ---- */
+
+#define GDL_HTTP_URI_MAX    2048 /* bytes of a target; more: 414 */
+#define GDL_HTTP_HEAD_MAX   8192 /* bytes of a head, empty line included; more: 431 */
+#define GDL_HTTP_FIELDS_MAX 100  /* header fields; more: 431 */
+#define GDL_HTTP_METHOD_MAX 16   /* bytes of a method; longer: 501 */
+#define GDL_HTTP_EMPTY_MAX  4    /* empty lines before a request line; more: 400 */
+/* Bytes past which a head whose request line has not ended is refused. */
+#define GDL_HTTP_LINE_DECIDED (2 * GDL_HTTP_EMPTY_MAX + GDL_HTTP_METHOD_MAX + 1 + GDL_HTTP_URI_MAX + 1 + 8 + 2)
+
+enum { GDL_HTTP_MORE = 0 };
+enum { GDL_HTTP_OTHER, GDL_HTTP_GET, GDL_HTTP_HEAD };
+
+typedef struct {
+    int method; /* GDL_HTTP_GET or _HEAD; GDL_HTTP_OTHER until the method is known */
+    int minor;  /* HTTP/1.minor */
+    const char *target;
+    size_t target_len;
+    size_t path_len;  /* of target, before a '?' */
+    const char *auth; /* Authorization's value, trimmed; NULL: none */
+    size_t auth_len;
+    bool keep_alive; /* the connection may serve another request after this one */
+    size_t line_len; /* bytes up to the request line's end; 0 while it has not ended */
+    size_t head_len; /* bytes of the whole head (with 200) */
+    const char *why; /* a refusal's reason */
+} gdl_http_req_t;
+
+/* GDL_HTTP_MORE: the head is not complete (and not refused yet); 200: a
+ * request to serve, req filled in, pointing into buf; else the status
+ * to refuse it with (400, 405, 411, 413, 414, 431, 501, 505), req->why
+ * saying why. More bytes never change an answer other than MORE. */
+int gdl_http_parse_head(const char *buf, size_t len, gdl_http_req_t *req);
+
+/* ---- gdl_listen.c: the console's and the HTTP endpoint's listening ---- */
+
+/* One accepted connection; an owner's connection struct starts with it. */
+typedef struct gdl_conn {
+    struct bufferevent *bev;
+    struct gdl_listener *owner;
+    struct gdl_conn *prev, *next; /* oldest first */
+    int evictable; /* 0: busy; above 0: may be closed for a new connection, the highest and oldest first */
+    struct sockaddr_storage peer;
+} gdl_conn_t;
+
+/* A listening socket and its connections: the owner fills the first
+ * fields, gdl_listen the rest. */
+typedef struct gdl_listener {
+    const char *who;                /* "console", "http": the log's prefix, and the options' (--WHO_bind) */
+    const char *without;            /* "a console", "HTTP": what jobs are served without when the port is taken */
+    size_t conn_size;               /* the owner's connection struct */
+    int max;                        /* connections at once, as the owner wants them */
+    const char *busy_reply;         /* sent to one beyond max when none can be evicted */
+    int (*on_conn)(gdl_conn_t *c);  /* set up a new connection; -1: close it */
+    void (*on_free)(gdl_conn_t *c); /* what the owner holds of it, before it is freed */
+    struct evconnlistener *lev;
+    struct event *resume; /* accepts paused for want of descriptors start again */
+    gdl_conn_t *first, *last;
+    int nconns;
+    int cap;      /* max, lowered when the descriptor limit cannot hold every listener's */
+    bool starved; /* accept failed for want of descriptors; warned */
+    struct gdl_listener *next;
+} gdl_listener_t;
+
+#define GDL_ACCEPT_PAUSE_MS 250 /* accepts paused this long when out of descriptors */
+#define GDL_FDS_RESERVE     128 /* descriptors the listeners leave to the rest of the master */
+#define GDL_CONNS_MIN       8   /* connections a listener takes however low the limit */
+
+/* Listens on host:port if the address rule allows it (a non-loopback
+ * address needs a token or --WHO_insecure). 0: listening; 1: the port
+ * cannot be bound (logged: served without); -1: refused (logged). In
+ * messages: option, --WHO_bind's value; shown, the address and port. */
+int gdl_listen(gdl_listener_t *l, struct event_base *base, const char *host, const char *port, const char *option,
+               const char *shown, bool token, bool insecure);
+void gdl_listen_close(gdl_listener_t *l);
+void gdl_conn_free(gdl_conn_t *c);
+
+/* Wrong tokens pause further tries from their address (not from every
+ * address: one guesser must not lock the others out). */
+#define GDL_LOCKOUT_SLOTS 64
+typedef struct {
+    struct {
+        unsigned char addr[16]; /* IPv4 as IPv4-mapped IPv6 */
+        int64_t until_ms;
+    } slot[GDL_LOCKOUT_SLOTS];
+} gdl_lockout_t;
+
+enum { GDL_AUTH_OK, GDL_AUTH_WRONG, GDL_AUTH_PAUSED };
+
+/* Checks the token given by peer in constant time; a wrong one pauses
+ * peer's tries for pause_ms, during which every token it gives is
+ * GDL_AUTH_PAUSED, uncompared. */
+int gdl_auth_check(gdl_lockout_t *t, const struct sockaddr *peer, const char *given, size_t len, const char *token,
+                   int64_t now_ms, int pause_ms);
+const char *gdl_peer_name(const struct sockaddr *sa, char *buf, size_t len); /* "127.0.0.1", "::1" */
+
+/* ---- gdl_options.c: the option table, parsing, the config file, --help ---- */
 
 typedef struct {
     gdl_server_t servers[GDL_SERVERS_MAX];
@@ -135,36 +288,6 @@ int gdl_options_reload(gdl_config_t *cfg, char *err, size_t errlen);
 void gdl_options_free(gdl_config_t *cfg);
 /* Copies the attributes override sets (not GDL_UNSET) into pool. */
 void gdl_options_override(struct gdl_pool *pool, const struct gdl_pool *override);
-
-/* ---- gdl_util.c: who this process is, and pure helpers (unit-tested) ---- */
-
-extern pid_t gdl_master_pid;   /* set by gdl_master_init; a child compares it with its parent */
-extern char gdl_instance[128]; /* "gdlua:HOST:MASTERPID": this instance's name to job servers */
-/* gdl_is_master: gdlua_module.h */
-
-int64_t gdl_now_ms(void);
-int64_t gdl_now_us(void);
-long gdl_rss_mib(pid_t pid); /* -1: cannot be read (gone) */
-void gdl_format_time(int64_t unix_s, char *buf, size_t len);
-void gdl_format_exit(int status, char *buf, size_t len);
-int gdl_format_number(double n, char *buf, size_t len);
-int gdl_backoff_ms(int attempt, int first_ms, int max_ms);
-#define GDL_RETRY_CAP_MS (300 * 1000) /* a retry waits 5 minutes at most, unless retry_backoff is longer */
-int64_t gdl_retry_delay_ms(int rerun, int64_t base_ms, double jitter);
-void gdl_sleep_ms(int ms);
-size_t gdl_utf8_len(const unsigned char *s, size_t n);
-size_t gdl_escape(char *out, size_t size, const char *in, size_t len, bool keep_newlines);
-bool gdl_token_equal(const char *given, size_t len, const char *token);
-int gdl_token_read(const char *path, char *token, size_t size, const char *who);
-bool gdl_is_loopback(const struct sockaddr *sa);
-#define GDL_SEQ_MAX        2048 /* bytes of a record under a seqlock, at most */
-#define GDL_SEQ_WORDS(len) (((len) + 7) / 8)
-void gdl_seq_store(_Atomic uint32_t *seq, _Atomic uint64_t *words, const void *src, size_t len);
-/* A store of part of a record: begin, put the changed byte ranges, end. */
-uint32_t gdl_seq_begin(_Atomic uint32_t *seq);
-void gdl_seq_put(_Atomic uint64_t *words, const void *src, size_t len, size_t from, size_t to);
-void gdl_seq_end(_Atomic uint32_t *seq, uint32_t begun);
-void gdl_seq_load(_Atomic uint32_t *seq, _Atomic uint64_t *words, void *dst, size_t len);
 
 /* ---- gdl_slot.c: one slot per process, written by its child ---- */
 
@@ -264,6 +387,72 @@ int gdl_attempts_recent(gdl_attempt_t *out, int max);
  * killed a process; *ended is the outcome when the master ended it, else 0. */
 uint32_t gdl_attempts_of(const char *handle, const char *unique, int *ended, char *reason, size_t len);
 
+/* ---- gdl_policy.c: how many processes each pool should have ---- */
+
+typedef struct {
+    int slot;         /* the master's index of the process */
+    int state;        /* GDL_SLOT_* */
+    int64_t since_ms; /* when it entered that state */
+} gdl_proc_view_t;
+
+/* One pool as the master sees it. */
+typedef struct {
+    int min, max;
+    int64_t max_idle_ms;
+    const gdl_proc_view_t *procs; /* alive and not asked to stop */
+    int nprocs;
+    int queue;               /* jobs waiting, summed over the servers polled */
+    int64_t queue_asked_ms;  /* when the oldest poll showing jobs waiting was sent; 0: none shows any */
+    int running;             /* jobs running, the same way */
+    int workers;             /* workers registered for it (sentinels left out): the most a polled server lists */
+    int peers;               /* other gdlua instances serving it */
+    int rank;                /* this instance's place among them, 0..peers */
+    int64_t queued_since_ms; /* when the queue turned non-empty; 0: empty */
+    bool held;               /* crash-loop back-off: no start now */
+} gdl_pool_view_t;
+
+/* What the pool views have in common. */
+typedef struct {
+    int64_t now_ms;
+    int64_t asked_ms; /* when the oldest answered poll was sent; INT64_MAX: none */
+    bool fresh;       /* called for poll figures not yet acted on */
+    int interval_ms;  /* the poll interval (a backlog older is stale) */
+    int64_t wall_ms;  /* the wall clock, which the hosts share: the ranks turn with it */
+} gdl_scene_t;
+
+typedef struct {
+    int slot;
+    int64_t idle_ms;
+    char why[48];
+} gdl_stop_t;
+
+typedef struct {
+    int starts;
+    char start_why[80];
+    gdl_stop_t *stops; /* the caller's array, one entry per view proc */
+    int nstops;
+    int64_t queued_since_ms; /* the view's, updated */
+    bool wake;               /* one more job should wake the master */
+    bool settling;           /* processes are starting: look again soon */
+    bool poll;               /* an idle one would stop, but became idle after the poll was sent */
+} gdl_plan_t;
+
+void gdl_policy_plan(const gdl_scene_t *scene, const gdl_pool_view_t *pool, gdl_plan_t *plan);
+
+#define GDL_STABLE_MS       5000  /* a process that lived this long started fine */
+#define GDL_DEATH_WINDOW_MS 10000 /* deaths are weighed against jobs served this long */
+
+/* A death we did not ask for. */
+typedef struct {
+    int64_t lived_ms;
+    bool external;          /* killed by a signal from outside (KILL, TERM, INT, HUP) */
+    uint64_t served;        /* jobs the process ran to the end */
+    uint64_t window_deaths; /* its pool's deaths in the window, this one included */
+    uint64_t window_served; /* jobs its pool's processes served in the window */
+} gdl_death_t;
+
+bool gdl_policy_crash_loop(const gdl_death_t *d);
+
 /* ---- gdl_lua.c: a loader's Lua state and the loaded pools ---- */
 
 /* A pool: one process type, as the job modules define it. What the
@@ -354,6 +543,24 @@ int gdl_sched_sleep(lua_State *L, int ms);
 int gdl_sched_run_until(bool (*done)(void *arg), void *arg);
 int gdl_sched_loop(void);
 
+/* ---- modules/: the Lua-facing C modules, preloaded into every state ---- */
+
+int luaopen_gdlua_core(lua_State *L);
+int luaopen_gdlua_fib(lua_State *L);
+int luaopen_gdlua_image(lua_State *L);
+int luaopen_gdlua_client(lua_State *L);
+int luaopen_gdlua_http(lua_State *L);
+int luaopen_gdlua_tcp(lua_State *L);
+
+struct gearman_job_st;
+void gdl_job_push(lua_State *L, struct gearman_job_st *job);
+void gdl_job_invalidate(lua_State *L, int idx);
+
+/* ---- gdl_child.c: a child: the worker loop serving one pool, one job at a time ---- */
+
+int gdl_child_prepare(lua_State *L);
+void gdl_child_run(int pool, int slot) __attribute__((noreturn));
+
 /* ---- gdl_loader.c: the loader of a generation of the code ---- */
 
 /* The master's end of one loader. */
@@ -376,72 +583,6 @@ int gdl_loader_read(gdl_loader_t *ld, bool block);
 int gdl_loader_spawn(gdl_loader_t *ld, int pool, const int *slots, int n, pid_t *pids, char *why, size_t whylen);
 void gdl_loader_stop(gdl_loader_t *ld);
 void gdl_pool_free(gdl_pool_t *p);
-
-/* ---- gdl_policy.c: how many processes each pool should have ---- */
-
-typedef struct {
-    int slot;         /* the master's index of the process */
-    int state;        /* GDL_SLOT_* */
-    int64_t since_ms; /* when it entered that state */
-} gdl_proc_view_t;
-
-/* One pool as the master sees it. */
-typedef struct {
-    int min, max;
-    int64_t max_idle_ms;
-    const gdl_proc_view_t *procs; /* alive and not asked to stop */
-    int nprocs;
-    int queue;               /* jobs waiting, summed over the servers polled */
-    int64_t queue_asked_ms;  /* when the oldest poll showing jobs waiting was sent; 0: none shows any */
-    int running;             /* jobs running, the same way */
-    int workers;             /* workers registered for it (sentinels left out): the most a polled server lists */
-    int peers;               /* other gdlua instances serving it */
-    int rank;                /* this instance's place among them, 0..peers */
-    int64_t queued_since_ms; /* when the queue turned non-empty; 0: empty */
-    bool held;               /* crash-loop back-off: no start now */
-} gdl_pool_view_t;
-
-/* What the pool views have in common. */
-typedef struct {
-    int64_t now_ms;
-    int64_t asked_ms; /* when the oldest answered poll was sent; INT64_MAX: none */
-    bool fresh;       /* called for poll figures not yet acted on */
-    int interval_ms;  /* the poll interval (a backlog older is stale) */
-    int64_t wall_ms;  /* the wall clock, which the hosts share: the ranks turn with it */
-} gdl_scene_t;
-
-typedef struct {
-    int slot;
-    int64_t idle_ms;
-    char why[48];
-} gdl_stop_t;
-
-typedef struct {
-    int starts;
-    char start_why[80];
-    gdl_stop_t *stops; /* the caller's array, one entry per view proc */
-    int nstops;
-    int64_t queued_since_ms; /* the view's, updated */
-    bool wake;               /* one more job should wake the master */
-    bool settling;           /* processes are starting: look again soon */
-    bool poll;               /* an idle one would stop, but became idle after the poll was sent */
-} gdl_plan_t;
-
-void gdl_policy_plan(const gdl_scene_t *scene, const gdl_pool_view_t *pool, gdl_plan_t *plan);
-
-#define GDL_STABLE_MS       5000  /* a process that lived this long started fine */
-#define GDL_DEATH_WINDOW_MS 10000 /* deaths are weighed against jobs served this long */
-
-/* A death we did not ask for. */
-typedef struct {
-    int64_t lived_ms;
-    bool external;          /* killed by a signal from outside (KILL, TERM, INT, HUP) */
-    uint64_t served;        /* jobs the process ran to the end */
-    uint64_t window_deaths; /* its pool's deaths in the window, this one included */
-    uint64_t window_served; /* jobs its pool's processes served in the window */
-} gdl_death_t;
-
-bool gdl_policy_crash_loop(const gdl_death_t *d);
 
 /* ---- gdl_upstream.c: the master's own connections to job servers ---- */
 
@@ -489,11 +630,6 @@ void gdl_sentinel_init(struct event_base *base, void (*on_wake)(int server));
 void gdl_sentinel_want(const unsigned char *want);
 void gdl_sentinel_close(void);
 void gdl_sentinel_pools_changed(void);
-
-/* ---- gdl_child.c ---- */
-
-int gdl_child_prepare(lua_State *L);
-void gdl_child_run(int pool, int slot) __attribute__((noreturn));
 
 /* ---- gdl_procs.c: the process table: starts, stops, exits, the watchdog, recycling ---- */
 
@@ -617,112 +753,6 @@ void gdl_master_stop_pool(int pool, const char *why);
 void gdl_master_shutdown(void);
 void gdl_master_reload(const char *why);
 
-/* ---- gdl_daemon.c: --daemonize, --pidfile, --user, --group ---- */
-
-int gdl_daemon_check(void);  /* before anything starts; -1: refused, said on stderr */
-int gdl_daemon_detach(void); /* --daemonize, before the event loop exists */
-int gdl_daemon_ready(void);  /* every port bound: pidfile, privileges, detach completed */
-void gdl_daemon_exit(void);  /* the pidfile removed */
-
-/* ---- gdl_notify.c: systemd's notifications (Type=notify, watchdog) ---- */
-
-void gdl_notify_init(struct event_base *base);
-
-/* ---- gdl_listen.c: the console's and the HTTP endpoint's listening ---- */
-
-/* One accepted connection; an owner's connection struct starts with it. */
-typedef struct gdl_conn {
-    struct bufferevent *bev;
-    struct gdl_listener *owner;
-    struct gdl_conn *prev, *next; /* oldest first */
-    int evictable; /* 0: busy; above 0: may be closed for a new connection, the highest and oldest first */
-    struct sockaddr_storage peer;
-} gdl_conn_t;
-
-/* A listening socket and its connections: the owner fills the first
- * fields, gdl_listen the rest. */
-typedef struct gdl_listener {
-    const char *who;                /* "console", "http": the log's prefix, and the options' (--WHO_bind) */
-    const char *without;            /* "a console", "HTTP": what jobs are served without when the port is taken */
-    size_t conn_size;               /* the owner's connection struct */
-    int max;                        /* connections at once, as the owner wants them */
-    const char *busy_reply;         /* sent to one beyond max when none can be evicted */
-    int (*on_conn)(gdl_conn_t *c);  /* set up a new connection; -1: close it */
-    void (*on_free)(gdl_conn_t *c); /* what the owner holds of it, before it is freed */
-    struct evconnlistener *lev;
-    struct event *resume; /* accepts paused for want of descriptors start again */
-    gdl_conn_t *first, *last;
-    int nconns;
-    int cap;      /* max, lowered when the descriptor limit cannot hold every listener's */
-    bool starved; /* accept failed for want of descriptors; warned */
-    struct gdl_listener *next;
-} gdl_listener_t;
-
-#define GDL_ACCEPT_PAUSE_MS 250 /* accepts paused this long when out of descriptors */
-#define GDL_FDS_RESERVE     128 /* descriptors the listeners leave to the rest of the master */
-#define GDL_CONNS_MIN       8   /* connections a listener takes however low the limit */
-
-/* Listens on host:port if the address rule allows it (a non-loopback
- * address needs a token or --WHO_insecure). 0: listening; 1: the port
- * cannot be bound (logged: served without); -1: refused (logged). In
- * messages: option, --WHO_bind's value; shown, the address and port. */
-int gdl_listen(gdl_listener_t *l, struct event_base *base, const char *host, const char *port, const char *option,
-               const char *shown, bool token, bool insecure);
-void gdl_listen_close(gdl_listener_t *l);
-void gdl_conn_free(gdl_conn_t *c);
-
-/* Wrong tokens pause further tries from their address (not from every
- * address: one guesser must not lock the others out). */
-#define GDL_LOCKOUT_SLOTS 64
-typedef struct {
-    struct {
-        unsigned char addr[16]; /* IPv4 as IPv4-mapped IPv6 */
-        int64_t until_ms;
-    } slot[GDL_LOCKOUT_SLOTS];
-} gdl_lockout_t;
-
-enum { GDL_AUTH_OK, GDL_AUTH_WRONG, GDL_AUTH_PAUSED };
-
-/* Checks the token given by peer in constant time; a wrong one pauses
- * peer's tries for pause_ms, during which every token it gives is
- * GDL_AUTH_PAUSED, uncompared. */
-int gdl_auth_check(gdl_lockout_t *t, const struct sockaddr *peer, const char *given, size_t len, const char *token,
-                   int64_t now_ms, int pause_ms);
-const char *gdl_peer_name(const struct sockaddr *sa, char *buf, size_t len); /* "127.0.0.1", "::1" */
-
-/* ---- gdl_http_parse.c: the check of every HTTP request head ---- */
-
-#define GDL_HTTP_URI_MAX    2048 /* bytes of a target; more: 414 */
-#define GDL_HTTP_HEAD_MAX   8192 /* bytes of a head, empty line included; more: 431 */
-#define GDL_HTTP_FIELDS_MAX 100  /* header fields; more: 431 */
-#define GDL_HTTP_METHOD_MAX 16   /* bytes of a method; longer: 501 */
-#define GDL_HTTP_EMPTY_MAX  4    /* empty lines before a request line; more: 400 */
-/* Bytes past which a head whose request line has not ended is refused. */
-#define GDL_HTTP_LINE_DECIDED (2 * GDL_HTTP_EMPTY_MAX + GDL_HTTP_METHOD_MAX + 1 + GDL_HTTP_URI_MAX + 1 + 8 + 2)
-
-enum { GDL_HTTP_MORE = 0 };
-enum { GDL_HTTP_OTHER, GDL_HTTP_GET, GDL_HTTP_HEAD };
-
-typedef struct {
-    int method; /* GDL_HTTP_GET or _HEAD; GDL_HTTP_OTHER until the method is known */
-    int minor;  /* HTTP/1.minor */
-    const char *target;
-    size_t target_len;
-    size_t path_len;  /* of target, before a '?' */
-    const char *auth; /* Authorization's value, trimmed; NULL: none */
-    size_t auth_len;
-    bool keep_alive; /* the connection may serve another request after this one */
-    size_t line_len; /* bytes up to the request line's end; 0 while it has not ended */
-    size_t head_len; /* bytes of the whole head (with 200) */
-    const char *why; /* a refusal's reason */
-} gdl_http_req_t;
-
-/* GDL_HTTP_MORE: the head is not complete (and not refused yet); 200: a
- * request to serve, req filled in, pointing into buf; else the status
- * to refuse it with (400, 405, 411, 413, 414, 431, 501, 505), req->why
- * saying why. More bytes never change an answer other than MORE. */
-int gdl_http_parse_head(const char *buf, size_t len, gdl_http_req_t *req);
-
 /* ---- gdl_console.c: the management console ---- */
 
 /* WAIT: the reply comes later (reload): read no more lines until then. */
@@ -751,44 +781,15 @@ int gdl_http_init(struct event_base *base);
 
 int gdl_metrics_write(struct evbuffer *out); /* -1: out of memory */
 
-/* ---- gdl_assets.c (generated): the dashboard's files ---- */
+/* ---- gdl_notify.c: systemd's notifications (Type=notify, watchdog) ---- */
 
-typedef struct {
-    const char *path; /* as requested: "/", "/dygraph.min.js" */
-    const char *type; /* Content-Type */
-    const unsigned char *data;
-    size_t len;
-} gdl_asset_t;
+void gdl_notify_init(struct event_base *base);
 
-extern const gdl_asset_t gdl_assets[]; /* ends with a NULL path */
+/* ---- gdl_daemon.c: --daemonize, --pidfile, --user, --group ---- */
 
-/* ---- gdl_proctitle.c ---- */
-
-void gdl_proctitle_init(int argc, char **argv);
-void gdl_proctitle_set(const char *title);
-
-/* ---- modules/: the Lua-facing C modules, preloaded into every state ---- */
-
-int luaopen_gdlua_core(lua_State *L);
-int luaopen_gdlua_fib(lua_State *L);
-int luaopen_gdlua_image(lua_State *L);
-int luaopen_gdlua_client(lua_State *L);
-int luaopen_gdlua_http(lua_State *L);
-int luaopen_gdlua_tcp(lua_State *L);
-
-struct gearman_job_st;
-void gdl_job_push(lua_State *L, struct gearman_job_st *job);
-void gdl_job_invalidate(lua_State *L, int idx);
-
-/* ---- gdl_embedded.c (generated): the Lua half of the API ---- */
-
-typedef struct {
-    const char *module;
-    const char *chunkname;
-    const char *source;
-    size_t len;
-} gdl_embedded_t;
-
-extern const gdl_embedded_t gdl_embedded[];
+int gdl_daemon_check(void);  /* before anything starts; -1: refused, said on stderr */
+int gdl_daemon_detach(void); /* --daemonize, before the event loop exists */
+int gdl_daemon_ready(void);  /* every port bound: pidfile, privileges, detach completed */
+void gdl_daemon_exit(void);  /* the pidfile removed */
 
 #endif

@@ -56,30 +56,22 @@ p50=$(printf '%s\n' "${back[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[i
 worst=$(printf '%s\n' "${back[@]}" | sort -n | tail -1)
 
 # 10 reloads (SIGHUP) under a steady echo load: every result checked by
-# the load client (test_reload.sh's), which stops at the first failure.
+# the load client (lib.sh's start_load), which stops at the first failure.
 kill_wait "$GDLUA_PID" 10
 GDLUA_PID=
-mkdir -p "$TMP/jobs/Rl"
-write_echo() {
-    sed -e "s/@VERSION@/$1/g" -e "s/@MIN@/2/" -e "s/@LOADCODE@//" "$FIXTURES/reload/Echo.lua.in" >"$TMP/echo.tmp"
-    mv "$TMP/echo.tmp" "$TMP/jobs/Rl/Echo.lua"
-}
-generation_serves() { log_has "generation $1 serves "; }
+source "$(dirname "$0")/../integration/reload_lib.sh"
 write_echo 1
-start_gdlua --console_port 0 "$TMP/jobs"
+start_gdlua --console_port 0 "$JOBS"
 wait_for "two echo workers" 10 has_workers Rl::Echo::echo 2
-spawn_bg load "$GDLUA" run "$FIXTURES/reload/load.lua" "127.0.0.1:$PORT" "$TMP/stop" "$TMP/progress" \
-    >"$TMP/load.out" 2>&1
-wait_for "the load to get results" 10 test -s "$TMP/progress"
+start_load Rl::Echo::echo 20
+wait_for "the load to get results" 10 load_checked
 for v in $(seq 2 11); do
     write_echo "$v"
     kill -HUP "$GDLUA_PID"
     wait_for "generation $v" 10 generation_serves "$v"
 done
-touch "$TMP/stop"
-WAIT_ALLOW_EXIT=1 wait_for "the load client to finish" 60 dead "$load"
-wait "$load" || fail "the load client failed during the reloads: $(cat "$TMP/load.out")"
-[[ $(tail -1 "$TMP/load.out") =~ ^ok\ ([0-9]+)\  ]] || fail "load client: $(cat "$TMP/load.out")"
+stop_load 60
+[[ $LOAD_RESULT =~ ^ok\ ([0-9]+)\  ]] || fail "load client: $(cat "$TMP/load.out")"
 reload_jobs=${BASH_REMATCH[1]}
 
 printf '%-62s %10s\n' "fault" "ms"

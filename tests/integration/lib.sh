@@ -462,6 +462,62 @@ spawn_bg() {
     printf -v "$var" '%s' "$!"
 }
 
+# ---- running in the foreground ------------------------------------------------
+
+# run_cmd CMD...: CMD in the foreground, stdin /dev/null, in $RUN_DIR if
+# set, killed after 30 s (a hang fails the test instead of stalling the
+# suite); sets RUN_RC, RUN_OUT and RUN_ERR (kept in $TMP/run.out and
+# $TMP/run.err).
+run_cmd() {
+    (cd "${RUN_DIR:-.}" && exec timeout 30 "$@" </dev/null >"$TMP/run.out" 2>"$TMP/run.err")
+    RUN_RC=$?
+    RUN_OUT=$(cat "$TMP/run.out")
+    RUN_ERR=$(cat "$TMP/run.err")
+}
+
+# run ARGS...: gdlua ARGS through run_cmd.
+run() {
+    run_cmd "$GDLUA" "$@"
+}
+
+# ---- the load client (fixtures/load/load.lua) ----------------------------------
+
+LOAD_PID=
+LOAD_RESULT=
+
+# start_load FUNCTION [SETSIZE]: the load client in the background against
+# our gearmand: "job K" to FUNCTION in task sets of SETSIZE (default 50),
+# every result checked, until stop_load.
+start_load() {
+    rm -f "$TMP/load.stop" "$TMP/load.progress"
+    spawn_bg LOAD_PID "$GDLUA" run "$FIXTURES/load/load.lua" "$1" "127.0.0.1:$PORT" \
+        "$TMP/load.stop" "$TMP/load.progress" "${2:-50}" >"$TMP/load.out" 2>&1
+}
+
+# load_checked [N]: the load client has checked more than N (default 0)
+# results.
+load_checked() {
+    [[ -s $TMP/load.progress ]] && (($(cat "$TMP/load.progress") > ${1:-0}))
+}
+
+# load_count: how many results the load client has checked so far.
+load_count() {
+    cat "$TMP/load.progress" 2>/dev/null || echo 0
+}
+
+# stop_load [TIMEOUT_S]: asks the load client to stop after its current
+# set and waits for it (default 30 s); fails the test unless it exited 0.
+# LOAD_RESULT: its last line, "ok COUNT" or "ok COUNT VERSIONS".
+stop_load() {
+    local rc
+    touch "$TMP/load.stop"
+    WAIT_ALLOW_EXIT=1 wait_for "the load client to finish" "${1:-30}" dead "$LOAD_PID"
+    wait "$LOAD_PID"
+    rc=$?
+    LOAD_RESULT=$(tail -1 "$TMP/load.out")
+    assert_eq "load client exit status ($(cat "$TMP/load.out"))" 0 "$rc"
+}
+
 # shared_copy DIR: prints the path of a copy of DIR under $TMP that any
 # user may read, for a test whose gdlua drops to another user (--user
 # nobody): the checkout may sit where only its owner can enter (a clone

@@ -10,14 +10,6 @@ source "$(dirname "$0")/lib.sh"
 CONF=$FIXTURES/config
 cd "$TMP" || fail "cannot cd to $TMP"
 
-# run ARGS...: gdlua in the foreground; sets RUN_RC, RUN_OUT, RUN_ERR.
-run() {
-    timeout 20 "$GDLUA" "$@" </dev/null >"$TMP/run.out" 2>"$TMP/run.err"
-    RUN_RC=$?
-    RUN_OUT=$(cat "$TMP/run.out")
-    RUN_ERR=$(cat "$TMP/run.err")
-}
-
 # conf NAME LUA: writes the config file $TMP/NAME.lua.
 conf() {
     printf '%s\n' "$2" >"$TMP/$1.lua"

@@ -9,14 +9,6 @@ source "$(dirname "$0")/lib.sh"
 
 FIX=$FIXTURES/daemon
 
-# run ARGS...: gdlua in the foreground; sets RUN_RC, RUN_OUT, RUN_ERR.
-run() {
-    timeout 30 "$GDLUA" "$@" </dev/null >"$TMP/run.out" 2>"$TMP/run.err"
-    RUN_RC=$?
-    RUN_OUT=$(cat "$TMP/run.out")
-    RUN_ERR=$(cat "$TMP/run.err")
-}
-
 # status_ids PID FIELD: the four ids of /proc/PID/status's Uid: or Gid:.
 status_ids() {
     awk -v f="$2:" '$1 == f { print $2, $3, $4, $5 }' "/proc/$1/status"
@@ -117,9 +109,7 @@ wait_for "the pidfile to be removed by nobody" 5 test ! -e "$PIDFILE"
 
 # Not root: another user is refused, one's own is fine (nothing to switch).
 run_as_nobody() {
-    setpriv --reuid=nobody --regid=nogroup --clear-groups timeout 20 "$NOBODY_GDLUA" "$@" </dev/null >"$TMP/run.out" 2>"$TMP/run.err"
-    RUN_RC=$?
-    RUN_ERR=$(cat "$TMP/run.err")
+    run_cmd setpriv --reuid=nobody --regid=nogroup --clear-groups "$NOBODY_GDLUA" "$@"
 }
 run_as_nobody --user root --console_port 0 --server "127.0.0.1:1" "$FIX"
 assert_eq "not root, --user root: exit status" 2 "$RUN_RC"

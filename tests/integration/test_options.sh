@@ -18,15 +18,9 @@ OPT=$FIXTURES/options
 cd "$TMP" || fail "cannot cd to $TMP"
 unset LUA_PATH LUA_CPATH LUA_PATH_5_1 LUA_CPATH_5_1 GEARMAN_SERVERS
 
-# run ARGS...: gdlua in the foreground, in $OPT (which holds no library
-# either, and keeps paths in messages short: Lua abbreviates long ones);
-# sets RUN_RC, RUN_OUT, RUN_ERR.
-run() {
-    (cd "$OPT" && exec timeout 20 "$GDLUA" "$@" </dev/null >"$TMP/run.out" 2>"$TMP/run.err")
-    RUN_RC=$?
-    RUN_OUT=$(cat "$TMP/run.out")
-    RUN_ERR=$(cat "$TMP/run.err")
-}
+# lib.sh's run: gdlua in the foreground, in $OPT (which holds no library
+# either, and keeps paths in messages short: Lua abbreviates long ones).
+RUN_DIR=$OPT
 
 # expect_usage_error DESC MESSAGE ARGS...: gdlua ARGS exits 2 with
 # MESSAGE on stderr and nothing on stdout.

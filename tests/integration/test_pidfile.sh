@@ -14,11 +14,9 @@ IDLE=$FIXTURES/pidfile
 FIX=$FIXTURES/daemon
 cd "$TMP" || fail "cannot cd to $TMP"
 
-# run ARGS...: gdlua in the foreground; sets RUN_RC and RUN_ERR.
+# run ARGS...: lib.sh's, against our gearmand, without a console.
 run() {
-    timeout 30 "$GDLUA" --server "127.0.0.1:$PORT" --console_port 0 "$@" </dev/null >"$TMP/run.out" 2>"$TMP/run.err"
-    RUN_RC=$?
-    RUN_ERR=$(cat "$TMP/run.err")
+    run_cmd "$GDLUA" --server "127.0.0.1:$PORT" --console_port 0 "$@"
 }
 
 # expect_refused DESC PIDFILE MESSAGE [ARGS...]: gdlua --pidfile PIDFILE
@@ -151,11 +149,10 @@ assert_eq "nobody's file" 4711 "$(cat theirs.pid)"
 # nobody writes the sanitizer's reports (log_path) and reads the fixtures.
 chmod 1777 "$TMP"
 mkdir rootdir
-setpriv --reuid=nobody --regid=nogroup --clear-groups timeout 30 "$GDLUA" --server "127.0.0.1:$PORT" \
-    --console_port 0 --pidfile rootdir/x.pid "$IDLE" </dev/null >"$TMP/run.out" 2>"$TMP/run.err"
-assert_eq "an unwritable directory: exit status" 2 "$?"
-assert_eq "an unwritable directory: message" "gdlua: --pidfile rootdir/x.pid: cannot open it: Permission denied" \
-    "$(cat "$TMP/run.err")"
+run_cmd setpriv --reuid=nobody --regid=nogroup --clear-groups "$GDLUA" --server "127.0.0.1:$PORT" \
+    --console_port 0 --pidfile rootdir/x.pid "$IDLE"
+assert_eq "an unwritable directory: exit status" 2 "$RUN_RC"
+assert_eq "an unwritable directory: message" "gdlua: --pidfile rootdir/x.pid: cannot open it: Permission denied" "$RUN_ERR"
 # Made as root before the switch, root's; nobody cannot remove it from
 # root's directory at exit: it is emptied, and the next start takes it.
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \

@@ -14,27 +14,7 @@
 #   - the serving loader killed: another loads, nothing stops serving.
 source "$(dirname "$0")/lib.sh" "$@"
 source "$(dirname "$0")/console_lib.sh"
-
-JOBS=$TMP/jobs
-ECHO=$JOBS/Rl/Echo.lua
-mkdir -p "$JOBS/Rl"
-
-# write_echo VERSION [MIN [LOADCODE]]: Rl/Echo.lua as the next reload loads it.
-write_echo() {
-    local code=${3:-}
-    sed -e "s/@VERSION@/$1/g" -e "s/@MIN@/${2:-2}/" "$FIXTURES/reload/Echo.lua.in" |
-        awk -v code="$code" '{ if ($0 == "@LOADCODE@") print code; else print }' >"$ECHO.tmp"
-    mv "$ECHO.tmp" "$ECHO"
-}
-
-# answers VERSION: Rl::Echo::echo is served by VERSION's code.
-answers() {
-    [[ $(gm -f Rl::Echo::echo probe) == "v$1:probe" ]]
-}
-
-generation_serves() {
-    log_has "generation $1 serves "
-}
+source "$(dirname "$0")/reload_lib.sh"
 
 status_answers() {
     cons_one status | grep -q '^Rl::Echo::echo '
@@ -56,9 +36,8 @@ answers 1 || fail "version 1 does not answer"
 [[ $(loaders_of "$GDLUA_PID" | wc -l) == 1 ]] || fail "expected one loader, got: $(loaders_of "$GDLUA_PID")"
 
 # ---- 10 reloads under load ----------------------------------------------------
-spawn_bg load "$GDLUA" run "$FIXTURES/reload/load.lua" "127.0.0.1:$PORT" "$TMP/stop" "$TMP/progress" \
-    >"$TMP/load.out" 2>&1
-wait_for "the load to get results" 10 test -s "$TMP/progress"
+start_load Rl::Echo::echo 20
+wait_for "the load to get results" 10 load_checked
 spawn_bg slow gm -f Rl::Echo::slow 2 >"$TMP/slow.out" 2>"$TMP/slow.err"
 wait_for "the slow job to run" 10 slow_running
 for v in $(seq 2 11); do
@@ -72,16 +51,10 @@ for v in $(seq 2 11); do
     status_answers || fail "status did not answer after reload $v"
     wait_for "version $v to answer" 10 answers "$v"
 done
-before=$(cat "$TMP/progress")
-wait_for "more results after the last reload" 10 bash -c "(( \$(cat $TMP/progress) > $before ))"
-touch "$TMP/stop"
-WAIT_ALLOW_EXIT=1 wait_for "the load client to finish" 30 dead "$load"
-wait "$load"
-rc=$?
-echo "load client across 10 reloads: $(tail -1 "$TMP/load.out")"
-assert_eq "load client exit status ($(cat "$TMP/load.out"))" 0 "$rc"
-[[ $(tail -1 "$TMP/load.out") =~ ^ok\ [1-9][0-9]*\ 1(,[0-9]+)*,11$ ]] ||
-    fail "load client did not see versions 1 to 11: $(tail -1 "$TMP/load.out")"
+wait_for "more results after the last reload" 10 load_checked "$(load_count)"
+stop_load
+echo "load client across 10 reloads: $LOAD_RESULT"
+[[ $LOAD_RESULT =~ ^ok\ [1-9][0-9]*\ 1(,[0-9]+)*,11$ ]] || fail "load client did not see versions 1 to 11: $LOAD_RESULT"
 
 # The slow job began under version 1 and was answered by it.
 wait_for "the slow job's answer" 15 dead "$slow"

@@ -14,29 +14,10 @@
 #     waiting console, and leaves no loader behind.
 source "$(dirname "$0")/lib.sh" "$@"
 source "$(dirname "$0")/console_lib.sh"
-
-JOBS=$TMP/jobs
-ECHO=$JOBS/Rl/Echo.lua
-mkdir -p "$JOBS/Rl"
-
-# write_echo VERSION [LOADCODE]: Rl/Echo.lua as the next load reads it.
-write_echo() {
-    local code=${2:-}
-    sed -e "s/@VERSION@/$1/g" -e "s/@MIN@/1/" "$FIXTURES/reload/Echo.lua.in" |
-        awk -v code="$code" '{ if ($0 == "@LOADCODE@") print code; else print }' >"$ECHO.tmp"
-    mv "$ECHO.tmp" "$ECHO"
-}
+source "$(dirname "$0")/reload_lib.sh"
 
 held() {
     echo "while io.open('$TMP/hold') do end $*"
-}
-
-answers() {
-    [[ $(gm -f Rl::Echo::echo probe) == "v$1:probe" ]]
-}
-
-generation_serves() {
-    log_has "generation $1 serves "
 }
 
 loading() {
@@ -55,17 +36,17 @@ answered() {
 }
 
 start_gearmand
-write_echo 1
+write_echo 1 1
 start_console_gdlua "$JOBS"
 wait_for "an echo worker" 10 has_workers Rl::Echo::echo
 answers 1 || fail "version 1 does not answer"
 
 # ---- edits during a held load: the queued reload loads them -----------------------
-write_echo 2 "$(held)"
+write_echo 2 1 "$(held)"
 touch "$TMP/hold"
 kill -HUP "$GDLUA_PID"
 wait_for "generation 2's loader to load" 10 loading
-write_echo 3
+write_echo 3 1
 for i in 1 2 3; do
     kill -HUP "$GDLUA_PID"
 done
@@ -85,11 +66,11 @@ wait_for "one loader left" 10 bash -c "(( \$(ps -o args= --ppid $GDLUA_PID | gre
 assert_eq "loads started" 3 "$(log_count_re "\\[$GDLUA_PID\\] loader [0-9]+ \\([0-9]+\\): loading the job modules")"
 
 # ---- the held load fails: the queued one still loads the newest files -------------
-write_echo 4 "$(held 'error("version 4 is broken")')"
+write_echo 4 1 "$(held 'error("version 4 is broken")')"
 touch "$TMP/hold"
 kill -HUP "$GDLUA_PID"
 wait_for "generation 4's loader to load" 10 loading
-write_echo 5
+write_echo 5 1
 reload_waiting second
 wait_for "the console's reload to be queued" 10 \
     log_has "console reload: a reload is under way; another loads the newest files once it ends"
@@ -101,7 +82,7 @@ assert_eq "the console's answer after a failed load and a queued one" "OK genera
 wait_for "version 5 to answer" 10 answers 5
 
 # ---- SIGTERM with a load held and one queued --------------------------------------
-write_echo 6 "$(held)"
+write_echo 6 1 "$(held)"
 touch "$TMP/hold"
 kill -HUP "$GDLUA_PID"
 wait_for "generation 6's loader to load" 10 loading

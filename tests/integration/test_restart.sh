@@ -9,11 +9,8 @@ source "$(dirname "$0")/lib.sh" "$@"
 start_gearmand
 start_gdlua "$FIXTURES/storm/serve"
 wait_for "two echo workers" 10 has_workers Storm::Echo::echo 2
-spawn_bg loader "$GDLUA" run "$FIXTURES/storm/load.lua" "127.0.0.1:$PORT" "$TMP/stop" "$TMP/progress" \
-    >"$TMP/load.out" 2>&1
-# checked N: the load client has checked more than N results.
-checked() { [[ -s $TMP/progress ]] && (($(cat "$TMP/progress") > $1)); }
-wait_for "the load to run" 10 checked 500
+start_load Storm::Echo::echo
+wait_for "the load to run" 10 load_checked 500
 
 # 1. SIGTERM: a clean stop under load.
 record_children
@@ -22,13 +19,13 @@ kill -TERM "$first"
 wait_gdlua 30
 assert_eq "exit status after SIGTERM under load" 0 "$GDLUA_STATUS"
 for p in "${CHILD_PIDS[@]}"; do dead "$p" || fail "child $p of the stopped gdlua still runs"; done
-alive "$loader" || fail "the load client ended: $(cat "$TMP/load.out")"
+alive "$LOAD_PID" || fail "the load client ended: $(cat "$TMP/load.out")"
 
 # 2. A new gdlua serves the waiting jobs; then its master is SIGKILLed.
-before=$(cat "$TMP/progress")
+before=$(load_count)
 start_gdlua "$FIXTURES/storm/serve"
 wait_for "two echo workers again" 10 has_workers Storm::Echo::echo 2
-wait_for "the load to go on" 10 checked $((before + 500))
+wait_for "the load to go on" 10 load_checked $((before + 500))
 record_children
 mapfile -t kids < <(children_of "$GDLUA_PID")
 ((${#kids[@]} == 2)) || fail "expected 2 children, got ${#kids[@]}"
@@ -40,15 +37,12 @@ for p in "${kids[@]}"; do
 done
 
 # 3. And another one: the load finishes with every result right.
-before=$(cat "$TMP/progress")
+before=$(load_count)
 start_gdlua "$FIXTURES/storm/serve"
 wait_for "two echo workers a third time" 10 has_workers Storm::Echo::echo 2
-wait_for "the load to go on again" 10 checked $((before + 500))
+wait_for "the load to go on again" 10 load_checked $((before + 500))
 assert_eq "a job through the third gdlua" "x" "$(gm -f Storm::Echo::echo x)"
-touch "$TMP/stop"
-WAIT_ALLOW_EXIT=1 wait_for "the load client to finish" 30 dead "$loader"
-wait "$loader"
-assert_eq "load client exit status ($(tail -1 "$TMP/load.out"))" 0 "$?"
-[[ $(tail -1 "$TMP/load.out") =~ ^ok\ [1-9][0-9]*$ ]] || fail "load client: $(cat "$TMP/load.out")"
-echo "load client: $(tail -1 "$TMP/load.out")"
+stop_load
+[[ $LOAD_RESULT =~ ^ok\ [1-9][0-9]*$ ]] || fail "load client: $(cat "$TMP/load.out")"
+echo "load client: $LOAD_RESULT"
 pass

@@ -10,9 +10,9 @@ start_gearmand
 start_gdlua "$FIXTURES/storm/serve"
 wait_for "two echo workers" 10 has_workers Storm::Echo::echo 2
 
-spawn_bg loader "$GDLUA" run "$FIXTURES/storm/load.lua" "127.0.0.1:$PORT" "$TMP/stop" >"$TMP/load.out" 2>&1
+start_load Storm::Echo::echo
 kills=0
-while ((kills < 30)) && alive "$loader"; do
+while ((kills < 30)) && alive "$LOAD_PID"; do
     mapfile -t kids < <(children_of "$GDLUA_PID")
     if ((${#kids[@]} > 0)); then
         victim=${kids[RANDOM % ${#kids[@]}]}
@@ -20,13 +20,9 @@ while ((kills < 30)) && alive "$loader"; do
     fi
     sleep 0.1 # the storm's cadence, not a synchronisation
 done
-touch "$TMP/stop"
-WAIT_ALLOW_EXIT=1 wait_for "the load client to finish" 30 dead "$loader"
-wait "$loader"
-rc=$?
-echo "$kills kills; load client: $(tail -1 "$TMP/load.out")"
-assert_eq "load client exit status ($(cat "$TMP/load.out"))" 0 "$rc"
-[[ $(tail -1 "$TMP/load.out") =~ ^ok\ [1-9][0-9]*$ ]] || fail "load client: $(cat "$TMP/load.out")"
+stop_load
+echo "$kills kills; load client: $LOAD_RESULT"
+[[ $LOAD_RESULT =~ ^ok\ [1-9][0-9]*$ ]] || fail "load client: $(cat "$TMP/load.out")"
 assert_eq "kills made" 30 "$kills"
 deaths=$(log_count_re "Storm::Echo::echo killed by signal 9 ")
 ((deaths >= 1)) || fail "no death logged"
