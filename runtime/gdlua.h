@@ -522,10 +522,10 @@ struct gdl_sched_task {
     void *data;
     /* the scheduler's: */
     lua_State *co;
-    int ref;            /* anchors co in the registry */
-    gdl_sched_op_t *op; /* the wait it is suspended in; NULL: none */
-    bool queued;        /* on the ready queue */
-    gdl_sched_task_t *prev, *next;           /* every live task */
+    int ref;                                   /* anchors co in the registry */
+    gdl_sched_op_t *op;                        /* the wait it is suspended in; NULL: none */
+    bool queued;                               /* on the ready queue */
+    gdl_sched_task_t *prev, *next;             /* every live task */
     gdl_sched_task_t *ready_prev, *ready_next; /* the ready queue */
 };
 
