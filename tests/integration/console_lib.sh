@@ -31,12 +31,13 @@ await_console() {
 
 # start_console_gdlua ARGS...: gdlua with its console on a free port. A
 # port taken between the pick and gdlua's bind (tests run in parallel):
-# gdlua is stopped and started on another port.
+# gdlua is stopped and started on another port. $STARTER starts it
+# (start_gdlua unless set).
 start_console_gdlua() {
     local attempt
     for ((attempt = 0; attempt < 5; attempt++)); do
         CONSOLE_PORT=$(free_port) || fail "no free port"
-        start_gdlua --console_port "$CONSOLE_PORT" "$@"
+        "${STARTER:-start_gdlua}" --console_port "$CONSOLE_PORT" "$@"
         await_console "$GDLUA_PID" "$CONSOLE_PORT" "$GDLUA_LOG" && return 0
         kill_wait "$GDLUA_PID" 10
         GDLUA_PID=
@@ -65,17 +66,8 @@ cons_one() {
     cons "$1" | tr -d '\r' | sed '$d'
 }
 
-# start_console_http_gdlua ARGS...: gdlua with its console and
-# --http_bind on free ports ($CONSOLE_PORT, $HTTP_PORT). A console port
-# taken between the pick and gdlua's bind: started again on others.
+# start_console_http_gdlua ARGS...: the same with --http_bind on a free
+# port too ($HTTP_PORT; start_http_gdlua picks it again if it is taken).
 start_console_http_gdlua() {
-    local attempt
-    for ((attempt = 0; attempt < 5; attempt++)); do
-        CONSOLE_PORT=$(free_port) || fail "no free port"
-        start_http_gdlua --console_port "$CONSOLE_PORT" "$@"
-        await_console "$GDLUA_PID" "$CONSOLE_PORT" "$GDLUA_LOG" && return 0
-        kill_wait "$GDLUA_PID" 10
-        GDLUA_PID=
-    done
-    fail "could not start gdlua's console and HTTP on free ports"
+    STARTER=start_http_gdlua start_console_gdlua "$@"
 }
