@@ -561,8 +561,9 @@ void gdl_child_run(int pool_index, int slot)
     sigset_t stop_signals, old;
 
     pool = &gdl_pools[pool_index];
+    gdl_self_pool = pool_index;
     gdl_log_context(pool->name, NULL);
-    gdl_slot_attach(slot);
+    gdl_slot_attach(slot, pool->name);
     /* A job's print() and io.write reach gdlua's stdout a line at a time
      * (and the rest before the process exits). */
     setvbuf(stdout, NULL, _IOLBF, 0);

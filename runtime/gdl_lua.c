@@ -25,6 +25,7 @@
 lua_State *gdl_L;
 gdl_pool_t *gdl_pools;
 int gdl_npools;
+int gdl_self_pool = -1;
 
 static int traceback(lua_State *L)
 {

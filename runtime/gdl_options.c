@@ -86,6 +86,9 @@ static const gdl_option_t options[] = {
     {"max_spawn_rate", "N", OPT_INT, F(max_spawn_rate), 0, 50, 1, 1000000, NULL, "start at most N processes a second"},
     {"timeout", "SECONDS", OPT_DURATION, F(timeout_ms), 0, 0, 0, 86400, NULL,
      "fail a job still running after this long, in any pool without its own timeout; 0: none"},
+    {"client_timeout", "SECONDS", OPT_DURATION, F(client_timeout_ms), 0, GDL_CLIENT_TIMEOUT_S, 0, 86400, NULL,
+     "a job's gdlua.client call without a timeout of its own gives up after this long unanswered (and never "
+     "past the job's own timeout); 0: only the job's timeout"},
     {"max_jobs", "N", OPT_INT, F(max_jobs), 0, 0, 0, 1000000000, NULL,
      "replace a process once it has served N jobs, in any pool without its own max_jobs; 0: never"},
     {"max_memory", "MIB", OPT_INT, F(max_memory), 0, 0, 0, 1048576, NULL,

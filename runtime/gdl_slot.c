@@ -54,6 +54,7 @@ typedef struct {
 
 typedef struct {
     _Atomic uint64_t activity; /* since_ms << 3 | state */
+    _Atomic uint64_t pool;     /* its child's pool (pool_key), set as it attaches */
     _Atomic uint32_t seq;
     _Atomic uint64_t record[RECORD_WORDS];
 } slot_t;
@@ -70,6 +71,7 @@ typedef struct {
 } bucket_t;
 
 static bucket_t *buckets;
+static uint64_t my_pool; /* a child's: pool_key of its pool */
 static slot_t *slots;
 static slot_t *mine;    /* a child's own slot */
 static record_t mirror; /* a child's copy of its record */
@@ -177,12 +179,48 @@ void gdl_slot_unique(int i, char *unique, size_t len)
     snprintf(unique, len, "%s", r.unique);
 }
 
-void gdl_slot_attach(int i)
+/* A pool's name as one word (FNV-1a; never 0, a free bucket's key): the
+ * processes of every generation of a pool share it. */
+static uint64_t pool_key(const char *pool_name)
+{
+    uint64_t key = 0xcbf29ce484222325ULL;
+
+    for (const unsigned char *c = (const unsigned char *)pool_name; *c; c++)
+        key = (key ^ *c) * 0x100000001b3ULL;
+    return key ? key : 1;
+}
+
+void gdl_slot_attach(int i, const char *pool_name)
 {
     mine = &slots[i];
+    my_pool = pool_key(pool_name);
+    atomic_store_explicit(&mine->pool, my_pool, memory_order_relaxed);
     memset(&mirror, 0, sizeof(mirror));
     close(bell[0]); /* the master's end */
     bell[0] = -1;
+}
+
+/* When the child took the job it runs (gdl_now_ms), or -1 when idle. */
+int64_t gdl_slot_busy_since(void)
+{
+    int64_t since;
+
+    return mine && gdl_slot_state((int)(mine - slots), &since) == GDL_SLOT_BUSY ? since : -1;
+}
+
+/* How many processes of the child's pool, itself included, run a job
+ * now, whichever generation they are of. A slot's pool is stored before
+ * its process first turns busy (both by that process), so a busy slot
+ * never shows the pool of the process it held before. */
+int gdl_slot_pool_busy(void)
+{
+    int n = 0;
+
+    for (int i = 0; i < GDL_PROCS_MAX; i++)
+        if (gdl_slot_state(i, NULL) == GDL_SLOT_BUSY &&
+            atomic_load_explicit(&slots[i].pool, memory_order_relaxed) == my_pool)
+            n++;
+    return n;
 }
 
 /* Ready to take jobs: the master may stop the process this one replaces. */
@@ -325,12 +363,8 @@ void gdl_slot_rate_waited(void)
 
 int gdl_slot_bucket(const char *pool_name)
 {
-    uint64_t key = 0xcbf29ce484222325ULL; /* FNV-1a */
+    uint64_t key = pool_key(pool_name);
 
-    for (const unsigned char *c = (const unsigned char *)pool_name; *c; c++)
-        key = (key ^ *c) * 0x100000001b3ULL;
-    if (key == 0)
-        key = 1;
     for (int i = 0; i < GDL_BUCKETS_MAX; i++) {
         bucket_t *b = &buckets[(key + (uint64_t)i) % GDL_BUCKETS_MAX];
         uint64_t seen = atomic_load(&b->key);

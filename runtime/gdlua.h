@@ -255,6 +255,7 @@ typedef struct {
     bool strict;               /* refuse to start unless every module loads */
     int max_attempts;          /* deaths a job may cause before it is failed unrun; 0: no limit */
     int timeout_ms;            /* a job running longer is failed; 0: none */
+    int client_timeout_ms;     /* a gdlua.client call in a job gives up after this long unanswered; 0: never */
     int stop_timeout_ms;       /* a process asked to stop is SIGKILLed after this; 0: never */
     int max_jobs;              /* jobs a process serves before it is replaced; 0: no limit */
     int max_memory;            /* MiB of RSS past which a process is replaced; 0: no limit */
@@ -278,6 +279,11 @@ typedef struct {
 #define GDL_UNSET INT_MIN
 
 extern gdl_config_t gdl_config;
+
+/* How long a gdlua.client call waits unanswered when its client sets no
+ * timeout: in scripts and gdlua call always, in jobs unless
+ * --client_timeout says otherwise (seconds). */
+#define GDL_CLIENT_TIMEOUT_S 30
 
 enum { GDL_OPTS_OK, GDL_OPTS_EXIT_OK, GDL_OPTS_EXIT_ERROR };
 int gdl_options_parse(gdl_config_t *cfg, int argc, char **argv);
@@ -344,8 +350,10 @@ int gdl_slot_state(int slot, int64_t *since_ms);
 void gdl_slot_read(int slot, gdl_counters_t *c, char *handle, size_t handle_len);
 void gdl_slot_unique(int slot, char *unique, size_t len);
 /* child, its own slot only: */
-void gdl_slot_attach(int slot);
+void gdl_slot_attach(int slot, const char *pool_name);
 void gdl_slot_idle(int64_t now_ms);
+int64_t gdl_slot_busy_since(void); /* when its job began (gdl_now_ms); -1: idle */
+int gdl_slot_pool_busy(void);      /* processes of its pool running a job now, itself included */
 void gdl_slot_job_begin(const char *handle, const char *unique, int64_t now_ms);
 enum { GDL_JOB_DONE, GDL_JOB_FAILED, GDL_JOB_TIMEOUT, GDL_JOB_POISONED };
 void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t now_ms);
@@ -474,6 +482,7 @@ typedef struct gdl_pool {
 
 extern gdl_pool_t *gdl_pools;
 extern int gdl_npools;
+extern int gdl_self_pool; /* a child's: the pool it serves; -1 in the master, loaders and scripts */
 extern lua_State *gdl_L;
 
 lua_State *gdl_lua_new(void);

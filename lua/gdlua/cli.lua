@@ -6,7 +6,8 @@ local client = require "gdlua.client"
 
 local M = {}
 
-M.USAGE = "usage: gdlua call FUNCTION [--server HOST[:PORT][,...]]... [--unique ID] [--timeout MS]"
+M.USAGE = "usage: gdlua call FUNCTION [--server HOST[:PORT][,...]]... [--unique ID] [--timeout MS (default "
+  .. "30000; 0: none)]"
   .. " < WORKLOAD > RESULT"
 
 local function usage(why)

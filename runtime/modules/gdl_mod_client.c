@@ -27,10 +27,23 @@
  * that failed is passed over by this client for FAILED_SKIP_MS unless
  * all have. A job answered (done or failed) is never submitted again; a
  * foreground job whose server died while it ran is, so it may run twice
- * (gearmand cannot tell its client the result it lost). A call that
- * times out asks its server's status (the admin protocol's `status`)
- * to say why in words: no worker has registered the function, or every
- * one was busy; the job stays queued in gearmand either way.
+ * (gearmand cannot tell its client the result it lost).
+ *
+ * Timeouts: a call waits at most its client's timeout for an answer
+ * (libgearman's poll: any packet of the job, a status or data too,
+ * starts the wait again); without one, GDL_CLIENT_TIMEOUT_S, in a job
+ * --client_timeout, never libgearman's wait for ever. In a job a call
+ * never waits past the job's own timeout: the timeout's Lua hook cannot
+ * reach code waiting inside libgearman, so the process would be killed
+ * instead of the job failed in words. A call that times out asks its
+ * server's status (the admin protocol's `status`) to say why: no worker
+ * has registered the function, or every one was busy; then it closes its
+ * connection to that server, which withdraws the job: gearmand 1.1.20
+ * marks a foreground job no client waits for any more and drops it
+ * unrun when a worker next asks for work (gearman_server_client_free,
+ * gearman_server_job_peek in libgearman-server). There is no other way
+ * to take a foreground job back: the admin `cancel job` would fail it
+ * for every other client coalesced on its unique id too.
  */
 #include <netdb.h>
 #include <stdio.h>
@@ -61,7 +74,9 @@ typedef struct {
  * not looked for by LeakSanitizer (tests/sanitizer/lsan.supp). */
 typedef struct {
     int nservers;
-    int timeout;   /* ms; -1: libgearman's */
+    int timeout;   /* ms; 0: none; -1: gdlua's default (begin_call) */
+    int wait_ms;   /* the call under way's: libgearman's timeout (-1: none) */
+    bool capped;   /* wait_ms is what is left of the calling job's own timeout */
     unsigned next; /* the server a job without a unique id goes to first */
     bool closed;
     bool running; /* inside run_tasks: a callback must not close it */
@@ -140,8 +155,6 @@ static const char *server_client(client_ud_t *c, server_conn_t *sc)
         snprintf(why, sizeof(why), "server %s: %s", sc->name, gearman_client_error(sc->gc));
         return why;
     }
-    if (c->timeout >= 0)
-        gearman_client_set_timeout(sc->gc, c->timeout);
     return NULL;
 }
 
@@ -156,14 +169,55 @@ static void server_failed(client_ud_t *c, server_conn_t *sc)
     }
 }
 
-/* The server's client, made if it has none; NULL, with why in error. */
+/* The server's client, made if it has none, set to the call's wait;
+ * NULL, with why in error. */
 static gearman_client_st *client_of(client_ud_t *c, server_conn_t *sc, char *error, size_t len)
 {
     const char *why = sc->gc ? NULL : server_client(c, sc);
 
-    if (why)
+    if (why) {
         snprintf(error, len, "%s", why);
-    return why ? NULL : sc->gc;
+        return NULL;
+    }
+    gearman_client_set_timeout(sc->gc, c->wait_ms);
+    return sc->gc;
+}
+
+/* Sets the wait of the call about to start (see the opening comment). */
+static void begin_call(client_ud_t *c)
+{
+    int ms = c->timeout;
+
+    if (ms < 0)
+        ms = gdl_self_pool >= 0 ? gdl_config.client_timeout_ms : GDL_CLIENT_TIMEOUT_S * 1000;
+    c->capped = false;
+    if (gdl_self_pool >= 0) {
+        const gdl_pool_t *p = &gdl_pools[gdl_self_pool];
+        int job_ms = p->timeout_ms >= 0 ? p->timeout_ms : gdl_config.timeout_ms;
+        int64_t since = gdl_slot_busy_since();
+
+        if (job_ms > 0 && since >= 0) {
+            int64_t left = since + job_ms - gdl_now_ms();
+
+            if (left < 1)
+                left = 1;
+            if (ms == 0 || left < ms) {
+                ms = (int)left;
+                c->capped = true;
+            }
+        }
+    }
+    c->wait_ms = ms > 0 ? ms : -1;
+}
+
+/* After a call timed out: the server's connection closed, so gearmand
+ * drops the jobs of it no other client waits for (see the opening
+ * comment); the next call makes a fresh one. */
+static void withdraw(server_conn_t *sc)
+{
+    if (sc->gc)
+        gearman_client_free(sc->gc);
+    sc->gc = NULL;
 }
 
 /* What a job that no server answered fails with. */
@@ -217,27 +271,33 @@ out:
 }
 
 /* A foreground call that timed out, in words: what the server says of
- * fn. */
+ * fn (asked before the call's connection closes, so the job is still
+ * counted). */
 static void push_timed_out(lua_State *L, const client_ud_t *c, const server_conn_t *srv, const char *fn)
 {
     long fig[3] = {0, 0, 0};
-    char why[300];
+    char why[300], waited[96];
     int st = function_status(srv, fn, fig, why, sizeof(why));
 
+    snprintf(waited, sizeof(waited), "%d ms%s", c->wait_ms, c->capped ? ", all its calling job's timeout left" : "");
     if (st == 0 || (st == 1 && fig[2] == 0))
-        lua_pushfstring(L, "no worker has registered %s on %s (waited %d ms); the job is left queued in gearmand", fn,
-                        srv->name, c->timeout);
+        lua_pushfstring(L,
+                        "no worker has registered %s on %s (waited %s); the job is withdrawn: gearmand will not "
+                        "run it for this call",
+                        fn, srv->name, waited);
     else if (st == 1)
         lua_pushfstring(L,
-                        "%s timed out after %d ms on %s: %d worker(s) registered, %d job(s) in its queue, %d of "
-                        "them running; the job is left in gearmand%s",
-                        fn, c->timeout, srv->name, (int)fig[2], (int)fig[0], (int)fig[1],
+                        "%s timed out after %s on %s: %d worker(s) registered, %d job(s) in its queue, %d of "
+                        "them running; the job is withdrawn: gearmand will not start it for this call%s",
+                        fn, waited, srv->name, (int)fig[2], (int)fig[0], (int)fig[1],
                         fig[1] >= fig[2] ? " (every worker is busy: a job calling its own pool while every process "
                                            "of it is busy waits for itself)"
                                          : "");
     else
-        lua_pushfstring(L, "%s timed out after %d ms on %s (%s); the job is left queued in gearmand", fn, c->timeout,
-                        srv->name, why);
+        lua_pushfstring(L,
+                        "%s timed out after %s on %s (%s); the job is withdrawn: gearmand will not start it for "
+                        "this call",
+                        fn, waited, srv->name, why);
 }
 
 static void push_unreached(lua_State *L, client_ud_t *c, const server_conn_t *last, const char *error)
@@ -470,6 +530,7 @@ static int run_tasks(lua_State *L, client_ud_t *c, int tasks, const char *unique
     ctx = calloc(n ? n : 1, sizeof(task_ctx_t));
     if (ctx == NULL)
         return luaL_error(L, "gdlua.client: out of memory");
+    begin_call(c);
     server_order(c, unique, order);
     for (int k = 0; k < c->nservers && left > 0; k++) {
         srv = &c->servers[order[k]];
@@ -518,7 +579,9 @@ static int run_tasks(lua_State *L, client_ud_t *c, int tasks, const char *unique
         free(t->warning);
     }
     free(ctx);
-    if (srv && srv->gc)
+    if (srv && rc == GEARMAN_TIMEOUT)
+        withdraw(srv);
+    else if (srv && srv->gc)
         gearman_client_task_free_all(srv->gc);
     if (nfailed == 0) {
         lua_pop(L, 1);
@@ -618,6 +681,7 @@ static int client_background(lua_State *L)
     refuse_at(L, lua_istable(L, 4) ? 4 : 0);
     if (wlen == 0)
         workload = NULL; /* libgearman refuses an empty workload that is not NULL */
+    begin_call(c);
     server_order(c, unique, order);
     for (int k = 0; k < c->nservers; k++) {
         gearman_client_st *gc = client_of(c, srv = &c->servers[order[k]], error, sizeof(error));
@@ -663,6 +727,7 @@ static int client_status(lua_State *L)
     int asked = 0;
 
     refuse_in_master(L);
+    begin_call(c);
     for (int i = 0; i < c->nservers && !known; i++) {
         gearman_client_st *gc;
 
@@ -790,7 +855,7 @@ static void push_servers(lua_State *L, int opts)
 
 /* client.new{ servers = "h:p,h:p" | {"h:p", ...}, timeout = ms }: the
  * servers default to gdlua's --server list, then $GEARMAN_SERVERS, then
- * 127.0.0.1:4730. */
+ * 127.0.0.1:4730; the timeout (0: none) to gdlua's (begin_call). */
 static int client_new(lua_State *L)
 {
     static gdl_server_t servers[GDL_SERVERS_MAX];
@@ -809,7 +874,7 @@ static int client_new(lua_State *L)
     if (!lua_isnil(L, -1)) {
         lua_Number t = luaL_checknumber(L, -1);
         if (!(t >= 0 && t <= INT32_MAX))
-            return luaL_error(L, "gdlua.client.new: timeout must be from 0 to %d ms, got %s", INT32_MAX,
+            return luaL_error(L, "gdlua.client.new: timeout must be from 0 (none) to %d ms, got %s", INT32_MAX,
                               lua_tostring(L, -1));
         timeout = (int)t;
     }

@@ -122,7 +122,7 @@ assert_eq "call --timeout 200 on a 1 s job: exit status ($(cat "$TMP/call.err"))
 assert_contains "call --timeout: stderr" "$(cat "$TMP/call.err")" "gdlua call: Client::Jobs::sleepy: "
 assert_contains "call --timeout: stderr" "$(cat "$TMP/call.err")" \
     "Client::Jobs::sleepy timed out after 200 ms on 127.0.0.1:$PORT: "
-assert_contains "call --timeout: stderr" "$(cat "$TMP/call.err")" "; the job is left in gearmand"
+assert_contains "call --timeout: stderr" "$(cat "$TMP/call.err")" "; the job is withdrawn: gearmand will not start it for this call"
 
 # Usage errors: exit 2 and the usage line.
 usage_case() {

@@ -45,7 +45,7 @@ for _, b in ipairs(BAD) do
   raises("bad argument #1 to '?' (n must be a whole number from 0 to 1475)", fib.iter, v)
 
   -- gdlua.client.new{timeout}: an int of milliseconds.
-  raises("gdlua.client.new: timeout must be from 0 to 2147483647 ms, got " .. shown, client.new, { timeout = v })
+  raises("gdlua.client.new: timeout must be from 0 (none) to 2147483647 ms, got " .. shown, client.new, { timeout = v })
 
   -- gdlua.image: thumbnail's width, and each numeric option (checked
   -- before the input is looked at).
