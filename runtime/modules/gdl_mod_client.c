@@ -210,6 +210,38 @@ static void begin_call(client_ud_t *c)
     c->wait_ms = ms > 0 ? ms : -1;
 }
 
+/* The self-call deadlock: a job calling a function of its own pool
+ * while every process the pool may have is busy waits for a worker of
+ * another gdlua, or its timeout: none of this one's can take the job
+ * until one finishes. A warning, once per process, not a failure: other
+ * masters serving the pool, or other workers of the function, may take
+ * the job, and a process cannot see them. The processes are counted in
+ * the shared slots (every generation's); max_processes is the pool's as
+ * this process started (a console change since is not seen). */
+static void warn_self_call(const client_ud_t *c, const char *fn)
+{
+    static bool warned;
+    const gdl_pool_t *p;
+    int busy, f;
+    char wait[32];
+
+    if (warned || gdl_self_pool < 0)
+        return;
+    p = &gdl_pools[gdl_self_pool];
+    for (f = 0; f < p->nfunctions && strcmp(p->functions[f], fn) != 0; f++)
+        ;
+    if (f == p->nfunctions || (busy = gdl_slot_pool_busy()) < p->max_processes)
+        return;
+    warned = true;
+    if (c->wait_ms > 0)
+        snprintf(wait, sizeof(wait), "%d ms", c->wait_ms);
+    gdl_warn("a job calls %s, a function of its own pool, while all %d of the pool's processes (max_processes %d) "
+             "are busy: none can take it until one finishes, so the call waits for a worker elsewhere or its "
+             "timeout (%s); give the pool a max_processes above the depth of its self-calls (warned once per "
+             "process)",
+             fn, busy, p->max_processes, c->wait_ms > 0 ? wait : "none: for ever");
+}
+
 /* After a call timed out: the server's connection closed, so gearmand
  * drops the jobs of it no other client waits for (see the opening
  * comment); the next call makes a fresh one. */
@@ -531,6 +563,12 @@ static int run_tasks(lua_State *L, client_ud_t *c, int tasks, const char *unique
     if (ctx == NULL)
         return luaL_error(L, "gdlua.client: out of memory");
     begin_call(c);
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, tasks, i);
+        lua_getfield(L, -1, "fn");
+        warn_self_call(c, lua_tostring(L, -1));
+        lua_pop(L, 2);
+    }
     server_order(c, unique, order);
     for (int k = 0; k < c->nservers && left > 0; k++) {
         srv = &c->servers[order[k]];

@@ -6,7 +6,9 @@
 # --client_timeout, and never past the calling job's own timeout (the job
 # is then failed by its timeout in words, its process not killed). A job
 # calling its own pool while its only process is busy (the self-call
-# deadlock) is told the workers are all busy and why it waits for itself.
+# deadlock) is told the workers are all busy and why it waits for itself,
+# and the log warns once, before the wait, naming the pool's bound; a
+# self-call its pool has room for is not warned about.
 source "$(dirname "$0")/lib.sh" "$@"
 
 start_gearmand
@@ -33,6 +35,10 @@ start_gdlua --client_timeout 0.3 "$FIXTURES/client_errors"
 for f in Self::me Wait::default Wait::capped; do
     wait_for "a worker for Test::$f" 10 has_workers "Test::$f"
 done
+wait_for "two workers for Test::Two::me" 10 has_workers Test::Two::me 2
+
+assert_eq "a self-call with room" "inner done" \
+    "$("$GDLUA" call Test::Two::me --server "127.0.0.1:$PORT" --timeout 20000 < <(printf '127.0.0.1:%s' "$PORT"))"
 
 # A job's client without a timeout: --client_timeout.
 assert_eq "a job's call without a timeout" \
@@ -55,6 +61,11 @@ assert_eq "the self-call: exit status" 1 "$?"
 assert_eq "the self-call: stderr" \
     "gdlua call: Test::Self::me: Test::Self::me timed out after 300 ms on 127.0.0.1:$PORT: 1 worker(s) registered, 2 job(s) in its queue, 1 of them running; the job is withdrawn: gearmand will not start it for this call (every worker is busy: a job calling its own pool while every process of it is busy waits for itself)" \
     "$(cat "$TMP/self.err")"
+warning="a job calls Test::Self::me, a function of its own pool, while all 1 of the pool's processes (max_processes 1) are busy: none can take it until one finishes, so the call waits for a worker elsewhere or its timeout (300 ms); give the pool a max_processes above the depth of its self-calls (warned once per process)"
+"$GDLUA" call Test::Self::me --server "127.0.0.1:$PORT" --timeout 20000 < <(printf '127.0.0.1:%s' "$PORT") \
+    >/dev/null 2>&1
+assert_eq "self-call warnings after two self-calls" 1 "$(log_count "$warning")"
+assert_eq "self-call warnings in all" 1 "$(log_count "a function of its own pool")"
 
 wait_for "gdlua call with its default timeout to end" 80 dead "$default_pid"
 assert_eq "gdlua call's default timeout" \
