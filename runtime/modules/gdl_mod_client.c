@@ -235,11 +235,11 @@ static void warn_self_call(const client_ud_t *c, const char *fn)
     warned = true;
     if (c->wait_ms > 0)
         snprintf(wait, sizeof(wait), "%d ms", c->wait_ms);
-    gdl_warn("a job calls %s, a function of its own pool, while all %d of the pool's processes (max_processes %d) "
+    gdl_warn("%s: a job calls %s, a function of its own pool, while all %d of the pool's processes (max_processes %d) "
              "are busy: none can take it until one finishes, so the call waits for a worker elsewhere or its "
              "timeout (%s); give the pool a max_processes above the depth of its self-calls (warned once per "
              "process)",
-             fn, busy, p->max_processes, c->wait_ms > 0 ? wait : "none: for ever");
+             p->name, fn, busy, p->max_processes, c->wait_ms > 0 ? wait : "none: for ever");
 }
 
 /* After a call timed out: the server's connection closed, so gearmand

@@ -61,7 +61,7 @@ assert_eq "the self-call: exit status" 1 "$?"
 assert_eq "the self-call: stderr" \
     "gdlua call: Test::Self::me: Test::Self::me timed out after 300 ms on 127.0.0.1:$PORT: 1 worker(s) registered, 2 job(s) in its queue, 1 of them running; the job is withdrawn: gearmand will not start it for this call (every worker is busy: a job calling its own pool while every process of it is busy waits for itself)" \
     "$(cat "$TMP/self.err")"
-warning="a job calls Test::Self::me, a function of its own pool, while all 1 of the pool's processes (max_processes 1) are busy: none can take it until one finishes, so the call waits for a worker elsewhere or its timeout (300 ms); give the pool a max_processes above the depth of its self-calls (warned once per process)"
+warning="Test::Self::me: a job calls Test::Self::me, a function of its own pool, while all 1 of the pool's processes (max_processes 1) are busy: none can take it until one finishes, so the call waits for a worker elsewhere or its timeout (300 ms); give the pool a max_processes above the depth of its self-calls (warned once per process)"
 "$GDLUA" call Test::Self::me --server "127.0.0.1:$PORT" --timeout 20000 < <(printf '127.0.0.1:%s' "$PORT") \
     >/dev/null 2>&1
 assert_eq "self-call warnings after two self-calls" 1 "$(log_count "$warning")"
