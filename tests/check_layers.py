@@ -5,7 +5,7 @@ The units of gdlua's runtime, lowest first. A unit may use (call, read,
 include) the units of lower layers and of its own layer, never one above:
 the master announces events (gdl_master_on) and the units above it listen,
 registered by gdl_main.c. This list is the one place the layer order is
-written; the README's layout table follows it.
+written; the layout table of docs/DEVELOPING.md follows it.
 
 A unit is a .c file under runtime/ (with its own header, if any). What a
 unit defines is read off its source: every function or variable named

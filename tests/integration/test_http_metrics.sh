@@ -167,7 +167,7 @@ PY
 
 # README's list of metrics is the endpoint's, family for family, in order.
 served=$(awk '/^# TYPE / { print $3, $4 }' <<<"$metrics")
-documented=$(awk '/^## HTTP endpoint/ { on = 1 } /^## Facts/ { on = 0 }
+documented=$(awk '/^## / { on = /^## HTTP endpoint/ }
     on && /^\| `gdlua_/ { split($0, c, "|"); gsub(/[ `]/, "", c[2]); gsub(/ /, "", c[3]); print c[2], c[3] }' "$REPO/README.md")
 assert_eq "README's metrics" "$served" "$documented"
 
