@@ -40,6 +40,7 @@ return {
 
   -- Limits every job gets unless it sets its own (0: none).
   -- timeout = 0,             -- seconds a job may run (fractions allowed)
+  -- client_timeout = 30,     -- a job's gdlua.client call waits this long unanswered (0: the job's timeout)
   -- max_jobs = 0,            -- a process is replaced after this many jobs
   -- max_memory = 0,          -- ... or once its RSS passes this many MiB
   -- max_attempts = 3,        -- a job that killed this many processes is failed unrun
