@@ -40,10 +40,8 @@ daemon=$(cat "$PIDFILE")
 GDLUA_PID=$daemon
 alive "$daemon" || fail "the daemon $daemon named by the pidfile is not running"
 is_gdlua_proc "$daemon" || fail "process $daemon is not gdlua"
-# The pidfile names the master. It is written once the daemon listens,
-# which can be before the loader has loaded the modules and the master
-# logs that it serves them: wait for the line.
-wait_for "the master $daemon to log its start" 10 log_has_re "\\[$daemon\\] .*gdlua [0-9.]+ serving 1 job"
+# The pidfile is written once the daemon is ready: it is the master.
+log_has_re "\\[$daemon\\] .*gdlua [0-9.]+ serving 1 job" || fail "process $daemon did not log the master's start"
 assert_eq "the daemon's terminal" "?" "$(ps -o tty= -p "$daemon" | tr -d ' ')"
 [[ $(ps -o sid= -p "$daemon" | tr -d ' ') != "$(ps -o sid= -p $$ | tr -d ' ')" ]] ||
     fail "the daemon is still in the test's session"
