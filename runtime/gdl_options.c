@@ -121,7 +121,7 @@ static const gdl_option_t options[] = {
      "read options and per-job overrides from the Lua file FILE; the command line wins"},
     {"configfile", "FILE", OPT_STRING, F(config), 0, 0, 0, 0, NULL, "the same as --config (Gearman::Driver's name)"},
     {"daemonize", NULL, OPT_FLAG, F(daemonize), 0, 0, 0, 0, NULL,
-     "detach from the terminal once listening (use with --logfile)"},
+     "detach from the terminal; the command returns once the jobs are loaded (use with --logfile)"},
     {"pidfile", "FILE", OPT_STRING, F(pidfile), 0, 0, 0, 0, NULL,
      "hold a lock on FILE for the master's life and write its pid there once listening, remove it at exit; refuse "
      "to start while another process holds FILE"},
