@@ -31,6 +31,7 @@ local ATTRIBUTES = {
   { "retries", "number" },
   { "retry_backoff", "duration" },
   { "rate_limit", "rate" },
+  { "concurrency", "concurrency" },
   { "process_group", "name" },
   { "decode", "method" },
   { "encode", "method" },
@@ -153,6 +154,11 @@ local function check_attribute(j, k, v, layer, w)
   elseif kind == "count" then
     if v < 0 or v ~= math.floor(v) or v > core.procs_max then
       fail("%s must be a whole number from 0 to %d, got %s", k, core.procs_max, shown(v))
+    end
+  elseif kind == "concurrency" then
+    if v < 1 or v ~= math.floor(v) or v > core.concurrency_max then
+      fail("%s must be a whole number from 1 to %d (jobs a process holds at once), got %s", k,
+        core.concurrency_max, shown(v))
     end
   elseif kind == "number" then
     if v < 0 or v ~= math.floor(v) or v > 1000000000 then
@@ -339,6 +345,11 @@ local function finalize(w, new_pools, new_functions)
     -- what they call.
     if a.rate_limit then
       pt.rate_limit = math.min(pt.rate_limit or math.huge, a.rate_limit)
+    end
+    -- A group holds as many jobs at once as its most cautious member
+    -- allows: a member whose code blocks would hold the others.
+    if a.concurrency then
+      pt.concurrency = math.min(pt.concurrency or math.huge, a.concurrency)
     end
     -- A group's jobs share its processes, so the longest timeout holds,
     -- and the most lenient limits.

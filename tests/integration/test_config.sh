@@ -136,7 +136,7 @@ conf bad 'return { jobs = {
   {},
 } }'
 expect_errors "job errors" \
-    'bad.lua: jobs["A"]: unknown key max_procs (= 2); the keys are min_processes, max_processes, max_idle_time, timeout, max_attempts, max_jobs, max_memory' \
+    'bad.lua: jobs["A"]: unknown key max_procs (= 2); the keys are min_processes, max_processes, max_idle_time, timeout, max_attempts, max_jobs, max_memory, concurrency' \
     'bad.lua: jobs["B"].timeout: expected a number, got "30"' \
     'bad.lua: jobs["C"].max_processes = 1025: out of bounds (0..1024)' \
     'bad.lua: jobs["D"].max_attempts = -1: out of bounds (0..1000000)' \
