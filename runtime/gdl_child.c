@@ -626,7 +626,7 @@ typedef struct held_job {
     struct event *timeout; /* NULL: none */
     struct event *retry;   /* while it waits to run again */
     char *retry_msg;       /* why it is run again */
-    bool timed_out;
+    int timeout_ms;        /* its own function's; 0: none */
     struct held_job *prev, *next;
 } held_job_t;
 
@@ -640,6 +640,7 @@ static struct {
     bool sleeping;                 /* PRE_SLEEP sent: waiting for a NOOP */
     int failures;                  /* grabs failed in a row */
     int wake[2];                   /* written by the signal handlers */
+    int *timeout_ms;               /* per function of the pool (pool->functions' order): its jobs' timeout; 0: none */
     struct event *wake_ev, *later; /* later: a back-off or the rate limit */
     bool later_armed;
 } cc = {.wake = {-1, -1}};
@@ -924,7 +925,7 @@ static void on_held_end(gdl_sched_task_t *t, lua_State *co, int status)
     if (status == GDL_SCHED_CANCELLED) {
         char text[128];
 
-        snprintf(text, sizeof(text), "job timed out after %g s", job_timeout_s());
+        snprintf(text, sizeof(text), "job timed out after %g s", h->timeout_ms / 1000.0);
         held_fail(h, GDL_JOB_TIMEOUT, text);
         return;
     }
@@ -973,10 +974,9 @@ static void on_held_timeout(evutil_socket_t fd, short what, void *arg)
 {
     held_job_t *h = arg;
 
-    h->timed_out = true;
     if (h->retry != NULL) {
         const char *msg = lua_pushfstring(gdl_L, "job timed out after %f s, waiting to run again after: %s",
-                                          job_timeout_s(), h->retry_msg ? h->retry_msg : "?");
+                                          h->timeout_ms / 1000.0, h->retry_msg ? h->retry_msg : "?");
 
         held_fail(h, GDL_JOB_TIMEOUT, msg);
         lua_pop(gdl_L, 1);
@@ -1013,13 +1013,45 @@ static void held_start(held_job_t *h)
     gdl_log_context(pool->name, NULL);
 }
 
+/* The timeout of fname's jobs: its own attribute, else the pool's (the
+ * longest of its group), else --timeout. */
+static int function_timeout_ms(const char *fname)
+{
+    for (int i = 0; cc.timeout_ms && i < pool->nfunctions; i++)
+        if (strcmp(pool->functions[i], fname) == 0)
+            return cc.timeout_ms[i];
+    return pool->timeout_ms >= 0 ? pool->timeout_ms : gdl_config.timeout_ms;
+}
+
+/* Each function's own timeout, from gdlua._timeout_of. */
+static void function_timeouts(void)
+{
+    lua_State *L = gdl_L;
+    int pool_ms = pool->timeout_ms >= 0 ? pool->timeout_ms : gdl_config.timeout_ms;
+
+    if ((cc.timeout_ms = calloc((size_t)pool->nfunctions + 1, sizeof(int))) == NULL)
+        return;
+    for (int i = 0; i < pool->nfunctions; i++) {
+        cc.timeout_ms[i] = pool_ms;
+        if (gdl_lua_require(L, "gdlua") != 0) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_getfield(L, -1, "_timeout_of");
+        lua_pushstring(L, pool->functions[i]);
+        if (gdl_lua_pcall(L, 1, 1) == 0 && lua_isnumber(L, -1))
+            cc.timeout_ms[i] = (int)(lua_tonumber(L, -1) * 1000 + 0.5);
+        lua_pop(L, 2);
+    }
+}
+
 /* A job taken from cw: held, then run, or failed unrun (a poison job). */
 static void held_take(cworker_t *cw, gearman_job_st *job)
 {
     lua_State *L = gdl_L;
     const char *handle = gearman_job_handle(job), *unique = gearman_job_unique(job);
     int max_attempts = pool->max_attempts >= 0 ? pool->max_attempts : gdl_config.max_attempts;
-    int timeout_ms = pool->timeout_ms >= 0 ? pool->timeout_ms : gdl_config.timeout_ms, ended;
+    int timeout_ms = function_timeout_ms(gearman_job_function_name(job)), ended;
     held_job_t *h = calloc(1, sizeof(*h));
     char why[64];
     uint32_t deaths;
@@ -1057,6 +1089,7 @@ static void held_take(cworker_t *cw, gearman_job_st *job)
         lua_pop(L, 1);
         return;
     }
+    h->timeout_ms = timeout_ms;
     if (timeout_ms > 0 && (h->timeout = evtimer_new(cc.base, on_held_timeout, h)) != NULL) {
         struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
 
@@ -1144,6 +1177,7 @@ static void __attribute__((noreturn)) cc_run(int capacity)
         gdl_error("%s: cannot set up the event loop for concurrency %d", pool->name, capacity);
         _exit(1);
     }
+    function_timeouts();
     in_loop = 1;
     gdl_debug("%s: ready, %d jobs at once", pool->name, capacity);
     while (!stopping && !unanswered && taken < last_job) {
@@ -1155,7 +1189,7 @@ static void __attribute__((noreturn)) cc_run(int capacity)
     cworker_retire();
     cc_stop_retries();
     if (cc.nheld > 0)
-        gdl_debug("%s: finishing %d job(s) in hand", pool->name, cc.nheld);
+        gdl_info("%s: taking no more jobs; finishing the %d in hand", pool->name, cc.nheld);
     while (cc.nheld > 0) {
         cc.kick = false;
         if (stopping)

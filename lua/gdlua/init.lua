@@ -319,6 +319,7 @@ local function finalize(w, new_pools, new_functions)
       decode = a.decode, encode = a.encode,
       begin = rawget(w, "begin"), finish = finish,
       retries = a.retries or 0, retry_backoff = a.retry_backoff or 1,
+      timeout = a.timeout,
     }
     local pname = a.process_group and prefix .. a.process_group or fname
     check_name(j, "process group", pname)
@@ -484,6 +485,14 @@ end
 -- be run again for adds, as fifth and sixth values, the seconds to wait
 -- and whether they are exact (gdlua.retry's delay) or the base of the
 -- doubling back-off (retry_backoff); the C caller waits and runs it again.
+-- A function's own timeout attribute (nil: none given). A concurrent
+-- process times each job by its own function's (its group's longest holds
+-- for one job at a time).
+function M._timeout_of(function_name)
+  local f = functions[function_name]
+  return f and f.timeout
+end
+
 function M._dispatch(job, function_name, workload, run)
   local f = functions[function_name]
   if f == nil then
