@@ -232,7 +232,10 @@ gdl_pool_view_t gdl_procs_view(int pool, gdl_proc_view_t *buf)
 {
     const gdl_pool_t *p = &gdl_pools[pool];
     int max_idle = p->max_idle_time >= 0 ? p->max_idle_time : gdl_config.max_idle_time;
-    gdl_pool_view_t v = {.min = p->min_processes, .max = p->max_processes, .max_idle_ms = max_idle * 1000LL};
+    gdl_pool_view_t v = {.min = p->min_processes,
+                         .max = p->max_processes,
+                         .concurrency = p->concurrency,
+                         .max_idle_ms = max_idle * 1000LL};
 
     v.procs = buf;
     for (int i = 0; i < GDL_PROCS_MAX; i++) {
@@ -242,6 +245,8 @@ gdl_pool_view_t gdl_procs_view(int pool, gdl_proc_view_t *buf)
             continue;
         pv->slot = i;
         pv->state = gdl_slot_state(i, &pv->since_ms);
+        pv->capacity = gdl_slot_capacity(i);
+        pv->jobs = pv->capacity > 1 ? gdl_slot_jobs(i) : pv->state == GDL_SLOT_BUSY;
         /* One asking to be recycled, or running code a reload replaced,
          * no longer counts: a replacement starts, and recycle stops it
          * once that one is ready. */

@@ -406,11 +406,14 @@ typedef struct {
     int slot;         /* the master's index of the process */
     int state;        /* GDL_SLOT_* */
     int64_t since_ms; /* when it entered that state */
+    int jobs;         /* jobs in hand (a concurrent process; else 1 while busy) */
+    int capacity;     /* jobs it may hold at once; 0 or 1: one at a time */
 } gdl_proc_view_t;
 
 /* One pool as the master sees it. */
 typedef struct {
     int min, max;
+    int concurrency; /* jobs a process holds at once; 0 or 1: one at a time */
     int64_t max_idle_ms;
     const gdl_proc_view_t *procs; /* alive and not asked to stop */
     int nprocs;
