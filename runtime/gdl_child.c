@@ -665,8 +665,11 @@ static void on_cc_later(evutil_socket_t fd, short what, void *arg)
 
 static void cc_later_us(int64_t us)
 {
-    struct timeval tv = {us / 1000000, us % 1000000};
+    struct timeval tv;
 
+    if (us < 0)
+        us = 0; /* the moment passed meanwhile */
+    tv = (struct timeval){us / 1000000, us % 1000000};
     if (cc.later_armed)
         return;
     cc.later_armed = true;
