@@ -9,8 +9,11 @@
  * (libevent's epoll does not survive a fork): the command's process
  * waits until the daemon says it is ready, so its exit status tells
  * whether gdlua started. gdl_daemon_ready, once every port is bound and
- * before the first child is forked: the pid written, then the
- * privileges dropped, then the waiting process released.
+ * before the first process is forked: the pid written, then the
+ * privileges dropped, then the standard streams closed (no child holds
+ * the terminal); the waiting process is released once the first load has
+ * installed the jobs (GDL_EV_POOLS), so a start that loads nothing, or
+ * that --strict refuses, fails the command.
  * gdl_daemon_exit removes the pidfile.
  *
  * A lock owns the pidfile, not the pid in it: the master holds a POSIX
@@ -185,6 +188,18 @@ static void after_fork(void)
     if (pidfile_fd >= 0)
         close(pidfile_fd);
     pidfile_fd = -1;
+    if (ready_fd >= 0)
+        close(ready_fd);
+    ready_fd = -1;
+}
+
+static void close_after_fork(void)
+{
+    static bool registered;
+
+    if (!registered)
+        pthread_atfork(NULL, NULL, after_fork);
+    registered = true;
 }
 
 /* Opens the pidfile: locked for good (take), or only looked at. Refusals
@@ -232,11 +247,10 @@ static int pidfile_take(bool take)
     }
     pidfile_fd = fd;
     pidfile_st = st;
-    if (!registered) {
-        registered = true;
-        pthread_atfork(NULL, NULL, after_fork);
+    close_after_fork();
+    if (!registered)
         atexit(gdl_daemon_exit); /* whichever way the master ends */
-    }
+    registered = true;
     return 0;
 }
 
@@ -302,7 +316,12 @@ int gdl_daemon_detach(void)
         close(fds[1]);
         while ((n = read(fds[0], &status, 1)) < 0 && errno == EINTR)
             ;
-        _exit(n == 1 ? status : 1); /* EOF: the daemon died before it was ready */
+        if (n == 1)
+            _exit(status);
+        fprintf(stderr, "gdlua: --daemonize: the daemon stopped before it served%s%s%s\n",
+                gdl_config.logfile ? " (see " : "", gdl_config.logfile ? gdl_config.logfile : "",
+                gdl_config.logfile ? ")" : "");
+        _exit(1);
     }
     close(fds[0]);
     setsid();
@@ -355,6 +374,17 @@ static int drop_privileges(void)
     return 0;
 }
 
+/* The first load has installed the jobs: the start has succeeded. */
+static void on_master(const gdl_event_t *ev, void *arg)
+{
+    if (ready_fd < 0)
+        return;
+    if (write(ready_fd, "", 1) != 1)
+        gdl_warn("--daemonize: cannot tell the starting process: %s", strerror(errno));
+    close(ready_fd);
+    ready_fd = -1;
+}
+
 int gdl_daemon_ready(void)
 {
     int null;
@@ -372,10 +402,8 @@ int gdl_daemon_ready(void)
         if (null > STDERR_FILENO)
             close(null);
     }
-    if (write(ready_fd, "", 1) != 1)
-        gdl_warn("--daemonize: cannot tell the starting process: %s", strerror(errno));
-    close(ready_fd);
-    ready_fd = -1;
+    close_after_fork();
+    gdl_master_on(GDL_EV_POOLS, on_master, NULL);
     return 0;
 }
 

@@ -234,6 +234,7 @@ cleanup() {
     local rc=$?
     trap - EXIT
     stop_all
+    release_ports
     if ! check_sanitizers && ((rc == 0)); then
         rc=1
     fi
@@ -304,17 +305,72 @@ listens_on() {
     return 1
 }
 
-# free_port: a random port from 20000 to 60000 that nothing listens on.
+# Ports. Tests run in parallel (ctest -j, and other checkouts' suites on
+# the same machine), so a port one test chose must not be chosen by
+# another before it binds it, or while it holds it unbound on purpose
+# (test_serverdown's server that is down); nor may it be a port the kernel
+# hands to outgoing connections (ip_local_port_range): a gearmand that
+# cannot bind waits 22 s before it gives up. free_port picks below that
+# range, skips a port any TCP socket uses, and claims it with a directory
+# under $PORT_CLAIMS (mkdir is atomic) holding the test's pid; the test's
+# claims go at exit, and a claim of a dead test is cleared once old.
+PORT_CLAIMS=${TMPDIR:-/tmp}/gdlua-it.ports
+mkdir -p "$PORT_CLAIMS" 2>/dev/null
+chmod 1777 "$PORT_CLAIMS" 2>/dev/null # shared by every user's tests, like /tmp
+read -r PORT_EPHEMERAL_LO PORT_EPHEMERAL_HI </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null ||
+    { PORT_EPHEMERAL_LO=32768 PORT_EPHEMERAL_HI=60999; }
+if ((PORT_EPHEMERAL_LO - 10000 >= 2000)); then
+    PORT_LO=10000 PORT_N=$((PORT_EPHEMERAL_LO - 10000))
+elif ((65535 - PORT_EPHEMERAL_HI >= 2000)); then
+    PORT_LO=$((PORT_EPHEMERAL_HI + 1)) PORT_N=$((65535 - PORT_EPHEMERAL_HI))
+else
+    PORT_LO=20000 PORT_N=40000 # no room outside: the ephemeral range it is
+fi
+
+# port_used PORT: some TCP socket (any state, IPv4 or IPv6) has PORT as
+# its local port.
+port_used() {
+    local hex
+    printf -v hex ':%04X' "$1"
+    awk -v p="$hex" 'substr($2, length($2) - 4) == p { found = 1; exit } END { exit !found }' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# claim_port PORT: claims PORT for this test; fails if another has it.
+claim_port() {
+    local d=$PORT_CLAIMS/$1 owner
+    if ! mkdir "$d" 2>/dev/null; then
+        owner=$(cat "$d/pid" 2>/dev/null)
+        # A test killed outright (a ctest timeout) leaves its claims.
+        if [[ -n $owner ]] && ! kill -0 "$owner" 2>/dev/null && [[ -n $(find "$d" -maxdepth 0 -mmin +10) ]]; then
+            rm -rf "$d"
+        fi
+        return 1
+    fi
+    echo "$$" >"$d/pid"
+}
+
+# release_ports: gives up this test's claims (at exit).
+release_ports() {
+    local d
+    for d in "$PORT_CLAIMS"/*/; do
+        [[ $(cat "$d/pid" 2>/dev/null) == "$$" ]] && rm -rf "$d"
+    done
+    return 0
+}
+
+# free_port: a port no socket uses and no other test claimed, now claimed
+# by this one.
 free_port() {
     local p i
-    for ((i = 0; i < 100; i++)); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40001))
-        if ! port_open "$p"; then
+    for ((i = 0; i < 200; i++)); do
+        p=$((PORT_LO + (RANDOM * 32768 + RANDOM) % PORT_N))
+        if ! port_used "$p" && claim_port "$p"; then
             echo "$p"
             return 0
         fi
     done
-    echo "no free port found" >&2
+    echo "no free port found in $PORT_LO-$((PORT_LO + PORT_N - 1))" >&2
     return 1
 }
 

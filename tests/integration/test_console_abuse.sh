@@ -106,7 +106,7 @@ exec {silent}>&-
 # that did.
 cat >"$TMP/full.py" <<'PY'
 import socket, sys
-# From 127.0.0.2: so many client ports (ephemeral, in free_port's range)
+# From 127.0.0.2: so many client ports (ephemeral ones)
 # must not keep a test running beside from binding one on 127.0.0.1.
 SRC = ("127.0.0.2", 0)
 port, version = int(sys.argv[1]), sys.argv[2].encode()

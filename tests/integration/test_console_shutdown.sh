@@ -45,7 +45,7 @@ wait_for "a second loader" 10 eval '(($(loaders_of "$GDLUA_PID" | wc -l) == 2))'
 # Then SIGTERM: every waiting one is answered before it is closed.
 cat >"$TMP/full.py" <<'PY'
 import os, signal, socket, sys, time
-# From 127.0.0.2: so many client ports (ephemeral, in free_port's range)
+# From 127.0.0.2: so many client ports (ephemeral ones)
 # must not keep a test running beside from binding one on 127.0.0.1.
 SRC = ("127.0.0.2", 0)
 port, pid, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]

@@ -1,6 +1,7 @@
 #!/bin/bash
 # --daemonize, --pidfile, --user and --group: the command returns once
-# the daemon serves (exit 0), the daemon has left the session and the
+# the daemon serves (exit 0; 1 when its first load serves nothing or
+# --strict refuses it), the daemon has left the session and the
 # terminal, the pidfile holds its pid while it runs and is gone after
 # SIGTERM; a second start on a held pidfile is refused, a stale one is
 # taken over; as root, --user nobody --group nogroup runs the master and
@@ -50,6 +51,24 @@ assert_eq "the daemon's stderr" "/dev/null" "$(readlink "/proc/$daemon/fd/2")"
 wait_for "2 workers for Test::Who::pid" 10 has_workers Test::Who::pid 2
 out=$(gm -f Test::Who::pid -s) || fail "the daemon's job failed"
 [[ " $(children_of "$daemon" | paste -sd' ') " == *" $out "* ]] || fail "job served by '$out', not a child of $daemon"
+
+# ---- a start that cannot serve fails the command ------------------------------------
+# The command returns once the first load has installed the jobs: --strict
+# refusing a failed module, or no job at all, is its exit status, and the
+# daemon leaves no pidfile.
+for c in "strict:--strict $FIXTURES/badmods/serve" "no job:$FIXTURES/badmods/none"; do
+    what=${c%%:*}
+    read -ra args <<<"${c#*:}"
+    run --daemonize --pidfile "$TMP/refused.pid" --server "127.0.0.1:$PORT" --logfile "$TMP/refused.log" \
+        --console_port 0 "${args[@]}"
+    assert_eq "$what: exit status" 1 "$RUN_RC"
+    assert_eq "$what: message" "gdlua: --daemonize: the daemon stopped before it served (see $TMP/refused.log)" \
+        "$RUN_ERR"
+    [[ ! -s $TMP/refused.pid ]] || fail "$what: the pidfile holds $(cat "$TMP/refused.pid")"
+done
+grep -qE -- "--strict: [0-9]+ module\(s\) failed to load; not starting" "$TMP/refused.log" ||
+    fail "the --strict refusal is not in the log: $(cat "$TMP/refused.log")"
+grep -q "no job to serve" "$TMP/refused.log" || fail "the empty start is not in the log: $(cat "$TMP/refused.log")"
 
 # ---- a second start on the live pidfile is refused ----------------------------
 run --pidfile "$PIDFILE" --server "127.0.0.1:$PORT" --logfile "$TMP/second.log" --console_port 0 "$FIX"

@@ -108,7 +108,7 @@ assert_eq "served after long URIs" 200 "$(http_status GET /metrics "${AUTH[@]}")
 echo_pid=$(worker_pids_for Web::Jobs::echo)
 cat >"$TMP/idle.py" <<'PY'
 import http.client, os, signal, socket, sys, time
-# From 127.0.0.2: so many client ports (ephemeral, in free_port's range)
+# From 127.0.0.2: so many client ports (ephemeral ones)
 # must not keep a test running beside from binding one on 127.0.0.1.
 SRC = ("127.0.0.2", 0)
 

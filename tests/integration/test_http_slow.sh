@@ -20,7 +20,7 @@ before=$(fds)
 # It runs meanwhile; its end is looked for last.
 cat >"$TMP/nonreader.py" <<'PY'
 import socket, sys
-# From 127.0.0.2: so many client ports (ephemeral, in free_port's range)
+# From 127.0.0.2: so many client ports (ephemeral ones)
 # must not keep a test running beside from binding one on 127.0.0.1.
 SRC = ("127.0.0.2", 0)
 s = socket.socket()
@@ -41,7 +41,7 @@ wait_for "the client not reading to send its requests" 10 grep -q sent "$TMP/non
 # take over a minute: each must be closed by gdlua while still sending.
 cat >"$TMP/trickle.py" <<'PY'
 import select, socket, sys, time
-# From 127.0.0.2: so many client ports (ephemeral, in free_port's range)
+# From 127.0.0.2: so many client ports (ephemeral ones)
 # must not keep a test running beside from binding one on 127.0.0.1.
 SRC = ("127.0.0.2", 0)
 
@@ -78,7 +78,7 @@ assert_eq "served after the trickle" 200 "$(http_status GET /metrics)"
 # serves.
 cat >"$TMP/full.py" <<'PY'
 import socket, sys
-# From 127.0.0.2: so many client ports (ephemeral, in free_port's range)
+# From 127.0.0.2: so many client ports (ephemeral ones)
 # must not keep a test running beside from binding one on 127.0.0.1.
 SRC = ("127.0.0.2", 0)
 

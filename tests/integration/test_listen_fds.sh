@@ -53,7 +53,7 @@ for who in console http; do
 done
 cat >"$TMP/held.py" <<'PY'
 import socket, sys
-# From 127.0.0.2: so many client ports (ephemeral, in free_port's range)
+# From 127.0.0.2: so many client ports (ephemeral ones)
 # must not keep a test running beside from binding one on 127.0.0.1.
 SRC = ("127.0.0.2", 0)
 cport, hport = int(sys.argv[1]), int(sys.argv[2])
@@ -94,7 +94,7 @@ prlimit --pid "$GDLUA_PID" --nofile=64:400 || fail "prlimit failed"
 mkfifo "$TMP/hog.in"
 cat >"$TMP/hog.py" <<'PY'
 import select, socket, sys, time
-# From 127.0.0.2: so many client ports (ephemeral, in free_port's range)
+# From 127.0.0.2: so many client ports (ephemeral ones)
 # must not keep a test running beside from binding one on 127.0.0.1.
 SRC = ("127.0.0.2", 0)
 
