@@ -1,6 +1,9 @@
 /*
  * gdl_child.c: a child process: serves one job (a function or a process
- * group: a pool) with a blocking libgearman worker until told to stop.
+ * group: a pool) with a blocking libgearman worker until told to stop,
+ * one job at a time, or, for a pool whose concurrency is above 1, up to
+ * that many at once on its event loop (the section "concurrency > 1"
+ * below says how; the rest of this comment is the one-at-a-time loop's).
  *
  * It runs on the Lua state its loader loaded before fork (gdl_loader.c),
  * so it starts with every module in place. Each gearman job goes through

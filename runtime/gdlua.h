@@ -573,7 +573,7 @@ struct gearman_job_st;
 void gdl_job_push(lua_State *L, struct gearman_job_st *job);
 void gdl_job_invalidate(lua_State *L, int idx);
 
-/* ---- gdl_child.c: a child: the worker loop serving one pool, one job at a time ---- */
+/* ---- gdl_child.c: a child: the worker loop serving one pool, one job at a time or `concurrency` at once ---- */
 
 int gdl_child_prepare(lua_State *L);
 void gdl_child_run(int pool, int slot) __attribute__((noreturn));
