@@ -1144,7 +1144,8 @@ static void cc_pump(void)
              * would dereference NULL (gearman_worker_work's own PRE_SLEEP
              * is what starts it over). A fresh worker asks instead. */
             cworker_retire();
-            continue;
+            cc_kick(); /* the jobs just taken start their I/O first: a new worker takes a while */
+            return;
         }
         if (rc == GEARMAN_NO_JOBS && cworker_sleep(cc.cur))
             return;
@@ -1189,7 +1190,9 @@ static void __attribute__((noreturn)) cc_run(int capacity)
     while (!stopping && !unanswered && taken < last_job) {
         cc.kick = false;
         cc_pump();
-        if (!cc.kick && gdl_sched_run_until(cc_kicked, NULL) < 0)
+        if (cc.kick)
+            gdl_sched_poll();
+        else if (gdl_sched_run_until(cc_kicked, NULL) < 0)
             break;
     }
     cworker_retire();

@@ -559,6 +559,7 @@ int gdl_sched_wait_fd(lua_State *L, int fd, short what, int timeout_ms);
 int gdl_sched_sleep(lua_State *L, int ms);
 int gdl_sched_run_until(bool (*done)(void *arg), void *arg);
 int gdl_sched_loop(void);
+void gdl_sched_poll(void);
 
 /* ---- modules/: the Lua-facing C modules, preloaded into every state ---- */
 
