@@ -175,13 +175,23 @@ uint32_t gdl_seq_begin(_Atomic uint32_t *seq)
 void gdl_seq_put(_Atomic uint64_t *words, const void *src, size_t len, size_t from, size_t to)
 {
     const char *p = src;
+    size_t i = from / 8, end, whole = len / 8;
 
     if (to > len)
         to = len;
-    for (size_t i = from / 8; i < GDL_SEQ_WORDS(to); i++) {
+    end = GDL_SEQ_WORDS(to);
+    /* A fixed-size copy is one load; a copy of a computed size was a call
+     * to memcpy per word, most of a job's cost in this function. */
+    for (; i < end && i < whole; i++) {
+        uint64_t w;
+
+        memcpy(&w, p + i * 8, 8);
+        atomic_store_explicit(&words[i], w, memory_order_relaxed);
+    }
+    if (i < end) { /* the record's last word, partial */
         uint64_t w = 0;
 
-        memcpy(&w, p + i * 8, len - i * 8 < 8 ? len - i * 8 : 8);
+        memcpy(&w, p + i * 8, len - i * 8);
         atomic_store_explicit(&words[i], w, memory_order_relaxed);
     }
 }
