@@ -96,6 +96,23 @@ for n in 1 2; do
 done
 
 echo
+echo "concurrency: GDExamples::Fanout::fetch, one process holding up to 200 jobs, each an HTTP GET"
+echo "  to a local test server answering after 100 ms:"
+python3 "$ROOT/tests/lua/httpd.py" "$TMP/httpd.ports" $$ </dev/null >/dev/null 2>&1 &
+PIDS+=("$!")
+wait_until 20 test -s "$TMP/httpd.ports"
+read -r HTTPD_PORT _ _ <"$TMP/httpd.ports"
+wait_until 20 workers_are GDExamples::Fanout::fetch 1
+for count in 200 1000; do
+    start=${EPOCHREALTIME//[!0-9]/}
+    out=$(run "$ROOT/examples/fanout.lua" --url "http://127.0.0.1:$HTTPD_PORT/delay?ms=100" --count "$count" \
+        --server "127.0.0.1:$PORT")
+    ms=$(((${EPOCHREALTIME//[!0-9]/} - start) / 1000))
+    printf '  %s in %d.%03d s\n' "$out" $((ms / 1000)) $((ms % 1000))
+done
+ps -o pid=,args= --ppid "${PIDS[1]}" | grep Fanout | sed 's/^/  /' || true
+
+echo
 echo "console stats:"
 console stats
 echo

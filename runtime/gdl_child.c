@@ -1,6 +1,9 @@
 /*
  * gdl_child.c: a child process: serves one job (a function or a process
- * group: a pool) with a blocking libgearman worker until told to stop.
+ * group: a pool) with a blocking libgearman worker until told to stop,
+ * one job at a time, or, for a pool whose concurrency is above 1, up to
+ * that many at once on its event loop (the section "concurrency > 1"
+ * below says how; the rest of this comment is the one-at-a-time loop's).
  *
  * It runs on the Lua state its loader loaded before fork (gdl_loader.c),
  * so it starts with every module in place. Each gearman job goes through
@@ -34,16 +37,21 @@
  * for it, so the pool's processes together start at most rate_limit
  * jobs, evenly spaced; no job is held while waiting.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <lauxlib.h>
 #include <libgearman-1.0/gearman.h>
 
@@ -55,6 +63,7 @@ static void (*child_hooks[CHILD_HOOKS_MAX])(void);
 static int nchild_hooks;
 
 static volatile sig_atomic_t stopping, timed_out, in_job, reconnect;
+static volatile sig_atomic_t in_loop;  /* a concurrent process: its loop takes the jobs (cc_run) */
 static bool job_timed_out;             /* the hook raised the timeout in this job */
 static uint64_t taken;                 /* jobs this process has taken */
 static uint64_t last_job = UINT64_MAX; /* it takes no job past this many: it asked to be replaced */
@@ -99,11 +108,19 @@ static void on_reopen_log(int sig)
     gdl_log_reopen();
 }
 
+/* The concurrent loop's wake-up (cc.wake): a byte, never blocking. */
+static void wake_loop(void);
+
 static void on_stop(int sig)
 {
     int saved = errno;
 
     stopping = 1;
+    if (in_loop) {
+        wake_loop(); /* the jobs in hand finish, then the process exits */
+        errno = saved;
+        return;
+    }
     /* A running job is left alone: the wake-up would also end libgearman's
      * wait to send a large answer (the same poll sees it), and the answer
      * would be lost. The loop sees `stopping` once the job is answered. */
@@ -117,7 +134,10 @@ static void on_reconnect(int sig)
     int saved = errno;
 
     reconnect = 1;
-    gearman_kill(worker_id, GEARMAN_INTERRUPT);
+    if (in_loop)
+        wake_loop();
+    else
+        gearman_kill(worker_id, GEARMAN_INTERRUPT);
     errno = saved;
 }
 
@@ -307,25 +327,39 @@ static int child_wait(int64_t until_ms, bool job)
 static int bucket = -1;
 static bool reserved;
 
-static void rate_wait(void)
-{
-    int64_t now_us, start_us;
+static int64_t rate_start_us;
 
-    if (pool->rate_limit <= 0 || reserved)
-        return;
+/* The reservation for the next job: when it may start (gdl_now_us), or
+ * 0 when it may at once. */
+static int64_t rate_reserve(void)
+{
+    int64_t now_us;
+
+    if (pool->rate_limit <= 0)
+        return 0;
+    if (reserved)
+        return rate_start_us > gdl_now_us() ? rate_start_us : 0;
     if (bucket < 0 && (bucket = gdl_slot_bucket(pool->name)) < 0) {
         gdl_warn("%s: no room for its rate_limit (%d rate-limited pools at most): not limited", pool->name,
                  GDL_BUCKETS_MAX);
         pool->rate_limit = 0;
-        return;
+        return 0;
     }
     reserved = true;
     now_us = gdl_now_us();
-    start_us = gdl_slot_bucket_take(bucket, (int64_t)(1e6 / pool->rate_limit + 0.5), now_us);
-    if (start_us > now_us) {
-        gdl_slot_rate_waited();
-        child_wait(gdl_now_ms() + (start_us - now_us + 999) / 1000, false);
-    }
+    rate_start_us = gdl_slot_bucket_take(bucket, (int64_t)(1e6 / pool->rate_limit + 0.5), now_us);
+    if (rate_start_us <= now_us)
+        return 0;
+    gdl_slot_rate_waited();
+    return rate_start_us;
+}
+
+static void rate_wait(void)
+{
+    int64_t start_us = rate_reserve();
+
+    if (start_us > 0)
+        child_wait(gdl_now_ms() + (start_us - gdl_now_us() + 999) / 1000, false);
 }
 
 static gearman_return_t run_job(gearman_job_st *job, void *context)
@@ -536,6 +570,647 @@ static bool unresolved_now_resolve(void)
     return true;
 }
 
+/* ---- concurrency > 1: jobs as tasks on the process's loop ---------------
+ *
+ * A process of a pool with concurrency N holds up to N jobs at once, each
+ * running gdlua._dispatch in a task of gdl_sched.c, so that a job waiting
+ * for I/O (gdlua.http, gdlua.tcp, gdlua.sleep) lets the others run.
+ *
+ * It is built on libgearman's worker in its blocking mode, without
+ * gearman_worker_work (whose job lives only for its callback):
+ * gearman_worker_grab_job takes one job (one GRAB_JOB round trip per job
+ * server; the job stays libgearman's object until gearman_job_free), and
+ * gearman_job_send_complete, _fail, _warning, _data and _status answer it
+ * when its task ends (they wait only while the socket is full).
+ * GEARMAN_WORKER_NON_BLOCKING is not used: 1.1.20's grab_job leaves its
+ * state machine on a connection it has moved past after a NO_JOB that
+ * followed an IO_WAIT, and the next call dereferences a NULL connection.
+ * grab_job called by itself never sends PRE_SLEEP (only
+ * gearman_worker_work's call does, then blocks in poll), and libgearman
+ * has no call that returns a connection's descriptor. So, once every job
+ * server has said NO_JOB, this unit writes the 12-byte PRE_SLEEP itself
+ * on each of the worker's connections (libgearman's send buffer is empty
+ * then: a blocking call returns flushed) and watches them with the
+ * loop: the NOOP gearmand sends when a job comes makes one readable, and
+ * grab_job reads it. The descriptors are the sockets that appeared
+ * during the worker's first grab_job, when libgearman connects (nothing
+ * else runs meanwhile).
+ *
+ * Per job: its timeout is a timer of the loop that cancels its task (the
+ * client gets the timeout failure; the others go on); an error fails it
+ * alone; a retry waits on a timer, its task gone. Its handle is in the
+ * held table (gdl_slot.c) from grab to answer, so a crash counts a death
+ * for each. A worker that fails (a job server lost) is retired: its jobs
+ * finish on it, and a fresh worker takes new ones. SIGTERM, recycling
+ * and a lost answer stop the grabs; the jobs in hand finish, then the
+ * process exits.
+ */
+
+typedef struct cworker {
+    gearman_worker_st *w;
+    int fds[GDL_SERVERS_MAX];
+    struct event *ev[GDL_SERVERS_MAX];
+    int nfds;
+    int jobs;             /* jobs in hand taken from it */
+    bool connected;       /* its first grab ran: fds are known */
+    bool dirty;           /* a grab returned a job: a later NO_JOBS leaves libgearman's state unusable */
+    int *before, nbefore; /* the sockets open before it was made */
+    struct cworker *next; /* retired ones */
+} cworker_t;
+
+typedef struct held_job {
+    gdl_sched_task_t task;
+    gearman_job_st *job;
+    cworker_t *from;
+    int entry;   /* its entry in the held table */
+    int run;     /* 1: the first */
+    int job_ref; /* the job object (the same one for every run) */
+    int64_t start_us;
+    struct event *timeout; /* NULL: none */
+    struct event *retry;   /* while it waits to run again */
+    char *retry_msg;       /* why it is run again */
+    int timeout_ms;        /* its own function's; 0: none */
+    struct held_job *prev, *next;
+} held_job_t;
+
+static struct {
+    struct event_base *base;
+    cworker_t *cur;     /* the worker that takes jobs; NULL: none now */
+    cworker_t *retired; /* workers whose jobs are finishing */
+    held_job_t *jobs;
+    int nheld, cap;
+    bool kick;                     /* try to take jobs (or to stop) */
+    bool sleeping;                 /* PRE_SLEEP sent: waiting for a NOOP */
+    int failures;                  /* grabs failed in a row */
+    int wake[2];                   /* written by the signal handlers */
+    int *timeout_ms;               /* per function of the pool (pool->functions' order): its jobs' timeout; 0: none */
+    struct event *wake_ev, *later; /* later: a back-off or the rate limit */
+    bool later_armed;
+} cc = {.wake = {-1, -1}};
+
+static void wake_loop(void)
+{
+    if (write(cc.wake[1], "", 1) < 0) {
+        /* full: the loop is woken already */
+    }
+}
+
+static void cc_kick(void)
+{
+    cc.kick = true;
+}
+
+static void on_cc_later(evutil_socket_t fd, short what, void *arg)
+{
+    cc.later_armed = false;
+    cc_kick();
+}
+
+static void cc_later_us(int64_t us)
+{
+    struct timeval tv;
+
+    if (us < 0)
+        us = 0; /* the moment passed meanwhile */
+    tv = (struct timeval){us / 1000000, us % 1000000};
+    if (cc.later_armed)
+        return;
+    cc.later_armed = true;
+    evtimer_add(cc.later, &tv);
+}
+
+static void on_cc_wake(evutil_socket_t fd, short what, void *arg)
+{
+    char buf[64];
+
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    cc_kick();
+}
+
+/* The socket descriptors open now, sorted. */
+static int socket_fds(int **out)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0, size = 0, *fds = NULL, skip;
+
+    if (d == NULL)
+        return 0;
+    skip = dirfd(d);
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        int fd;
+
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || (fd = atoi(e->d_name)) == skip)
+            continue;
+        if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        if (n == size) {
+            int *more = realloc(fds, sizeof(int) * (size_t)(size = size ? 2 * size : 64));
+
+            if (more == NULL)
+                break;
+            fds = more;
+        }
+        fds[n++] = fd;
+    }
+    closedir(d);
+    for (int i = 1; i < n; i++) /* insertion sort: readdir lists them nearly in order */
+        for (int j = i; j > 0 && fds[j - 1] > fds[j]; j--) {
+            int t = fds[j];
+            fds[j] = fds[j - 1];
+            fds[j - 1] = t;
+        }
+    *out = fds;
+    return n;
+}
+
+static void on_cc_readable(evutil_socket_t fd, short what, void *arg)
+{
+    cworker_t *cw = arg;
+
+    for (int i = 0; i < cw->nfds; i++)
+        event_del(cw->ev[i]);
+    cc.sleeping = false;
+    cc_kick();
+}
+
+static cworker_t *cworker_new(void)
+{
+    char why[512] = "";
+    cworker_t *cw = calloc(1, sizeof(*cw));
+
+    /* libgearman may connect as soon as the worker is made (its client
+     * id is sent then) or on its first grab. */
+    if (cw != NULL)
+        cw->nbefore = socket_fds(&cw->before);
+    if (cw == NULL || (cw->w = worker_new(why, sizeof(why))) == NULL) {
+        if (why[0])
+            gdl_warn("%s: %s", pool->name, why);
+        if (cw)
+            free(cw->before);
+        free(cw);
+        return NULL;
+    }
+    worker_id = gearman_worker_id(cw->w);
+    return cw;
+}
+
+static void cworker_free(cworker_t *cw)
+{
+    for (int i = 0; i < cw->nfds; i++)
+        event_free(cw->ev[i]);
+    gearman_worker_free(cw->w);
+    free(cw->before);
+    free(cw);
+}
+
+/* The worker takes no more jobs; it goes once its jobs have. */
+static void cworker_retire(void)
+{
+    cworker_t *cw = cc.cur;
+
+    if (cw == NULL)
+        return;
+    cc.cur = NULL;
+    cc.sleeping = false;
+    for (int i = 0; i < cw->nfds; i++)
+        event_del(cw->ev[i]);
+    if (cw->jobs == 0) {
+        cworker_free(cw);
+        return;
+    }
+    cw->next = cc.retired;
+    cc.retired = cw;
+}
+
+static void cworker_done(cworker_t *cw)
+{
+    if (--cw->jobs > 0 || cw == cc.cur)
+        return;
+    for (cworker_t **p = &cc.retired; *p; p = &(*p)->next)
+        if (*p == cw) {
+            *p = cw->next;
+            cworker_free(cw);
+            return;
+        }
+}
+
+/* Its first grab: the descriptors libgearman connected meanwhile. */
+static gearman_job_st *cworker_first_grab(cworker_t *cw, gearman_return_t *rc)
+{
+    int *before = cw->before, *after = NULL, nb = cw->nbefore, na;
+    gearman_job_st *job = gearman_worker_grab_job(cw->w, NULL, rc);
+
+    na = socket_fds(&after);
+    cw->connected = true;
+    for (int i = 0, j = 0; i < na && cw->nfds < GDL_SERVERS_MAX; i++) {
+        while (j < nb && before[j] < after[i])
+            j++;
+        if (j < nb && before[j] == after[i])
+            continue;
+        if ((cw->ev[cw->nfds] = event_new(cc.base, after[i], EV_READ, on_cc_readable, cw)) != NULL)
+            cw->fds[cw->nfds++] = after[i];
+    }
+    free(before);
+    cw->before = NULL;
+    free(after);
+    return job;
+}
+
+/* Every job server said NO_JOB: PRE_SLEEP on each connection, then the
+ * NOOP that says a job came is awaited. false when it could not be sent. */
+static bool cworker_sleep(cworker_t *cw)
+{
+    static const unsigned char pre_sleep[12] = {0, 'R', 'E', 'Q', 0, 0, 0, 4, 0, 0, 0, 0};
+
+    if (cw->nfds == 0)
+        return false;
+    for (int i = 0; i < cw->nfds; i++)
+        if (send(cw->fds[i], pre_sleep, sizeof(pre_sleep), MSG_NOSIGNAL | MSG_DONTWAIT) != sizeof(pre_sleep))
+            return false;
+    for (int i = 0; i < cw->nfds; i++)
+        event_add(cw->ev[i], NULL);
+    cc.sleeping = true;
+    return true;
+}
+
+static void held_start(held_job_t *h);
+
+static void held_unlink(held_job_t *h)
+{
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        cc.jobs = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    cc.nheld--;
+}
+
+/* The job is answered (or could not be): everything it held goes. */
+static void held_end(held_job_t *h, bool ok, const char *out, size_t len, int outcome, const char *msg,
+                     bool out_of_memory)
+{
+    lua_State *L = gdl_L;
+    const char *fname = gearman_job_function_name(h->job), *handle = gearman_job_handle(h->job);
+    bool sent;
+    int64_t end_us;
+
+    gdl_log_context(pool->name, handle);
+    sent = ok ? !gearman_failed(gearman_job_send_complete(h->job, out, len)) : send_failure(h->job, msg);
+    end_us = gdl_now_us();
+    if (sent) {
+        gdl_slot_unhold(h->entry, outcome, msg, (uint64_t)(end_us - h->start_us), end_us / 1000);
+    } else {
+        /* Its entry stays: the process exits once the others are over,
+         * and the master counts the attempt (job_over's reasons). */
+        gdl_error("%s: job %s: its answer could not be sent (%s); exiting once the other jobs are over, so that "
+                  "the job counts as an attempt",
+                  fname, handle, gearman_job_error(h->job));
+        unanswered = true;
+    }
+    if (h->timeout)
+        event_free(h->timeout);
+    if (h->retry)
+        event_free(h->retry);
+    free(h->retry_msg);
+    if (h->job_ref != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, h->job_ref);
+        gdl_job_invalidate(L, -1);
+        lua_pop(L, 1);
+        luaL_unref(L, LUA_REGISTRYINDEX, h->job_ref);
+    }
+    gearman_job_free(h->job);
+    cworker_done(h->from);
+    held_unlink(h);
+    free(h);
+    gdl_log_context(pool->name, NULL);
+    check_recycle(end_us / 1000, out_of_memory);
+    cc_kick();
+}
+
+static void held_fail(held_job_t *h, int outcome, const char *msg)
+{
+    gdl_error("%s: job %s: %s", gearman_job_function_name(h->job), gearman_job_handle(h->job), msg);
+    held_end(h, false, NULL, 0, outcome, msg, false);
+}
+
+static void on_held_resume(gdl_sched_task_t *t)
+{
+    held_job_t *h = t->data;
+
+    gdl_log_context(pool->name, gearman_job_handle(h->job));
+}
+
+static void on_held_retry(evutil_socket_t fd, short what, void *arg)
+{
+    held_job_t *h = arg;
+
+    event_free(h->retry);
+    h->retry = NULL;
+    free(h->retry_msg);
+    h->retry_msg = NULL;
+    gdl_slot_job_retry();
+    h->run++;
+    held_start(h);
+}
+
+/* The task ran to its end: the dispatcher's results are on co (ok,
+ * result or message, traceback, out of memory, retry delay, exact). */
+static void on_held_end(gdl_sched_task_t *t, lua_State *co, int status)
+{
+    held_job_t *h = t->data;
+    const char *fname = gearman_job_function_name(h->job), *handle = gearman_job_handle(h->job);
+    char numbuf[64];
+    const char *out, *msg;
+    size_t len = 0;
+
+    gdl_log_context(pool->name, handle);
+    if (status == GDL_SCHED_CANCELLED) {
+        char text[128];
+
+        snprintf(text, sizeof(text), "job timed out after %g s", h->timeout_ms / 1000.0);
+        held_fail(h, GDL_JOB_TIMEOUT, text);
+        return;
+    }
+    if (status == GDL_SCHED_ERROR) {
+        held_fail(h, GDL_JOB_FAILED, lua_tostring(co, -1) ? lua_tostring(co, -1) : "job failed");
+        return;
+    }
+    lua_settop(co, 6);
+    if (lua_toboolean(co, 1)) {
+        if ((out = result_bytes(co, 2, &len, numbuf, sizeof(numbuf))) == NULL) {
+            msg =
+                lua_pushfstring(co, "job returned a %s; return a string, a number or nil (or use an encode attribute)",
+                                luaL_typename(co, 2));
+            held_fail(h, GDL_JOB_FAILED, msg);
+            return;
+        }
+        held_end(h, true, out, len, GDL_JOB_DONE, NULL, false);
+        return;
+    }
+    msg = lua_tostring(co, 2);
+    if (msg == NULL || *msg == '\0')
+        msg = "job failed";
+    if (!lua_toboolean(co, 4) && lua_isnumber(co, 5) && (h->retry = evtimer_new(cc.base, on_held_retry, h)) != NULL) {
+        int64_t ms = (int64_t)(lua_tonumber(co, 5) * 1000 + 0.5);
+        struct timeval tv;
+
+        if (!lua_toboolean(co, 6))
+            ms = gdl_retry_delay_ms(h->run, ms, jitter());
+        gdl_warn("%s: job %s failed (run %d): %s; running it again in %lld ms", fname, handle, h->run, msg,
+                 (long long)ms);
+        h->retry_msg = strdup(msg);
+        /* Stopping: it runs again at once, so that it ends (handing it
+         * back would close the connection every other job's answer goes by). */
+        if (stopping)
+            ms = 0;
+        tv = (struct timeval){ms / 1000, (ms % 1000) * 1000};
+        evtimer_add(h->retry, &tv);
+        return;
+    }
+    if (!lua_toboolean(co, 4))
+        gdl_error("%s: job %s failed: %s", fname, handle, lua_tostring(co, 3) ? lua_tostring(co, 3) : msg);
+    held_end(h, false, NULL, 0, GDL_JOB_FAILED, msg, lua_toboolean(co, 4));
+}
+
+static void on_held_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    held_job_t *h = arg;
+
+    if (h->retry != NULL) {
+        const char *msg = lua_pushfstring(gdl_L, "job timed out after %f s, waiting to run again after: %s",
+                                          h->timeout_ms / 1000.0, h->retry_msg ? h->retry_msg : "?");
+
+        held_fail(h, GDL_JOB_TIMEOUT, msg);
+        lua_pop(gdl_L, 1);
+        return;
+    }
+    /* Suspended in a wait (the loop runs, so no task runs now): its wait's
+     * cancel frees what it held, and on_held_end fails the job. */
+    if (gdl_sched_cancel(&h->task) < 0)
+        gdl_warn("%s: job %s: past its timeout but running; the master ends it", pool->name,
+                 gearman_job_handle(h->job));
+}
+
+/* Runs the job (again): a task of its own. */
+static void held_start(held_job_t *h)
+{
+    lua_State *L = gdl_L;
+    gdl_sched_task_t *t = &h->task;
+
+    memset(t, 0, sizeof(*t));
+    t->on_end = on_held_end;
+    t->on_resume = on_held_resume;
+    t->data = h;
+    gdl_log_context(pool->name, gearman_job_handle(h->job));
+    lua_rawgeti(L, LUA_REGISTRYINDEX, dispatch_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->job_ref);
+    lua_pushstring(L, gearman_job_function_name(h->job));
+    lua_pushlstring(L, gearman_job_workload(h->job), gearman_job_workload_size(h->job));
+    lua_pushinteger(L, h->run);
+    if (gdl_sched_spawn(L, 4, t) < 0) {
+        lua_pop(L, 5);
+        held_fail(h, GDL_JOB_FAILED, "cannot run the job: no event loop in this process");
+        return;
+    }
+    gdl_log_context(pool->name, NULL);
+}
+
+/* The timeout of fname's jobs: its own attribute, else the pool's (the
+ * longest of its group), else --timeout. */
+static int function_timeout_ms(const char *fname)
+{
+    for (int i = 0; cc.timeout_ms && i < pool->nfunctions; i++)
+        if (strcmp(pool->functions[i], fname) == 0)
+            return cc.timeout_ms[i];
+    return pool->timeout_ms >= 0 ? pool->timeout_ms : gdl_config.timeout_ms;
+}
+
+/* Each function's own timeout, from gdlua._timeout_of. */
+static void function_timeouts(void)
+{
+    lua_State *L = gdl_L;
+    int pool_ms = pool->timeout_ms >= 0 ? pool->timeout_ms : gdl_config.timeout_ms;
+
+    if ((cc.timeout_ms = calloc((size_t)pool->nfunctions + 1, sizeof(int))) == NULL)
+        return;
+    for (int i = 0; i < pool->nfunctions; i++) {
+        cc.timeout_ms[i] = pool_ms;
+        if (gdl_lua_require(L, "gdlua") != 0) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_getfield(L, -1, "_timeout_of");
+        lua_pushstring(L, pool->functions[i]);
+        if (gdl_lua_pcall(L, 1, 1) == 0 && lua_isnumber(L, -1))
+            cc.timeout_ms[i] = (int)(lua_tonumber(L, -1) * 1000 + 0.5);
+        lua_pop(L, 2);
+    }
+}
+
+/* A job taken from cw: held, then run, or failed unrun (a poison job). */
+static void held_take(cworker_t *cw, gearman_job_st *job)
+{
+    lua_State *L = gdl_L;
+    const char *handle = gearman_job_handle(job), *unique = gearman_job_unique(job);
+    int max_attempts = pool->max_attempts >= 0 ? pool->max_attempts : gdl_config.max_attempts;
+    int timeout_ms = function_timeout_ms(gearman_job_function_name(job)), ended;
+    held_job_t *h = calloc(1, sizeof(*h));
+    char why[64];
+    uint32_t deaths;
+
+    taken++;
+    reserved = false;
+    if (h == NULL || (h->entry = gdl_slot_hold(handle, unique, gdl_now_ms())) < 0) {
+        /* Out of memory (or of entries, which cannot be: nheld < cap):
+         * the job is failed, so that no client waits for it. */
+        gdl_error("%s: job %s: out of memory taking it", pool->name, handle);
+        free(h);
+        send_failure(job, "out of memory in the worker process");
+        gearman_job_free(job);
+        return;
+    }
+    h->job = job;
+    h->from = cw;
+    cw->jobs++;
+    h->run = 1;
+    h->job_ref = LUA_NOREF;
+    h->start_us = gdl_now_us();
+    h->next = cc.jobs;
+    if (cc.jobs)
+        cc.jobs->prev = h;
+    cc.jobs = h;
+    cc.nheld++;
+    gdl_debug("%s: job %s", gearman_job_function_name(job), handle);
+    deaths = gdl_attempts_of(handle, unique, &ended, why, sizeof(why));
+    if (ended || (max_attempts > 0 && deaths >= (uint32_t)max_attempts)) {
+        const char *msg =
+            ended ? lua_pushfstring(L, "%s; its process was killed, not run again", why)
+                  : lua_pushfstring(L, "job killed its process %d times (last: %s); not run again", (int)deaths, why);
+
+        held_fail(h, ended ? ended : GDL_JOB_POISONED, msg);
+        lua_pop(L, 1);
+        return;
+    }
+    h->timeout_ms = timeout_ms;
+    if (timeout_ms > 0 && (h->timeout = evtimer_new(cc.base, on_held_timeout, h)) != NULL) {
+        struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+
+        evtimer_add(h->timeout, &tv);
+    }
+    gdl_job_push(L, job);
+    h->job_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    held_start(h);
+}
+
+/* Takes jobs while there is room, until the job servers have none (then
+ * sleeps on their NOOP), the rate limit says wait, or a grab fails. */
+static void cc_pump(void)
+{
+    while (!stopping && !unanswered && taken < last_job && cc.nheld < cc.cap && !cc.sleeping) {
+        gearman_return_t rc = GEARMAN_SUCCESS;
+        gearman_job_st *job;
+        int64_t start_us;
+
+        if (reconnect) {
+            reconnect = 0;
+            gdl_debug("%s: connecting to the job servers again", pool->name);
+            cworker_retire();
+        }
+        if (cc.cur == NULL && (cc.cur = cworker_new()) == NULL) {
+            cc_later_us(1000LL * gdl_backoff_ms(++cc.failures, 100, 250));
+            return;
+        }
+        if ((start_us = rate_reserve()) > 0) {
+            cc_later_us(start_us - gdl_now_us());
+            return;
+        }
+        job = cc.cur->connected ? gearman_worker_grab_job(cc.cur->w, NULL, &rc) : cworker_first_grab(cc.cur, &rc);
+        if (job != NULL) {
+            if (cc.failures)
+                gdl_info("%s: connected to the job server again", pool->name);
+            cc.failures = 0;
+            cc.cur->dirty = true;
+            held_take(cc.cur, job);
+            continue;
+        }
+        if (rc == GEARMAN_NO_JOBS && cc.cur->dirty) {
+            /* libgearman 1.1.20's grab_job, called by itself, keeps the
+             * connection a job came from as where to start next; after a
+             * NO_JOB it has moved past the list's end, and the next call
+             * would dereference NULL (gearman_worker_work's own PRE_SLEEP
+             * is what starts it over). A fresh worker asks instead. */
+            cworker_retire();
+            cc_kick(); /* the jobs just taken start their I/O first: a new worker takes a while */
+            return;
+        }
+        if (rc == GEARMAN_NO_JOBS && cworker_sleep(cc.cur))
+            return;
+        /* A lost or down job server (or a PRE_SLEEP that could not go):
+         * a fresh worker after a back-off; the jobs in hand finish on
+         * this one. */
+        if (cc.failures == 0 || cc.failures % 20 == 0)
+            gdl_warn("%s: %s; retrying every %d ms or less", pool->name,
+                     rc == GEARMAN_NO_JOBS ? "cannot wait for jobs on the job servers' connections"
+                                           : gearman_worker_error(cc.cur->w),
+                     gdl_backoff_ms(cc.failures + 1, 100, 250));
+        cworker_retire();
+        cc_later_us(1000LL * gdl_backoff_ms(++cc.failures, 100, 250));
+        return;
+    }
+}
+
+static bool cc_kicked(void *arg)
+{
+    return cc.kick;
+}
+
+static void cc_stop_retries(void)
+{
+    for (held_job_t *h = cc.jobs; h; h = h->next)
+        if (h->retry != NULL)
+            event_active(h->retry, EV_TIMEOUT, 0);
+}
+
+static void __attribute__((noreturn)) cc_run(int capacity)
+{
+    cc.cap = capacity;
+    if ((cc.base = gdl_sched_base()) == NULL || pipe2(cc.wake, O_NONBLOCK | O_CLOEXEC) < 0 ||
+        (cc.wake_ev = event_new(cc.base, cc.wake[0], EV_READ | EV_PERSIST, on_cc_wake, NULL)) == NULL ||
+        (cc.later = evtimer_new(cc.base, on_cc_later, NULL)) == NULL || event_add(cc.wake_ev, NULL) < 0) {
+        gdl_error("%s: cannot set up the event loop for concurrency %d", pool->name, capacity);
+        _exit(1);
+    }
+    function_timeouts();
+    in_loop = 1;
+    gdl_debug("%s: ready, %d jobs at once", pool->name, capacity);
+    while (!stopping && !unanswered && taken < last_job) {
+        cc.kick = false;
+        cc_pump();
+        if (cc.kick)
+            gdl_sched_poll();
+        else if (gdl_sched_run_until(cc_kicked, NULL) < 0)
+            break;
+    }
+    cworker_retire();
+    cc_stop_retries();
+    if (cc.nheld > 0)
+        gdl_info("%s: taking no more jobs; finishing the %d in hand", pool->name, cc.nheld);
+    while (cc.nheld > 0) {
+        cc.kick = false;
+        if (stopping)
+            cc_stop_retries();
+        if (gdl_sched_run_until(cc_kicked, NULL) < 0)
+            break;
+    }
+    gdl_slot_exit();
+    fflush(NULL);
+    _exit(unanswered ? 1 : 0);
+}
+
 /* gdlua._dispatch, looked up once: the loader calls this once it has
  * loaded the modules, so the processes it forks start with it at hand (one
  * whose loader could not tries again itself). 0, or -1 with the error on
@@ -576,6 +1251,13 @@ void gdl_child_run(int pool_index, int slot)
     if (dispatch_ref == LUA_NOREF && gdl_child_prepare(L) < 0) {
         gdl_error("%s: cannot load the gdlua module: %s", pool->name, lua_tostring(L, -1));
         _exit(1);
+    }
+    if (gdl_slot_capacity(slot) > 1) {
+        child_signals();
+        if (getppid() != gdl_master_pid)
+            stopping = 1;
+        gdl_slot_idle(gdl_now_ms());
+        cc_run(gdl_slot_capacity(slot));
     }
 
     w = worker_new(why, sizeof(why));

@@ -385,11 +385,11 @@ static void mean_p99(const gdl_counters_t *c, double *mean_ms, double *p99_ms)
 
 static int cmd_stats(struct evbuffer *out, int argc, char **argv, gdl_console_client_t *cl)
 {
-    enum { CELL = 48, COLS_MAX = 5 + NCOUNTERS };
-    const char *head[COLS_MAX] = {"JOB", "PROCESSES", "BUSY"};
+    enum { CELL = 48, COLS_MAX = 6 + NCOUNTERS };
+    const char *head[COLS_MAX] = {"JOB", "PROCESSES", "BUSY", "JOBS"};
     row_t *rows = rows_collect();
     char(*cells)[COLS_MAX][CELL] = calloc(gdl_npools + 1, sizeof(*cells));
-    int w[COLS_MAX] = {0}, ncol = 3;
+    int w[COLS_MAX] = {0}, ncol = 4;
 
     if (rows == NULL || cells == NULL) {
         free(rows);
@@ -407,11 +407,13 @@ static int cmd_stats(struct evbuffer *out, int argc, char **argv, gdl_console_cl
         const row_t *r = &rows[i];
         char(*cell)[CELL] = cells[i + 1];
         double mean, p99;
-        int col = 3;
+        int col = 4;
 
         mean_p99(&r->st.c, &mean, &p99);
         snprintf(cell[1], CELL, "%s", r->cur);
         snprintf(cell[2], CELL, "%d", r->st.busy);
+        /* jobs in hand / job slots (processes x concurrency) */
+        snprintf(cell[3], CELL, "%d/%d", r->st.jobs, r->st.capacity);
         for (size_t c = 0; c < NCOUNTERS; c++)
             if (counters[c].column)
                 counter_text(r, c, cell[col++], CELL);
@@ -516,8 +518,10 @@ int gdl_console_json(struct evbuffer *out)
         evbuffer_add_printf(out, "%s{\"name\":", i ? "," : "");
         gdl_console_json_string(out, p->name);
         evbuffer_add_printf(out,
-                            ",\"min_processes\":%d,\"max_processes\":%d,\"processes\":%d,\"stopping\":%d,\"busy\":%d",
-                            r->st.min, r->st.max, r->st.processes, r->st.stopping, r->st.busy);
+                            ",\"min_processes\":%d,\"max_processes\":%d,\"processes\":%d,\"stopping\":%d,\"busy\":%d"
+                            ",\"concurrency\":%d,\"jobs_in_flight\":%d,\"job_slots\":%d",
+                            r->st.min, r->st.max, r->st.processes, r->st.stopping, r->st.busy,
+                            p->concurrency > 1 ? p->concurrency : 1, r->st.jobs, r->st.capacity);
         for (size_t c = 0; c < NCOUNTERS; c++) {
             counter_text(r, c, text, sizeof(text));
             if (counters[c].fold == GDL_FOLD_LATEST)
@@ -544,9 +548,12 @@ int gdl_console_json(struct evbuffer *out)
             evbuffer_add_printf(out, "%s%d", k ? "," : "", procs[k].pid);
         evbuffer_add(out, "],\"procs\":[", 11);
         for (int k = 0; k < n && k < GDL_PROCS_MAX; k++) {
-            evbuffer_add_printf(out, "%s{\"pid\":%d,\"state\":\"%s\",\"stopping\":%s,\"for_ms\":%lld,\"handle\":",
+            evbuffer_add_printf(out,
+                                "%s{\"pid\":%d,\"state\":\"%s\",\"stopping\":%s,\"for_ms\":%lld,\"jobs\":%d,"
+                                "\"concurrency\":%d,\"handle\":",
                                 k ? "," : "", procs[k].pid, gdl_slot_state_name(procs[k].state),
-                                procs[k].stopping ? "true" : "false", (long long)(now - procs[k].since_ms));
+                                procs[k].stopping ? "true" : "false", (long long)(now - procs[k].since_ms),
+                                procs[k].jobs, procs[k].capacity);
             gdl_console_json_string(out, procs[k].handle);
             evbuffer_add(out, "}", 1);
         }

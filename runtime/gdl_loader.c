@@ -169,6 +169,7 @@ static void send_result(int fd, int failed, const char *error)
         put_i32(b, p->max_attempts);
         put_i32(b, p->max_jobs);
         put_i32(b, p->max_memory);
+        put_i32(b, p->concurrency);
         put_i32(b, p->nfunctions);
         for (int f = 0; f < p->nfunctions; f++)
             put_str(b, p->functions[f]);
@@ -598,6 +599,7 @@ static int parse_result(gdl_loader_t *ld, struct evbuffer *b)
         if ((p->name = get_str(b)) == NULL || (p->title = get_str(b)) == NULL || get_i32(b, &p->min_processes) < 0 ||
             get_i32(b, &p->max_processes) < 0 || get_i32(b, &p->max_idle_time) < 0 || get_i32(b, &p->timeout_ms) < 0 ||
             get_i32(b, &p->max_attempts) < 0 || get_i32(b, &p->max_jobs) < 0 || get_i32(b, &p->max_memory) < 0 ||
+            get_i32(b, &p->concurrency) < 0 || p->concurrency < 1 || p->concurrency > GDL_CONCURRENCY_MAX ||
             get_i32(b, &p->nfunctions) < 0 || p->nfunctions < 0 || p->nfunctions > (1 << 20) ||
             (p->functions = calloc(p->nfunctions + 1, sizeof(char *))) == NULL) {
             ld->npools++; /* freed with the others */

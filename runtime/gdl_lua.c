@@ -484,6 +484,7 @@ static int read_pools(lua_State *L)
         p->max_attempts = table_int(L, -1, "max_attempts", -1);
         p->max_jobs = table_int(L, -1, "max_jobs", -1);
         p->max_memory = table_int(L, -1, "max_memory", -1);
+        p->concurrency = table_int(L, -1, "concurrency", 1);
         lua_getfield(L, -1, "rate_limit");
         p->rate_limit = lua_isnil(L, -1) ? 0 : luaL_checknumber(L, -1);
         lua_pop(L, 1);
@@ -686,6 +687,8 @@ void gdl_lua_print_pools(void)
             printf(" max_memory=%d", p->max_memory);
         if (p->rate_limit > 0)
             printf(" rate_limit=%g/s", p->rate_limit);
+        if (p->concurrency > 1)
+            printf(" concurrency=%d", p->concurrency);
         printf(" functions=");
         for (int k = 0; k < p->nfunctions; k++)
             printf("%s%s", k ? "," : "", p->functions[k]);

@@ -160,6 +160,16 @@ static void process_families(struct evbuffer *out, const pool_figures_t *fig)
         series_start(out, "processes", p);
         evbuffer_add_printf(out, ",state=\"stopping\"} %d\n", fig[p].st.stopping);
     }
+    family(out, "jobs_in_flight", "gauge", "jobs its processes hold now (stopping ones included)");
+    for (int p = 0; p < gdl_npools; p++) {
+        series_start(out, "jobs_in_flight", p);
+        evbuffer_add_printf(out, "} %d\n", fig[p].st.jobs);
+    }
+    family(out, "job_slots", "gauge", "jobs its serving processes may hold at once: processes x concurrency");
+    for (int p = 0; p < gdl_npools; p++) {
+        series_start(out, "job_slots", p);
+        evbuffer_add_printf(out, "} %d\n", fig[p].st.capacity);
+    }
     family(out, "min_processes", "gauge", "processes kept running (min_processes)");
     for (int p = 0; p < gdl_npools; p++) {
         series_start(out, "min_processes", p);

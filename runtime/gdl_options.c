@@ -140,6 +140,9 @@ static const gdl_option_t options[] = {
 static const gdl_option_t process_count = {
     "processes", "N", OPT_INT, 0, 0, 0, 0, GDL_PROCS_MAX, NULL, "processes of the job",
 };
+static const gdl_option_t job_count = {
+    "concurrency", "N", OPT_INT, 0, 0, 1, 1, GDL_CONCURRENCY_MAX, NULL, "jobs a process of the job holds at once",
+};
 
 #define P(x) offsetof(gdl_pool_t, x)
 
@@ -155,6 +158,7 @@ static const struct {
     {"max_attempts", P(max_attempts), NULL},
     {"max_jobs", P(max_jobs), NULL},
     {"max_memory", P(max_memory), NULL},
+    {"concurrency", P(concurrency), &job_count},
 };
 
 #define NJOBKEYS (sizeof(job_keys) / sizeof(job_keys[0]))

@@ -44,6 +44,15 @@
  * call for a process here were this instance first in rank; the fresh
  * poll that follows decides, by rank.
  *
+ * Job slots: a pool with a concurrency C above 1 holds up to C jobs per
+ * process, so the counting above is in jobs, not processes: a process's
+ * jobs are busy or available as its state's time says, its free slots
+ * count as idle ones do (free here: not to be served by a start), the
+ * job servers' workers count C slots each, and the pool wants
+ * ceil((busy jobs + its share of the queue) / C) processes. Only
+ * processes holding no job are idle, and may stop. With C = 1 every
+ * figure is the one-job-at-a-time one.
+ *
  * Crash loops (gdl_policy_crash_loop): a death we did not ask for feeds
  * the pool's back-off only when the process crashed by itself (an exit,
  * or a signal such as SIGSEGV or SIGABRT: not SIGKILL, SIGTERM, SIGINT
@@ -61,14 +70,17 @@
 
 typedef struct {
     int min, max, processes, busy, queue, peers, rank;
+    int concurrency; /* job slots per process (1 or more) */
 } demand_t;
 
+/* busy and queue are jobs; the rest processes. */
 static int wanted_starts(const demand_t *d)
 {
     int peers = d->peers < 0 ? 0 : d->peers;
     int rank = d->rank < 0 || d->rank > peers ? 0 : d->rank;
     int share = d->queue > 0 ? (d->queue + peers - rank) / (peers + 1) : 0;
-    int want = d->busy + share;
+    int64_t jobs = (int64_t)d->busy + share;
+    int want = (int)((jobs + d->concurrency - 1) / d->concurrency);
 
     if (want < d->min)
         want = d->min;
@@ -86,8 +98,11 @@ static int by_idle_desc(const void *a, const void *b)
 
 void gdl_policy_plan(const gdl_scene_t *sc, const gdl_pool_view_t *p, gdl_plan_t *plan)
 {
-    demand_t d = {.min = p->min, .max = p->max, .processes = p->nprocs};
+    int conc = p->concurrency > 1 ? p->concurrency : 1;
+    demand_t d = {.min = p->min, .max = p->max, .processes = p->nprocs, .concurrency = conc};
     int nidle = 0, busy_after = 0, busy_now = 0, allowed, surplus, peers = p->peers > 0 ? p->peers : 0;
+    int64_t free_slots = 0; /* of this instance's processes, starting ones left out */
+    int busy_procs = 0;     /* busy since before the poll */
     int running = p->running > 0 ? p->running : 0, queue = p->queue > 0 ? p->queue : 0;
     int64_t stale_ms = sc->interval_ms > 1000 ? sc->interval_ms : 1000, free_others, turn;
     int64_t asked = p->queue_asked_ms > 0 ? p->queue_asked_ms : queue > 0 ? sc->asked_ms : INT64_MAX;
@@ -95,20 +110,27 @@ void gdl_policy_plan(const gdl_scene_t *sc, const gdl_pool_view_t *p, gdl_plan_t
 
     for (int i = 0; i < p->nprocs; i++) {
         const gdl_proc_view_t *v = &p->procs[i];
+        int cap = v->capacity > 1 ? v->capacity : 1;
+        int jobs = cap == 1 ? v->state == GDL_SLOT_BUSY : v->jobs < 0 ? 0 : v->jobs > cap ? cap : v->jobs;
 
-        busy_now += v->state == GDL_SLOT_BUSY;
-        if (v->state == GDL_SLOT_BUSY && v->since_ms < asked)
-            d.busy++;
-        else if (v->state == GDL_SLOT_BUSY)
-            busy_after++;
-        else if (v->state == GDL_SLOT_IDLE)
+        if (v->state == GDL_SLOT_BUSY) {
+            busy_now += jobs;
+            free_slots += cap - jobs;
+            if (v->since_ms < asked) {
+                d.busy += jobs;
+                busy_procs++;
+            } else
+                busy_after += jobs;
+        } else if (v->state == GDL_SLOT_IDLE) {
+            free_slots += cap;
             plan->stops[nidle++] = (gdl_stop_t){.slot = v->slot, .idle_ms = sc->now_ms - v->since_ms};
+        }
     }
-    plan->settling = d.processes > d.busy + nidle;
+    plan->settling = d.processes > busy_procs + nidle;
 
     plan->queued_since_ms = queue == 0 ? 0 : p->queued_since_ms ? p->queued_since_ms : sc->now_ms;
     stale = queue > 0 && sc->now_ms - plan->queued_since_ms >= stale_ms;
-    free_others = (int64_t)p->workers - running - nidle - busy_after;
+    free_others = (int64_t)p->workers * conc - running - free_slots - busy_after;
     if (free_others < 0 || (stale && running == 0))
         free_others = 0;
     d.queue = queue > free_others ? queue - (int)free_others : 0;

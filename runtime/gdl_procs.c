@@ -112,8 +112,14 @@ int gdl_procs_spawn(gdl_loader_t *ld, int pool, int n, const char *why, char *er
     }
     /* The slots are ready before fork: once a child runs, its slot is
      * the child's to write. The loader forks them (gdl_loader.c). */
-    for (int k = 0; k < got; k++)
-        gdl_slot_prepare(slots[k]);
+    for (int k = 0; k < got; k++) {
+        int granted = gdl_slot_prepare(slots[k], p->concurrency);
+
+        if (granted < p->concurrency)
+            gdl_warn("%s: the table of jobs in hand (%d at most, all processes together) has room for %d more: a "
+                     "process starts with concurrency %d, not %d",
+                     p->name, GDL_HELD_MAX, granted, granted, p->concurrency);
+    }
     rc = gdl_loader_spawn(ld, pool, slots, got, pids, err, errlen);
     n = 0;
     for (int k = 0; k < got; k++) {
@@ -226,7 +232,10 @@ gdl_pool_view_t gdl_procs_view(int pool, gdl_proc_view_t *buf)
 {
     const gdl_pool_t *p = &gdl_pools[pool];
     int max_idle = p->max_idle_time >= 0 ? p->max_idle_time : gdl_config.max_idle_time;
-    gdl_pool_view_t v = {.min = p->min_processes, .max = p->max_processes, .max_idle_ms = max_idle * 1000LL};
+    gdl_pool_view_t v = {.min = p->min_processes,
+                         .max = p->max_processes,
+                         .concurrency = p->concurrency,
+                         .max_idle_ms = max_idle * 1000LL};
 
     v.procs = buf;
     for (int i = 0; i < GDL_PROCS_MAX; i++) {
@@ -236,6 +245,8 @@ gdl_pool_view_t gdl_procs_view(int pool, gdl_proc_view_t *buf)
             continue;
         pv->slot = i;
         pv->state = gdl_slot_state(i, &pv->since_ms);
+        pv->capacity = gdl_slot_capacity(i);
+        pv->jobs = pv->capacity > 1 ? gdl_slot_jobs(i) : pv->state == GDL_SLOT_BUSY;
         /* One asking to be recycled, or running code a reload replaced,
          * no longer counts: a replacement starts, and recycle stops it
          * once that one is ready. */
@@ -298,6 +309,8 @@ int gdl_procs_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *out, int 
             gdl_slot_read(i, &c, info.handle, sizeof(info.handle));
             gdl_counters_add(&st->c, &c);
             info.state = gdl_slot_state(i, &info.since_ms);
+            info.jobs = gdl_slot_jobs(i);
+            info.capacity = gdl_slot_capacity(i);
             if (n < max)
                 out[n] = info;
             n++;
@@ -306,7 +319,9 @@ int gdl_procs_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *out, int 
             } else {
                 st->processes++;
                 st->busy += info.state == GDL_SLOT_BUSY;
+                st->capacity += info.capacity;
             }
+            st->jobs += info.jobs;
         }
     return st->processes;
 }
@@ -333,12 +348,11 @@ static int pool_max_memory(int pool)
  * Lua code is interrupted, gdl_child.c) and to stop (SIGTERM), and gets
  * SIGKILL after TIMEOUT_GRACE_MS if it is stuck in C. A replacement
  * starts at once: the process no longer counts. */
-static void time_out(int i, int64_t busy_ms, int64_t now)
+static void time_out(int i, const char *handle, int64_t busy_ms, int64_t now)
 {
     const gdl_pool_t *p = &gdl_pools[procs[i].pool];
-    char handle[64], reason[64];
+    char reason[64];
 
-    gdl_slot_read(i, NULL, handle, sizeof(handle));
     snprintf(reason, sizeof(reason), "job timed out after %g s", pool_timeout_ms(procs[i].pool) / 1000.0);
     gdl_attempts_ended(handle, GDL_JOB_TIMEOUT, reason);
     gdl_warn("stop %d %s: job %s timed out after %lld ms (timeout %g s)", (int)procs[i].pid, p->name, handle,
@@ -372,6 +386,24 @@ static void memory_out(int i, long rss, int max_memory)
     kill(procs[i].pid, SIGKILL);
 }
 
+/* A concurrent process fails a job past its timeout itself (a timer of
+ * its loop cancels the job's task, gdl_child.c): one still held
+ * TIMEOUT_GRACE_MS later means the loop is not running (code stuck in a
+ * job), so the process is treated as one whose job timed out. */
+static bool held_timed_out(int i, int timeout_ms, int64_t now)
+{
+    char handle[64], unique[64];
+    int64_t start_ms;
+    int r;
+
+    for (int k = 0; (r = gdl_slot_held(i, k, handle, sizeof(handle), unique, sizeof(unique), &start_ms)) >= 0; k++)
+        if (r > 0 && now - start_ms >= timeout_ms + TIMEOUT_GRACE_MS) {
+            time_out(i, handle, now - start_ms, now);
+            return true;
+        }
+    return false;
+}
+
 /* Ends jobs past their timeout or their max_memory, and processes past
  * their grace. */
 static void on_watchdog(evutil_socket_t fd, short what, void *arg)
@@ -380,6 +412,7 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
     bool again = false;   /* a process timed out or asks to be recycled */
     bool bounded = false; /* a process of a pool with max_memory lives: a job may start in it any moment */
     int state, watched = 0, period_ms;
+    char handle[64];
     struct timeval tv;
 
     for (int i = 0; i < GDL_PROCS_MAX; i++) {
@@ -411,9 +444,16 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
             }
         }
         t = pool_timeout_ms(procs[i].pool);
-        if (procs[i].stopping || t <= 0 || now - since < t)
+        if (procs[i].stopping || t <= 0)
             continue;
-        time_out(i, now - since, now);
+        if (gdl_slot_capacity(i) > 1) {
+            again |= held_timed_out(i, t, now);
+            continue;
+        }
+        if (now - since < t)
+            continue;
+        gdl_slot_read(i, NULL, handle, sizeof(handle));
+        time_out(i, handle, now - since, now);
         again = true;
     }
     period_ms = bounded ? MEMORY_WATCH_MS * (1 + watched / MEMORY_WATCH_EACH) : WATCHDOG_MS;
@@ -484,9 +524,9 @@ static int restart_reason(const proc_t *p, int status)
  * it died running the job, or before the answer went out. gearmand hands
  * the job to the next process: count how often it has killed one
  * (gdl_attempts.c). */
-static void job_died(int i, const char *name, const char *handle, int state, int status)
+static void job_died(const char *name, const char *handle, const char *unique, int state, int status)
 {
-    char reason[64], cause[32], unique[64];
+    char reason[64], cause[32];
     uint32_t deaths;
 
     if (WIFSIGNALED(status))
@@ -497,7 +537,6 @@ static void job_died(int i, const char *name, const char *handle, int state, int
         snprintf(reason, sizeof(reason), "%s", cause);
     else
         snprintf(reason, sizeof(reason), "answer not sent, %s", cause);
-    gdl_slot_unique(i, unique, sizeof(unique));
     deaths = gdl_attempts_died(handle, unique, reason);
     gdl_warn("%s: job %s has killed %u process(es) (%s)%s", name, handle, deaths, reason,
              gdl_config.max_attempts > 0 && deaths >= (uint32_t)gdl_config.max_attempts
@@ -510,7 +549,8 @@ static void job_died(int i, const char *name, const char *handle, int state, int
 bool gdl_procs_exited(pid_t pid, int status)
 {
     gdl_counters_t c;
-    char why[128], handle[64];
+    char why[128], handle[64], unique[64];
+    int64_t start_ms;
     proc_t *p = NULL;
     const char *name;
     int64_t lived;
@@ -538,8 +578,14 @@ bool gdl_procs_exited(pid_t pid, int status)
                  gdl_slot_state_name(state));
     }
     gdl_slot_read(i, &c, handle, sizeof(handle));
-    if (handle[0])
-        job_died(i, name, handle, state, status);
+    if (handle[0]) {
+        gdl_slot_unique(i, unique, sizeof(unique));
+        job_died(name, handle, unique, state, status);
+    }
+    /* A concurrent process: every job it held counts the death. */
+    for (int k = 0, r; (r = gdl_slot_held(i, k, handle, sizeof(handle), unique, sizeof(unique), &start_ms)) >= 0; k++)
+        if (r > 0)
+            job_died(name, handle, unique, GDL_SLOT_BUSY, status);
     gdl_counters_add(&pools[p->pool].gone, &c);
     if ((restart = restart_reason(p, status)) >= 0)
         pools[p->pool].restarts[restart]++;

@@ -60,6 +60,8 @@
  *     true (checked after each round of callbacks) -> 0, or -1 when
  *     nothing is left to wait for (done never will be), or when called
  *     from inside the loop. gdl_sched_loop(): until no task is left.
+ *     gdl_sched_poll(): one round of what is ready now, never waiting
+ *     (nothing from inside the loop).
  *   - gdl_sched_base(): the base, for the runtime's own events (job
  *     server connections); NULL in the master.
  *
@@ -478,6 +480,15 @@ int gdl_sched_run_until(bool (*done)(void *arg), void *arg)
         if (loop_once() < 0)
             return -1;
     return 0;
+}
+
+void gdl_sched_poll(void)
+{
+    if (gdl_sched_base() == NULL || sched.looping > 0)
+        return;
+    sched.looping++;
+    event_base_loop(sched.base, EVLOOP_NONBLOCK);
+    sched.looping--;
 }
 
 static bool no_task(void *arg)

@@ -25,6 +25,15 @@
  * in between, however it dies, leaves the master the handle to count
  * against the job (gdl_attempts.c).
  *
+ * A process with a concurrency above 1 holds several jobs at once: their
+ * handles live in the held table, one entry (its own seqlock record)
+ * per job it may hold, a range of entries per process that the master
+ * grants before fork (first fit, in blocks of HELD_BLOCK entries) and
+ * takes back once it is reaped. The process writes an entry from the
+ * moment it takes a job until the job's answer is sent, as the slot's
+ * handle above, so a death counts against each job it held. Its record
+ * counts the jobs in hand, and its state is busy while it holds any.
+ *
  * The bell: a pipe whose write end every process inherits. A child rings
  * it (one byte, never blocking) when it becomes ready and when it asks to
  * be replaced, the two changes the master acts on at once (a replacement
@@ -33,6 +42,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <stdio.h>
@@ -48,6 +58,7 @@ typedef struct {
     gdl_counters_t c;
     char handle[HANDLE_MAX]; /* the job being run; "" when none */
     char unique[HANDLE_MAX]; /* its unique id, when the client set one */
+    uint32_t jobs;           /* a concurrent process's jobs in hand (the held table's entries in use) */
 } record_t;
 
 #define RECORD_WORDS GDL_SEQ_WORDS(sizeof(record_t))
@@ -57,7 +68,23 @@ typedef struct {
     _Atomic uint64_t pool;     /* its child's pool (pool_key), set as it attaches */
     _Atomic uint32_t seq;
     _Atomic uint64_t record[RECORD_WORDS];
+    int held_first, held_n; /* its range of the held table (held_n 0: one job at a time); the master's, before fork */
 } slot_t;
+
+/* The held table: a job a concurrent process holds. */
+#define HELD_BLOCK  64
+#define HELD_BLOCKS (GDL_HELD_MAX / HELD_BLOCK)
+
+typedef struct {
+    char handle[HANDLE_MAX]; /* "": the entry is free */
+    char unique[HANDLE_MAX];
+    int64_t start_ms;
+} held_t;
+
+typedef struct {
+    _Atomic uint32_t seq;
+    _Atomic uint64_t words[GDL_SEQ_WORDS(sizeof(held_t))];
+} held_entry_t;
 
 /* A pool's rate limit (GCRA: one word, the theoretical arrival time of
  * the next start): a process reserves the next start with one CAS and
@@ -72,6 +99,9 @@ typedef struct {
 
 static bucket_t *buckets;
 static uint64_t my_pool; /* a child's: pool_key of its pool */
+static held_entry_t *held;
+static bool held_used[HELD_BLOCKS]; /* the master's: blocks granted */
+static int *held_free, nheld_free;  /* a child's: its entries not in use */
 static slot_t *slots;
 static slot_t *mine;    /* a child's own slot */
 static record_t mirror; /* a child's copy of its record */
@@ -98,6 +128,13 @@ int gdl_slots_init(void)
         return -1;
     }
     buckets = p;
+    /* Pages are touched only where concurrent processes write. */
+    p = mmap(NULL, sizeof(held_entry_t) * GDL_HELD_MAX, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        gdl_error("mmap of the table of %d jobs in hand failed: %s", GDL_HELD_MAX, strerror(errno));
+        return -1;
+    }
+    held = p;
     return 0;
 }
 
@@ -133,17 +170,92 @@ static void publish(slot_t *s, const record_t *r)
     gdl_seq_store(&s->seq, s->record, r, sizeof(*r));
 }
 
-void gdl_slot_prepare(int i)
+/* Grants slot i n entries of the held table (blocks first fit); how
+ * many it got: n, or fewer (the largest free run) when the table is short. */
+static int held_grant(slot_t *s, int n)
+{
+    int want = (n + HELD_BLOCK - 1) / HELD_BLOCK, best = -1, best_len = 0;
+
+    for (int b = 0; b < HELD_BLOCKS;) {
+        int len = 0;
+
+        while (b + len < HELD_BLOCKS && !held_used[b + len] && len < want)
+            len++;
+        if (len > best_len) {
+            best = b;
+            best_len = len;
+        }
+        if (len == want)
+            break;
+        b += len + 1;
+    }
+    if (best < 0)
+        return 0;
+    for (int b = best; b < best + best_len; b++)
+        held_used[b] = true;
+    s->held_first = best * HELD_BLOCK;
+    s->held_n = best_len * HELD_BLOCK < n ? best_len * HELD_BLOCK : n;
+    for (int k = 0; k < s->held_n; k++)
+        gdl_seq_store(&held[s->held_first + k].seq, held[s->held_first + k].words, &(held_t){0}, sizeof(held_t));
+    return s->held_n;
+}
+
+int gdl_slot_prepare(int i, int concurrency)
 {
     static const record_t zero;
+    slot_t *s = &slots[i];
 
-    publish(&slots[i], &zero);
-    set_state(&slots[i], GDL_SLOT_STARTING, gdl_now_ms());
+    s->held_first = s->held_n = 0;
+    publish(s, &zero);
+    set_state(s, GDL_SLOT_STARTING, gdl_now_ms());
+    if (concurrency <= 1)
+        return 1;
+    return held_grant(s, concurrency) > 1 ? s->held_n : 1;
 }
 
 void gdl_slot_release(int i)
 {
-    set_state(&slots[i], GDL_SLOT_FREE, 0);
+    slot_t *s = &slots[i];
+
+    for (int b = s->held_first / HELD_BLOCK;
+         s->held_n > 0 && b < (s->held_first + s->held_n + HELD_BLOCK - 1) / HELD_BLOCK; b++)
+        held_used[b] = false;
+    s->held_first = s->held_n = 0;
+    set_state(s, GDL_SLOT_FREE, 0);
+}
+
+int gdl_slot_capacity(int i)
+{
+    return slots[i].held_n > 1 ? slots[i].held_n : 1;
+}
+
+int gdl_slot_jobs(int i)
+{
+    record_t r;
+    int state = gdl_slot_state(i, NULL);
+
+    if (slots[i].held_n <= 1)
+        return state == GDL_SLOT_BUSY;
+    gdl_seq_load(&slots[i].seq, slots[i].record, &r, sizeof(r));
+    return (int)r.jobs;
+}
+
+int gdl_slot_held(int i, int k, char *handle, size_t hlen, char *unique, size_t ulen, int64_t *start_ms)
+{
+    held_entry_t *e;
+    held_t h;
+
+    if (k < 0 || k >= slots[i].held_n)
+        return -1;
+    e = &held[slots[i].held_first + k];
+    gdl_seq_load(&e->seq, e->words, &h, sizeof(h));
+    h.handle[HANDLE_MAX - 1] = h.unique[HANDLE_MAX - 1] = '\0';
+    if (h.handle[0] == '\0')
+        return 0;
+    snprintf(handle, hlen, "%s", h.handle);
+    snprintf(unique, ulen, "%s", h.unique);
+    *start_ms = h.start_ms;
+    return 1;
 }
 
 int gdl_slot_state(int i, int64_t *since_ms)
@@ -196,6 +308,9 @@ void gdl_slot_attach(int i, const char *pool_name)
     my_pool = pool_key(pool_name);
     atomic_store_explicit(&mine->pool, my_pool, memory_order_relaxed);
     memset(&mirror, 0, sizeof(mirror));
+    if (mine->held_n > 1 && (held_free = malloc(sizeof(int) * (size_t)mine->held_n)) != NULL)
+        for (nheld_free = 0; nheld_free < mine->held_n; nheld_free++)
+            held_free[nheld_free] = mine->held_n - 1 - nheld_free;
     close(bell[0]); /* the master's end */
     bell[0] = -1;
 }
@@ -269,20 +384,14 @@ static void copy_error(char *to, const char *msg)
     gdl_escape(to, GDL_ERROR_MAX, msg, strlen(msg), false);
 }
 
-/* The job's answer is sent: only now is its handle cleared. */
-void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t now_ms)
+/* A job's outcome into the counters (inside a gdl_seq_begin .. end). */
+static void count_end(int outcome, const char *error, uint64_t took_us)
 {
     gdl_counters_t *c = &mirror.c;
     int bucket = gdl_hist_bucket(took_us);
-    uint32_t seq;
 
-    mirror.handle[0] = '\0';
-    mirror.unique[0] = '\0';
     c->busy_us += took_us;
     c->hist[bucket]++;
-    seq = gdl_seq_begin(&mine->seq);
-    put(mirror.handle, 1);
-    put(mirror.unique, 1);
     put(&c->busy_us, sizeof(c->busy_us));
     put(&c->hist[bucket], sizeof(c->hist[bucket]));
     if (outcome == GDL_JOB_DONE) {
@@ -299,8 +408,77 @@ void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t 
         copy_error(c->error, error);
         put(c, sizeof(*c)); /* rare: all the counters */
     }
+}
+
+/* The job's answer is sent: only now is its handle cleared. */
+void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t now_ms)
+{
+    uint32_t seq;
+
+    mirror.handle[0] = '\0';
+    mirror.unique[0] = '\0';
+    seq = gdl_seq_begin(&mine->seq);
+    put(mirror.handle, 1);
+    put(mirror.unique, 1);
+    count_end(outcome, error, took_us);
     gdl_seq_end(&mine->seq, seq);
     set_state(mine, GDL_SLOT_IDLE, now_ms);
+}
+
+/* ---- a concurrent process's jobs in hand ---- */
+
+static bool recycling(void)
+{
+    return gdl_slot_state((int)(mine - slots), NULL) == GDL_SLOT_RECYCLE;
+}
+
+/* The jobs in hand changed by delta (inside a gdl_seq_begin .. end). */
+static void held_count(int delta)
+{
+    mirror.jobs = (uint32_t)((int)mirror.jobs + delta);
+    put(&mirror.jobs, sizeof(mirror.jobs));
+}
+
+int gdl_slot_hold(const char *handle, const char *unique, int64_t now_ms)
+{
+    held_entry_t *e;
+    held_t h = {.start_ms = now_ms};
+    uint32_t seq;
+    int k;
+
+    if (nheld_free == 0)
+        return -1;
+    k = held_free[--nheld_free];
+    e = &held[mine->held_first + k];
+    snprintf(h.handle, sizeof(h.handle), "%s", handle);
+    snprintf(h.unique, sizeof(h.unique), "%s", unique ? unique : "");
+    gdl_seq_store(&e->seq, e->words, &h, sizeof(h));
+    mirror.c.last_run = (uint64_t)time(NULL);
+    seq = gdl_seq_begin(&mine->seq);
+    put(&mirror.c.last_run, sizeof(mirror.c.last_run));
+    held_count(1);
+    gdl_seq_end(&mine->seq, seq);
+    if (mirror.jobs == 1 && !recycling())
+        set_state(mine, GDL_SLOT_BUSY, now_ms);
+    return k;
+}
+
+/* Entry k is free again: the job's answer went out (outcome >= 0 counts
+ * it), or it was given back to the job server unanswered (outcome -1). */
+void gdl_slot_unhold(int k, int outcome, const char *error, uint64_t took_us, int64_t now_ms)
+{
+    held_entry_t *e = &held[mine->held_first + k];
+    uint32_t seq;
+
+    gdl_seq_store(&e->seq, e->words, &(held_t){0}, sizeof(held_t));
+    held_free[nheld_free++] = k;
+    seq = gdl_seq_begin(&mine->seq);
+    if (outcome >= 0)
+        count_end(outcome, error, took_us);
+    held_count(-1);
+    gdl_seq_end(&mine->seq, seq);
+    if (mirror.jobs == 0 && !recycling())
+        set_state(mine, GDL_SLOT_IDLE, now_ms);
 }
 
 /* The job failed and will run again in this process (it stays busy). */

@@ -35,9 +35,10 @@ struct bufferevent;
 struct evbuffer;
 struct sockaddr;
 
-#define GDL_PROCS_MAX   1024 /* processes alive at once, all pools together; also a pool's limit */
-#define GDL_SERVERS_MAX 16
-#define GDL_DIRS_MAX    64
+#define GDL_PROCS_MAX       1024  /* processes alive at once, all pools together; also a pool's limit */
+#define GDL_CONCURRENCY_MAX 10000 /* jobs one process holds at once (a pool's concurrency), at most */
+#define GDL_SERVERS_MAX     16
+#define GDL_DIRS_MAX        64
 
 /* ---- gdl_util.c: who this process is, and pure helpers (unit-tested) ---- */
 
@@ -343,9 +344,17 @@ const char *gdl_slot_state_name(int state);
 
 int gdl_slots_init(void);
 /* master: */
-int gdl_slots_bell_fd(void);     /* readable when a child became ready or asks to be replaced */
-void gdl_slot_prepare(int slot); /* before fork: zeroed, "starting" */
+int gdl_slots_bell_fd(void); /* readable when a child became ready or asks to be replaced */
+#define GDL_HELD_MAX 65536   /* jobs the concurrent processes hold at once, all together */
+/* Before fork: zeroed, "starting", with room for concurrency jobs in
+ * hand; returns the concurrency granted (fewer when the table is short). */
+int gdl_slot_prepare(int slot, int concurrency);
 void gdl_slot_release(int slot); /* after reaping: "free" */
+int gdl_slot_capacity(int slot); /* jobs the process may hold at once */
+int gdl_slot_jobs(int slot);     /* jobs it holds now */
+/* Entry k (0 .. capacity) of a concurrent process's jobs: 1 with the job
+ * it holds there, 0 when free, -1 past the end. */
+int gdl_slot_held(int slot, int k, char *handle, size_t hlen, char *unique, size_t ulen, int64_t *start_ms);
 int gdl_slot_state(int slot, int64_t *since_ms);
 void gdl_slot_read(int slot, gdl_counters_t *c, char *handle, size_t handle_len);
 void gdl_slot_unique(int slot, char *unique, size_t len);
@@ -361,6 +370,10 @@ void gdl_slot_job_unanswered(int64_t now_ms);
 void gdl_slot_job_retry(void);
 void gdl_slot_job_returned(int64_t now_ms);
 void gdl_slot_rate_waited(void);
+/* A concurrent process: a job taken (its entry, or -1 when none is
+ * free), and the entry freed (outcome -1: given back, uncounted). */
+int gdl_slot_hold(const char *handle, const char *unique, int64_t now_ms);
+void gdl_slot_unhold(int k, int outcome, const char *error, uint64_t took_us, int64_t now_ms);
 /* A pool's rate limit, shared by its processes (and kept across reloads)
  * under its name: a bucket's index, or -1 when the table is full. */
 #define GDL_BUCKETS_MAX 256
@@ -401,11 +414,14 @@ typedef struct {
     int slot;         /* the master's index of the process */
     int state;        /* GDL_SLOT_* */
     int64_t since_ms; /* when it entered that state */
+    int jobs;         /* jobs in hand (a concurrent process; else 1 while busy) */
+    int capacity;     /* jobs it may hold at once; 0 or 1: one at a time */
 } gdl_proc_view_t;
 
 /* One pool as the master sees it. */
 typedef struct {
     int min, max;
+    int concurrency; /* jobs a process holds at once; 0 or 1: one at a time */
     int64_t max_idle_ms;
     const gdl_proc_view_t *procs; /* alive and not asked to stop */
     int nprocs;
@@ -478,6 +494,7 @@ typedef struct gdl_pool {
     int max_jobs;      /* a process that served this many is replaced; -1: --max_jobs */
     int max_memory;    /* MiB of RSS past which a process is replaced; -1: --max_memory */
     double rate_limit; /* jobs started per second, all its processes together; 0: no limit (children only) */
+    int concurrency;   /* jobs a process holds at once, each a task (gdl_sched.c); 1: one at a time */
 } gdl_pool_t;
 
 extern gdl_pool_t *gdl_pools;
@@ -551,6 +568,7 @@ int gdl_sched_wait_fd(lua_State *L, int fd, short what, int timeout_ms);
 int gdl_sched_sleep(lua_State *L, int ms);
 int gdl_sched_run_until(bool (*done)(void *arg), void *arg);
 int gdl_sched_loop(void);
+void gdl_sched_poll(void);
 
 /* ---- modules/: the Lua-facing C modules, preloaded into every state ---- */
 
@@ -565,7 +583,7 @@ struct gearman_job_st;
 void gdl_job_push(lua_State *L, struct gearman_job_st *job);
 void gdl_job_invalidate(lua_State *L, int idx);
 
-/* ---- gdl_child.c: a child: the worker loop serving one pool, one job at a time ---- */
+/* ---- gdl_child.c: a child: the worker loop serving one pool, one job at a time or `concurrency` at once ---- */
 
 int gdl_child_prepare(lua_State *L);
 void gdl_child_run(int pool, int slot) __attribute__((noreturn));
@@ -648,7 +666,9 @@ typedef struct {
     bool stopping;    /* asked to stop, not gone yet */
     int state;        /* GDL_SLOT_* */
     int64_t since_ms; /* in that state since (CLOCK_MONOTONIC) */
-    char handle[64];  /* the job it runs, when busy */
+    char handle[64];  /* the job it runs, when busy (one at a time) */
+    int jobs;         /* jobs in hand */
+    int capacity;     /* jobs it may hold at once (its concurrency) */
 } gdl_proc_info_t;
 
 /* Why a process ended that the master then replaced: the label values
@@ -674,6 +694,8 @@ typedef struct {
     int processes; /* alive and not asked to stop */
     int stopping;  /* asked to stop, not gone yet */
     int busy;
+    int jobs;                               /* jobs in hand, stopping processes' included */
+    int capacity;                           /* jobs its serving processes may hold at once */
     gdl_counters_t c;                       /* its exited processes' and its live ones' */
     uint64_t restarts[GDL_RESTART_REASONS]; /* its processes replaced, by reason */
 } gdl_pool_status_t;

@@ -31,6 +31,7 @@ local ATTRIBUTES = {
   { "retries", "number" },
   { "retry_backoff", "duration" },
   { "rate_limit", "rate" },
+  { "concurrency", "concurrency" },
   { "process_group", "name" },
   { "decode", "method" },
   { "encode", "method" },
@@ -153,6 +154,11 @@ local function check_attribute(j, k, v, layer, w)
   elseif kind == "count" then
     if v < 0 or v ~= math.floor(v) or v > core.procs_max then
       fail("%s must be a whole number from 0 to %d, got %s", k, core.procs_max, shown(v))
+    end
+  elseif kind == "concurrency" then
+    if v < 1 or v ~= math.floor(v) or v > core.concurrency_max then
+      fail("%s must be a whole number from 1 to %d (jobs a process holds at once), got %s", k,
+        core.concurrency_max, shown(v))
     end
   elseif kind == "number" then
     if v < 0 or v ~= math.floor(v) or v > 1000000000 then
@@ -313,6 +319,7 @@ local function finalize(w, new_pools, new_functions)
       decode = a.decode, encode = a.encode,
       begin = rawget(w, "begin"), finish = finish,
       retries = a.retries or 0, retry_backoff = a.retry_backoff or 1,
+      timeout = a.timeout,
     }
     local pname = a.process_group and prefix .. a.process_group or fname
     check_name(j, "process group", pname)
@@ -339,6 +346,11 @@ local function finalize(w, new_pools, new_functions)
     -- what they call.
     if a.rate_limit then
       pt.rate_limit = math.min(pt.rate_limit or math.huge, a.rate_limit)
+    end
+    -- A group holds as many jobs at once as its most cautious member
+    -- allows: a member whose code blocks would hold the others.
+    if a.concurrency then
+      pt.concurrency = math.min(pt.concurrency or math.huge, a.concurrency)
     end
     -- A group's jobs share its processes, so the longest timeout holds,
     -- and the most lenient limits.
@@ -473,6 +485,14 @@ end
 -- be run again for adds, as fifth and sixth values, the seconds to wait
 -- and whether they are exact (gdlua.retry's delay) or the base of the
 -- doubling back-off (retry_backoff); the C caller waits and runs it again.
+-- A function's own timeout attribute (nil: none given). A concurrent
+-- process times each job by its own function's (its group's longest holds
+-- for one job at a time).
+function M._timeout_of(function_name)
+  local f = functions[function_name]
+  return f and f.timeout
+end
+
 function M._dispatch(job, function_name, workload, run)
   local f = functions[function_name]
   if f == nil then

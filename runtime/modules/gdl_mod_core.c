@@ -189,5 +189,7 @@ int luaopen_gdlua_core(lua_State *L)
     lua_setfield(L, -2, "version");
     lua_pushinteger(L, GDL_PROCS_MAX);
     lua_setfield(L, -2, "procs_max");
+    lua_pushinteger(L, GDL_CONCURRENCY_MAX);
+    lua_setfield(L, -2, "concurrency_max");
     return 1;
 }

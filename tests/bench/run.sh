@@ -10,6 +10,8 @@
 #   bench_echo   echo at 1/2/4 processes: plain C, gdlua, PHP, Perl; faults
 #   bench_scale  cold start from zero processes, a burst of 200 jobs
 #   bench_pool   memory at 1/10/50 processes, idle cost, console, fib fan-out
+#   bench_conc   I/O-bound jobs (an HTTP GET answered after 100 ms): one
+#                process of concurrency 1000 against 1000 processes
 #   bench_image  the seed's conversions on a corpus of real images: gdlua,
 #                the codec floor, Imager, the seed's worker
 # The image corpus (corpus.tsv: Debian packages' own images) is installed
@@ -88,6 +90,7 @@ t0=$SECONDS
 part echo "$BIN/bench_echo" "$GDLUA" "$HERE" $QUICK
 part scale "$BIN/bench_scale" "$GDLUA" "$HERE/fixtures/scale" $QUICK
 part pool "$BIN/bench_pool" "$GDLUA" "$HERE" $QUICK
+part conc "$BIN/bench_conc" "$GDLUA" "$HERE" $QUICK
 if [[ -n $QUICK ]]; then
     part image "$BIN/bench_image" "$GDLUA" "$HERE" --corpus "$CORPUS" --quick
 else

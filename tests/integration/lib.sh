@@ -536,6 +536,25 @@ run() {
     run_cmd "$GDLUA" "$@"
 }
 
+# ---- the test HTTP server (tests/lua/httpd.py) ------------------------------
+
+HTTPD_PID=
+HTTPD_PORT=
+
+httpd_up() {
+    [[ -s $TMP/httpd.ports ]]
+}
+
+# start_httpd: tests/lua/httpd.py on free loopback ports (the kernel picks
+# them); sets HTTPD_PORT (HTTP) and HTTPD_PID. It exits with the test, and
+# cleanup stops it by its pid.
+start_httpd() {
+    rm -f "$TMP/httpd.ports"
+    spawn_bg HTTPD_PID python3 "$REPO/tests/lua/httpd.py" "$TMP/httpd.ports" "$$"
+    wait_for "the test HTTP server to listen" 30 httpd_up
+    read -r HTTPD_PORT _ _ <"$TMP/httpd.ports"
+}
+
 # ---- the load client (fixtures/load/load.lua) ----------------------------------
 
 LOAD_PID=

@@ -54,7 +54,7 @@ return {
   namespaces = \"Test\",
   jobs = {
     [\"Test::Conf::a\"] = { min_processes = 3, max_idle_time = 7, max_jobs = 100 },
-    [\"Test::Conf::b\"] = { max_processes = 4, timeout = 0.25, max_memory = 512, max_attempts = 2 },
+    [\"Test::Conf::b\"] = { max_processes = 4, timeout = 0.25, max_memory = 512, max_attempts = 2, concurrency = 50 },
     [\"No::Such::job\"] = { max_processes = 8 },
   },
 }"
@@ -63,7 +63,7 @@ run --config good.lua --check
 assert_eq "--check with the file's dirs: exit status (stderr: $RUN_ERR)" 1 "$RUN_RC"
 # min_processes 3 above the module's max 2 raises max too.
 assert_eq "--check with overrides" \
-    "$(printf "$line_a" 3 3 ' max_idle_time=7 max_jobs=100')|Test::Conf::b min=0 max=4 timeout=0.25 max_attempts=2 max_memory=512 functions=Test::Conf::b title=\"gdlua: worker Test::Conf::b\"" \
+    "$(printf "$line_a" 3 3 ' max_idle_time=7 max_jobs=100')|Test::Conf::b min=0 max=4 timeout=0.25 max_attempts=2 max_memory=512 concurrency=50 functions=Test::Conf::b title=\"gdlua: worker Test::Conf::b\"" \
     "$(paste -sd'|' "$TMP/run.out")"
 assert_eq "nothing on stderr: the file's logfile is used" "" "$RUN_ERR"
 grep -qF 'INFO' "$TMP/file.log" && fail "the file's loglevel warn is not used: $(cat "$TMP/file.log")"
@@ -133,16 +133,20 @@ conf bad 'return { jobs = {
   E = { min_processes = 1.5 },
   F = { min_processes = 2, max_processes = 1 },
   G = 8,
+  H = { concurrency = 0 },
+  I = { concurrency = 10001 },
   {},
 } }'
 expect_errors "job errors" \
-    'bad.lua: jobs["A"]: unknown key max_procs (= 2); the keys are min_processes, max_processes, max_idle_time, timeout, max_attempts, max_jobs, max_memory' \
+    'bad.lua: jobs["A"]: unknown key max_procs (= 2); the keys are min_processes, max_processes, max_idle_time, timeout, max_attempts, max_jobs, max_memory, concurrency' \
     'bad.lua: jobs["B"].timeout: expected a number, got "30"' \
     'bad.lua: jobs["C"].max_processes = 1025: out of bounds (0..1024)' \
     'bad.lua: jobs["D"].max_attempts = -1: out of bounds (0..1000000)' \
     'bad.lua: jobs["E"].min_processes = 1.5: not a whole number (0..1024)' \
     'bad.lua: jobs["F"]: max_processes must be >= min_processes (got 1 < 2)' \
     'bad.lua: jobs["G"]: expected a table of attributes, got 8' \
+    'bad.lua: jobs["H"].concurrency = 0: out of bounds (1..10000)' \
+    'bad.lua: jobs["I"].concurrency = 10001: out of bounds (1..10000)' \
     'bad.lua: jobs: expected job names as keys, got 1'
 conf bad 'local x = 1'
 expect_errors "not a table" 'bad.lua: must return a table of options, not nil'

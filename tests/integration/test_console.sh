@@ -105,9 +105,9 @@ wait_for "killall replaced Con::Jobs::a" 10 bash -c "p=\$(gearadmin -h 127.0.0.1
 
 # stats and json.
 stats=$(cons_one stats)
-[[ $(head -1 <<<"$stats") =~ ^JOB\ +PROCESSES\ \ BUSY\ \ DONE\ \ FAILED\ \ TIMEOUTS\ \ POISONED\ \ RETRIES\ \ LIMITED\ +LASTRUN\ +LASTERROR\ \ MEAN_MS\ \ P99_MS$ ]] ||
+[[ $(head -1 <<<"$stats") =~ ^JOB\ +PROCESSES\ \ BUSY\ +JOBS\ \ DONE\ \ FAILED\ \ TIMEOUTS\ \ POISONED\ \ RETRIES\ \ LIMITED\ +LASTRUN\ +LASTERROR\ \ MEAN_MS\ \ P99_MS$ ]] ||
     fail "stats header: $(head -1 <<<"$stats")"
-[[ $(grep '^Con::Jobs::long_name' <<<"$stats") =~ ^Con::Jobs::long_name\ +[0-9]+\ +0\ +0\ +1\  ]] ||
+[[ $(grep '^Con::Jobs::long_name' <<<"$stats") =~ ^Con::Jobs::long_name\ +[0-9]+\ +0\ +0/[0-9]+\ +0\ +1\  ]] ||
     fail "stats row: $stats"
 json=$(cons_one json)
 assert_contains "json" "$json" '"name":"Con::Jobs::long_name","min_processes":0,"max_processes":1,'

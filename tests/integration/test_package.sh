@@ -79,7 +79,7 @@ EX=$ROOT/usr/share/gdlua/examples
 timeout 20 "$BIN/gdlua" --check "$EX/jobs" >"$TMP/check.out" 2>"$TMP/check.err" ||
     fail "installed gdlua --check on the installed examples failed: $(cat "$TMP/check.err")"
 assert_eq "jobs of the installed examples" \
-    "GDExamples::Convert::convert_to_jpeg GDExamples::Convert::convert_to_gif GDExamples::Fib::fib GDExamples::Fib::fib_lua GDExamples::Text::text" \
+    "GDExamples::Convert::convert_to_jpeg GDExamples::Convert::convert_to_gif GDExamples::Fanout::fetch GDExamples::Fib::fib GDExamples::Fib::fib_lua GDExamples::Text::text" \
     "$(cut -d' ' -f1 "$TMP/check.out" | paste -sd' ')"
 timeout 20 "$BIN/gdlua" --config "$EX/gdlua.conf.lua" --check "$EX/jobs" >"$TMP/check.out" 2>"$TMP/check.err" ||
     fail "installed gdlua --check with the example config failed: $(cat "$TMP/check.err")"

@@ -106,6 +106,11 @@ local bad = {
   { "{ encode = true }", "encode = true means the worker's method encode, which the worker does not define" },
   { "{ decode = true }", "decode = true means the worker's method decode, which the worker does not define" },
   { "{ decode = false }", "decode must be true, a method name or a function, got false" },
+  { "{ concurrency = 0 }", "concurrency must be a whole number from 1 to " .. core.concurrency_max
+    .. " (jobs a process holds at once), got 0" },
+  { "{ concurrency = 2.5 }", "concurrency must be a whole number from 1 to 10000 (jobs a process holds at once), got 2.5" },
+  { "{ concurrency = 10001 }", "concurrency must be a whole number from 1 to 10000 (jobs a process holds at once), got 10001" },
+  { "{ concurrency = '8' }", 'concurrency: expected a number, got "8"' },
 }
 for i, case in ipairs(bad) do
   local name = "T::Bad" .. i

@@ -8,7 +8,8 @@
 
 /* A pool described by counts: busy processes (before the poll), busy
  * ones that took their job after the poll, starting ones, and idle ones
- * with their idle times (ms). */
+ * with their idle times (ms). With a concurrency, each busy process
+ * holds `holding` jobs (1 when 0). */
 typedef struct {
     int min, max;
     int busy, busy_after, starting;
@@ -19,6 +20,7 @@ typedef struct {
     int64_t queued_since_ms, queue_asked_ms, wall_ms;
     int interval_ms;
     bool held, not_fresh;
+    int concurrency, holding;
 } spec_t;
 
 static gdl_stop_t stops[64];
@@ -28,18 +30,21 @@ static gdl_plan_t run(spec_t s)
     static gdl_proc_view_t procs[64];
     gdl_scene_t sc = {
         .now_ms = NOW, .asked_ms = ASKED, .fresh = !s.not_fresh, .interval_ms = s.interval_ms, .wall_ms = s.wall_ms};
-    gdl_pool_view_t v = {.min = s.min, .max = s.max, .max_idle_ms = s.max_idle_ms, .procs = procs};
+    gdl_pool_view_t v = {
+        .min = s.min, .max = s.max, .concurrency = s.concurrency, .max_idle_ms = s.max_idle_ms, .procs = procs};
     gdl_plan_t plan = {.stops = stops};
-    int n = 0;
+    int n = 0, cap = s.concurrency, holding = s.holding ? s.holding : 1;
 
     for (int i = 0; i < s.busy; i++, n++)
-        procs[n] = (gdl_proc_view_t){n, GDL_SLOT_BUSY, ASKED - 5};
+        procs[n] = (gdl_proc_view_t){
+            .slot = n, .state = GDL_SLOT_BUSY, .since_ms = ASKED - 5, .jobs = holding, .capacity = cap};
     for (int i = 0; i < s.busy_after; i++, n++)
-        procs[n] = (gdl_proc_view_t){n, GDL_SLOT_BUSY, ASKED + 5};
+        procs[n] = (gdl_proc_view_t){
+            .slot = n, .state = GDL_SLOT_BUSY, .since_ms = ASKED + 5, .jobs = holding, .capacity = cap};
     for (int i = 0; i < s.starting; i++, n++)
-        procs[n] = (gdl_proc_view_t){n, GDL_SLOT_STARTING, NOW - 1};
+        procs[n] = (gdl_proc_view_t){.slot = n, .state = GDL_SLOT_STARTING, .since_ms = NOW - 1, .capacity = cap};
     for (int i = 0; i < s.nidle; i++, n++)
-        procs[n] = (gdl_proc_view_t){n, GDL_SLOT_IDLE, NOW - s.idle[i]};
+        procs[n] = (gdl_proc_view_t){.slot = n, .state = GDL_SLOT_IDLE, .since_ms = NOW - s.idle[i], .capacity = cap};
     v.nprocs = n;
     v.queue = s.queue;
     v.running = s.running;
@@ -303,6 +308,67 @@ int main(void)
     }
     /* nothing idle: nothing to stop */
     CHECK_INT(run((spec_t){.max = 5, .busy = 3}).nstops, 0);
+
+    /* job slots: max_processes 4, concurrency 500. One process holding
+     * 100 jobs takes 400 more before a second starts. */
+    {
+        static const int64_t moment[1] = {10};
+        spec_t s = {.max = 4, .concurrency = 500, .busy = 1, .holding = 100, .max_idle_ms = 60000};
+
+        s.queue = 300;
+        CHECK_INT(run(s).starts, 0);
+        s.queue = 400;
+        CHECK_INT(run(s).starts, 0); /* exactly full */
+        s.queue = 401;
+        CHECK_INT(run(s).starts, 1);
+        p = run(s);
+        CHECK_STR(p.start_why, "queue 401, busy 100");
+        s.queue = 5000;
+        CHECK_INT(run(s).starts, 3); /* never past max */
+        /* its jobs taken after the poll may be the queue's: not counted twice */
+        s.busy = 0;
+        s.busy_after = 1;
+        s.queue = 450;
+        CHECK_INT(run(s).starts, 0);
+        /* an idle process's 500 slots take 500 jobs */
+        s = (spec_t){.max = 4, .concurrency = 500, .idle = moment, .nidle = 1, .max_idle_ms = 60000};
+        s.queue = 500;
+        CHECK_INT(run(s).starts, 0);
+        s.queue = 501;
+        CHECK_INT(run(s).starts, 1);
+        /* min is still in processes */
+        s = (spec_t){.min = 2, .max = 4, .concurrency = 500};
+        CHECK_INT(run(s).starts, 2);
+        /* the same figures with concurrency 1: one process a job */
+        s = (spec_t){.max = 4, .concurrency = 1, .busy = 1, .queue = 2};
+        CHECK_INT(run(s).starts, 2);
+        s.concurrency = 0;
+        CHECK_INT(run(s).starts, 2);
+    }
+    /* wake: only once every slot is taken */
+    {
+        spec_t s = {.max = 4, .concurrency = 500, .busy = 1, .holding = 499};
+
+        CHECK(!run(s).wake);
+        s.holding = 500;
+        CHECK(run(s).wake);
+        s.max = 1;
+        CHECK(!run(s).wake); /* at max */
+    }
+    /* another instance's free slots: the job servers list a worker per
+     * process, with the pool's concurrency each */
+    {
+        spec_t s = {.max = 4, .concurrency = 10, .busy = 1, .holding = 5};
+
+        s.workers = 2; /* ours and one elsewhere */
+        s.running = 5; /* ours */
+        s.queue = 15;  /* ours take 5, the other's 10 */
+        CHECK_INT(run(s).starts, 0);
+        s.queue = 16;
+        CHECK_INT(run(s).starts, 1);
+    }
+    /* a process holding jobs is not idle, however long it has been busy */
+    CHECK_INT(run((spec_t){.max = 5, .concurrency = 50, .busy = 3, .holding = 1}).nstops, 0);
 
     /* crash loops: only deaths of processes that served nothing, or of a
      * pool dying as often as it serves, feed the back-off */
