@@ -92,7 +92,8 @@ end
 -- "My/Text.lua"). A module that fails to load raises its error (file and
 -- line). Loading a path again returns what it loaded. Returns the
 -- functions defined, sorted (jobs[i]), and what each got (jobs[name]:
--- module, path, pool, min_processes, max_processes, timeout, ...).
+-- module, path, pool, min_processes, max_processes, timeout, concurrency,
+-- rate_limit ...).
 function M.load(path, file)
   if type(path) ~= "string" or path == "" then
     error("gdlua.testing.load: give a job module's path or a script directory, got " .. tostring(path), 2)
@@ -154,6 +155,7 @@ function M.load(path, file)
       module = n[2].module, path = n[2].path, pool = p.name, title = p.title,
       min_processes = p.min_processes, max_processes = p.max_processes, max_idle_time = p.max_idle_time,
       timeout = p.timeout, max_attempts = p.max_attempts, max_jobs = p.max_jobs, max_memory = p.max_memory,
+      concurrency = p.concurrency or 1, rate_limit = p.rate_limit,
     }
   end
   return jobs
