@@ -47,9 +47,15 @@ static gdl_listener_t *listeners;
 static struct rlimit started; /* the descriptor limit gdlua was started with */
 static bool raised;           /* the soft one raised: children get started's back */
 
+/* The descriptor is closed here, not by libevent: a bufferevent's
+ * free is finished later in the loop (its finalizers), and a burst of
+ * accepts that each evicted a connection would hold every evicted
+ * descriptor until then, past the limit the caps were fitted to. Its
+ * events are deleted first, so the number is free for the next accept. */
 void gdl_conn_free(gdl_conn_t *c)
 {
     gdl_listener_t *l = c->owner;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
 
     if (l->on_free)
         l->on_free(c);
@@ -61,7 +67,10 @@ void gdl_conn_free(gdl_conn_t *c)
         c->next->prev = c->prev;
     else
         l->last = c->prev;
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     bufferevent_free(c->bev);
+    if (fd >= 0)
+        evutil_closesocket(fd);
     free(c);
     l->nconns--;
 }
@@ -102,7 +111,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
         evutil_closesocket(fd);
         return;
     }
-    if ((c->bev = bufferevent_socket_new(evconnlistener_get_base(lev), fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+    if ((c->bev = bufferevent_socket_new(evconnlistener_get_base(lev), fd, 0)) == NULL) {
         evutil_closesocket(fd);
         free(c);
         return;

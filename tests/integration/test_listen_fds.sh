@@ -4,7 +4,9 @@
 # raises its soft limit to 400, lowers each cap to 136 (400 less 128 kept
 # for itself, halved), says so, and its children get 256 back. With 300
 # console and 300 HTTP connections held, it accepts a new connection of
-# each (an idle one closed for it) and loads a reload: it never runs out.
+# each (an idle one closed for it), a burst of 120 accepted at once (each
+# evicting one, whose descriptor is closed at once), and loads a reload:
+# it never runs out.
 # Then its limit is lowered to 64 while it runs (prlimit): console
 # connections that each ran a command hold every descriptor. accept()
 # failing is warned about once per listener, accepts are paused and
@@ -67,6 +69,15 @@ for _ in range(300):
     s.sendall(b"GET /metr")
     held.append(s)
 print("held", flush=True)
+# A burst: 120 more console connections while the master is stopped
+# (they wait in its backlog of 128), accepted in one go once it runs,
+# each closing an idle one for it.
+sys.stdin.readline()
+for _ in range(120):
+    s = socket.create_connection(("127.0.0.1", cport), timeout=10, source_address=SRC)
+    s.sendall(b"version\r\n")
+    held.append(s)
+print("burst", flush=True)
 sys.stdin.read()
 PY
 mkfifo "$TMP/held.in"
@@ -77,6 +88,13 @@ wait_for "600 connections held" 20 grep -q held "$TMP/held.out"
 assert_eq "a new console connection" "$VERSION" "$(cons_one version)"
 assert_contains "a reload while the tables are full" "$(cons_one reload)" "OK generation 2"
 assert_eq "a new HTTP connection" 200 "$(http_status GET /metrics)"
+# The burst: every connection it evicts gives its descriptor back at
+# once, not when libevent finishes freeing it after the accepts.
+kill -STOP "$GDLUA_PID"
+echo burst >&$heldin
+wait_for "120 connections waiting in the backlog" 20 grep -q burst "$TMP/held.out"
+kill -CONT "$GDLUA_PID"
+assert_eq "a new console connection after the burst" "$VERSION" "$(cons_one version)"
 (($(fds) <= 400 - 64)) || fail "$(fds) descriptors open with the tables full"
 grep -q 'Too many open files' "$GDLUA_LOG" "$GDLUA_OUT" &&
     fail "out of descriptors with the tables full: $(grep -h 'Too many open files' "$GDLUA_LOG" "$GDLUA_OUT" | head -3)"
