@@ -568,9 +568,15 @@ bool gdl_procs_exited(pid_t pid, int status)
     lived = gdl_now_ms() - p->started_ms;
     state = gdl_slot_state(i, NULL);
     gdl_format_exit(status, why, sizeof(why));
-    /* It asked to be replaced and has taken its last job (gdl_child.c). */
-    if (state == GDL_SLOT_RECYCLE && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    /* It asked to be replaced and has taken its last job (gdl_child.c).
+     * One that exits before its replacement is ready was never stopped by
+     * gdl_procs_recycle: its end is logged as recycled all the same. */
+    if (state == GDL_SLOT_RECYCLE && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        if (!p->stopping)
+            gdl_info("stop %d %s: recycled (it exited after its last job, before its replacement was ready)",
+                     (int)pid, name);
         p->stopping = p->recycled = true;
+    }
     if (p->stopping && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         gdl_debug("process %d %s %s", (int)pid, name, why);
     } else {
