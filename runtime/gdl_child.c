@@ -37,7 +37,6 @@
  * for it, so the pool's processes together start at most rate_limit
  * jobs, evenly spaced; no job is held while waiting.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -47,7 +46,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -688,44 +686,6 @@ static void on_cc_wake(evutil_socket_t fd, short what, void *arg)
     cc_kick();
 }
 
-/* The socket descriptors open now, sorted. */
-static int socket_fds(int **out)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    int n = 0, size = 0, *fds = NULL, skip;
-
-    if (d == NULL)
-        return 0;
-    skip = dirfd(d);
-    while ((e = readdir(d)) != NULL) {
-        struct stat st;
-        int fd;
-
-        if (e->d_name[0] < '0' || e->d_name[0] > '9' || (fd = atoi(e->d_name)) == skip)
-            continue;
-        if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
-            continue;
-        if (n == size) {
-            int *more = realloc(fds, sizeof(int) * (size_t)(size = size ? 2 * size : 64));
-
-            if (more == NULL)
-                break;
-            fds = more;
-        }
-        fds[n++] = fd;
-    }
-    closedir(d);
-    for (int i = 1; i < n; i++) /* insertion sort: readdir lists them nearly in order */
-        for (int j = i; j > 0 && fds[j - 1] > fds[j]; j--) {
-            int t = fds[j];
-            fds[j] = fds[j - 1];
-            fds[j - 1] = t;
-        }
-    *out = fds;
-    return n;
-}
-
 static void on_cc_readable(evutil_socket_t fd, short what, void *arg)
 {
     cworker_t *cw = arg;
@@ -744,7 +704,7 @@ static cworker_t *cworker_new(void)
     /* libgearman may connect as soon as the worker is made (its client
      * id is sent then) or on its first grab. */
     if (cw != NULL)
-        cw->nbefore = socket_fds(&cw->before);
+        cw->nbefore = gdl_socket_fds(&cw->before);
     if (cw == NULL || (cw->w = worker_new(why, sizeof(why))) == NULL) {
         if (why[0])
             gdl_warn("%s: %s", pool->name, why);
@@ -800,22 +760,15 @@ static void cworker_done(cworker_t *cw)
 /* Its first grab: the descriptors libgearman connected meanwhile. */
 static gearman_job_st *cworker_first_grab(cworker_t *cw, gearman_return_t *rc)
 {
-    int *before = cw->before, *after = NULL, nb = cw->nbefore, na;
     gearman_job_st *job = gearman_worker_grab_job(cw->w, NULL, rc);
+    int fds[GDL_SERVERS_MAX], n = gdl_socket_fds_new(cw->before, cw->nbefore, fds, GDL_SERVERS_MAX);
 
-    na = socket_fds(&after);
     cw->connected = true;
-    for (int i = 0, j = 0; i < na && cw->nfds < GDL_SERVERS_MAX; i++) {
-        while (j < nb && before[j] < after[i])
-            j++;
-        if (j < nb && before[j] == after[i])
-            continue;
-        if ((cw->ev[cw->nfds] = event_new(cc.base, after[i], EV_READ, on_cc_readable, cw)) != NULL)
-            cw->fds[cw->nfds++] = after[i];
-    }
-    free(before);
+    for (int i = 0; i < n; i++)
+        if ((cw->ev[cw->nfds] = event_new(cc.base, fds[i], EV_READ, on_cc_readable, cw)) != NULL)
+            cw->fds[cw->nfds++] = fds[i];
+    free(cw->before);
     cw->before = NULL;
-    free(after);
     return job;
 }
 
@@ -1005,6 +958,7 @@ static void held_start(held_job_t *h)
     t->on_end = on_held_end;
     t->on_resume = on_held_resume;
     t->data = h;
+    t->deadline_ms = h->timeout_ms > 0 ? h->start_us / 1000 + h->timeout_ms : 0;
     gdl_log_context(pool->name, gearman_job_handle(h->job));
     lua_rawgeti(L, LUA_REGISTRYINDEX, dispatch_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, h->job_ref);

@@ -42,6 +42,10 @@
  *     timeout_ms (< 0: none); sleep returns nothing.
  *   - gdl_sched_task_of(L): the task running as L if it can yield there,
  *     else NULL (gdlua.sleep keeps its blocking nanosleep then).
+ *     gdl_sched_current(): the task whose code runs now, wherever (a
+ *     coroutine of its own included), for what it carries: deadline_ms,
+ *     the moment its job's timeout cancels it (gdlua.client caps a call
+ *     that must block there).
  *   - gdl_sched_on_close(fn): fn frees the module's process-wide state
  *     (a curl multi handle, a resolver) when the loop is closed.
  *
@@ -348,6 +352,11 @@ gdl_sched_task_t *gdl_sched_task_of(lua_State *L)
     gdl_sched_task_t *t = sched.current;
 
     return t != NULL && t->co == L && lua_isyieldable(L) ? t : NULL;
+}
+
+gdl_sched_task_t *gdl_sched_current(void)
+{
+    return sched.current;
 }
 
 /* ---- waiting -------------------------------------------------------------- */

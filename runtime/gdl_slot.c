@@ -323,17 +323,19 @@ int64_t gdl_slot_busy_since(void)
     return mine && gdl_slot_state((int)(mine - slots), &since) == GDL_SLOT_BUSY ? since : -1;
 }
 
-/* How many processes of the child's pool, itself included, run a job
- * now, whichever generation they are of. A slot's pool is stored before
- * its process first turns busy (both by that process), so a busy slot
- * never shows the pool of the process it held before. */
+/* How many processes of the child's pool, itself included, can take no
+ * job now (one at a time: run a job; concurrent: hold as many as their
+ * concurrency), whichever generation they are of. A slot's pool is stored
+ * before its process first turns busy (both by that process), so a busy
+ * slot never shows the pool of the process it held before. */
 int gdl_slot_pool_busy(void)
 {
     int n = 0;
 
     for (int i = 0; i < GDL_PROCS_MAX; i++)
         if (gdl_slot_state(i, NULL) == GDL_SLOT_BUSY &&
-            atomic_load_explicit(&slots[i].pool, memory_order_relaxed) == my_pool)
+            atomic_load_explicit(&slots[i].pool, memory_order_relaxed) == my_pool &&
+            gdl_slot_jobs(i) >= gdl_slot_capacity(i))
             n++;
     return n;
 }

@@ -5,10 +5,13 @@
  * units of every layer, so they sit at the bottom), clocks, a process's
  * resident set, time, number and exit-status formatting, the back-off
  * curve, the seqlock that lets a process read a record another writes in
- * shared memory, and the token and address checks the console and the
- * HTTP endpoint share.
+ * shared memory, the token and address checks the console and the HTTP
+ * endpoint share, and the sockets a library opened (libgearman shows no
+ * connection's descriptor: its worker and client connections are found
+ * as the sockets that appeared while it connected).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -336,4 +340,61 @@ bool gdl_is_loopback(const struct sockaddr *sa)
     if (sa->sa_family == AF_INET6)
         return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
     return false;
+}
+
+/* The socket descriptors open now, sorted; their count (0: none, or
+ * /proc/self/fd cannot be read). *out is malloc'd (NULL when none). */
+int gdl_socket_fds(int **out)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0, size = 0, *fds = NULL, skip;
+
+    *out = NULL;
+    if (d == NULL)
+        return 0;
+    skip = dirfd(d);
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        int fd;
+
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || (fd = atoi(e->d_name)) == skip)
+            continue;
+        if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        if (n == size) {
+            int *more = realloc(fds, sizeof(int) * (size_t)(size = size ? 2 * size : 64));
+
+            if (more == NULL)
+                break;
+            fds = more;
+        }
+        fds[n++] = fd;
+    }
+    closedir(d);
+    for (int i = 1; i < n; i++) /* insertion sort: readdir lists them nearly in order */
+        for (int j = i; j > 0 && fds[j - 1] > fds[j]; j--) {
+            int t = fds[j];
+            fds[j] = fds[j - 1];
+            fds[j - 1] = t;
+        }
+    *out = fds;
+    return n;
+}
+
+/* The sockets open now that were not in before[0..nbefore) (sorted, as
+ * gdl_socket_fds gives them), at most max of them into fds; their count. */
+int gdl_socket_fds_new(const int *before, int nbefore, int *fds, int max)
+{
+    int *after, na = gdl_socket_fds(&after), n = 0;
+
+    for (int i = 0, j = 0; i < na && n < max; i++) {
+        while (j < nbefore && before[j] < after[i])
+            j++;
+        if (j < nbefore && before[j] == after[i])
+            continue;
+        fds[n++] = after[i];
+    }
+    free(after);
+    return n;
 }

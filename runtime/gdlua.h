@@ -61,6 +61,8 @@ size_t gdl_escape(char *out, size_t size, const char *in, size_t len, bool keep_
 bool gdl_token_equal(const char *given, size_t len, const char *token);
 int gdl_token_read(const char *path, char *token, size_t size, const char *who);
 bool gdl_is_loopback(const struct sockaddr *sa);
+int gdl_socket_fds(int **out); /* the sockets open now, sorted; *out malloc'd */
+int gdl_socket_fds_new(const int *before, int nbefore, int *fds, int max); /* those open now, not in before */
 #define GDL_SEQ_MAX        2048 /* bytes of a record under a seqlock, at most */
 #define GDL_SEQ_WORDS(len) (((len) + 7) / 8)
 void gdl_seq_store(_Atomic uint32_t *seq, _Atomic uint64_t *words, const void *src, size_t len);
@@ -362,7 +364,7 @@ void gdl_slot_unique(int slot, char *unique, size_t len);
 void gdl_slot_attach(int slot, const char *pool_name);
 void gdl_slot_idle(int64_t now_ms);
 int64_t gdl_slot_busy_since(void); /* when its job began (gdl_now_ms); -1: idle */
-int gdl_slot_pool_busy(void);      /* processes of its pool running a job now, itself included */
+int gdl_slot_pool_busy(void); /* processes of its pool that can take no job now (all slots busy), itself included */
 void gdl_slot_job_begin(const char *handle, const char *unique, int64_t now_ms);
 enum { GDL_JOB_DONE, GDL_JOB_FAILED, GDL_JOB_TIMEOUT, GDL_JOB_POISONED };
 void gdl_slot_job_end(int outcome, const char *error, uint64_t took_us, int64_t now_ms);
@@ -546,6 +548,7 @@ struct gdl_sched_task {
     void (*on_end)(gdl_sched_task_t *task, lua_State *co, int status);
     void (*on_resume)(gdl_sched_task_t *task); /* before each time it runs (a log context); NULL: none */
     void *data;
+    int64_t deadline_ms; /* when its job's own timeout cancels it (gdl_now_ms); 0: never */
     /* the scheduler's: */
     lua_State *co;
     int ref;                                   /* anchors co in the registry */
@@ -562,6 +565,8 @@ int gdl_sched_spawn(lua_State *L, int nargs, gdl_sched_task_t *task);
 int gdl_sched_cancel(gdl_sched_task_t *task);
 int gdl_sched_busy(void);
 gdl_sched_task_t *gdl_sched_task_of(lua_State *L);
+gdl_sched_task_t *
+gdl_sched_current(void); /* the task whose code runs now (maybe in a coroutine of its own); NULL: none */
 int gdl_sched_await(lua_State *L, gdl_sched_op_t *op);
 void gdl_sched_wake(gdl_sched_op_t *op);
 int gdl_sched_wait_fd(lua_State *L, int fd, short what, int timeout_ms);
