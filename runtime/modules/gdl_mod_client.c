@@ -53,6 +53,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <lauxlib.h>
 #include <libgearman-1.0/gearman.h>
 
@@ -63,11 +64,20 @@
 
 #define FAILED_SKIP_MS 1000
 
+/* A connection of a call that yields (see "in a concurrent job" below). */
+typedef struct conn {
+    gearman_client_st *gc; /* non-blocking, of one server */
+    int fd;                /* its socket; -1: not known yet */
+    bool established;      /* a task went out whole on it: fd is its socket for good */
+    struct conn *next;     /* its server's idle connections */
+} conn_t;
+
 typedef struct {
     gearman_client_st *gc;
     gdl_server_t addr;
     char name[300];    /* "host:port" */
     int64_t failed_ms; /* when it last could not be reached; 0: never */
+    conn_t *idle;      /* connections kept for the next calls that yield */
 } server_conn_t;
 
 /* In Lua's heap, servers and all: memory only a Lua value points to is
@@ -87,6 +97,8 @@ typedef struct {
     lua_State *L;
     int tasks; /* stack index of the tasks table */
     int index; /* 1-based position in it */
+    gearman_task_st *task;
+    bool background; /* a background job: done once created (result: its handle) */
     bool done, ok;
     char *result;
     size_t len;
@@ -158,11 +170,30 @@ static const char *server_client(client_ud_t *c, server_conn_t *sc)
     return NULL;
 }
 
+static void conn_free(conn_t *cn)
+{
+    if (cn == NULL)
+        return;
+    gearman_client_free(cn->gc);
+    free(cn);
+}
+
+static void idle_free(server_conn_t *sc)
+{
+    while (sc->idle != NULL) {
+        conn_t *next = sc->idle->next;
+
+        conn_free(sc->idle);
+        sc->idle = next;
+    }
+}
+
 /* The server could not be reached or went away: passed over for a while,
- * and talked to with a fresh client next time. */
+ * and talked to with a fresh client (and connections) next time. */
 static void server_failed(client_ud_t *c, server_conn_t *sc)
 {
     sc->failed_ms = gdl_now_ms();
+    idle_free(sc);
     if (server_client(c, sc) != NULL && sc->gc) {
         gearman_client_free(sc->gc); /* made again, or refused, when next used */
         sc->gc = NULL;
@@ -183,28 +214,45 @@ static gearman_client_st *client_of(client_ud_t *c, server_conn_t *sc, char *err
     return sc->gc;
 }
 
-/* Sets the wait of the call about to start (see the opening comment). */
-static void begin_call(client_ud_t *c)
+/* When the calling job's own timeout ends (gdl_now_ms), or -1: none (or
+ * not in a job). A concurrent job's is its task's; a job run one at a
+ * time started when its process turned busy. */
+static int64_t job_deadline_ms(void)
+{
+    const gdl_sched_task_t *t = gdl_sched_current();
+    const gdl_pool_t *p;
+    int job_ms;
+    int64_t since;
+
+    if (gdl_self_pool < 0)
+        return -1;
+    if (t != NULL)
+        return t->deadline_ms > 0 ? t->deadline_ms : -1;
+    p = &gdl_pools[gdl_self_pool];
+    job_ms = p->timeout_ms >= 0 ? p->timeout_ms : gdl_config.timeout_ms;
+    since = gdl_slot_busy_since();
+    return job_ms > 0 && since >= 0 ? since + job_ms : -1;
+}
+
+/* Sets the wait of the call about to start (see the opening comment). A
+ * call that yields is not capped: its job's timeout cancels it where it
+ * waits. */
+static void begin_call(client_ud_t *c, bool yields)
 {
     int ms = c->timeout;
+    int64_t deadline = yields ? -1 : job_deadline_ms();
 
     if (ms < 0)
         ms = gdl_self_pool >= 0 ? gdl_config.client_timeout_ms : GDL_CLIENT_TIMEOUT_S * 1000;
     c->capped = false;
-    if (gdl_self_pool >= 0) {
-        const gdl_pool_t *p = &gdl_pools[gdl_self_pool];
-        int job_ms = p->timeout_ms >= 0 ? p->timeout_ms : gdl_config.timeout_ms;
-        int64_t since = gdl_slot_busy_since();
+    if (deadline >= 0) {
+        int64_t left = deadline - gdl_now_ms();
 
-        if (job_ms > 0 && since >= 0) {
-            int64_t left = since + job_ms - gdl_now_ms();
-
-            if (left < 1)
-                left = 1;
-            if (ms == 0 || left < ms) {
-                ms = (int)left;
-                c->capped = true;
-            }
+        if (left < 1)
+            left = 1;
+        if (ms == 0 || left < ms) {
+            ms = (int)left;
+            c->capped = true;
         }
     }
     c->wait_ms = ms > 0 ? ms : -1;
@@ -218,7 +266,7 @@ static void begin_call(client_ud_t *c)
  * the job, and a process cannot see them. The processes are counted in
  * the shared slots (every generation's); max_processes is the pool's as
  * this process started (a console change since is not seen). */
-static void warn_self_call(const client_ud_t *c, const char *fn)
+static void warn_self_call(int wait_ms, const char *fn)
 {
     static bool warned;
     const gdl_pool_t *p;
@@ -233,13 +281,13 @@ static void warn_self_call(const client_ud_t *c, const char *fn)
     if (f == p->nfunctions || (busy = gdl_slot_pool_busy()) < p->max_processes)
         return;
     warned = true;
-    if (c->wait_ms > 0)
-        snprintf(wait, sizeof(wait), "%d ms", c->wait_ms);
+    if (wait_ms > 0)
+        snprintf(wait, sizeof(wait), "%d ms", wait_ms);
     gdl_warn("%s: a job calls %s, a function of its own pool, while all %d of the pool's processes (max_processes %d) "
              "are busy: none can take it until one finishes, so the call waits for a worker elsewhere or its "
              "timeout (%s); give the pool a max_processes above the depth of its self-calls (warned once per "
              "process)",
-             p->name, fn, busy, p->max_processes, c->wait_ms > 0 ? wait : "none: for ever");
+             p->name, fn, busy, p->max_processes, wait_ms > 0 ? wait : "none: for ever");
 }
 
 /* After a call timed out: the server's connection closed, so gearmand
@@ -305,13 +353,13 @@ out:
 /* A foreground call that timed out, in words: what the server says of
  * fn (asked before the call's connection closes, so the job is still
  * counted). */
-static void push_timed_out(lua_State *L, const client_ud_t *c, const server_conn_t *srv, const char *fn)
+static void push_timed_out(lua_State *L, int wait_ms, bool capped, const server_conn_t *srv, const char *fn)
 {
     long fig[3] = {0, 0, 0};
     char why[300], waited[96];
     int st = function_status(srv, fn, fig, why, sizeof(why));
 
-    snprintf(waited, sizeof(waited), "%d ms%s", c->wait_ms, c->capped ? ", all its calling job's timeout left" : "");
+    snprintf(waited, sizeof(waited), "%d ms%s", wait_ms, capped ? ", all its calling job's timeout left" : "");
     if (st == 0 || (st == 1 && fig[2] == 0))
         lua_pushfstring(L,
                         "no worker has registered %s on %s (waited %s); the job is withdrawn: gearmand will not "
@@ -440,6 +488,20 @@ static gearman_return_t on_data(gearman_task_st *task)
     return GEARMAN_SUCCESS;
 }
 
+/* A background job is done once the server has queued it. */
+static gearman_return_t on_created(gearman_task_st *task)
+{
+    task_ctx_t *t = gearman_task_context(task);
+    const char *handle = gearman_task_job_handle(task);
+
+    if (t->background) {
+        t->result = dup_bytes(handle, strlen(handle));
+        t->len = strlen(handle);
+        t->ok = t->done = true;
+    }
+    return GEARMAN_SUCCESS;
+}
+
 static gearman_return_t on_status(gearman_task_st *task)
 {
     task_ctx_t *t = gearman_task_context(task);
@@ -485,11 +547,23 @@ static const char *unique_of(lua_State *L, int opts)
     return u;
 }
 
-/* Submits the tasks of ctx not yet answered to one server and runs them;
- * returns libgearman's result. */
-static gearman_return_t run_on(lua_State *L, client_ud_t *c, server_conn_t *srv, int tasks, task_ctx_t *ctx, int n)
+/* Everything that can raise is checked before the first task is added:
+ * an error must not leave tasks behind on the client. */
+static void check_tasks(lua_State *L, int tasks, int n)
 {
-    gearman_client_st *gc = srv->gc;
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, tasks, i);
+        unique_of(L, lua_gettop(L));
+        priority_of(L, lua_gettop(L));
+        lua_pop(L, 1);
+    }
+}
+
+/* Adds the tasks of ctx not yet answered to gc (background jobs when
+ * background); returns how many were added (one that could not be is
+ * failed). */
+static int submit(lua_State *L, gearman_client_st *gc, int tasks, task_ctx_t *ctx, int n, bool background)
+{
     gearman_return_t rc = GEARMAN_SUCCESS;
     int added = 0;
 
@@ -501,6 +575,7 @@ static gearman_return_t run_on(lua_State *L, client_ud_t *c, server_conn_t *srv,
     gearman_client_set_warning_fn(gc, on_warning);
     gearman_client_set_data_fn(gc, on_data);
     gearman_client_set_status_fn(gc, on_status);
+    gearman_client_set_created_fn(gc, on_created);
     for (int i = 0; i < n; i++) {
         const char *fn, *workload, *unique;
         size_t wlen;
@@ -511,7 +586,7 @@ static gearman_return_t run_on(lua_State *L, client_ud_t *c, server_conn_t *srv,
             continue;
         free(ctx[i].error);
         free(ctx[i].warning);
-        ctx[i] = (task_ctx_t){.L = L, .tasks = tasks, .index = i + 1};
+        ctx[i] = (task_ctx_t){.L = L, .tasks = tasks, .index = i + 1, .background = background};
         lua_rawgeti(L, tasks, i + 1);
         lua_getfield(L, -1, "fn");
         fn = lua_tostring(L, -1);
@@ -522,22 +597,86 @@ static gearman_return_t run_on(lua_State *L, client_ud_t *c, server_conn_t *srv,
         prio = priority_of(L, opts);
         if (wlen == 0)
             workload = NULL; /* libgearman refuses an empty workload that is not NULL */
-        task = prio == 1   ? gearman_client_add_task_high(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc)
-               : prio == 2 ? gearman_client_add_task_low(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc)
-                           : gearman_client_add_task(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc);
+        if (background)
+            task =
+                prio == 1 ? gearman_client_add_task_high_background(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc)
+                : prio == 2 ? gearman_client_add_task_low_background(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc)
+                            : gearman_client_add_task_background(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc);
+        else
+            task = prio == 1   ? gearman_client_add_task_high(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc)
+                   : prio == 2 ? gearman_client_add_task_low(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc)
+                               : gearman_client_add_task(gc, NULL, &ctx[i], fn, unique, workload, wlen, &rc);
         lua_pop(L, 3);
         if (task == NULL) {
             const char *e = gearman_client_error(gc);
             set_error(&ctx[i], e, strlen(e));
             ctx[i].done = true;
         } else {
+            ctx[i].task = task;
             added++;
         }
     }
+    return added;
+}
+
+/* Submits the tasks of ctx not yet answered to one server and runs them,
+ * blocking; returns libgearman's result. */
+static gearman_return_t run_on(lua_State *L, client_ud_t *c, server_conn_t *srv, int tasks, task_ctx_t *ctx, int n)
+{
+    gearman_return_t rc;
+    int added = submit(L, srv->gc, tasks, ctx, n, false);
+
     c->running = true;
-    rc = added ? gearman_client_run_tasks(gc) : GEARMAN_SUCCESS;
+    rc = added ? gearman_client_run_tasks(srv->gc) : GEARMAN_SUCCESS;
     c->running = false;
     return rc;
+}
+
+/* The results and failed tables of tasks' n tasks run on srv (the last
+ * server tried; rc its result, error its message), failed nil when every
+ * task succeeded; frees what ctx's tasks hold. */
+static void push_results(lua_State *L, client_ud_t *c, const server_conn_t *srv, int tasks, task_ctx_t *ctx, int n,
+                         gearman_return_t rc, const char *error, int wait_ms, bool capped)
+{
+    int nfailed = 0;
+
+    lua_createtable(L, n, 0);
+    lua_newtable(L);
+    for (int i = 0; i < n; i++) {
+        task_ctx_t *t = &ctx[i];
+
+        if (t->done && t->ok && t->result) {
+            lua_pushlstring(L, t->result, t->len);
+            lua_rawseti(L, -3, i + 1);
+        } else {
+            lua_pushboolean(L, 0);
+            lua_rawseti(L, -3, i + 1);
+            if (t->done)
+                lua_pushstring(L, t->error ? t->error : "job failed");
+            else if (unreachable(rc))
+                push_unreached(L, c, srv, error);
+            else if (rc == GEARMAN_TIMEOUT && srv && t->background)
+                lua_pushfstring(L, "submitting the job timed out after %d ms on %s", wait_ms, srv->name);
+            else if (rc == GEARMAN_TIMEOUT && srv) {
+                lua_rawgeti(L, tasks, i + 1);
+                lua_getfield(L, -1, "fn");
+                push_timed_out(L, wait_ms, capped, srv, lua_tostring(L, -1));
+                lua_replace(L, -3);
+                lua_pop(L, 1);
+            } else
+                lua_pushstring(L, error[0] ? error : "job failed");
+            lua_rawseti(L, -2, i + 1);
+            nfailed++;
+        }
+        free(t->result);
+        free(t->error);
+        free(t->warning);
+        t->result = t->error = t->warning = NULL;
+    }
+    if (nfailed == 0) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
 }
 
 /* Runs the tasks in the table at index `tasks` ({fn, workload, opts}...),
@@ -545,28 +684,21 @@ static gearman_return_t run_on(lua_State *L, client_ud_t *c, server_conn_t *srv,
  * could not answer; leaves results and failed tables on the stack. */
 static int run_tasks(lua_State *L, client_ud_t *c, int tasks, const char *unique)
 {
-    int n = (int)lua_objlen(L, tasks), nfailed = 0, order[GDL_SERVERS_MAX], left = n;
+    int n = (int)lua_objlen(L, tasks), order[GDL_SERVERS_MAX], left = n;
     task_ctx_t *ctx;
     server_conn_t *srv = NULL;
     gearman_return_t rc = GEARMAN_SUCCESS;
     char error[512] = "";
 
-    /* Everything that can raise is checked before the first task is
-     * added: an error must not leave tasks behind on the client. */
-    for (int i = 1; i <= n; i++) {
-        lua_rawgeti(L, tasks, i);
-        unique_of(L, lua_gettop(L));
-        priority_of(L, lua_gettop(L));
-        lua_pop(L, 1);
-    }
+    check_tasks(L, tasks, n);
     ctx = calloc(n ? n : 1, sizeof(task_ctx_t));
     if (ctx == NULL)
         return luaL_error(L, "gdlua.client: out of memory");
-    begin_call(c);
+    begin_call(c, false);
     for (int i = 1; i <= n; i++) {
         lua_rawgeti(L, tasks, i);
         lua_getfield(L, -1, "fn");
-        warn_self_call(c, lua_tostring(L, -1));
+        warn_self_call(c->wait_ms, lua_tostring(L, -1));
         lua_pop(L, 2);
     }
     server_order(c, unique, order);
@@ -586,46 +718,363 @@ static int run_tasks(lua_State *L, client_ud_t *c, int tasks, const char *unique
             break;
         server_failed(c, srv);
     }
-    lua_createtable(L, n, 0);
-    lua_newtable(L);
-    for (int i = 0; i < n; i++) {
-        task_ctx_t *t = &ctx[i];
-
-        if (t->done && t->ok && t->result) {
-            lua_pushlstring(L, t->result, t->len);
-            lua_rawseti(L, -3, i + 1);
-        } else {
-            lua_pushboolean(L, 0);
-            lua_rawseti(L, -3, i + 1);
-            if (t->done)
-                lua_pushstring(L, t->error ? t->error : "job failed");
-            else if (unreachable(rc))
-                push_unreached(L, c, srv, error);
-            else if (rc == GEARMAN_TIMEOUT && srv) {
-                lua_rawgeti(L, tasks, i + 1);
-                lua_getfield(L, -1, "fn");
-                push_timed_out(L, c, srv, lua_tostring(L, -1));
-                lua_replace(L, -3);
-                lua_pop(L, 1);
-            } else
-                lua_pushstring(L, error[0] ? error : "job failed");
-            lua_rawseti(L, -2, i + 1);
-            nfailed++;
-        }
-        free(t->result);
-        free(t->error);
-        free(t->warning);
-    }
+    push_results(L, c, srv, tasks, ctx, n, rc, error, c->wait_ms, c->capped);
     free(ctx);
     if (srv && rc == GEARMAN_TIMEOUT)
         withdraw(srv);
     else if (srv && srv->gc)
         gearman_client_task_free_all(srv->gc);
-    if (nfailed == 0) {
-        lua_pop(L, 1);
-        lua_pushnil(L);
-    }
     return 2;
+}
+
+/* ---- in a concurrent job: a call that waits in its coroutine ------------
+ *
+ * In a task of gdl_sched.c (a job of a concurrent pool) a call, task set
+ * or background job does not block: it runs on a connection of its own,
+ * a libgearman client in GEARMAN_CLIENT_NON_BLOCKING mode, and waits on
+ * the process's loop between rounds of gearman_client_run_tasks, which
+ * returns GEARMAN_IO_WAIT once it can go no further. In 1.1.20 only
+ * gearman_wait's poll marks a connection ready for run_tasks to read or
+ * write, so after the loop saw the socket ready, gearman_client_wait
+ * (with a 1 ms timeout: it returns at once then) sets that, and run_tasks
+ * goes on. What the socket is waited for: readable, and writable too
+ * while a task has not been sent whole (gearman_task_strstate NEW, SUBMIT
+ * or WORKLOAD: libgearman is connecting, or its send would block), as
+ * libgearman's own poll would. libgearman shows no connection's socket:
+ * it is the socket that appeared during the rounds that connected it
+ * (nothing else runs meanwhile).
+ *
+ * The rounds run in the calling coroutine (the C functions return to a
+ * Lua wrapper, luaopen's `settle`, which calls step again after each
+ * wait), so the callbacks (on_data, on_status, on_warning) run there as
+ * they do in a blocking call. Any packet starts the wait again, as
+ * libgearman's poll does. A connection whose call ended cleanly is kept
+ * for the server's next call; one whose call timed out is closed, which
+ * withdraws the job (see the opening comment); so is one whose coroutine
+ * was cancelled (its job's timeout), so a job past its timeout leaves no
+ * job of its calls behind. */
+
+#define CALL_MT "gdlua.client.call"
+
+/* The first value a call that waits returns to its wrapper (its address). */
+static char pending;
+
+enum { KIND_CALL, KIND_BACKGROUND, KIND_RUN };
+
+typedef struct {
+    gdl_sched_op_t op; /* first: the op is the call */
+    struct event *ev;  /* while it waits */
+    short fired;       /* what woke it */
+    int self_ref;      /* anchors it while it waits */
+    client_ud_t *c;    /* the client and the tasks: its environment's */
+    int kind, n;
+    task_ctx_t *ctx;
+    int order[GDL_SERVERS_MAX], k; /* trying servers[order[k]] */
+    server_conn_t *srv;            /* the server tried last */
+    conn_t *conn;                  /* on srv; NULL: none */
+    gearman_return_t rc;
+    int wait_ms;         /* -1: none */
+    int64_t deadline_ms; /* -1: none */
+    char error[512];
+} call_t;
+
+/* One of sc's idle connections, or a new one (it connects on its first
+ * round); NULL, with why in error. */
+static conn_t *conn_take(server_conn_t *sc, char *error, size_t len)
+{
+    conn_t *cn = sc->idle;
+
+    if (cn != NULL) {
+        sc->idle = cn->next;
+        cn->next = NULL;
+        return cn;
+    }
+    if ((cn = calloc(1, sizeof(*cn))) == NULL || (cn->gc = gearman_client_create(NULL)) == NULL) {
+        free(cn);
+        snprintf(error, len, "out of memory");
+        return NULL;
+    }
+    cn->fd = -1;
+    gearman_client_add_options(cn->gc, GEARMAN_CLIENT_NON_BLOCKING);
+    gearman_client_set_timeout(cn->gc, 1);
+    if (gearman_failed(gearman_client_add_server(cn->gc, sc->addr.host, (in_port_t)sc->addr.port))) {
+        snprintf(error, len, "server %s: %s", sc->name, gearman_client_error(cn->gc));
+        conn_free(cn);
+        return NULL;
+    }
+    return cn;
+}
+
+static void conn_put(client_ud_t *c, server_conn_t *sc, conn_t *cn)
+{
+    if (c->closed) {
+        conn_free(cn);
+        return;
+    }
+    gearman_client_task_free_all(cn->gc);
+    cn->next = sc->idle;
+    sc->idle = cn;
+}
+
+/* Everything the call holds goes (its connection closed: the job is
+ * withdrawn); safe to call again. */
+static void call_release(call_t *st)
+{
+    if (st->ev != NULL)
+        event_free(st->ev);
+    st->ev = NULL;
+    conn_free(st->conn);
+    st->conn = NULL;
+    for (int i = 0; st->ctx && i < st->n; i++) {
+        free(st->ctx[i].result);
+        free(st->ctx[i].error);
+        free(st->ctx[i].warning);
+    }
+    free(st->ctx);
+    st->ctx = NULL;
+}
+
+static int call_gc(lua_State *L)
+{
+    call_release(luaL_checkudata(L, 1, CALL_MT));
+    return 0;
+}
+
+static void on_call_event(evutil_socket_t fd, short what, void *arg)
+{
+    call_t *st = arg;
+
+    st->fired = what;
+    gdl_sched_wake(&st->op);
+}
+
+/* Resumed: the wrapper is given pending and the call, and steps it again. */
+static int call_finish(lua_State *L, gdl_sched_op_t *op)
+{
+    call_t *st = (call_t *)op;
+
+    event_free(st->ev);
+    st->ev = NULL;
+    lua_pushlightuserdata(L, &pending);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, st->self_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, st->self_ref);
+    st->self_ref = LUA_NOREF;
+    return 2;
+}
+
+/* Its coroutine was cancelled (its job's timeout) while it waited. */
+static void call_cancel(lua_State *L, gdl_sched_op_t *op)
+{
+    call_t *st = (call_t *)op;
+
+    call_release(st);
+    luaL_unref(L, LUA_REGISTRYINDEX, st->self_ref);
+    st->self_ref = LUA_NOREF;
+}
+
+/* Whether a task of the call has not gone out whole: libgearman waits to
+ * write then (connecting, or a send that would block). */
+static bool call_sending(const call_t *st)
+{
+    for (int i = 0; i < st->n; i++) {
+        const char *state;
+
+        if (st->ctx[i].done || st->ctx[i].task == NULL)
+            continue;
+        state = gearman_task_strstate(st->ctx[i].task);
+        if (strcmp(state, "GEARMAN_TASK_STATE_NEW") == 0 || strcmp(state, "GEARMAN_TASK_STATE_SUBMIT") == 0 ||
+            strcmp(state, "GEARMAN_TASK_STATE_WORKLOAD") == 0)
+            return true;
+    }
+    return false;
+}
+
+/* One round of run_tasks on the call's connection, the tasks table at
+ * index tasks (the callbacks use it); finds the connection's socket while
+ * it is being made. */
+static gearman_return_t call_round(lua_State *L, call_t *st, int tasks)
+{
+    conn_t *cn = st->conn;
+    int *before = NULL, nbefore = 0, fds[4], nfds;
+    gearman_return_t rc;
+
+    if (st->fired & (EV_READ | EV_WRITE)) {
+        gearman_client_wait(cn->gc); /* marks it ready (the socket is: no wait) */
+        if (st->wait_ms > 0)
+            st->deadline_ms = gdl_now_ms() + st->wait_ms; /* a packet starts the wait again */
+    }
+    st->fired = 0;
+    for (int i = 0; i < st->n; i++) {
+        st->ctx[i].L = L;
+        st->ctx[i].tasks = tasks;
+    }
+    if (!cn->established)
+        nbefore = gdl_socket_fds(&before);
+    st->c->running = true;
+    rc = gearman_client_run_tasks(cn->gc);
+    st->c->running = false;
+    if (!cn->established) {
+        if ((nfds = gdl_socket_fds_new(before, nbefore, fds, 4)) > 0)
+            cn->fd = fds[nfds - 1];
+        free(before);
+        cn->established = cn->fd >= 0 && (rc == GEARMAN_SUCCESS || (rc == GEARMAN_IO_WAIT && !call_sending(st)));
+    }
+    return rc;
+}
+
+/* The call is over: its results for the wrapper (as the blocking call's). */
+static int call_results(lua_State *L, call_t *st, int tasks)
+{
+    client_ud_t *c = st->c;
+    const char *server = st->srv ? st->srv->name : "";
+
+    push_results(L, c, st->srv, tasks, st->ctx, st->n, st->rc, st->error, st->wait_ms, false);
+    if (st->conn != NULL && !gearman_failed(st->rc))
+        conn_put(c, st->srv, st->conn);
+    else
+        conn_free(st->conn); /* a timeout's withdraws the job */
+    st->conn = NULL;
+    call_release(st);
+    if (st->kind == KIND_RUN)
+        return 2;
+    lua_rawgeti(L, -2, 1);
+    if (lua_toboolean(L, -1)) {
+        if (st->kind == KIND_CALL)
+            return 1;
+        lua_pushstring(L, server);
+        return 2;
+    }
+    lua_pushnil(L);
+    lua_rawgeti(L, -3, 1);
+    return 2;
+}
+
+/* Runs the call (at index self, its tasks at index tasks) until it is
+ * over, or waits: then the coroutine yields, and is given pending and the
+ * call when the socket is ready or the wait is over. */
+static int call_advance(lua_State *L, call_t *st, int self, int tasks)
+{
+    client_ud_t *c = st->c;
+
+    for (;;) {
+        gearman_return_t rc;
+
+        if (st->conn == NULL) {
+            int left = 0;
+
+            for (int i = 0; i < st->n; i++)
+                left += !st->ctx[i].done;
+            if (left == 0 || st->k == c->nservers)
+                return call_results(L, st, tasks);
+            st->srv = &c->servers[st->order[st->k++]];
+            if ((st->conn = conn_take(st->srv, st->error, sizeof(st->error))) == NULL) {
+                st->rc = GEARMAN_COULD_NOT_CONNECT;
+                continue;
+            }
+            if (submit(L, st->conn->gc, tasks, st->ctx, st->n, st->kind == KIND_BACKGROUND) == 0) {
+                st->rc = GEARMAN_SUCCESS;
+                return call_results(L, st, tasks);
+            }
+            st->fired = 0;
+            st->deadline_ms = st->wait_ms > 0 ? gdl_now_ms() + st->wait_ms : -1;
+        }
+        rc = call_round(L, st, tasks);
+        if (rc == GEARMAN_IO_WAIT) {
+            int64_t now = gdl_now_ms();
+
+            if (st->deadline_ms >= 0 && now >= st->deadline_ms) {
+                rc = GEARMAN_TIMEOUT;
+                snprintf(st->error, sizeof(st->error), "timed out after %d ms", st->wait_ms);
+            } else if (st->conn->fd < 0) {
+                rc = GEARMAN_NO_ACTIVE_FDS;
+                snprintf(st->error, sizeof(st->error), "server %s: the connection's socket cannot be found",
+                         st->srv->name);
+            } else {
+                struct timeval tv = {0, 0};
+                short what = EV_READ | (call_sending(st) ? EV_WRITE : 0);
+
+                if ((st->ev = event_new(gdl_sched_check(L, "gdlua.client"), st->conn->fd, what, on_call_event, st)) ==
+                    NULL)
+                    return luaL_error(L, "gdlua.client: out of memory");
+                if (st->deadline_ms >= 0)
+                    tv = (struct timeval){(st->deadline_ms - now) / 1000, ((st->deadline_ms - now) % 1000) * 1000};
+                event_add(st->ev, st->deadline_ms >= 0 ? &tv : NULL);
+                st->op.done = false;
+                lua_pushvalue(L, self);
+                st->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+                return gdl_sched_await(L, &st->op);
+            }
+        } else if (gearman_failed(rc)) {
+            snprintf(st->error, sizeof(st->error), "%s", gearman_client_error(st->conn->gc));
+        }
+        st->rc = rc;
+        if (!gearman_failed(rc) || !unreachable(rc))
+            return call_results(L, st, tasks);
+        conn_free(st->conn);
+        st->conn = NULL;
+        server_failed(c, st->srv);
+    }
+}
+
+/* Starts a call of the client at index client, the tasks at index tasks,
+ * in the calling coroutine. */
+static int call_start(lua_State *L, client_ud_t *c, int client, int tasks, const char *unique, int kind)
+{
+    int n = (int)lua_objlen(L, tasks), self;
+    call_t *st;
+
+    check_tasks(L, tasks, n);
+    st = lua_newuserdata(L, sizeof(*st));
+    memset(st, 0, sizeof(*st));
+    st->self_ref = LUA_NOREF;
+    luaL_getmetatable(L, CALL_MT);
+    lua_setmetatable(L, -2);
+    self = lua_gettop(L);
+    lua_createtable(L, 2, 0);
+    lua_pushvalue(L, client);
+    lua_rawseti(L, -2, 1);
+    lua_pushvalue(L, tasks);
+    lua_rawseti(L, -2, 2);
+    lua_setfenv(L, self);
+    if ((st->ctx = calloc(n ? n : 1, sizeof(task_ctx_t))) == NULL)
+        return luaL_error(L, "gdlua.client: out of memory");
+    st->op.finish = call_finish;
+    st->op.cancel = call_cancel;
+    st->op.what = "gdlua.client";
+    st->c = c;
+    st->kind = kind;
+    st->n = n;
+    begin_call(c, true);
+    st->wait_ms = c->wait_ms;
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, tasks, i);
+        lua_getfield(L, -1, "fn");
+        warn_self_call(st->wait_ms, lua_tostring(L, -1));
+        lua_pop(L, 2);
+    }
+    server_order(c, unique, st->order);
+    return call_advance(L, st, self, tasks);
+}
+
+/* step(call): the wrapper's, after each wait. */
+static int call_step(lua_State *L)
+{
+    call_t *st = luaL_checkudata(L, 1, CALL_MT);
+
+    lua_settop(L, 1);
+    if (st->ctx == NULL)
+        return luaL_error(L, "gdlua.client: the call is over");
+    lua_getfenv(L, 1);
+    lua_rawgeti(L, 2, 2);
+    return call_advance(L, st, 1, 3);
+}
+
+/* Whether a call made here yields (a job's coroutine of a concurrent
+ * pool) rather than blocks. */
+static int call_yields(lua_State *L)
+{
+    lua_pushboolean(L, gdl_sched_task_of(L) != NULL);
+    return 1;
 }
 
 static void check_task_args(lua_State *L, int base)
@@ -657,13 +1106,24 @@ static void push_task(lua_State *L, int base)
     lua_setfield(L, -2, "workload");
 }
 
+/* A method the Lua wrapper calls as impl:method(...) in a job that yields
+ * (so that misuse is named as the user's call: impl is its upvalue 1):
+ * the arguments as the user gave them. */
+static void from_wrapper(lua_State *L)
+{
+    if (lua_rawequal(L, 1, lua_upvalueindex(1)))
+        lua_remove(L, 1);
+}
+
 /* c:call(fn, workload [, opts]) -> result | nil, message */
 static int client_call(lua_State *L)
 {
-    client_ud_t *c = check_client(L, 1);
+    client_ud_t *c;
     const char *unique;
     int tasks;
 
+    from_wrapper(L);
+    c = check_client(L, 1);
     check_task_args(L, 2);
     refuse_in_master(L);
     unique = unique_of(L, lua_istable(L, 4) ? 4 : 0);
@@ -671,6 +1131,8 @@ static int client_call(lua_State *L)
     tasks = lua_gettop(L);
     push_task(L, 2);
     lua_rawseti(L, tasks, 1);
+    if (gdl_sched_task_of(L) != NULL)
+        return call_start(L, c, 1, tasks, unique, KIND_CALL);
     run_tasks(L, c, tasks, unique);
     lua_rawgeti(L, -2, 1);
     if (lua_toboolean(L, -1))
@@ -701,7 +1163,7 @@ static void refuse_at(lua_State *L, int opts)
 /* c:background(fn, workload [, opts]) -> handle, "host:port" | nil, message */
 static int client_background(lua_State *L)
 {
-    client_ud_t *c = check_client(L, 1);
+    client_ud_t *c;
     gearman_job_handle_t handle;
     gearman_return_t rc = GEARMAN_SUCCESS;
     server_conn_t *srv = NULL;
@@ -710,16 +1172,25 @@ static int client_background(lua_State *L)
     int prio, order[GDL_SERVERS_MAX];
     char error[512] = "";
 
+    from_wrapper(L);
+    c = check_client(L, 1);
     check_task_args(L, 2);
     refuse_in_master(L);
+    refuse_at(L, lua_istable(L, 4) ? 4 : 0);
+    if (gdl_sched_task_of(L) != NULL) {
+        lua_settop(L, 4);
+        lua_createtable(L, 1, 0);
+        push_task(L, 2);
+        lua_rawseti(L, 5, 1);
+        return call_start(L, c, 1, 5, unique_of(L, lua_istable(L, 4) ? 4 : 0), KIND_BACKGROUND);
+    }
     fn = lua_tostring(L, 2);
     workload = lua_tolstring(L, 3, &wlen);
     unique = unique_of(L, lua_istable(L, 4) ? 4 : 0);
     prio = priority_of(L, lua_istable(L, 4) ? 4 : 0);
-    refuse_at(L, lua_istable(L, 4) ? 4 : 0);
     if (wlen == 0)
         workload = NULL; /* libgearman refuses an empty workload that is not NULL */
-    begin_call(c);
+    begin_call(c, false);
     server_order(c, unique, order);
     for (int k = 0; k < c->nservers; k++) {
         gearman_client_st *gc = client_of(c, srv = &c->servers[order[k]], error, sizeof(error));
@@ -765,7 +1236,7 @@ static int client_status(lua_State *L)
     int asked = 0;
 
     refuse_in_master(L);
-    begin_call(c);
+    begin_call(c, false);
     for (int i = 0; i < c->nservers && !known; i++) {
         gearman_client_st *gc;
 
@@ -837,6 +1308,7 @@ static int taskset_add(lua_State *L)
 /* ts:run() -> results, failed (nil when every task succeeded) */
 static int taskset_run(lua_State *L)
 {
+    from_wrapper(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     lua_getfield(L, 1, "client");
@@ -844,6 +1316,8 @@ static int taskset_run(lua_State *L)
     check_client(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     refuse_in_master(L);
+    if (gdl_sched_task_of(L) != NULL)
+        return call_start(L, lua_touserdata(L, 2), 2, 3, NULL, KIND_RUN);
     return run_tasks(L, lua_touserdata(L, 2), 3, NULL);
 }
 
@@ -857,6 +1331,7 @@ static int client_close(lua_State *L)
         if (c->servers[i].gc)
             gearman_client_free(c->servers[i].gc);
         c->servers[i].gc = NULL;
+        idle_free(&c->servers[i]);
     }
     c->closed = true;
     return 0;
@@ -953,29 +1428,82 @@ static int client_new(lua_State *L)
 }
 
 static const luaL_Reg client_methods[] = {
-    {"call", client_call},       {"background", client_background}, {"status", client_status},
-    {"taskset", client_taskset}, {"close", client_close},           {NULL, NULL},
-};
-
-static const luaL_Reg taskset_methods[] = {
-    {"add", taskset_add},
-    {"run", taskset_run},
+    {"status", client_status},
+    {"taskset", client_taskset},
+    {"close", client_close},
     {NULL, NULL},
 };
 
+/* The methods that may wait: Lua wrappers, so that a call that yields is
+ * stepped again after each wait (a C function cannot go on after it
+ * yields). Where the call cannot yield, the wrapper tail-calls the C
+ * function: it is then the user's own call (its arguments, its errors'
+ * names and lines, its results), as before. Where it yields, the C
+ * function is called as impl:NAME(...) (misuse is named as the user's
+ * call, the line being the wrapper's) and returns either its results or
+ * pending and the call; settle steps it until it has results. */
+static const char wrappers[] = "local pending, yields, step = ...\n"
+                               "local impl = {}\n"
+                               "local function settle(first, ...)\n"
+                               "  if first ~= pending then return first, ... end\n"
+                               "  return settle(step((...)))\n"
+                               "end\n"
+                               "return function(...)\n"
+                               "  if not yields() then return impl.call(...) end\n"
+                               "  return settle(impl:call(...))\n"
+                               "end, function(...)\n"
+                               "  if not yields() then return impl.background(...) end\n"
+                               "  return settle(impl:background(...))\n"
+                               "end, function(...)\n"
+                               "  if not yields() then return impl.run(...) end\n"
+                               "  return settle(impl:run(...))\n"
+                               "end, impl\n";
+
+/* Sets the wrappers as the methods call and background (of the client
+ * methods table at index client) and run (of the task set's, at taskset). */
+static void set_wrappers(lua_State *L, int client, int taskset)
+{
+    if (luaL_loadbuffer(L, wrappers, sizeof(wrappers) - 1, "=gdlua.client") != 0)
+        lua_error(L);
+    lua_pushlightuserdata(L, &pending);
+    lua_pushcfunction(L, call_yields);
+    lua_pushcfunction(L, call_step);
+    lua_call(L, 3, 4);
+    /* impl is the C functions' upvalue: from_wrapper tells it apart */
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, client_call, 1);
+    lua_setfield(L, -2, "call");
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, client_background, 1);
+    lua_setfield(L, -2, "background");
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, taskset_run, 1);
+    lua_setfield(L, -2, "run");
+    lua_pop(L, 1);
+    lua_setfield(L, taskset, "run");
+    lua_setfield(L, client, "background");
+    lua_setfield(L, client, "call");
+}
+
 int luaopen_gdlua_client(lua_State *L)
 {
+    luaL_newmetatable(L, CALL_MT);
+    lua_pushcfunction(L, call_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
     luaL_newmetatable(L, CLIENT_MT);
     lua_newtable(L);
     luaL_register(L, NULL, client_methods);
+    luaL_newmetatable(L, TASKSET_MT);
+    lua_newtable(L);
+    lua_pushcfunction(L, taskset_add);
+    lua_setfield(L, -2, "add");
+    set_wrappers(L, lua_gettop(L) - 2, lua_gettop(L));
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, client_close);
     lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
-    luaL_newmetatable(L, TASKSET_MT);
-    lua_newtable(L);
-    luaL_register(L, NULL, taskset_methods);
-    lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
     lua_newtable(L);
     lua_pushcfunction(L, client_new);
