@@ -12,7 +12,7 @@ source "$(dirname "$0")/lib.sh" "$@"
 export CC_RELEASE=$TMP/release
 start_gearmand
 start_gdlua "$FIXTURES/concurrency_client"
-for f in held square fail mark caller fan bg impatient single single_ok; do
+for f in held square fail mark caller fan bg failover impatient single single_ok; do
     wait_for "a worker for CC::Jobs::$f" 20 has_workers "CC::Jobs::$f"
 done
 # The pids serving FUNC, each once (a concurrent process may have several
@@ -68,6 +68,11 @@ wait_for "client bg to be answered" 60 answered bg
 assert_eq "client bg: exit status ($(cat "$TMP/out.bg"))" 0 "$(cat "$TMP/rc.bg")"
 [[ $(cat "$TMP/out.bg") =~ ^queued\ H:[^\ ]+\ on\ 127\.0\.0\.1:$PORT$ ]] || fail "client bg: output: $(cat "$TMP/out.bg")"
 wait_for "the background job to run" 30 test -e "$TMP/marked"
+
+# Failover: a server that is down is passed over, in a yielding call too.
+dead_port=$(free_port) || fail "no free port"
+submit failover CC::Jobs::failover "127.0.0.1:$dead_port,127.0.0.1:$PORT"
+expect failover 0 "4,9"
 
 # A caller past its own timeout (1 s) while its call waits is cancelled
 # alone: the 20 calls stay in flight.
