@@ -12,7 +12,10 @@
  *   local results, failed = ts:run() -- results[i]: string or false; failed[i]: message
  *
  * A task set runs its jobs concurrently and returns the results in
- * submission order. Callbacks run through gdl_lua_pcall, so a Lua error
+ * submission order. In a job of a concurrent pool (a task of
+ * gdl_sched.c) call, background and run wait in the job's coroutine, on
+ * a non-blocking connection of their own ("in a concurrent job" below);
+ * elsewhere they block in libgearman, as status always does. Callbacks run through gdl_lua_pcall, so a Lua error
  * in one never unwinds through libgearman; it fails that task. Calls are
  * refused in the master (a connection made before fork would be shared by
  * every child); a client created while the master loads modules connects
@@ -35,7 +38,8 @@
  * --client_timeout, never libgearman's wait for ever. In a job a call
  * never waits past the job's own timeout: the timeout's Lua hook cannot
  * reach code waiting inside libgearman, so the process would be killed
- * instead of the job failed in words. A call that times out asks its
+ * instead of the job failed in words. (A call that yields is cancelled
+ * by its job's timer instead.) A call that times out asks its
  * server's status (the admin protocol's `status`) to say why: no worker
  * has registered the function, or every one was busy; then it closes its
  * connection to that server, which withdraws the job: gearmand 1.1.20
