@@ -237,6 +237,7 @@ EXTRA_PIDS+=("$B_PID" "$C_PID")
 PORT=$A_PORT
 GEARMAND_PID=$A_PID
 export FAILOVER_MARKS=$TMP/marks
+export FAILOVER_RELEASE=$TMP/failover.release # the "once" job runs until it exists
 : >"$FAILOVER_MARKS"
 spawn_bg FAILOVER_GDLUA "$GDLUA" --server "127.0.0.1:$B_PORT,127.0.0.1:$C_PORT" --logfile "$TMP/failover.log" \
     --console_port 0 "$CLI/failover" </dev/null >>"$GDLUA_OUT" 2>&1
@@ -266,7 +267,9 @@ assert_contains "call with no server up: stderr" "$(cat "$TMP/call.err")" "GEARM
 
 # The job server running a foreground job is killed -9: the client submits
 # it to the other, where it runs again (gearmand cannot hand the client
-# the result it lost), and the call returns its result.
+# the result it lost), and the call returns its result. The job is held
+# until that server is dead ($FAILOVER_RELEASE): however slow the steps
+# before the kill are, it still runs there when it dies.
 : >"$FAILOVER_MARKS"
 spawn_bg FAILOVER_RUN bash -c "exec timeout 60 '$GDLUA' run '$CLI/failover.lua' $B_PORT $C_PORT '$TMP/restarted' >'$TMP/failover.out' 2>'$TMP/failover.err'"
 marks() { wc -l <"$FAILOVER_MARKS"; }
@@ -284,6 +287,7 @@ else
 fi
 kill -KILL "$victim"
 wait "$victim" 2>/dev/null
+touch "$FAILOVER_RELEASE"
 wait_for "the calls with a server down" 30 grep -q '^down.ok=' "$TMP/failover.out"
 start_gearmand "$victim_port"
 EXTRA_PIDS+=("$GEARMAND_PID")
