@@ -21,7 +21,9 @@ assert_eq "--check loadcall: jobs listed" "" "$(cat "$TMP/check.out")"
 assert_contains "--check loadcall: log" "$(cat "$TMP/check.err")" "module Client::LoadCall not loaded: "
 assert_contains "--check loadcall: log" "$(cat "$TMP/check.err")" "gdlua.client: calls run in worker processes"
 
-export SLEEPY_DONE_FILE=$TMP/sleepy.done
+export SLEEPY_START_FILE=$TMP/sleepy.start     # Client::Jobs::sleepy has started
+export SLEEPY_RELEASE_FILE=$TMP/sleepy.release # it runs until this exists
+export SLEEPY_DONE_FILE=$TMP/sleepy.done       # it has ended
 start_gearmand
 start_gdlua --console_port 0 "$CLI/serve" "$REPO/examples/jobs"
 for f in Client::Jobs::echo Client::Jobs::unique Client::Jobs::fail Client::Jobs::progress \
@@ -116,13 +118,22 @@ assert_contains "call with no server: stderr" "$(cat "$TMP/call.err")" "GEARMAN_
 assert_eq "call with no server: stdout bytes" 0 "$(stat -c %s "$TMP/call.out")"
 
 # --timeout: a job that outlasts it fails the call, before the job ends.
+# The job runs until the test releases it, after these checks (a job of
+# a fixed length could end before a slow call's exit).
 gcall Client::Jobs::sleepy --server "127.0.0.1:$PORT" --timeout 200 <"$TMP/x"
-[[ -e $SLEEPY_DONE_FILE ]] && fail "call --timeout 200 returned only after the 1 s job had ended"
-assert_eq "call --timeout 200 on a 1 s job: exit status ($(cat "$TMP/call.err"))" 1 "$CALL_RC"
+[[ -e $SLEEPY_DONE_FILE ]] && fail "call --timeout 200 returned only after the held job had ended"
+assert_eq "call --timeout 200 on a held job: exit status ($(cat "$TMP/call.err"))" 1 "$CALL_RC"
 assert_contains "call --timeout: stderr" "$(cat "$TMP/call.err")" "gdlua call: Client::Jobs::sleepy: "
 assert_contains "call --timeout: stderr" "$(cat "$TMP/call.err")" \
     "Client::Jobs::sleepy timed out after 200 ms on 127.0.0.1:$PORT: "
 assert_contains "call --timeout: stderr" "$(cat "$TMP/call.err")" "; the job is withdrawn: gearmand will not start it for this call"
+# Released, a job that had started runs to its end (its result unread);
+# one that had not is dropped unrun (test_client_errors.sh checks that),
+# and any started after this point ends at once.
+touch "$SLEEPY_RELEASE_FILE"
+if [[ -e $SLEEPY_START_FILE ]]; then
+    wait_for "the released sleepy job to end" 10 test -e "$SLEEPY_DONE_FILE"
+fi
 
 # Usage errors: exit 2 and the usage line.
 usage_case() {
