@@ -24,6 +24,7 @@ assert_contains "--check loadcall: log" "$(cat "$TMP/check.err")" "gdlua.client:
 export SLEEPY_START_FILE=$TMP/sleepy.start     # Client::Jobs::sleepy has started
 export SLEEPY_RELEASE_FILE=$TMP/sleepy.release # it runs until this exists
 export SLEEPY_DONE_FILE=$TMP/sleepy.done       # it has ended
+export CLIENT_ENDED=$TMP/ended # callbacks.lua's fast jobs seen to end, for Client::Jobs::slow
 start_gearmand
 start_gdlua --console_port 0 "$CLI/serve" "$REPO/examples/jobs"
 for f in Client::Jobs::echo Client::Jobs::unique Client::Jobs::fail Client::Jobs::progress \
@@ -184,12 +185,13 @@ assert_eq "progress: failed when all succeed" nil "$(field progress.failed)"
 assert_eq "progress: callbacks" "status 1/2; data chunk; warning careful" "$(field progress.events)"
 
 assert_eq "mixed: results" 5 "$(field mixed.n)"
-assert_eq "mixed: results in submission order" "slow 0.5,fast a,false,fast b,false" "$(field mixed.results)"
+assert_eq "mixed: results in submission order" "slow after 2,fast a,false,fast b,false" "$(field mixed.results)"
 # The two fast jobs share one process; which of them gearmand hands out
 # first is up to libgearman (it sends a task set's jobs last first), but
-# both end before the slow one.
+# both end before the slow one (which waits until the client has seen
+# them end).
 ended=$(field mixed.ended)
-[[ $ended == "fast a,fast b,slow 0.5" || $ended == "fast b,fast a,slow 0.5" ]] ||
+[[ $ended == "fast a,fast b,slow after 2" || $ended == "fast b,fast a,slow after 2" ]] ||
     fail "mixed: the jobs should end fast, fast, slow; got '$ended'"
 assert_eq "mixed: failed" "3:failed on purpose: first|5:failed on purpose: second" "$(field mixed.failed)"
 
