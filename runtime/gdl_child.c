@@ -1060,6 +1060,21 @@ static void held_take(cworker_t *cw, gearman_job_st *job)
     held_start(h);
 }
 
+/* max_jobs counts jobs as they are taken: a concurrent process holds
+ * many before the first ends, so counted at the end (check_recycle) it
+ * could take up to its concurrency past the limit. The bound is the one
+ * at a time: max_jobs, then one more while the replacement starts. */
+static void cc_count_taken(void)
+{
+    int max_jobs = pool->max_jobs >= 0 ? pool->max_jobs : gdl_config.max_jobs;
+
+    if (max_jobs <= 0 || taken < (uint64_t)max_jobs || last_job != UINT64_MAX)
+        return;
+    gdl_info("%s: took %d jobs (max_jobs); to be replaced", pool->name, max_jobs);
+    last_job = taken + 1;
+    gdl_slot_recycle(gdl_now_ms());
+}
+
 /* Takes jobs while there is room, until the job servers have none (then
  * sleeps on their NOOP), the rate limit says wait, or a grab fails. */
 static void cc_pump(void)
@@ -1089,6 +1104,7 @@ static void cc_pump(void)
             cc.failures = 0;
             cc.cur->dirty = true;
             held_take(cc.cur, job);
+            cc_count_taken();
             continue;
         }
         if (rc == GEARMAN_NO_JOBS && cc.cur->dirty) {

@@ -298,6 +298,7 @@ static void fib(gearman_client_st *c, const char *gdlua, const char *dir, int to
     for (int k = 0; k < 2; k++) {
         int procs = k + 1;
         char scen[32];
+        double end;
 
         start_gdlua(gdlua, dir, "fib", procs, 2, "Bench::Fib::fib_lua");
         t[0][k] = fan_out(c, "Bench::Fib::fib", top);
@@ -305,8 +306,14 @@ static void fib(gearman_client_st *c, const char *gdlua, const char *dir, int to
         bench_stop(&gdlua_pid);
         for (int i = 0; i < procs; i++)
             plain_pids[i] = start_plain_fib();
+        /* A worker that never registers (it could not connect, or died)
+         * ends the run with a message, not a wait for ever. */
+        end = bench_now_ms() + 60000;
         while (bench_gearmand_workers(port, "plain_fib") < procs)
-            bench_sleep_ms(10);
+            if (bench_now_ms() > end)
+                die("the plain libgearman fib workers did not register with gearmand within 60 s");
+            else
+                bench_sleep_ms(10);
         t[2][k] = fan_out(c, "plain_fib", top);
         for (int i = 0; i < procs; i++)
             bench_stop(&plain_pids[i]);

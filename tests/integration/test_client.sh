@@ -21,7 +21,10 @@ assert_eq "--check loadcall: jobs listed" "" "$(cat "$TMP/check.out")"
 assert_contains "--check loadcall: log" "$(cat "$TMP/check.err")" "module Client::LoadCall not loaded: "
 assert_contains "--check loadcall: log" "$(cat "$TMP/check.err")" "gdlua.client: calls run in worker processes"
 
-export SLEEPY_DONE_FILE=$TMP/sleepy.done
+export SLEEPY_START_FILE=$TMP/sleepy.start     # Client::Jobs::sleepy has started
+export SLEEPY_RELEASE_FILE=$TMP/sleepy.release # it runs until this exists
+export SLEEPY_DONE_FILE=$TMP/sleepy.done       # it has ended
+export CLIENT_ENDED=$TMP/ended # callbacks.lua's fast jobs seen to end, for Client::Jobs::slow
 start_gearmand
 start_gdlua --console_port 0 "$CLI/serve" "$REPO/examples/jobs"
 for f in Client::Jobs::echo Client::Jobs::unique Client::Jobs::fail Client::Jobs::progress \
@@ -116,13 +119,22 @@ assert_contains "call with no server: stderr" "$(cat "$TMP/call.err")" "GEARMAN_
 assert_eq "call with no server: stdout bytes" 0 "$(stat -c %s "$TMP/call.out")"
 
 # --timeout: a job that outlasts it fails the call, before the job ends.
+# The job runs until the test releases it, after these checks (a job of
+# a fixed length could end before a slow call's exit).
 gcall Client::Jobs::sleepy --server "127.0.0.1:$PORT" --timeout 200 <"$TMP/x"
-[[ -e $SLEEPY_DONE_FILE ]] && fail "call --timeout 200 returned only after the 1 s job had ended"
-assert_eq "call --timeout 200 on a 1 s job: exit status ($(cat "$TMP/call.err"))" 1 "$CALL_RC"
+[[ -e $SLEEPY_DONE_FILE ]] && fail "call --timeout 200 returned only after the held job had ended"
+assert_eq "call --timeout 200 on a held job: exit status ($(cat "$TMP/call.err"))" 1 "$CALL_RC"
 assert_contains "call --timeout: stderr" "$(cat "$TMP/call.err")" "gdlua call: Client::Jobs::sleepy: "
 assert_contains "call --timeout: stderr" "$(cat "$TMP/call.err")" \
     "Client::Jobs::sleepy timed out after 200 ms on 127.0.0.1:$PORT: "
 assert_contains "call --timeout: stderr" "$(cat "$TMP/call.err")" "; the job is withdrawn: gearmand will not start it for this call"
+# Released, a job that had started runs to its end (its result unread);
+# one that had not is dropped unrun (test_client_errors.sh checks that),
+# and any started after this point ends at once.
+touch "$SLEEPY_RELEASE_FILE"
+if [[ -e $SLEEPY_START_FILE ]]; then
+    wait_for "the released sleepy job to end" 10 test -e "$SLEEPY_DONE_FILE"
+fi
 
 # Usage errors: exit 2 and the usage line.
 usage_case() {
@@ -173,12 +185,13 @@ assert_eq "progress: failed when all succeed" nil "$(field progress.failed)"
 assert_eq "progress: callbacks" "status 1/2; data chunk; warning careful" "$(field progress.events)"
 
 assert_eq "mixed: results" 5 "$(field mixed.n)"
-assert_eq "mixed: results in submission order" "slow 0.5,fast a,false,fast b,false" "$(field mixed.results)"
+assert_eq "mixed: results in submission order" "slow after 2,fast a,false,fast b,false" "$(field mixed.results)"
 # The two fast jobs share one process; which of them gearmand hands out
 # first is up to libgearman (it sends a task set's jobs last first), but
-# both end before the slow one.
+# both end before the slow one (which waits until the client has seen
+# them end).
 ended=$(field mixed.ended)
-[[ $ended == "fast a,fast b,slow 0.5" || $ended == "fast b,fast a,slow 0.5" ]] ||
+[[ $ended == "fast a,fast b,slow after 2" || $ended == "fast b,fast a,slow after 2" ]] ||
     fail "mixed: the jobs should end fast, fast, slow; got '$ended'"
 assert_eq "mixed: failed" "3:failed on purpose: first|5:failed on purpose: second" "$(field mixed.failed)"
 
@@ -237,6 +250,7 @@ EXTRA_PIDS+=("$B_PID" "$C_PID")
 PORT=$A_PORT
 GEARMAND_PID=$A_PID
 export FAILOVER_MARKS=$TMP/marks
+export FAILOVER_RELEASE=$TMP/failover.release # the "once" job runs until it exists
 : >"$FAILOVER_MARKS"
 spawn_bg FAILOVER_GDLUA "$GDLUA" --server "127.0.0.1:$B_PORT,127.0.0.1:$C_PORT" --logfile "$TMP/failover.log" \
     --console_port 0 "$CLI/failover" </dev/null >>"$GDLUA_OUT" 2>&1
@@ -266,7 +280,9 @@ assert_contains "call with no server up: stderr" "$(cat "$TMP/call.err")" "GEARM
 
 # The job server running a foreground job is killed -9: the client submits
 # it to the other, where it runs again (gearmand cannot hand the client
-# the result it lost), and the call returns its result.
+# the result it lost), and the call returns its result. The job is held
+# until that server is dead ($FAILOVER_RELEASE): however slow the steps
+# before the kill are, it still runs there when it dies.
 : >"$FAILOVER_MARKS"
 spawn_bg FAILOVER_RUN bash -c "exec timeout 60 '$GDLUA' run '$CLI/failover.lua' $B_PORT $C_PORT '$TMP/restarted' >'$TMP/failover.out' 2>'$TMP/failover.err'"
 marks() { wc -l <"$FAILOVER_MARKS"; }
@@ -284,6 +300,7 @@ else
 fi
 kill -KILL "$victim"
 wait "$victim" 2>/dev/null
+touch "$FAILOVER_RELEASE"
 wait_for "the calls with a server down" 30 grep -q '^down.ok=' "$TMP/failover.out"
 start_gearmand "$victim_port"
 EXTRA_PIDS+=("$GEARMAND_PID")

@@ -96,22 +96,42 @@ assert_eq "deaths counted, one per job held" 5 "$(log_count_re 'Conc::Jobs::main
 submit poison Conc::Jobs::poison x
 expect poison 1 "job killed its process 2 times (last: exit status 4); not run again"
 
-# Recycling waits for the jobs in hand: past max_jobs the process asks to
-# be replaced, and the master stops it once the replacement is ready; it
-# exits once its held jobs are answered.
+# Recycling waits for the jobs in hand: once it has taken max_jobs (2)
+# the process asks to be replaced, and the master stops it once the
+# replacement is ready; it exits once its held jobs are answered.
 rec_pid=$(worker_pids_for Conc::Jobs::web2)
 submit e1 Conc::Jobs::web2 "$URL/barrier?n=3&key=e"
 submit e2 Conc::Jobs::web2 "$URL/barrier?n=3&key=e"
-wait_for "2 jobs held by the recycled pool" 20 eval 'cons_one json | grep -qF "{\"pid\":$rec_pid,\"state\":\"busy\",\"stopping\":false,\"for_ms\":" && cons_one json | grep -qE "\{\"pid\":$rec_pid,[^}]*\"jobs\":2,"'
+wait_for "the recycled process to be asked to stop" 20 log_has "[$rec_pid] Conc::Jobs::recycled: took 2 jobs (max_jobs); to be replaced"
+wait_for "a replacement for the recycled pool" 20 eval "[[ \$(worker_pids_for Conc::Jobs::web2 | grep -vx $rec_pid) ]]"
+wait_for "2 jobs held by the recycled process" 20 eval 'cons_one json | grep -qE "\{\"pid\":$rec_pid,[^}]*\"jobs\":2,"'
 submit q Conc::Jobs::quick 1
 expect q 0 "quick 1"
-wait_for "the recycled process to be asked to stop" 20 log_has "served 2 jobs (max_jobs); to be replaced"
-wait_for "a replacement for the recycled pool" 20 eval "[[ \$(worker_pids_for Conc::Jobs::web2 | grep -vx $rec_pid) ]]"
 alive "$rec_pid" || fail "the recycled process exited with jobs in hand"
 release e 3
 expect e1 0 "200 together 3"
 expect e2 0 "200 together 3"
 wait_for "the recycled process to exit" 20 dead "$rec_pid"
+
+# The bound holds however many jobs wait: a process takes at most
+# max_jobs + 1 (3) though its concurrency (10) has room for all 8; each
+# one past its limit is replaced while it holds its jobs, so the 8 are
+# held by 3 processes or more at once, none holding more than 3.
+for i in $(seq 8); do submit f$i Conc::Jobs::web2 "$URL/barrier?n=9&key=f"; done
+recycled_jobs() { # the jobs each process of the recycled pool holds, one line per pid
+    cons_one json | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["jobs"]:
+    if p["name"] == "Conc::Jobs::recycled":
+        for w in p["procs"]:
+            print(w["pid"], w["jobs"])'
+}
+held8() { (($(recycled_jobs | awk '{ n += $2 } END { print n + 0 }') == 8)); }
+wait_for "8 jobs held by the recycled pool (now: $(recycled_jobs | paste -sd' '))" 30 held8
+echo "jobs held per process: $(recycled_jobs | paste -sd' ')"
+assert_eq "processes holding more than max_jobs + 1 jobs" "" "$(recycled_jobs | awk '$2 > 3' | paste -sd' ')"
+release f 9
+for i in $(seq 8); do expect f$i 0 "200 together 9"; done
 
 # SIGTERM: every job in hand is finished and answered, then gdlua exits.
 main_pid=$(worker_pids_for Conc::Jobs::web)

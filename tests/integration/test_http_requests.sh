@@ -137,4 +137,15 @@ out=$(printf 'GET /nope HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /nope HTTP
     LC_ALL=C tr -d '\r' | grep -a -E '^(HTTP/1.1 |Connection: )')
 assert_eq "HTTP/1.0 keep-alive" "$(printf 'HTTP/1.1 404 Not Found\nConnection: keep-alive\nHTTP/1.1 404 Not Found\nConnection: close')" "$out"
 
+# What crashed the master, again without --http_token (the crash did not
+# depend on it): a master that asks for no token routes every request.
+kill_wait "$GDLUA_PID" 10
+start_http_gdlua "$FIXTURES/http"
+out=$(printf 'GET /a{b} HTTP/1.1\r\nHost: x\r\n\r\n' | raw | status_lines)
+assert_eq "GET /a{b}, no token" "HTTP/1.1 404 Not Found" "$out"
+out=$(printf 'GET  /metrics  HTTP/1.1\r\nHost: x\r\n\r\n' | raw | status_lines)
+assert_eq "GET with two spaces, no token" "HTTP/1.1 400 Bad Request" "$out"
+alive "$GDLUA_PID" || fail "the master (no token) died of a request"
+assert_eq "served after them, no token" 200 "$(http_status GET /metrics)"
+
 pass

@@ -28,6 +28,7 @@ extra_drained() {
     (($(workers_for Rl::Extra::extra) == 0))
 }
 
+export RELOAD_RELEASE=$TMP/slow.release # Rl::Echo::slow runs until it exists
 start_gearmand
 write_echo 1
 start_console_gdlua "$JOBS"
@@ -38,7 +39,10 @@ answers 1 || fail "version 1 does not answer"
 # ---- 10 reloads under load ----------------------------------------------------
 start_load Rl::Echo::echo 20
 wait_for "the load to get results" 10 load_checked
-spawn_bg slow gm -f Rl::Echo::slow 2 >"$TMP/slow.out" 2>"$TMP/slow.err"
+# A job held until the last reload is done, so it spans all 10 (one of a
+# fixed length could end before them, and the check below would pass
+# without a job running across a reload).
+spawn_bg slow gm -f Rl::Echo::slow x >"$TMP/slow.out" 2>"$TMP/slow.err"
 wait_for "the slow job to run" 10 slow_running
 for v in $(seq 2 11); do
     write_echo "$v"
@@ -51,6 +55,8 @@ for v in $(seq 2 11); do
     status_answers || fail "status did not answer after reload $v"
     wait_for "version $v to answer" 10 answers "$v"
 done
+slow_running || fail "the slow job is not running after the last reload"
+touch "$RELOAD_RELEASE"
 wait_for "more results after the last reload" 10 load_checked "$(load_count)"
 stop_load
 echo "load client across 10 reloads: $LOAD_RESULT"
@@ -58,7 +64,7 @@ echo "load client across 10 reloads: $LOAD_RESULT"
 
 # The slow job began under version 1 and was answered by it.
 wait_for "the slow job's answer" 15 dead "$slow"
-assert_eq "slow job across the reloads" "v1 slept 2" "$(cat "$TMP/slow.out")"
+assert_eq "slow job across the reloads" "v1 released x" "$(cat "$TMP/slow.out")"
 assert_eq "processes that died" 0 "$(log_count_re "\] process [0-9]+ .*(killed by|exited with status [1-9])")"
 assert_eq "failed reloads" 0 "$(log_count "reload failed")"
 wait_for "only generation 11's processes left" 15 bash -c \
