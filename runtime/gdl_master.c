@@ -490,9 +490,10 @@ struct event_base *gdl_master_init(void)
     idle_poll_timer = evtimer_new(base, on_idle_poll, NULL);
     tick_timer = event_new(base, -1, EV_PERSIST, on_tick, NULL);
     bell_event = event_new(base, gdl_slots_bell_fd(), EV_READ | EV_PERSIST, on_bell, NULL);
+    gdl_procs_init(base, rescale);
     if (kill_timer == NULL || rescale_timer == NULL || budget_timer == NULL || idle_poll_timer == NULL ||
         tick_timer == NULL || bell_event == NULL || event_add(bell_event, NULL) < 0 ||
-        gdl_procs_init(base, rescale) < 0 || gdl_generations_init(base, rescale, announce) < 0) {
+        gdl_watchdog_init(base, rescale) < 0 || gdl_generations_init(base, rescale, announce) < 0) {
         gdl_error("cannot create the master's timers");
         return NULL;
     }
@@ -530,6 +531,7 @@ int gdl_master_run(void)
     announce(GDL_EV_EXIT, true, NULL);
     for (size_t i = 0; i < NSIGNALS; i++)
         event_free(signal_events[i]);
+    gdl_watchdog_free();
     gdl_procs_free();
     gdl_generations_free();
     event_free(kill_timer);

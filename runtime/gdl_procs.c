@@ -5,10 +5,11 @@
  * starting processes through the loader it is given, stopping them,
  * accounting for their exits (counters folded into the pool, restarts
  * by reason, the jobs a death interrupted, gdl_attempts.c), the death
- * window and the crash-loop back-off, the watchdog (jobs past their
- * timeout or max_memory, processes past their grace), and recycling
- * (processes past max_jobs or max_memory, or running code a reload
- * replaced, stopped once a replacement is ready).
+ * window and the crash-loop back-off, and recycling (processes past
+ * max_jobs or max_memory, or running code a reload replaced, stopped
+ * once a replacement is ready). gdl_watchdog.c shares the table: it
+ * marks the processes it ends (a job past its timeout or max_memory),
+ * and this unit accounts for their exits.
  *
  * It may not touch the loaders' lives nor the pools' definitions
  * (gdl_generations.c tells it the serving generation and how the pools
@@ -28,29 +29,6 @@
 
 #include "gdlua.h"
 
-/* Jobs are checked against their pool's timeout this often; a process
- * whose job timed out gets this long to fail it before SIGKILL. While a
- * pool with max_memory has processes, the busy ones' RSS is read every
- * MEMORY_WATCH_MS, 20 ms more for each MEMORY_WATCH_EACH of them (a read
- * costs about 6 us: the reads take at most about 1 % of a core), and
- * every WATCHDOG_MS at the least. */
-#define WATCHDOG_MS       100
-#define TIMEOUT_GRACE_MS  1000
-#define MEMORY_WATCH_MS   20
-#define MEMORY_WATCH_EACH 32
-
-typedef struct {
-    pid_t pid;
-    int pool;
-    int gen; /* the generation of the code it runs (gdl_loader.c) */
-    int64_t started_ms;
-    bool stopping;      /* we asked it to stop: its exit is no crash */
-    bool timed_out;     /* its job ran past the pool's timeout */
-    bool recycled;      /* stopped for max_jobs, max_memory, out of memory */
-    bool over_memory;   /* its job passed max_memory: SIGKILL sent */
-    int64_t kill_at_ms; /* SIGKILL then, if still alive; 0: never */
-} proc_t;
-
 /* What the master keeps per pool, beside its definition (gdl_pool_t). */
 typedef struct {
     int processes;           /* alive now, stopping ones included */
@@ -64,13 +42,12 @@ typedef struct {
     uint64_t restarts[GDL_RESTART_REASONS];
 } pool_state_t;
 
-static proc_t procs[GDL_PROCS_MAX];
+gdl_proc_t gdl_procs[GDL_PROCS_MAX];
 static int nprocs;
 static pool_state_t *pools; /* npools: gdl_pools' serving ones, then the draining ones */
 static int npools;
 static int serving; /* the generation new processes run */
 static struct event_base *base;
-static struct event *watchdog_timer;
 static void (*rescale)(void);
 
 static void on_respawn(evutil_socket_t fd, short what, void *arg)
@@ -92,7 +69,7 @@ int gdl_procs_spawn(gdl_loader_t *ld, int pool, int n, const char *why, char *er
         return -1;
     }
     for (int i = 0; i < GDL_PROCS_MAX && got < n; i++)
-        if (procs[i].pid == 0)
+        if (gdl_procs[i].pid == 0)
             slots[got++] = i;
     if (got == 0) {
         static int64_t said_ms;
@@ -129,7 +106,7 @@ int gdl_procs_spawn(gdl_loader_t *ld, int pool, int n, const char *why, char *er
             gdl_slot_release(i);
             continue;
         }
-        procs[i] = (proc_t){.pid = pids[k], .pool = pool, .gen = ld->gen, .started_ms = gdl_now_ms()};
+        gdl_procs[i] = (gdl_proc_t){.pid = pids[k], .pool = pool, .gen = ld->gen, .started_ms = gdl_now_ms()};
         nprocs++;
         pools[pool].processes++;
         n++;
@@ -144,11 +121,11 @@ int gdl_procs_spawn(gdl_loader_t *ld, int pool, int n, const char *why, char *er
  * SIGKILL if it is still there after --stop_timeout. */
 void gdl_procs_stop(int i, const char *why)
 {
-    procs[i].stopping = true;
+    gdl_procs[i].stopping = true;
     if (gdl_config.stop_timeout_ms > 0)
-        procs[i].kill_at_ms = gdl_now_ms() + gdl_config.stop_timeout_ms;
-    gdl_info("stop %d %s: %s", (int)procs[i].pid, gdl_pools[procs[i].pool].name, why);
-    kill(procs[i].pid, SIGTERM);
+        gdl_procs[i].kill_at_ms = gdl_now_ms() + gdl_config.stop_timeout_ms;
+    gdl_info("stop %d %s: %s", (int)gdl_procs[i].pid, gdl_pools[gdl_procs[i].pool].name, why);
+    kill(gdl_procs[i].pid, SIGTERM);
 }
 
 /* Stops these processes after their current job; -1 (and none stopped)
@@ -161,14 +138,14 @@ int gdl_procs_stop_pids(const int *pids, int n, const char *why)
         return -1;
     for (int k = 0; k < n; k++) {
         int i;
-        for (i = 0; i < GDL_PROCS_MAX && (pids[k] <= 0 || procs[i].pid != pids[k]); i++)
+        for (i = 0; i < GDL_PROCS_MAX && (pids[k] <= 0 || gdl_procs[i].pid != pids[k]); i++)
             ;
         if (i == GDL_PROCS_MAX)
             return -1;
         idx[k] = i;
     }
     for (int k = 0; k < n; k++)
-        if (!procs[idx[k]].stopping)
+        if (!gdl_procs[idx[k]].stopping)
             gdl_procs_stop(idx[k], why);
     return 0;
 }
@@ -176,7 +153,7 @@ int gdl_procs_stop_pids(const int *pids, int n, const char *why)
 void gdl_procs_stop_pool(int pool, const char *why)
 {
     for (int i = 0; i < GDL_PROCS_MAX; i++)
-        if (procs[i].pid && procs[i].pool == pool && !procs[i].stopping)
+        if (gdl_procs[i].pid && gdl_procs[i].pool == pool && !gdl_procs[i].stopping)
             gdl_procs_stop(i, why);
 }
 
@@ -184,9 +161,9 @@ void gdl_procs_stop_pool(int pool, const char *why)
 void gdl_procs_stop_all(int sig)
 {
     for (int i = 0; i < GDL_PROCS_MAX; i++)
-        if (procs[i].pid) {
-            procs[i].stopping = true;
-            kill(procs[i].pid, sig);
+        if (gdl_procs[i].pid) {
+            gdl_procs[i].stopping = true;
+            kill(gdl_procs[i].pid, sig);
         }
 }
 
@@ -194,8 +171,8 @@ void gdl_procs_stop_all(int sig)
 void gdl_procs_signal(int sig)
 {
     for (int i = 0; i < GDL_PROCS_MAX; i++)
-        if (procs[i].pid)
-            kill(procs[i].pid, sig);
+        if (gdl_procs[i].pid)
+            kill(gdl_procs[i].pid, sig);
 }
 
 /* Tells each serving process to connect to the job servers afresh
@@ -206,10 +183,10 @@ int gdl_procs_reconnect(void)
     int n = 0;
 
     for (int i = 0; i < GDL_PROCS_MAX; i++) {
-        int st = procs[i].pid && !procs[i].stopping ? gdl_slot_state(i, NULL) : GDL_SLOT_FREE;
+        int st = gdl_procs[i].pid && !gdl_procs[i].stopping ? gdl_slot_state(i, NULL) : GDL_SLOT_FREE;
 
         if (st == GDL_SLOT_IDLE || st == GDL_SLOT_BUSY) {
-            kill(procs[i].pid, SIGUSR2);
+            kill(gdl_procs[i].pid, SIGUSR2);
             n++;
         }
     }
@@ -241,7 +218,7 @@ gdl_pool_view_t gdl_procs_view(int pool, gdl_proc_view_t *buf)
     for (int i = 0; i < GDL_PROCS_MAX; i++) {
         gdl_proc_view_t *pv = &buf[v.nprocs];
 
-        if (procs[i].pid == 0 || procs[i].pool != pool || procs[i].stopping)
+        if (gdl_procs[i].pid == 0 || gdl_procs[i].pool != pool || gdl_procs[i].stopping)
             continue;
         pv->slot = i;
         pv->state = gdl_slot_state(i, &pv->since_ms);
@@ -250,7 +227,7 @@ gdl_pool_view_t gdl_procs_view(int pool, gdl_proc_view_t *buf)
         /* One asking to be recycled, or running code a reload replaced,
          * no longer counts: a replacement starts, and recycle stops it
          * once that one is ready. */
-        if (pv->state != GDL_SLOT_RECYCLE && procs[i].gen == serving)
+        if (pv->state != GDL_SLOT_RECYCLE && gdl_procs[i].gen == serving)
             v.nprocs++;
     }
     v.queued_since_ms = pools[pool].queued_since_ms;
@@ -272,16 +249,17 @@ void gdl_procs_recycle(int k)
     int ready = 0;
 
     for (int i = 0; i < GDL_PROCS_MAX; i++) {
-        int st = procs[i].pid && procs[i].pool == k && !procs[i].stopping ? gdl_slot_state(i, NULL) : GDL_SLOT_FREE;
-        ready += (st == GDL_SLOT_IDLE || st == GDL_SLOT_BUSY) && procs[i].gen == serving;
+        int st = gdl_procs[i].pid && gdl_procs[i].pool == k && !gdl_procs[i].stopping ? gdl_slot_state(i, NULL)
+                                                                                      : GDL_SLOT_FREE;
+        ready += (st == GDL_SLOT_IDLE || st == GDL_SLOT_BUSY) && gdl_procs[i].gen == serving;
     }
     for (int i = 0; i < GDL_PROCS_MAX; i++) {
-        bool outdated = procs[i].gen != serving;
+        bool outdated = gdl_procs[i].gen != serving;
 
-        if (procs[i].pid && procs[i].pool == k && !procs[i].stopping &&
+        if (gdl_procs[i].pid && gdl_procs[i].pool == k && !gdl_procs[i].stopping &&
             (outdated || gdl_slot_state(i, NULL) == GDL_SLOT_RECYCLE) &&
             (ready > 0 || gdl_pools[k].min_processes == 0)) {
-            procs[i].recycled = !outdated;
+            gdl_procs[i].recycled = !outdated;
             gdl_procs_stop(i, outdated ? "reloaded: replaced by the new code" : "recycled");
         }
     }
@@ -302,9 +280,9 @@ int gdl_procs_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *out, int 
     memcpy(st->restarts, pools[pool].restarts, sizeof(st->restarts));
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < GDL_PROCS_MAX; i++) {
-            gdl_proc_info_t info = {.pid = procs[i].pid, .stopping = procs[i].stopping};
+            gdl_proc_info_t info = {.pid = gdl_procs[i].pid, .stopping = gdl_procs[i].stopping};
 
-            if (procs[i].pid == 0 || procs[i].pool != pool || procs[i].stopping != (pass == 1))
+            if (gdl_procs[i].pid == 0 || gdl_procs[i].pool != pool || gdl_procs[i].stopping != (pass == 1))
                 continue;
             gdl_slot_read(i, &c, info.handle, sizeof(info.handle));
             gdl_counters_add(&st->c, &c);
@@ -324,143 +302,6 @@ int gdl_procs_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *out, int 
             st->jobs += info.jobs;
         }
     return st->processes;
-}
-
-/* ---- the watchdog ---- */
-
-static int pool_timeout_ms(int pool)
-{
-    int t = gdl_pools[pool].timeout_ms;
-
-    return t >= 0 ? t : gdl_config.timeout_ms;
-}
-
-static int pool_max_memory(int pool)
-{
-    int m = gdl_pools[pool].max_memory;
-
-    return m >= 0 ? m : gdl_config.max_memory;
-}
-
-/* Process i's job has run past its pool's timeout. The job is marked in
- * the attempts table, so that if gearmand hands it to another process
- * that one fails it unrun; the process is asked to fail it (SIGXCPU: its
- * Lua code is interrupted, gdl_child.c) and to stop (SIGTERM), and gets
- * SIGKILL after TIMEOUT_GRACE_MS if it is stuck in C. A replacement
- * starts at once: the process no longer counts. */
-static void time_out(int i, const char *handle, int64_t busy_ms, int64_t now)
-{
-    const gdl_pool_t *p = &gdl_pools[procs[i].pool];
-    char reason[64];
-
-    snprintf(reason, sizeof(reason), "job timed out after %g s", pool_timeout_ms(procs[i].pool) / 1000.0);
-    gdl_attempts_ended(handle, GDL_JOB_TIMEOUT, reason);
-    gdl_warn("stop %d %s: job %s timed out after %lld ms (timeout %g s)", (int)procs[i].pid, p->name, handle,
-             (long long)busy_ms, pool_timeout_ms(procs[i].pool) / 1000.0);
-    procs[i].stopping = true;
-    procs[i].timed_out = true;
-    procs[i].kill_at_ms = now + TIMEOUT_GRACE_MS;
-    kill(procs[i].pid, SIGXCPU);
-    kill(procs[i].pid, SIGTERM);
-}
-
-/* Process i's job has taken it past its pool's max_memory. It is killed
- * at once: memory is the host's to lose, and neither compiled Lua loops
- * nor C code would reach a hook that failed the job. The job is marked in
- * the attempts table, so the process gearmand hands it to next fails it
- * unrun, with the figures, to its client. */
-static void memory_out(int i, long rss, int max_memory)
-{
-    const gdl_pool_t *p = &gdl_pools[procs[i].pool];
-    char handle[64], reason[96]; /* the attempts table keeps 64 bytes of it */
-
-    gdl_slot_read(i, NULL, handle, sizeof(handle));
-    snprintf(reason, sizeof(reason), "job used %ld MiB, past max_memory %d MiB", rss, max_memory);
-    gdl_attempts_ended(handle, GDL_JOB_FAILED, reason);
-    gdl_warn("stop %d %s: job %s: RSS %ld MiB is past max_memory %d MiB; killing it", (int)procs[i].pid, p->name,
-             handle, rss, max_memory);
-    procs[i].stopping = true;
-    procs[i].recycled = true;
-    procs[i].over_memory = true;
-    procs[i].kill_at_ms = 0;
-    kill(procs[i].pid, SIGKILL);
-}
-
-/* A concurrent process fails a job past its timeout itself (a timer of
- * its loop cancels the job's task, gdl_child.c): one still held
- * TIMEOUT_GRACE_MS later means the loop is not running (code stuck in a
- * job), so the process is treated as one whose job timed out. */
-static bool held_timed_out(int i, int timeout_ms, int64_t now)
-{
-    char handle[64], unique[64];
-    int64_t start_ms;
-    int r;
-
-    for (int k = 0; (r = gdl_slot_held(i, k, handle, sizeof(handle), unique, sizeof(unique), &start_ms)) >= 0; k++)
-        if (r > 0 && now - start_ms >= timeout_ms + TIMEOUT_GRACE_MS) {
-            time_out(i, handle, now - start_ms, now);
-            return true;
-        }
-    return false;
-}
-
-/* Ends jobs past their timeout or their max_memory, and processes past
- * their grace. */
-static void on_watchdog(evutil_socket_t fd, short what, void *arg)
-{
-    int64_t now = gdl_now_ms(), since;
-    bool again = false;   /* a process timed out or asks to be recycled */
-    bool bounded = false; /* a process of a pool with max_memory lives: a job may start in it any moment */
-    int state, watched = 0, period_ms;
-    char handle[64];
-    struct timeval tv;
-
-    for (int i = 0; i < GDL_PROCS_MAX; i++) {
-        int t, m;
-        long rss;
-
-        if (procs[i].pid == 0)
-            continue;
-        m = pool_max_memory(procs[i].pool);
-        bounded |= m > 0;
-        if (procs[i].kill_at_ms && now >= procs[i].kill_at_ms) {
-            gdl_warn(
-                "process %d %s: still running %s; sending SIGKILL", (int)procs[i].pid, gdl_pools[procs[i].pool].name,
-                procs[i].timed_out ? "1000 ms after its job timed out" : "--stop_timeout after it was asked to stop");
-            kill(procs[i].pid, SIGKILL);
-            procs[i].kill_at_ms = 0;
-            continue;
-        }
-        state = gdl_slot_state(i, &since);
-        again |= state == GDL_SLOT_RECYCLE && !procs[i].stopping;
-        if (state != GDL_SLOT_BUSY)
-            continue;
-        if (m > 0 && !procs[i].over_memory) {
-            watched++;
-            if ((rss = gdl_rss_mib(procs[i].pid)) > m) {
-                memory_out(i, rss, m);
-                again = true;
-                continue;
-            }
-        }
-        t = pool_timeout_ms(procs[i].pool);
-        if (procs[i].stopping || t <= 0)
-            continue;
-        if (gdl_slot_capacity(i) > 1) {
-            again |= held_timed_out(i, t, now);
-            continue;
-        }
-        if (now - since < t)
-            continue;
-        gdl_slot_read(i, NULL, handle, sizeof(handle));
-        time_out(i, handle, now - since, now);
-        again = true;
-    }
-    period_ms = bounded ? MEMORY_WATCH_MS * (1 + watched / MEMORY_WATCH_EACH) : WATCHDOG_MS;
-    tv = (struct timeval){0, (period_ms < WATCHDOG_MS ? period_ms : WATCHDOG_MS) * 1000};
-    evtimer_add(watchdog_timer, &tv);
-    if (again)
-        rescale();
 }
 
 /* ---- exits ---- */
@@ -505,7 +346,7 @@ static void crashed(int pool, int status, int64_t lived, uint64_t served)
 
 /* Why process p ended, as a restart (GDL_RESTART_*), or -1 when the
  * master chose to stop it (idle, above max, console, shutdown). */
-static int restart_reason(const proc_t *p, int status)
+static int restart_reason(const gdl_proc_t *p, int status)
 {
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 
@@ -551,15 +392,15 @@ bool gdl_procs_exited(pid_t pid, int status)
     gdl_counters_t c;
     char why[128], handle[64], unique[64];
     int64_t start_ms;
-    proc_t *p = NULL;
+    gdl_proc_t *p = NULL;
     const char *name;
     int64_t lived;
     int i, state, pool, restart;
     bool unasked;
 
     for (i = 0; i < GDL_PROCS_MAX; i++)
-        if (procs[i].pid == pid) {
-            p = &procs[i];
+        if (gdl_procs[i].pid == pid) {
+            p = &gdl_procs[i];
             break;
         }
     if (p == NULL)
@@ -573,8 +414,8 @@ bool gdl_procs_exited(pid_t pid, int status)
      * gdl_procs_recycle: its end is logged as recycled all the same. */
     if (state == GDL_SLOT_RECYCLE && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         if (!p->stopping)
-            gdl_info("stop %d %s: recycled (it exited after its last job, before its replacement was ready)",
-                     (int)pid, name);
+            gdl_info("stop %d %s: recycled (it exited after its last job, before its replacement was ready)", (int)pid,
+                     name);
         p->stopping = p->recycled = true;
     }
     if (p->stopping && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
@@ -629,8 +470,8 @@ int gdl_procs_install(const int *map, int nold, int nall, int gen)
         if (st[j].respawn == NULL && (st[j].respawn = evtimer_new(base, on_respawn, NULL)) == NULL)
             abort(); /* out of memory in the master */
     for (int i = 0; i < GDL_PROCS_MAX; i++)
-        if (procs[i].pid)
-            procs[i].pool = map[procs[i].pool];
+        if (gdl_procs[i].pid)
+            gdl_procs[i].pool = map[gdl_procs[i].pool];
     free(pools);
     pools = st;
     npools = nall;
@@ -640,16 +481,10 @@ int gdl_procs_install(const int *map, int nold, int nall, int gen)
 
 /* ---- the unit's life ---- */
 
-int gdl_procs_init(struct event_base *loop, void (*on_rescale)(void))
+void gdl_procs_init(struct event_base *loop, void (*on_rescale)(void))
 {
-    struct timeval tv = {0, WATCHDOG_MS * 1000};
-
     base = loop;
     rescale = on_rescale;
-    watchdog_timer = evtimer_new(base, on_watchdog, NULL);
-    if (watchdog_timer == NULL || evtimer_add(watchdog_timer, &tv) < 0)
-        return -1;
-    return 0;
 }
 
 void gdl_procs_free(void)
@@ -659,6 +494,4 @@ void gdl_procs_free(void)
     free(pools);
     pools = NULL;
     npools = 0;
-    event_free(watchdog_timer);
-    watchdog_timer = NULL;
 }

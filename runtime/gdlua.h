@@ -663,7 +663,24 @@ void gdl_sentinel_want(const unsigned char *want);
 void gdl_sentinel_close(void);
 void gdl_sentinel_pools_changed(void);
 
-/* ---- gdl_procs.c: the process table: starts, stops, exits, the watchdog, recycling ---- */
+/* ---- gdl_procs.c: the process table: starts, stops, exits, recycling ---- */
+
+/* The master's process table, indexed like the slots (pid 0: free).
+ * gdl_procs.c owns it; gdl_watchdog.c marks the processes it ends. No
+ * other unit touches it. */
+typedef struct {
+    pid_t pid;
+    int pool;
+    int gen; /* the generation of the code it runs (gdl_loader.c) */
+    int64_t started_ms;
+    bool stopping;      /* we asked it to stop: its exit is no crash */
+    bool timed_out;     /* its job ran past the pool's timeout */
+    bool recycled;      /* stopped for max_jobs, max_memory, out of memory */
+    bool over_memory;   /* its job passed max_memory: SIGKILL sent */
+    int64_t kill_at_ms; /* SIGKILL then, if still alive; 0: never */
+} gdl_proc_t;
+
+extern gdl_proc_t gdl_procs[GDL_PROCS_MAX];
 
 /* What the units above may see of a process... */
 typedef struct {
@@ -705,7 +722,7 @@ typedef struct {
     uint64_t restarts[GDL_RESTART_REASONS]; /* its processes replaced, by reason */
 } gdl_pool_status_t;
 
-int gdl_procs_init(struct event_base *base, void (*rescale)(void));
+void gdl_procs_init(struct event_base *base, void (*rescale)(void));
 void gdl_procs_free(void);
 /* Processes of ld's generation: how many started, or -1: the loader is lost (err). */
 int gdl_procs_spawn(gdl_loader_t *ld, int pool, int n, const char *why, char *err, size_t errlen);
@@ -723,6 +740,10 @@ void gdl_procs_queued_since(int pool, int64_t ms);
 void gdl_procs_recycle(int pool);
 int gdl_procs_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *out, int max);
 int gdl_procs_install(const int *map, int nold, int nall, int gen);
+
+/* ---- gdl_watchdog.c: jobs past their timeout or max_memory, processes past their grace ---- */
+int gdl_watchdog_init(struct event_base *base, void (*rescale)(void));
+void gdl_watchdog_free(void);
 
 /* ---- gdl_generations.c: the generations of the code: loaders, the swap, reloads ---- */
 

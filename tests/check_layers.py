@@ -27,7 +27,7 @@ LAYERS = [
     ("a child", "child"),
     ("loaders", "loader"),
     ("job servers", "upstream observer sentinel"),
-    ("the master's processes", "procs"),
+    ("the master's processes", "procs watchdog"),
     ("the master's generations of the code", "generations"),
     ("the master: its loop, signals, scaling and events", "master"),
     ("services that listen to the master", "console http metrics notify daemon"),
