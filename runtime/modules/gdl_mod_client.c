@@ -50,6 +50,7 @@
  * for every other client coalesced on its unique id too.
  */
 #include <netdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +103,8 @@ typedef struct {
     int tasks; /* stack index of the tasks table */
     int index; /* 1-based position in it */
     gearman_task_st *task;
-    bool background; /* a background job: done once created (result: its handle) */
+    bool background;  /* a background job: done once created (result: its handle) */
+    int64_t until_ms; /* its calling job's deadline (gdl_now_ms); 0: none (see past_wait) */
     bool done, ok;
     char *result;
     size_t len;
@@ -472,10 +474,23 @@ static gearman_return_t on_exception(gearman_task_st *task)
 
 /* gdlua sends a failing job's message as a warning just before WORK_FAIL
  * (see gdl_child.c); the last warning is the error if the job fails. */
+/* libgearman's timeout bounds each poll(), not the call (the README's
+ * "waits unanswered"): a job that keeps sending data, warnings or status
+ * would hold a blocking call past its calling job's own timeout for as
+ * long as it runs, and the process be killed. A packet after that
+ * deadline ends the call: run_tasks returns GEARMAN_TIMEOUT, as if the
+ * wait ran out. */
+static bool past_wait(const task_ctx_t *t)
+{
+    return t->until_ms > 0 && gdl_now_ms() >= t->until_ms;
+}
+
 static gearman_return_t on_warning(gearman_task_st *task)
 {
     task_ctx_t *t = gearman_task_context(task);
 
+    if (past_wait(t))
+        return GEARMAN_TIMEOUT;
     free(t->warning);
     t->warning = dup_bytes(gearman_task_data(task), gearman_task_data_size(task));
     lua_pushlstring(t->L, t->warning, gearman_task_data_size(task));
@@ -487,6 +502,8 @@ static gearman_return_t on_data(gearman_task_st *task)
 {
     task_ctx_t *t = gearman_task_context(task);
 
+    if (past_wait(t))
+        return GEARMAN_TIMEOUT;
     lua_pushlstring(t->L, gearman_task_data(task), gearman_task_data_size(task));
     call_hook(t, "on_data", 1);
     return GEARMAN_SUCCESS;
@@ -510,6 +527,8 @@ static gearman_return_t on_status(gearman_task_st *task)
 {
     task_ctx_t *t = gearman_task_context(task);
 
+    if (past_wait(t))
+        return GEARMAN_TIMEOUT;
     lua_pushnumber(t->L, gearman_task_numerator(task));
     lua_pushnumber(t->L, gearman_task_denominator(task));
     call_hook(t, "on_status", 2);
@@ -624,15 +643,36 @@ static int submit(lua_State *L, gearman_client_st *gc, int tasks, task_ctx_t *ct
 }
 
 /* Submits the tasks of ctx not yet answered to one server and runs them,
- * blocking; returns libgearman's result. */
+ * blocking; returns libgearman's result. In a job the signals the master
+ * sends (SIGXCPU: the job timed out; SIGTERM: stop; SIGUSR1, SIGUSR2)
+ * wait until the run returns: libgearman 1.1.20's gearman_wait restarts
+ * poll() with the whole timeout on EINTR, so a signal in the wait would
+ * stretch a call capped at the job's timeout by as much again, past the
+ * watchdog's grace (SIGKILL, not the job failed in words). The call ends
+ * at its cap; the handlers run then, and the job's timeout hook fires as
+ * soon as Lua runs again. */
 static gearman_return_t run_on(lua_State *L, client_ud_t *c, server_conn_t *srv, int tasks, task_ctx_t *ctx, int n)
 {
     gearman_return_t rc;
     int added = submit(L, srv->gc, tasks, ctx, n, false);
+    int64_t until = job_deadline_ms();
+    sigset_t block, old;
 
+    for (int i = 0; i < n; i++)
+        ctx[i].until_ms = until > 0 ? until : 0;
+
+    sigemptyset(&block);
+    if (gdl_self_pool >= 0) {
+        sigaddset(&block, SIGXCPU);
+        sigaddset(&block, SIGTERM);
+        sigaddset(&block, SIGUSR1);
+        sigaddset(&block, SIGUSR2);
+    }
+    sigprocmask(SIG_BLOCK, &block, &old);
     c->running = true;
     rc = added ? gearman_client_run_tasks(srv->gc) : GEARMAN_SUCCESS;
     c->running = false;
+    sigprocmask(SIG_SETMASK, &old, NULL);
     return rc;
 }
 
