@@ -19,7 +19,7 @@ DEMO_PACKAGES="build-essential cmake pkg-config libgearman-dev gearman-job-serve
                libluajit2-5.1-dev libevent-dev libedit-dev libvips-dev libdeflate-dev
                libjpeg62-turbo-dev libimagequant-dev libsystemd-dev libcurl4-openssl-dev libjs-dygraphs procps"
 TEST_PACKAGES="clang libclang-rt-14-dev libimager-perl python3 groff-base dpkg-dev file lua-busted
-               prometheus chromium chromium-driver curl"
+               prometheus chromium chromium-driver curl redis-server lua-redis"
 case ${1:-demo} in
 demo) PACKAGES=$DEMO_PACKAGES ;;
 test) PACKAGES="$DEMO_PACKAGES $TEST_PACKAGES" ;;
