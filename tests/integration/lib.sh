@@ -518,6 +518,20 @@ spawn_bg() {
     printf -v "$var" '%s' "$!"
 }
 
+# gm_submit NAME FUNC WORKLOAD: a gearman client in the background (killed
+# after 90 s); its output goes to $TMP/out.NAME, its exit status to
+# $TMP/rc.NAME, written once it has ended (gm_answered NAME).
+gm_submit() {
+    (
+        timeout 90 gearman -h 127.0.0.1 -p "$PORT" -f "$2" "$3" >"$TMP/out.$1" 2>&1
+        echo $? >"$TMP/rc.$1.tmp" && mv "$TMP/rc.$1.tmp" "$TMP/rc.$1"
+    ) &
+    EXTRA_PIDS+=($!)
+}
+gm_answered() {
+    [[ -s $TMP/rc.$1 ]]
+}
+
 # ---- running in the foreground ------------------------------------------------
 
 # run_cmd CMD...: CMD in the foreground, stdin /dev/null, in $RUN_DIR if

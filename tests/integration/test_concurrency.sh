@@ -17,21 +17,9 @@ for f in web slow once poison web2 quick; do
 done
 main_pid=$(worker_pids_for Conc::Jobs::web)
 
-# submit NAME FUNC WORKLOAD: a client in the background; its output goes
-# to $TMP/out.NAME, its exit status to $TMP/rc.NAME.
-submit() {
-    (
-        timeout 60 gearman -h 127.0.0.1 -p "$PORT" -f "$2" "$3" >"$TMP/out.$1" 2>&1
-        echo $? >"$TMP/rc.$1.tmp" && mv "$TMP/rc.$1.tmp" "$TMP/rc.$1"
-    ) &
-    EXTRA_PIDS+=($!)
-}
-answered() {
-    [[ -s $TMP/rc.$1 ]]
-}
 # expect NAME RC TEXT: the client ended with RC and its output contains TEXT.
 expect() {
-    wait_for "client $1 to be answered" 30 answered "$1"
+    wait_for "client $1 to be answered" 30 gm_answered "$1"
     assert_eq "client $1: exit status ($(cat "$TMP/out.$1"))" "$2" "$(cat "$TMP/rc.$1")"
     assert_contains "client $1: output" "$(cat "$TMP/out.$1")" "$3"
 }
@@ -46,12 +34,12 @@ release() {
 }
 
 # 20 jobs wait on the server at once in the one process of the pool.
-for i in $(seq 20); do submit a$i Conc::Jobs::web "$URL/barrier?n=20&key=a"; done
+for i in $(seq 20); do gm_submit a$i Conc::Jobs::web "$URL/barrier?n=20&key=a"; done
 for i in $(seq 20); do expect a$i 0 "200 together 20"; done
 assert_eq "processes of the main pool" "$main_pid" "$(worker_pids_for Conc::Jobs::web)"
 
 # Jobs in hand are counted: json, stats and /metrics.
-for i in $(seq 6); do submit b$i Conc::Jobs::web "$URL/barrier?n=7&key=b"; done
+for i in $(seq 6); do gm_submit b$i Conc::Jobs::web "$URL/barrier?n=7&key=b"; done
 wait_for "6 jobs in flight" 20 in_flight 6
 json=$(cons_one json)
 assert_contains "json" "$json" '"concurrency":30,"jobs_in_flight":6,"job_slots":30'
@@ -68,9 +56,9 @@ wait_for "no job in flight" 20 in_flight 0
 
 # A job past its timeout is failed alone, and one whose request fails
 # alone: the jobs held beside them go on, in the same process.
-for i in $(seq 4); do submit c$i Conc::Jobs::web "$URL/barrier?n=5&key=c"; done
-submit hang Conc::Jobs::slow "$URL/hang"
-submit bad Conc::Jobs::web "$URL/status/503"
+for i in $(seq 4); do gm_submit c$i Conc::Jobs::web "$URL/barrier?n=5&key=c"; done
+gm_submit hang Conc::Jobs::slow "$URL/hang"
+gm_submit bad Conc::Jobs::web "$URL/status/503"
 expect bad 1 "GET $URL/status/503: status 503"
 expect hang 1 "job timed out after 1 s"
 alive "$main_pid" || fail "the process died with its jobs"
@@ -82,9 +70,9 @@ assert_eq "starts of the main pool" 1 "$(starts_of Conc::Jobs::main)"
 
 # A crash counts a death for every job the process held; gearmand hands
 # them to the replacement, which answers them.
-for i in $(seq 4); do submit d$i Conc::Jobs::web "$URL/barrier?n=5&key=d"; done
+for i in $(seq 4); do gm_submit d$i Conc::Jobs::web "$URL/barrier?n=5&key=d"; done
 wait_for "4 jobs in flight" 20 in_flight 4
-submit once Conc::Jobs::once "$TMP/once.flag"
+gm_submit once Conc::Jobs::once "$TMP/once.flag"
 wait_for "the crashing process to die" 20 dead "$main_pid"
 expect once 0 "survived"
 release d 5
@@ -93,19 +81,19 @@ assert_eq "deaths counted, one per job held" 5 "$(log_count_re 'Conc::Jobs::main
 
 # A poison job is still caught in a concurrent pool: it kills
 # max_attempts processes, then the next fails it unrun.
-submit poison Conc::Jobs::poison x
+gm_submit poison Conc::Jobs::poison x
 expect poison 1 "job killed its process 2 times (last: exit status 4); not run again"
 
 # Recycling waits for the jobs in hand: once it has taken max_jobs (2)
 # the process asks to be replaced, and the master stops it once the
 # replacement is ready; it exits once its held jobs are answered.
 rec_pid=$(worker_pids_for Conc::Jobs::web2)
-submit e1 Conc::Jobs::web2 "$URL/barrier?n=3&key=e"
-submit e2 Conc::Jobs::web2 "$URL/barrier?n=3&key=e"
+gm_submit e1 Conc::Jobs::web2 "$URL/barrier?n=3&key=e"
+gm_submit e2 Conc::Jobs::web2 "$URL/barrier?n=3&key=e"
 wait_for "the recycled process to be asked to stop" 20 log_has "[$rec_pid] Conc::Jobs::recycled: took 2 jobs (max_jobs); to be replaced"
 wait_for "a replacement for the recycled pool" 20 eval "[[ \$(worker_pids_for Conc::Jobs::web2 | grep -vx $rec_pid) ]]"
 wait_for "2 jobs held by the recycled process" 20 eval 'cons_one json | grep -qE "\{\"pid\":$rec_pid,[^}]*\"jobs\":2,"'
-submit q Conc::Jobs::quick 1
+gm_submit q Conc::Jobs::quick 1
 expect q 0 "quick 1"
 alive "$rec_pid" || fail "the recycled process exited with jobs in hand"
 release e 3
@@ -117,7 +105,7 @@ wait_for "the recycled process to exit" 20 dead "$rec_pid"
 # max_jobs + 1 (3) though its concurrency (10) has room for all 8; each
 # one past its limit is replaced while it holds its jobs, so the 8 are
 # held by 3 processes or more at once, none holding more than 3.
-for i in $(seq 8); do submit f$i Conc::Jobs::web2 "$URL/barrier?n=9&key=f"; done
+for i in $(seq 8); do gm_submit f$i Conc::Jobs::web2 "$URL/barrier?n=9&key=f"; done
 recycled_jobs() { # the jobs each process of the recycled pool holds, one line per pid
     cons_one json | python3 -c '
 import json, sys
@@ -135,7 +123,7 @@ for i in $(seq 8); do expect f$i 0 "200 together 9"; done
 
 # SIGTERM: every job in hand is finished and answered, then gdlua exits.
 main_pid=$(worker_pids_for Conc::Jobs::web)
-for i in $(seq 5); do submit g$i Conc::Jobs::web "$URL/barrier?n=6&key=g"; done
+for i in $(seq 5); do gm_submit g$i Conc::Jobs::web "$URL/barrier?n=6&key=g"; done
 wait_for "5 jobs in flight" 20 in_flight 5
 kill -TERM "$GDLUA_PID"
 wait_for "the main process to stop taking jobs" 20 log_has "[$main_pid] Conc::Jobs::main: taking no more jobs; finishing the 5 in hand"

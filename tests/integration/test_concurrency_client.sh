@@ -23,22 +23,10 @@ pids_for() {
 caller_pid=$(pids_for CC::Jobs::caller)
 [[ $caller_pid =~ ^[0-9]+$ ]] || fail "one process serves the callers: '$caller_pid'"
 
-# submit NAME FUNC WORKLOAD: a client in the background; its output goes
-# to $TMP/out.NAME, its exit status to $TMP/rc.NAME.
-submit() {
-    (
-        timeout 90 gearman -h 127.0.0.1 -p "$PORT" -f "$2" "$3" >"$TMP/out.$1" 2>&1
-        echo $? >"$TMP/rc.$1.tmp" && mv "$TMP/rc.$1.tmp" "$TMP/rc.$1"
-    ) &
-    EXTRA_PIDS+=($!)
-}
-answered() {
-    [[ -s $TMP/rc.$1 ]]
-}
 # expect NAME RC TEXT: the client ended with RC and its output is TEXT
 # (a failure's: begins with TEXT, the gearman tool adding "Job failed").
 expect() {
-    wait_for "client $1 to be answered" 60 answered "$1"
+    wait_for "client $1 to be answered" 60 gm_answered "$1"
     assert_eq "client $1: exit status ($(cat "$TMP/out.$1"))" "$2" "$(cat "$TMP/rc.$1")"
     if [[ $2 == 0 ]]; then
         assert_eq "client $1: output" "$3" "$(cat "$TMP/out.$1")"
@@ -55,28 +43,28 @@ running_is() {
 }
 
 # 20 callers, each calling held: all 20 calls in flight at once.
-for i in $(seq 20); do submit c$i CC::Jobs::caller "$i"; done
+for i in $(seq 20); do gm_submit c$i CC::Jobs::caller "$i"; done
 wait_for "20 callers running" 30 running_is CC::Jobs::caller 20
 wait_for "20 held jobs running at once, called from one process" 30 running_is CC::Jobs::held 20
 assert_eq "processes serving the callers" "$caller_pid" "$(pids_for CC::Jobs::caller)"
 
 # While they wait, the same process runs a task set and a background job.
-submit fan CC::Jobs::fan 3
+gm_submit fan CC::Jobs::fan 3
 expect fan 0 "1,4,9,false failed=no way statuses=3"
-submit bg CC::Jobs::bg "$TMP/marked"
-wait_for "client bg to be answered" 60 answered bg
+gm_submit bg CC::Jobs::bg "$TMP/marked"
+wait_for "client bg to be answered" 60 gm_answered bg
 assert_eq "client bg: exit status ($(cat "$TMP/out.bg"))" 0 "$(cat "$TMP/rc.bg")"
 [[ $(cat "$TMP/out.bg") =~ ^queued\ H:[^\ ]+\ on\ 127\.0\.0\.1:$PORT$ ]] || fail "client bg: output: $(cat "$TMP/out.bg")"
 wait_for "the background job to run" 30 test -e "$TMP/marked"
 
 # Failover: a server that is down is passed over, in a yielding call too.
 dead_port=$(free_port) || fail "no free port"
-submit failover CC::Jobs::failover "127.0.0.1:$dead_port,127.0.0.1:$PORT"
+gm_submit failover CC::Jobs::failover "127.0.0.1:$dead_port,127.0.0.1:$PORT"
 expect failover 0 "4,9"
 
 # A caller past its own timeout (1 s) while its call waits is cancelled
 # alone: the 20 calls stay in flight.
-submit late CC::Jobs::impatient late
+gm_submit late CC::Jobs::impatient late
 expect late 1 "job timed out after 1 s"
 alive "$caller_pid" || fail "the caller process died"
 running_is CC::Jobs::caller 20 || fail "the other callers are no longer running: $(gadmin --status)"
@@ -89,8 +77,8 @@ assert_eq "processes serving the callers" "$caller_pid" "$(pids_for CC::Jobs::ca
 # exits by itself: the watchdog's SIGXCPU coming while libgearman waits
 # must not restart the wait (it would be SIGKILLed 1 s later).
 single_pid=$(pids_for CC::Jobs::single)
-submit single CC::Jobs::single one
-wait_for "client single to be answered" 60 answered single
+gm_submit single CC::Jobs::single one
+wait_for "client single to be answered" 60 gm_answered single
 if [[ $(cat "$TMP/rc.single") == 1 ]]; then
     wait_for "the timed-out single job's process to exit" 30 dead "$single_pid"
     assert_eq "SIGKILLs for the single job's process" 0 \
@@ -106,8 +94,8 @@ esac
 # its cap and the process exit by itself (without the end checked per
 # chunk it waited the 5 s and was SIGKILLed 1 s after its timeout).
 chatty_pid=$(pids_for CC::Jobs::single_chatty)
-submit single_chatty CC::Jobs::single_chatty two
-wait_for "client single_chatty to be answered" 60 answered single_chatty
+gm_submit single_chatty CC::Jobs::single_chatty two
+wait_for "client single_chatty to be answered" 60 gm_answered single_chatty
 case "$(cat "$TMP/rc.single_chatty") $(cat "$TMP/out.single_chatty")" in
 "1 job timed out after 1 s"* | "1 "*"/CC/Jobs.lua:"[0-9]*": job timed out after 1 s"*)
     wait_for "the timed-out single_chatty job's process to exit" 30 dead "$chatty_pid"
@@ -118,7 +106,7 @@ case "$(cat "$TMP/rc.single_chatty") $(cat "$TMP/out.single_chatty")" in
 *) fail "client single_chatty: $(cat "$TMP/rc.single_chatty") $(cat "$TMP/out.single_chatty")" ;;
 esac
 
-submit single_ok CC::Jobs::single_ok 7
+gm_submit single_ok CC::Jobs::single_ok 7
 expect single_ok 0 "single_ok 49"
 
 # Released: every caller gets its own callee's answer.

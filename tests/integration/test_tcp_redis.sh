@@ -31,10 +31,7 @@ wait_for "a worker for Redis::Jobs::pop" 20 has_workers Redis::Jobs::pop
 pop_pid=$(worker_pids_for Redis::Jobs::pop | sort -u)
 [[ $pop_pid =~ ^[0-9]+$ ]] || fail "one process serves Redis::Jobs::pop: '$pop_pid'"
 
-for i in $(seq 20); do
-    spawn_bg client_pid bash -c 'exec timeout 90 gearman -h 127.0.0.1 -p "$0" -f Redis::Jobs::pop "$1" >"$2" 2>&1' \
-        "$PORT" "k$i" "$TMP/out.$i"
-done
+for i in $(seq 20); do gm_submit "$i" Redis::Jobs::pop "k$i"; done
 wait_for "20 jobs waiting in BLPOP at once" 30 blocked_is 20
 assert_eq "processes serving the jobs" "$pop_pid" "$(worker_pids_for Redis::Jobs::pop | sort -u)"
 
@@ -44,12 +41,13 @@ done
 all_answered() {
     local i
     for i in $(seq 20); do
-        [[ -s $TMP/out.$i ]] || return 1
+        gm_answered "$i" || return 1
     done
 }
 wait_for "the 20 clients to be answered" 30 all_answered
 for i in $(seq 20); do
-    assert_eq "job k$i's answer" "k$i: set v-k$i, popped list:k$i val$i" "$(cat "$TMP/out.$i")"
+    assert_eq "job k$i's exit status and answer" "0 k$i: set v-k$i, popped list:k$i val$i" \
+        "$(cat "$TMP/rc.$i") $(cat "$TMP/out.$i")"
 done
 blocked_is 0 || fail "redis still has blocked clients: $(rcli info clients)"
 alive "$pop_pid" || fail "the process serving the jobs died"
