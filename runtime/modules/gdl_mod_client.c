@@ -89,10 +89,11 @@ typedef struct {
  * not looked for by LeakSanitizer (tests/sanitizer/lsan.supp). */
 typedef struct {
     int nservers;
-    int timeout;   /* ms; 0: none; -1: gdlua's default (begin_call) */
-    int wait_ms;   /* the call under way's: libgearman's timeout (-1: none) */
-    bool capped;   /* wait_ms is what is left of the calling job's own timeout */
-    unsigned next; /* the server a job without a unique id goes to first */
+    int timeout;         /* ms; 0: none; -1: gdlua's default (begin_call) */
+    int wait_ms;         /* the call under way's: libgearman's timeout (-1: none) */
+    bool capped;         /* wait_ms is what is left of the calling job's own timeout */
+    int64_t deadline_ms; /* the calling job's deadline for a call that blocks (gdl_now_ms), -1: none */
+    unsigned next;       /* the server a job without a unique id goes to first */
     bool closed;
     bool running; /* inside run_tasks: a callback must not close it */
     server_conn_t servers[];
@@ -104,7 +105,7 @@ typedef struct {
     int index; /* 1-based position in it */
     gearman_task_st *task;
     bool background;  /* a background job: done once created (result: its handle) */
-    int64_t until_ms; /* its calling job's deadline (gdl_now_ms); 0: none (see past_wait) */
+    int64_t until_ms; /* its calling job's deadline (gdl_now_ms), -1: none (see past_wait) */
     bool done, ok;
     char *result;
     size_t len;
@@ -262,6 +263,7 @@ static void begin_call(client_ud_t *c, bool yields)
         }
     }
     c->wait_ms = ms > 0 ? ms : -1;
+    c->deadline_ms = deadline;
 }
 
 /* The self-call deadlock: a job calling a function of its own pool
@@ -472,8 +474,6 @@ static gearman_return_t on_exception(gearman_task_st *task)
     return GEARMAN_SUCCESS;
 }
 
-/* gdlua sends a failing job's message as a warning just before WORK_FAIL
- * (see gdl_child.c); the last warning is the error if the job fails. */
 /* libgearman's timeout bounds each poll(), not the call (the README's
  * "waits unanswered"): a job that keeps sending data, warnings or status
  * would hold a blocking call past its calling job's own timeout for as
@@ -485,6 +485,8 @@ static bool past_wait(const task_ctx_t *t)
     return t->until_ms > 0 && gdl_now_ms() >= t->until_ms;
 }
 
+/* gdlua sends a failing job's message as a warning just before WORK_FAIL
+ * (see gdl_child.c); the last warning is the error if the job fails. */
 static gearman_return_t on_warning(gearman_task_st *task)
 {
     task_ctx_t *t = gearman_task_context(task);
@@ -655,12 +657,10 @@ static gearman_return_t run_on(lua_State *L, client_ud_t *c, server_conn_t *srv,
 {
     gearman_return_t rc;
     int added = submit(L, srv->gc, tasks, ctx, n, false);
-    int64_t until = job_deadline_ms();
     sigset_t block, old;
 
     for (int i = 0; i < n; i++)
-        ctx[i].until_ms = until > 0 ? until : 0;
-
+        ctx[i].until_ms = c->deadline_ms;
     sigemptyset(&block);
     if (gdl_self_pool >= 0) {
         sigaddset(&block, SIGXCPU);

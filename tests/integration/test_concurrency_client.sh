@@ -73,38 +73,32 @@ assert_eq "processes serving the callers" "$caller_pid" "$(pids_for CC::Jobs::ca
 # Concurrency 1: the call blocks its process as before, its wait capped
 # by the job's own timeout (1 s), and the job is failed by that timeout
 # (where the call was, or in the Lua after it) or answers with the capped
-# call's message. Either way the call ends at its cap, so the process
-# exits by itself: the watchdog's SIGXCPU coming while libgearman waits
-# must not restart the wait (it would be SIGKILLed 1 s later).
-single_pid=$(pids_for CC::Jobs::single)
-gm_submit single CC::Jobs::single one
-wait_for "client single to be answered" 60 gm_answered single
-if [[ $(cat "$TMP/rc.single") == 1 ]]; then
-    wait_for "the timed-out single job's process to exit" 30 dead "$single_pid"
-    assert_eq "SIGKILLs for the single job's process" 0 \
-        "$(log_count "process $single_pid CC::Jobs::single: still running")"
-fi
-case "$(cat "$TMP/rc.single") $(cat "$TMP/out.single")" in
-"1 job timed out after 1 s"* | "1 "*"/CC/Jobs.lua:"[0-9]*": job timed out after 1 s"*) ;;
-"0 single: nil / CC::Jobs::held timed out after "*" ms, all its calling job's timeout left on 127.0.0.1:$PORT: "*) ;;
-*) fail "client single: $(cat "$TMP/rc.single") $(cat "$TMP/out.single")" ;;
-esac
-# The same with a called job that sends data every 50 ms for 5 s: each
-# chunk would start libgearman's wait again; the call must still end at
-# its cap and the process exit by itself (without the end checked per
-# chunk it waited the 5 s and was SIGKILLed 1 s after its timeout).
-chatty_pid=$(pids_for CC::Jobs::single_chatty)
-gm_submit single_chatty CC::Jobs::single_chatty two
-wait_for "client single_chatty to be answered" 60 gm_answered single_chatty
-case "$(cat "$TMP/rc.single_chatty") $(cat "$TMP/out.single_chatty")" in
-"1 job timed out after 1 s"* | "1 "*"/CC/Jobs.lua:"[0-9]*": job timed out after 1 s"*)
-    wait_for "the timed-out single_chatty job's process to exit" 30 dead "$chatty_pid"
-    assert_eq "SIGKILLs for the single_chatty job's process" 0 \
-        "$(log_count "process $chatty_pid CC::Jobs::single_chatty: still running")"
-    ;;
-"0 single_chatty: nil / CC::Jobs::chatty timed out after "*" ms, all its calling job's timeout left on 127.0.0.1:$PORT: "*) ;;
-*) fail "client single_chatty: $(cat "$TMP/rc.single_chatty") $(cat "$TMP/out.single_chatty")" ;;
-esac
+# call's message. Either way the call ends at its cap, so a timed-out
+# job's process exits by itself, never SIGKILLed 1 s later as one still
+# waiting in libgearman would be.
+# capped NAME CALLEE WORKLOAD: that check for CC::Jobs::NAME calling CALLEE.
+capped() {
+    local pid out
+    pid=$(pids_for "CC::Jobs::$1")
+    gm_submit "$1" "CC::Jobs::$1" "$3"
+    wait_for "client $1 to be answered" 60 gm_answered "$1"
+    out="$(cat "$TMP/rc.$1") $(cat "$TMP/out.$1")"
+    case $out in
+    "1 job timed out after 1 s"* | "1 "*"/CC/Jobs.lua:"[0-9]*": job timed out after 1 s"*)
+        wait_for "the timed-out $1 job's process to exit" 30 dead "$pid"
+        assert_eq "SIGKILLs for the $1 job's process" 0 "$(log_count "process $pid CC::Jobs::$1: still running")"
+        ;;
+    "0 $1: nil / CC::Jobs::$2 timed out after "*" ms, all its calling job's timeout left on 127.0.0.1:$PORT: "*) ;;
+    *) fail "client $1: $out" ;;
+    esac
+}
+# The watchdog's SIGXCPU coming while libgearman waits must not start the
+# wait again.
+capped single held one
+# A called job that sends data every 50 ms for 5 s: each chunk starts
+# libgearman's wait again, so the end is checked per chunk (without that
+# the call waited the 5 s and was SIGKILLed 1 s after its timeout).
+capped single_chatty chatty two
 
 gm_submit single_ok CC::Jobs::single_ok 7
 expect single_ok 0 "single_ok 49"
