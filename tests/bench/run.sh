@@ -5,13 +5,15 @@
 #   bash tests/bench/run.sh [--quick] [--build DIR] [--out DIR]
 #
 # Installs what is missing from Debian packages (the peers: php-gearman,
-# Perl's Gearman::Worker and Imager; gnuplot for the chart), builds gdlua
-# (cmake/bootstrap.sh, into build/), runs the parts
+# Perl's Gearman::Worker and Imager, Celery with gevent and redis-server;
+# gnuplot for the chart), builds gdlua (cmake/bootstrap.sh, into build/),
+# runs the parts
 #   bench_echo   echo at 1/2/4 processes: plain C, gdlua, PHP, Perl; faults
 #   bench_scale  cold start from zero processes, a burst of 200 jobs
 #   bench_pool   memory at 1/10/50 processes, idle cost, console, fib fan-out
 #   bench_conc   I/O-bound jobs (an HTTP GET answered after 100 ms): one
-#                process of concurrency 1000 against 1000 processes
+#                process of concurrency 1000 against 1000 processes and
+#                against Celery's gevent pool (peers/celery_conc.py)
 #   bench_image  the seed's conversions on a corpus of real images: gdlua,
 #                the codec floor, Imager, the seed's worker
 # The image corpus (corpus.tsv: Debian packages' own images) is installed
@@ -48,7 +50,8 @@ while (($#)); do
     shift
 done
 
-PACKAGES="php-cli php-gearman libgearman-client-perl libimager-perl gnuplot-nox python3"
+PACKAGES="php-cli php-gearman libgearman-client-perl libimager-perl gnuplot-nox python3
+    python3-celery python3-gevent python3-redis redis-server"
 if [[ -z $BUILD ]]; then
     missing=()
     for p in $PACKAGES; do
