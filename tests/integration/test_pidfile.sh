@@ -146,17 +146,20 @@ echo 4711 >theirs.pid
 chown nobody theirs.pid
 expect_refused "nobody's file" theirs.pid "belongs to uid 65534, not to gdlua's uid 0; refusing to write it"
 assert_eq "nobody's file" 4711 "$(cat theirs.pid)"
-# nobody writes the sanitizer's reports (log_path) and reads the fixtures.
+# nobody writes the sanitizer's reports (log_path), and runs gdlua and
+# reads the fixture from copies, as the checkout may be private to root.
 chmod 1777 "$TMP"
+NOBODY_IDLE=$(shared_copy "$IDLE")
+NOBODY_GDLUA=$(shared_copy "$GDLUA")
 mkdir rootdir
-run_cmd setpriv --reuid=nobody --regid=nogroup --clear-groups "$GDLUA" --server "127.0.0.1:$PORT" \
-    --console_port 0 --pidfile rootdir/x.pid "$IDLE"
+run_cmd setpriv --reuid=nobody --regid=nogroup --clear-groups "$NOBODY_GDLUA" --server "127.0.0.1:$PORT" \
+    --console_port 0 --pidfile rootdir/x.pid "$NOBODY_IDLE"
 assert_eq "an unwritable directory: exit status" 2 "$RUN_RC"
 assert_eq "an unwritable directory: message" "gdlua: --pidfile rootdir/x.pid: cannot open it: Permission denied" "$RUN_ERR"
 # Made as root before the switch, root's; nobody cannot remove it from
 # root's directory at exit: it is emptied, and the next start takes it.
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-    start_gdlua --user nobody --group nogroup --pidfile rootdir/n.pid "$IDLE"
+    start_gdlua --user nobody --group nogroup --pidfile rootdir/n.pid "$NOBODY_IDLE"
 wait_for "the pidfile of the master run as nobody" 10 pidfile_is rootdir/n.pid "$GDLUA_PID"
 assert_eq "the pidfile's owner and mode" "root root 600" "$(stat -c '%U %G %a' rootdir/n.pid)"
 # Readable by root alone, so no one else can read-lock it against a start.
