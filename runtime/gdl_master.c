@@ -179,7 +179,7 @@ static void scale(bool fresh)
         int starts;
 
         gdl_policy_plan(&sc, &v, &plan);
-        gdl_procs_queued_since(k, plan.queued_since_ms);
+        gdl_procs_remember(k, &plan);
         settling |= plan.settling;
         starts = take_spawn_budget(plan.starts);
         if (starts > 0)

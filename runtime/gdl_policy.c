@@ -39,6 +39,21 @@
  * sent; never below min; above max (lowered at run time) idle surplus
  * stops at once.
  *
+ * Spare: gearmand wakes every sleeping worker for each job and the first
+ * to ask gets it, so under steady load the jobs spread over all the
+ * processes, and a process the load does not need is idle often but
+ * never for a whole max_idle_time: held for good. So the policy also
+ * counts the cluster's spare slots, from the poll figures: the workers
+ * the servers list, less this instance's retiring ones, times the
+ * concurrency, less the jobs running and waiting. The fewest spare slots
+ * the polls showed while there were some (the window) is what the load
+ * did not need all that while; once the window is max_idle_time long, its
+ * spare processes are split among the instances by rank as a backlog is
+ * (the rank not turned: each takes its share of the same figure), and
+ * this instance stops its share of idle ones, each idle since before the
+ * poll was sent. Any stop here starts the window again from the polls
+ * sent after it: until then the figures count the processes stopped.
+ *
  * Wake: the sentinels wake the master for a pool whose processes are all
  * busy (none idle or starting) and below max, when one more job would
  * call for a process here were this instance first in rank; the fresh
@@ -89,6 +104,37 @@ static int wanted_starts(const demand_t *d)
     return want > d->processes ? want - d->processes : 0;
 }
 
+/* Updates the spare window from fresh poll figures (jobs: running and
+ * waiting over the servers) and returns how many idle processes this
+ * instance should stop for it now. */
+static int spare_stops(const gdl_scene_t *sc, const gdl_pool_view_t *p, int conc, int64_t jobs, gdl_plan_t *plan)
+{
+    int64_t listed = (int64_t)p->workers - (p->retiring > 0 ? p->retiring : 0);
+    int64_t spare = (listed > 0 ? listed : 0) * conc - jobs;
+    int peers = p->peers > 0 ? p->peers : 0, rank = p->rank > 0 && p->rank <= peers ? p->rank : 0, procs;
+
+    plan->spare_since_ms = p->spare_since_ms;
+    plan->spare_min = p->spare_min;
+    if (!sc->fresh || sc->asked_ms == INT64_MAX || (p->spare_since_ms > 0 && sc->asked_ms < p->spare_since_ms))
+        return 0; /* no figures, or some sent before the window began */
+    if (spare <= 0) {
+        plan->spare_since_ms = 0;
+        plan->spare_min = 0;
+        return 0;
+    }
+    if (spare > INT32_MAX)
+        spare = INT32_MAX;
+    if (plan->spare_since_ms == 0) {
+        plan->spare_since_ms = sc->asked_ms;
+        plan->spare_min = (int)spare;
+    } else if (plan->spare_min < 0 || spare < plan->spare_min)
+        plan->spare_min = (int)spare;
+    if (sc->now_ms - plan->spare_since_ms < p->max_idle_ms)
+        return 0;
+    procs = plan->spare_min / conc;
+    return (procs + peers - rank) / (peers + 1);
+}
+
 static int by_idle_desc(const void *a, const void *b)
 {
     int64_t x = ((const gdl_stop_t *)a)->idle_ms, y = ((const gdl_stop_t *)b)->idle_ms;
@@ -100,7 +146,7 @@ void gdl_policy_plan(const gdl_scene_t *sc, const gdl_pool_view_t *p, gdl_plan_t
 {
     int conc = p->concurrency > 1 ? p->concurrency : 1;
     demand_t d = {.min = p->min, .max = p->max, .processes = p->nprocs, .concurrency = conc};
-    int nidle = 0, busy_after = 0, busy_now = 0, allowed, surplus, peers = p->peers > 0 ? p->peers : 0;
+    int nidle = 0, busy_after = 0, busy_now = 0, allowed, surplus, spare, peers = p->peers > 0 ? p->peers : 0;
     int64_t free_slots = 0; /* of this instance's processes, starting ones left out */
     int busy_procs = 0;     /* busy since before the poll */
     int running = p->running > 0 ? p->running : 0, queue = p->queue > 0 ? p->queue : 0;
@@ -159,6 +205,9 @@ void gdl_policy_plan(const gdl_scene_t *sc, const gdl_pool_view_t *p, gdl_plan_t
         plan->settling = true;
     }
 
+    spare = spare_stops(sc, p, conc, running + queue, plan);
+    if (plan->starts > 0)
+        spare = 0;
     allowed = d.processes - d.min; /* stops that keep min */
     surplus = d.processes - d.max; /* stops needed to honour max */
     if (nidle)
@@ -171,20 +220,29 @@ void gdl_policy_plan(const gdl_scene_t *sc, const gdl_pool_view_t *p, gdl_plan_t
          * may be taking the very job that poll saw assigned (its slot
          * turns busy once it has read it), so "nothing waits" is not yet
          * known for it. */
+        bool before_poll = sc->now_ms - plan->stops[k].idle_ms < sc->asked_ms;
         bool idle_enough = queue == 0 && plan->stops[k].idle_ms >= p->max_idle_ms;
-        bool expired = idle_enough && sc->now_ms - plan->stops[k].idle_ms < sc->asked_ms;
+        bool expired = idle_enough && before_poll;
+        bool spared = before_poll && plan->nstops < spare;
 
         plan->poll |= idle_enough && !expired;
 
-        if (!expired && plan->nstops >= surplus)
+        if (!expired && !spared && plan->nstops >= surplus)
             break; /* sorted: no later one has idled longer */
         *s = plan->stops[k];
         if (d.processes > d.max)
             snprintf(s->why, sizeof(s->why), "above max %d", d.max);
-        else
+        else if (expired)
             snprintf(s->why, sizeof(s->why), "idle %lld s", (long long)(s->idle_ms / 1000));
+        else
+            snprintf(s->why, sizeof(s->why), "spare %d for %lld s", plan->spare_min / conc,
+                     (long long)((sc->now_ms - plan->spare_since_ms) / 1000));
         d.processes--;
         plan->nstops++;
+    }
+    if (plan->nstops > 0) { /* the window starts again from polls sent after the stops */
+        plan->spare_since_ms = sc->now_ms;
+        plan->spare_min = -1;
     }
 
     /* Wake us when one more job would call for a process here, were this

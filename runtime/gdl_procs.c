@@ -38,7 +38,9 @@ typedef struct {
     uint64_t window_base;    /* jobs served when it began */
     struct event *respawn;   /* timer for a replacement held back by back-off */
     gdl_counters_t gone;     /* counters of its processes that have exited */
-    int64_t queued_since_ms; /* when its queue last turned non-empty; 0: empty */
+    int64_t queued_since_ms; /* what the policy remembers (gdl_pool_view_t's) */
+    int64_t spare_since_ms;
+    int spare_min;
     uint64_t restarts[GDL_RESTART_REASONS];
 } pool_state_t;
 
@@ -218,8 +220,12 @@ gdl_pool_view_t gdl_procs_view(int pool, gdl_proc_view_t *buf)
     for (int i = 0; i < GDL_PROCS_MAX; i++) {
         gdl_proc_view_t *pv = &buf[v.nprocs];
 
-        if (gdl_procs[i].pid == 0 || gdl_procs[i].pool != pool || gdl_procs[i].stopping)
+        if (gdl_procs[i].pid == 0 || gdl_procs[i].pool != pool)
             continue;
+        if (gdl_procs[i].stopping) {
+            v.retiring++;
+            continue;
+        }
         pv->slot = i;
         pv->state = gdl_slot_state(i, &pv->since_ms);
         pv->capacity = gdl_slot_capacity(i);
@@ -229,15 +235,21 @@ gdl_pool_view_t gdl_procs_view(int pool, gdl_proc_view_t *buf)
          * once that one is ready. */
         if (pv->state != GDL_SLOT_RECYCLE && gdl_procs[i].gen == serving)
             v.nprocs++;
+        else
+            v.retiring++;
     }
     v.queued_since_ms = pools[pool].queued_since_ms;
+    v.spare_since_ms = pools[pool].spare_since_ms;
+    v.spare_min = pools[pool].spare_min;
     v.held = evtimer_pending(pools[pool].respawn, NULL);
     return v;
 }
 
-void gdl_procs_queued_since(int pool, int64_t ms)
+void gdl_procs_remember(int pool, const gdl_plan_t *plan)
 {
-    pools[pool].queued_since_ms = ms;
+    pools[pool].queued_since_ms = plan->queued_since_ms;
+    pools[pool].spare_since_ms = plan->spare_since_ms;
+    pools[pool].spare_min = plan->spare_min;
 }
 
 /* Stops the processes of pool k that asked to be recycled (max_jobs,

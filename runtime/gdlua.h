@@ -433,7 +433,11 @@ typedef struct {
     int workers;             /* workers registered for it (sentinels left out): the most a polled server lists */
     int peers;               /* other gdlua instances serving it */
     int rank;                /* this instance's place among them, 0..peers */
+    int retiring;            /* processes of this instance still registered but left out above
+                                (stopping, recycling, of a replaced generation) */
     int64_t queued_since_ms; /* when the queue turned non-empty; 0: empty */
+    int64_t spare_since_ms;  /* when the servers began to show spare slots (the window); 0: none */
+    int spare_min;           /* the fewest spare slots a poll sent since then showed; -1: none yet */
     bool held;               /* crash-loop back-off: no start now */
 } gdl_pool_view_t;
 
@@ -457,7 +461,9 @@ typedef struct {
     char start_why[80];
     gdl_stop_t *stops; /* the caller's array, one entry per view proc */
     int nstops;
-    int64_t queued_since_ms; /* the view's, updated */
+    int64_t queued_since_ms; /* the view's, updated: the caller hands them back in the next view */
+    int64_t spare_since_ms;
+    int spare_min;
     bool wake;               /* one more job should wake the master */
     bool settling;           /* processes are starting: look again soon */
     bool poll;               /* an idle one would stop, but became idle after the poll was sent */
@@ -736,7 +742,7 @@ bool gdl_procs_exited(pid_t pid, int status);
 int gdl_procs_count(void);
 int gdl_procs_of_pool(int pool);
 gdl_pool_view_t gdl_procs_view(int pool, gdl_proc_view_t *buf);
-void gdl_procs_queued_since(int pool, int64_t ms);
+void gdl_procs_remember(int pool, const gdl_plan_t *plan); /* what the policy keeps of a pool */
 void gdl_procs_recycle(int pool);
 int gdl_procs_status(int pool, gdl_pool_status_t *st, gdl_proc_info_t *out, int max);
 int gdl_procs_install(const int *map, int nold, int nall, int gen);
