@@ -48,14 +48,22 @@
 #define IDLE_POLL_GAP_MS 50
 
 /* On a wake, other servers' figures this old that still show jobs waiting
- * are asked for again: summed with the fresh ones they would count jobs
- * taken since. */
+ * or running are asked for again: summed with the fresh ones they would
+ * count jobs taken, or ended, since. */
 #define REFRESH_MS 50
+
+/* A poll's answer waits this long at most for the others sent with it:
+ * the figures of polls sent together are used together. Summed with one
+ * fresh answer, another server's figures from a poll an interval old
+ * count as running jobs that have ended since, so the free workers look
+ * fewer than they are and too many processes start (tests/integration/
+ * test_cluster.sh saw 20 jobs running on 14 workers). */
+#define ROUND_MS 100
 
 #define LISTENERS_MAX 8
 
 static struct event_base *base;
-static struct event *kill_timer, *tick_timer, *rescale_timer, *budget_timer, *idle_poll_timer;
+static struct event *kill_timer, *tick_timer, *rescale_timer, *budget_timer, *idle_poll_timer, *round_timer;
 static struct event *bell_event;
 static int64_t idle_poll_ms; /* when scale() last asked for figures for an idle stop */
 static bool shutting_down, unlistened;
@@ -224,23 +232,43 @@ static void rescale(void)
     scale(false);
 }
 
-/* A job server that answers again after being down: a sleeping child's
- * libgearman worker dropped the lost connection without a word and waits
- * on the others, so each serving child is told to connect afresh. */
+/* A poll answered: the pools scale on the fresh figures, once the other
+ * polls sent with it (within ROUND_MS) have answered too. A job server
+ * that answers again after being down: a sleeping child's libgearman
+ * worker dropped the lost connection without a word and waits on the
+ * others, so each serving child is told to connect afresh. */
 static void on_polled(int server)
 {
     static unsigned returns[GDL_SERVERS_MAX];
+    int64_t now = gdl_now_ms(), sent = gdl_observer_awaited(server, now - ROUND_MS);
 
     if (gdl_observed[server].returns != returns[server]) {
         returns[server] = gdl_observed[server].returns;
         gdl_info("job server %s:%d is back: %d process(es) told to connect to it", gdl_config.servers[server].host,
                  gdl_config.servers[server].port, gdl_procs_reconnect());
     }
+    if (sent > 0) {
+        if (!evtimer_pending(round_timer, NULL)) {
+            int64_t wait_ms = sent + ROUND_MS - now;
+            struct timeval tv = {0, (long)(wait_ms > 0 ? wait_ms : 0) * 1000};
+
+            evtimer_add(round_timer, &tv);
+        }
+        return;
+    }
+    evtimer_del(round_timer);
     scale(true);
 }
 
-/* A sentinel saw a job waiting. Other servers' figures that still show a
- * queue and are REFRESH_MS old are asked for again with this one's. */
+/* The polls that were awaited have not all answered within ROUND_MS. */
+static void on_round(evutil_socket_t fd, short what, void *arg)
+{
+    scale(true);
+}
+
+/* A sentinel saw a job waiting. Other servers' figures that still show
+ * jobs waiting or running and are REFRESH_MS old are asked for again with
+ * this one's. */
 static void on_wake(int server)
 {
     int64_t now = gdl_now_ms();
@@ -249,11 +277,11 @@ static void on_wake(int server)
     gdl_observer_poll(server);
     for (int s = 0; s < gdl_config.nservers; s++) {
         const gdl_observed_t *o = &gdl_observed[s];
-        bool waiting = false;
+        bool jobs = false;
 
-        for (int k = 0; k < gdl_npools && o->valid && !waiting; k++)
-            waiting = o->queue[k] > 0;
-        if (s != server && waiting && now - o->asked_ms >= REFRESH_MS)
+        for (int k = 0; k < gdl_npools && o->valid && !jobs; k++)
+            jobs = o->queue[k] > 0 || o->running[k] > 0;
+        if (s != server && jobs && now - o->asked_ms >= REFRESH_MS)
             gdl_observer_poll(s);
     }
 }
@@ -488,11 +516,12 @@ struct event_base *gdl_master_init(void)
     rescale_timer = evtimer_new(base, on_rescale, NULL);
     budget_timer = evtimer_new(base, on_budget, NULL);
     idle_poll_timer = evtimer_new(base, on_idle_poll, NULL);
+    round_timer = evtimer_new(base, on_round, NULL);
     tick_timer = event_new(base, -1, EV_PERSIST, on_tick, NULL);
     bell_event = event_new(base, gdl_slots_bell_fd(), EV_READ | EV_PERSIST, on_bell, NULL);
     gdl_procs_init(base, rescale);
     if (kill_timer == NULL || rescale_timer == NULL || budget_timer == NULL || idle_poll_timer == NULL ||
-        tick_timer == NULL || bell_event == NULL || event_add(bell_event, NULL) < 0 ||
+        round_timer == NULL || tick_timer == NULL || bell_event == NULL || event_add(bell_event, NULL) < 0 ||
         gdl_watchdog_init(base, rescale) < 0 || gdl_generations_init(base, rescale, announce) < 0) {
         gdl_error("cannot create the master's timers");
         return NULL;
@@ -538,6 +567,7 @@ int gdl_master_run(void)
     event_free(rescale_timer);
     event_free(budget_timer);
     event_free(idle_poll_timer);
+    event_free(round_timer);
     event_free(tick_timer);
     event_free(bell_event);
     event_base_free(base);

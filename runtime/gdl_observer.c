@@ -413,6 +413,22 @@ void gdl_observer_poll(int i)
     }
 }
 
+/* When the oldest poll sent at since_ms or later to a server other than
+ * except, and not answered yet, was sent; 0 if there is none. */
+int64_t gdl_observer_awaited(int except, int64_t since_ms)
+{
+    int64_t oldest = 0;
+
+    for (int i = 0; i < gdl_config.nservers; i++) {
+        const admin_t *a = &admins[i];
+
+        if (i != except && (a->state == A_STATUS || a->state == A_WORKERS) && a->asked_ms >= since_ms &&
+            (oldest == 0 || a->asked_ms < oldest))
+            oldest = a->asked_ms;
+    }
+    return oldest;
+}
+
 static int *new_counts(void)
 {
     int *p = calloc(gdl_npools ? gdl_npools : 1, sizeof(int));

@@ -659,6 +659,7 @@ int gdl_observer_parse_status(char *line, const char **func, long *total, long *
 int gdl_observer_parse_workers(char *line, const char **client_id, char **functions);
 void gdl_observer_init(struct event_base *base, void (*on_polled)(int server));
 void gdl_observer_poll(int server);
+int64_t gdl_observer_awaited(int except, int64_t since_ms);
 void gdl_observer_close(void);
 void gdl_observer_pools_changed(void);
 

@@ -8,8 +8,9 @@
  * What is modelled, after the code it stands for:
  * - Masters (gdl_master.c): a tick every --interval (each host at its own
  *   phase) polls every server and scales on the old figures; each poll's
- *   answer scales on fresh ones; a 20 ms re-scale while processes start
- *   (SETTLE_MS); idle stops wait for a poll sent after the process went
+ *   answer scales on fresh ones once the polls sent with it (within 100 ms)
+ *   have answered, or 100 ms after they were sent; a 20 ms re-scale while
+ *   processes start (SETTLE_MS); idle stops wait for a poll sent after the process went
  *   idle (plan.poll, at most every 50 ms); the spawn budget (--max_spawn_rate
  *   tokens, a poll when it refills). The view is pool_view()'s: queue and
  *   running summed over the servers whose last poll answered, workers the
@@ -27,8 +28,8 @@
  * - Sentinels (gdl_sentinel.c): armed on every server while plan.wake
  *   holds; gearmand sends an armed, sleeping sentinel one NOOP when a job
  *   arrives (at once if one waits when it arms); the master then polls that
- *   server, and the others whose last figures, 50 ms old or more, showed a
- *   queue; re-arming waits 25 ms after a wake (HOLDOFF_MS).
+ *   server, and the others whose last figures, 50 ms old or more, showed
+ *   jobs waiting or running; re-arming waits 25 ms after a wake (HOLDOFF_MS).
  * - Processes (gdl_child.c, libgearman's worker): ready --start_ms after the
  *   fork; a ready or finished process asks each server in turn for a job
  *   (GRAB_JOB, one round trip each, in the order of --server, as
@@ -75,7 +76,8 @@ typedef int64_t us_t;
 #define SETTLE_US      (20 * MS)
 #define IDLE_POLL_GAP  (50 * MS)
 #define HOLDOFF_US     (25 * MS)
-#define REFRESH_US     (50 * MS)  /* on a wake, older figures showing a queue are asked again */
+#define REFRESH_US     (50 * MS)  /* on a wake, older figures showing jobs are asked again */
+#define ROUND_US       (100 * MS) /* an answer waits this long at most for the polls sent with it */
 #define BACKOFF_US     (100 * MS) /* a child whose server went away */
 #define WOKEN_PER_JOB  3
 #define SERVERS_MAX    32
@@ -159,6 +161,7 @@ enum {
     EV_RESCALE,     /* a: host */
     EV_IDLE_POLL,   /* a: host */
     EV_BUDGET,      /* a: host */
+    EV_ROUND,       /* a: host: the polls awaited are late */
     EV_ADMIN_RETRY, /* a: host, b: server */
     EV_SERVER_DOWN, /* b: server */
     EV_SERVER_UP,   /* b: server */
@@ -292,10 +295,12 @@ typedef struct {
     bool s_arming_want[SERVERS_MAX];
     us_t s_woken[SERVERS_MAX];
     bool want;
-    us_t queued_since_ms;
+    us_t queued_since_ms, spare_since_ms; /* what the policy remembers */
+    int spare_min;
     double tokens;
     us_t tokens_at;
     bool rescale_pending, idle_poll_pending, budget_pending;
+    us_t round_due; /* when EV_ROUND scales anyway; 0: not waiting */
     us_t idle_poll_at;
     /* oscillation: unmatched start times, a ring */
     us_t *starts_at;
@@ -684,7 +689,20 @@ static void poll_answer(int h, int srv)
         ho->admin_failures[srv] = 0;
         reconnect_all(h);
     }
-    scale(h, true);
+    /* the figures of polls sent together are used together */
+    us_t sent = 0;
+    for (int k = 0; k < P.servers; k++)
+        if (k != srv && ho->admin[k] == A_BUSY && ho->asked[k] >= now - ROUND_US && (sent == 0 || ho->asked[k] < sent))
+            sent = ho->asked[k];
+    if (sent > 0) {
+        if (ho->round_due == 0) {
+            ho->round_due = sent + ROUND_US;
+            at(ho->round_due, EV_ROUND, h, 0);
+        }
+    } else {
+        ho->round_due = 0;
+        scale(h, true);
+    }
     if (ho->again[srv] && ho->admin[srv] == A_READY) {
         ho->again[srv] = false;
         poll_server(h, srv);
@@ -745,7 +763,8 @@ static void noop_host(int h, int srv)
     ho->s_woken[srv] = now;
     poll_server(h, srv);
     for (int k = 0; k < P.servers; k++)
-        if (k != srv && ho->obs[k].valid && ho->obs[k].queue > 0 && now - ho->obs[k].asked >= REFRESH_US)
+        if (k != srv && ho->obs[k].valid && (ho->obs[k].queue > 0 || ho->obs[k].running > 0) &&
+            now - ho->obs[k].asked >= REFRESH_US)
             poll_server(h, k);
 }
 
@@ -809,7 +828,12 @@ static void scale(int h, bool fresh)
         v.nprocs++;
     }
     v.queued_since_ms = ho->queued_since_ms;
+    v.spare_since_ms = ho->spare_since_ms;
+    v.spare_min = ho->spare_min;
     gdl_policy_plan(&sc, &v, &plan);
+    ho->queued_since_ms = plan.queued_since_ms;
+    ho->spare_since_ms = plan.spare_since_ms;
+    ho->spare_min = plan.spare_min;
     n = take_budget(h, plan.starts);
     for (int k = 0; k < n && ho->nprocs < HOST_PROCS_MAX; k++)
         spawn_proc(h);
@@ -1302,6 +1326,12 @@ static result_t run_trace(const trace_t *tr)
             hosts[e.a].idle_poll_pending = false;
             hosts[e.a].idle_poll_at = now;
             poll_all(e.a);
+            break;
+        case EV_ROUND:
+            if (hosts[e.a].round_due == now) {
+                hosts[e.a].round_due = 0;
+                scale(e.a, true);
+            }
             break;
         case EV_BUDGET:
             hosts[e.a].budget_pending = false;
