@@ -208,6 +208,24 @@ m2_serves() {
         python3 -c 'import json, sys; d = json.load(sys.stdin); sys.exit(not any(j["done"] > 0 for j in d["jobs"]))'
 }
 wait_for "the restarted master 2 to serve jobs again" 20 m2_serves
+# The three share again: the load runs on for STEADY_MS of samples, and
+# over its last second every master holds processes. Their sum is bound
+# below with every other sample: the processes masters 1 and 3 started
+# for master 2's share must go once master 2 serves again, though the
+# jobs spread over all of them (gearmand wakes every sleeper for each job)
+# and none idles for a whole max_idle_time.
+STEADY_MS=6000
+m2_back_ms=$(now_ms)
+phase "the three share for $((STEADY_MS / 1000)) s"
+last_sample_ms() { awk 'END { printf "%.0f\n", $1 }' "$TMP/samples"; }
+wait_for "$STEADY_MS ms of samples since master 2 came back" 30 eval '(($(last_sample_ms) >= m2_back_ms + STEADY_MS))'
+fewest=$(awk -v a=$((m2_back_ms + STEADY_MS - 1000)) '$1 >= a {
+        for (i = 2; i <= 4; i++) if (!(i in m) || $i < m[i]) m[i] = $i }
+    END { print m[2] + 0, m[3] + 0, m[4] + 0 }' "$TMP/samples")
+echo "masters 1, 2, 3: at least $fewest processes in the last second"
+for n in $fewest; do
+    ((n > 0)) || fail "the three masters do not all serve after master 2's restart (fewest processes: $fewest)"
+done
 
 # ---- a rolling reload ---------------------------------------------------------------
 console() { # PORT COMMAND: the reply's lines, \r and the final "." left out

@@ -378,28 +378,30 @@ int main(void)
     /* spare: under steady load gearmand spreads the jobs over every
      * process, so none idles for max_idle_time; the slots the servers
      * list beyond the jobs running and waiting, the fewest over a window
-     * of max_idle_time, stop (idle ones, by rank) */
+     * of max_idle_time, stop half at a time (idle ones, by rank) */
     {
-        static const int64_t idle3[] = {200, 200, 200}, fresh_idle[] = {50, 50, 50};
-        spec_t s = {.max = 10, .busy = 5, .idle = idle3, .nidle = 3, .max_idle_ms = 1000};
+        static const int64_t idle6[] = {200, 200, 200, 200, 200, 200}, fresh_idle[] = {50, 50, 50, 50, 50, 50};
+        spec_t s = {.max = 20, .busy = 5, .idle = idle6, .nidle = 6, .max_idle_ms = 1000};
 
-        s.workers = 8, s.running = 5;
+        s.workers = 11, s.running = 5;
         p = run(s);
-        CHECK_INT(p.nstops, 0); /* the window begins: the oldest poll's time, 3 spare */
+        CHECK_INT(p.nstops, 0); /* the window begins: the oldest poll's time, 6 spare */
         CHECK_INT(p.spare_since_ms, ASKED);
-        CHECK_INT(p.spare_min, 3);
-        s.spare_since_ms = NOW - 999, s.spare_min = 3;
+        CHECK_INT(p.spare_min, 6);
+        s.spare_since_ms = NOW - 999, s.spare_min = 6;
         p = run(s);
         CHECK_INT(p.nstops, 0); /* not max_idle_time long yet */
         CHECK_INT(p.spare_since_ms, NOW - 999);
         s.spare_since_ms = NOW - 1000;
         p = run(s);
-        CHECK_INT(p.nstops, 3);
-        CHECK_STR(p.stops[0].why, "spare 3 for 1 s");
+        CHECK_INT(p.nstops, 3); /* half of the 6 */
+        CHECK_STR(p.stops[0].why, "spare 6 for 1 s");
         CHECK_INT(p.spare_since_ms, NOW); /* again, from polls sent after the stops */
         CHECK_INT(p.spare_min, -1);
-        s.spare_min = 1; /* the fewest the window saw, not the last */
+        s.spare_min = 2; /* the fewest the window saw, not the last */
         CHECK_INT(run(s).nstops, 1);
+        s.spare_min = 1; /* half of one spare: none */
+        CHECK_INT(run(s).nstops, 0);
         s.spare_min = -1; /* after a stop, no figure yet: this one is the first */
         CHECK_INT(run(s).nstops, 3);
         s.spare_since_ms = ASKED + 1; /* figures sent before the window began count for nothing */
@@ -407,37 +409,37 @@ int main(void)
         CHECK_INT(p.nstops, 0);
         CHECK_INT(p.spare_since_ms, ASKED + 1);
         CHECK_INT(p.spare_min, -1);
-        s.spare_since_ms = NOW - 5000, s.spare_min = 3;
+        s.spare_since_ms = NOW - 5000, s.spare_min = 6;
         s.not_fresh = true; /* between polls: neither the window nor stops */
         p = run(s);
         CHECK_INT(p.nstops, 0);
-        CHECK_INT(p.spare_min, 3);
+        CHECK_INT(p.spare_min, 6);
         s.not_fresh = false;
-        s.min = 7; /* never below min */
+        s.min = 10; /* never below min */
         CHECK_INT(run(s).nstops, 1);
         s.min = 0;
         s.retiring = 2; /* our stopping ones are listed but serve nothing */
-        CHECK_INT(run(s).nstops, 1);
+        CHECK_INT(run(s).nstops, 2);
         s.retiring = 0;
         s.idle = fresh_idle; /* idle only since the poll: may be taking a job it saw */
         CHECK_INT(run(s).nstops, 0);
-        s.idle = idle3;
-        s.running = 8; /* every slot taken: the window ends */
+        s.idle = idle6;
+        s.running = 11; /* every slot taken: the window ends */
         p = run(s);
         CHECK_INT(p.nstops, 0);
         CHECK_INT(p.spare_since_ms, 0);
-        s.running = 6, s.queue = 2;
+        s.running = 6, s.queue = 5;
         CHECK_INT(run(s).spare_since_ms, 0); /* waiting jobs take spare slots */
         s.running = 5, s.queue = 0;
-        s.idle = (const int64_t[]){5000, 200, 200}; /* one also idle long enough: counted once */
+        s.idle = (const int64_t[]){5000, 200, 200, 200, 200, 200}; /* one also idle long enough: counted once */
         p = run(s);
         CHECK_INT(p.nstops, 3);
         CHECK_STR(p.stops[0].why, "idle 5 s");
-        CHECK_STR(p.stops[1].why, "spare 3 for 5 s");
+        CHECK_STR(p.stops[1].why, "spare 6 for 5 s");
     }
     /* the instances split the spare processes by rank, not turned: each
      * takes its part of the same figure, whatever runs and the clock */
-    for (int spare = 0; spare < 12; spare++)
+    for (int spare = 0; spare < 24; spare++)
         for (int peers = 0; peers < 4; peers++)
             for (int64_t wall = 0; wall < 3000; wall += 1000) {
                 static const int64_t idle12[12] = {200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200};
@@ -449,7 +451,7 @@ int main(void)
                     s.spare_since_ms = NOW - 2000, s.spare_min = spare;
                     sum += run(s).nstops;
                 }
-                CHECK_INT(sum, spare);
+                CHECK_INT(sum, spare / 2);
             }
     /* in job slots: spare slots make whole processes */
     {
@@ -457,9 +459,9 @@ int main(void)
         spec_t s = {.max = 4, .concurrency = 10, .busy = 2, .holding = 6, .idle = idle1, .nidle = 1};
 
         s.max_idle_ms = 1000, s.spare_since_ms = NOW - 2000, s.spare_min = 100;
-        s.workers = 3, s.running = 12; /* 30 slots, 12 jobs: 18 spare, one process */
+        s.workers = 4, s.running = 12; /* 40 slots, 12 jobs: 28 spare, two processes: one stops */
         CHECK_INT(run(s).nstops, 1);
-        s.running = 21; /* 9 spare: no whole process */
+        s.running = 21; /* 19 spare: one process, half of it none */
         CHECK_INT(run(s).nstops, 0);
     }
 
