@@ -61,6 +61,7 @@ static void (*child_hooks[CHILD_HOOKS_MAX])(void);
 static int nchild_hooks;
 
 static volatile sig_atomic_t stopping, timed_out, in_job, reconnect;
+static volatile sig_atomic_t in_grab;  /* a concurrent process: blocked in its worker's grab */
 static volatile sig_atomic_t in_loop;  /* a concurrent process: its loop takes the jobs (cc_run) */
 static bool job_timed_out;             /* the hook raised the timeout in this job */
 static uint64_t taken;                 /* jobs this process has taken */
@@ -132,9 +133,11 @@ static void on_reconnect(int sig)
     int saved = errno;
 
     reconnect = 1;
-    if (in_loop)
+    if (in_loop) {
         wake_loop();
-    else
+        if (in_grab) /* a server that never answers would hold it for good */
+            gearman_kill(worker_id, GEARMAN_INTERRUPT);
+    } else
         gearman_kill(worker_id, GEARMAN_INTERRUPT);
     errno = saved;
 }
@@ -504,13 +507,15 @@ static int nunresolved;
 /* A worker on every job server whose name resolves. One that does not (a
  * typo, a name service down for a while) is left out, and the first
  * cause is put in why: exiting instead would make a crash loop of a DNS
- * hiccup. NULL when no server resolved: the caller backs off and tries
- * again, as for servers that are down. */
+ * hiccup. One the master marks as not answering (gdl_slots_hung) is left
+ * out too, until the master's SIGUSR2 says it answers again. NULL when no
+ * server is left: the caller backs off and tries again, as for servers
+ * that are down. */
 static gearman_worker_st *worker_new(char *why, size_t whylen)
 {
     gearman_worker_st *w = gearman_worker_create(NULL);
     char name[300], cause[256];
-    int added = 0;
+    int added = 0, hung = 0;
 
     if (w == NULL) {
         gdl_error("%s: cannot create a gearman worker", pool->name);
@@ -522,6 +527,13 @@ static gearman_worker_st *worker_new(char *why, size_t whylen)
         const gdl_server_t *s = &gdl_config.servers[i];
         gearman_return_t rc = GEARMAN_GETADDRINFO;
 
+        unresolved[i] = false;
+        if (gdl_slots_hung(i)) { /* the master says when it answers again */
+            if (hung++ == 0 && nunresolved == 0)
+                snprintf(why, whylen, "job server %s does not answer the master's polls",
+                         gdl_server_name(s, name, sizeof(name)));
+            continue;
+        }
         /* libgearman resolves when a server is added, and fails the same
          * way for a name that does not resolve, but in words of its own;
          * GEARMAN_TIMEOUT is its word for a name service that did not
@@ -1079,7 +1091,8 @@ static void cc_count_taken(void)
  * sleeps on their NOOP), the rate limit says wait, or a grab fails. */
 static void cc_pump(void)
 {
-    while (!stopping && !unanswered && taken < last_job && cc.nheld < cc.cap && !cc.sleeping) {
+    /* asleep, it waits for a NOOP, unless told to connect again (a job server is back, or hangs) */
+    while (!stopping && !unanswered && taken < last_job && cc.nheld < cc.cap && (!cc.sleeping || reconnect)) {
         gearman_return_t rc = GEARMAN_SUCCESS;
         gearman_job_st *job;
         int64_t start_us;
@@ -1097,7 +1110,11 @@ static void cc_pump(void)
             cc_later_us(start_us - gdl_now_us());
             return;
         }
+        in_grab = 1;
         job = cc.cur->connected ? gearman_worker_grab_job(cc.cur->w, NULL, &rc) : cworker_first_grab(cc.cur, &rc);
+        in_grab = 0;
+        if (job == NULL && reconnect)
+            continue; /* interrupted: a fresh worker, above */
         if (job != NULL) {
             if (cc.failures)
                 gdl_info("%s: connected to the job server again", pool->name);

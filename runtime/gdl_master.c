@@ -48,8 +48,9 @@
 #define IDLE_POLL_GAP_MS 50
 
 /* On a wake, other servers' figures this old that still show jobs waiting
- * or running are asked for again: summed with the fresh ones they would
- * count jobs taken, or ended, since. */
+ * or running, or workers, are asked for again: summed with the fresh ones
+ * they would count jobs taken, or ended, since, and workers that may have
+ * gone (or whose server has stopped answering). */
 #define REFRESH_MS 50
 
 /* A poll's answer waits this long at most for the others sent with it:
@@ -125,6 +126,16 @@ static int take_spawn_budget(int want)
 }
 
 /* The scene every pool's view shares: the clock and the oldest poll. */
+/* Whether server s's figures count: its last poll answered, and it has
+ * answered every poll sent more than ROUND_MS ago. A server that stopped
+ * answering (it hangs until POLL_TIMEOUT_S says so) would otherwise go on
+ * listing the free workers it saw, which serve nothing now, and a job
+ * elsewhere would wait for them instead of starting a process. */
+static bool current(int s, int64_t now_ms)
+{
+    return gdl_observed[s].valid && !gdl_observer_overdue(s, now_ms - ROUND_MS);
+}
+
 static gdl_scene_t scene_now(bool fresh)
 {
     gdl_scene_t sc = {.now_ms = gdl_now_ms(), .asked_ms = INT64_MAX, .fresh = fresh};
@@ -134,7 +145,7 @@ static gdl_scene_t scene_now(bool fresh)
     sc.wall_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
     sc.interval_ms = gdl_config.interval * 1000;
     for (int s = 0; s < gdl_config.nservers; s++)
-        if (gdl_observed[s].valid && gdl_observed[s].asked_ms < sc.asked_ms)
+        if (current(s, sc.now_ms) && gdl_observed[s].asked_ms < sc.asked_ms)
             sc.asked_ms = gdl_observed[s].asked_ms;
     return sc;
 }
@@ -144,11 +155,12 @@ static gdl_scene_t scene_now(bool fresh)
 static gdl_pool_view_t pool_view(int pool, gdl_proc_view_t *buf)
 {
     gdl_pool_view_t v = gdl_procs_view(pool, buf);
+    int64_t now = gdl_now_ms();
 
     for (int s = 0; s < gdl_config.nservers; s++) {
         const gdl_observed_t *o = &gdl_observed[s];
 
-        if (!o->valid)
+        if (!current(s, now))
             continue;
         v.queue = o->queue[pool] > INT32_MAX - v.queue ? INT32_MAX : v.queue + o->queue[pool];
         v.running = o->running[pool] > INT32_MAX - v.running ? INT32_MAX : v.running + o->running[pool];
@@ -260,6 +272,17 @@ static void on_polled(int server)
     scale(true);
 }
 
+/* A job server connects but does not answer (stopped, or cut off by a
+ * firewall that drops packets): a libgearman worker waiting for its
+ * GRAB_JOB answer would wait for good, so the serving children make
+ * fresh workers, which leave it out (gdl_slots_hung) until it answers the
+ * polls again; then on_polled tells them to connect to it. */
+static void on_hung(int server)
+{
+    gdl_warn("job server %s:%d does not answer: %d process(es) told to serve the other job server(s) meanwhile",
+             gdl_config.servers[server].host, gdl_config.servers[server].port, gdl_procs_reconnect());
+}
+
 /* The polls that were awaited have not all answered within ROUND_MS. */
 static void on_round(evutil_socket_t fd, short what, void *arg)
 {
@@ -267,8 +290,8 @@ static void on_round(evutil_socket_t fd, short what, void *arg)
 }
 
 /* A sentinel saw a job waiting. Other servers' figures that still show
- * jobs waiting or running and are REFRESH_MS old are asked for again with
- * this one's. */
+ * jobs waiting or running, or workers, and are REFRESH_MS old are asked
+ * for again with this one's. */
 static void on_wake(int server)
 {
     int64_t now = gdl_now_ms();
@@ -277,11 +300,11 @@ static void on_wake(int server)
     gdl_observer_poll(server);
     for (int s = 0; s < gdl_config.nservers; s++) {
         const gdl_observed_t *o = &gdl_observed[s];
-        bool jobs = false;
+        bool counts = false;
 
-        for (int k = 0; k < gdl_npools && o->valid && !jobs; k++)
-            jobs = o->queue[k] > 0 || o->running[k] > 0;
-        if (s != server && jobs && now - o->asked_ms >= REFRESH_MS)
+        for (int k = 0; k < gdl_npools && o->valid && !counts; k++)
+            counts = o->queue[k] > 0 || o->running[k] > 0 || o->workers[k] > 0;
+        if (s != server && counts && now - o->asked_ms >= REFRESH_MS)
             gdl_observer_poll(s);
     }
 }
@@ -548,7 +571,7 @@ int gdl_master_run(void)
 
     gdl_info("gdlua %s serving %d job(s) on %d server(s), first %s:%d", GDLUA_VERSION, gdl_npools, gdl_config.nservers,
              gdl_config.servers[0].host, gdl_config.servers[0].port);
-    gdl_observer_init(base, on_polled);
+    gdl_observer_init(base, on_polled, on_hung);
     if (!gdl_config.no_wakeups)
         gdl_sentinel_init(base, on_wake);
     scale(false);

@@ -15,7 +15,11 @@
  *
  * A server that is down, hangs or answers garbage is logged and retried
  * with back-off (0.1 s doubling to 0.25 s); its figures count as zero until
- * it answers again, and the other servers are polled as usual. Counts
+ * it answers again, and the other servers are polled as usual. One that
+ * hangs (a connection or a poll not answered within POLL_TIMEOUT_S: the
+ * clock runs only while an answer is awaited) is also marked for the
+ * children to leave out (gdl_slots_set_hung) and on_hung is called; the
+ * mark goes with its next answer, before on_polled. Counts
  * are clamped and summed saturating, so a lying server cannot overflow
  * them. When a poll completes, the master's callback decides the scaling.
  */
@@ -48,6 +52,7 @@ typedef struct {
     int index;
     int state;
     bool again; /* a poll was asked for while one ran */
+    bool hung;  /* timed out; not answered since */
     gdl_upstream_t up;
     int *queue, *running, *workers, *sentinels; /* being filled by the poll under way */
     int *counted;                               /* per pool: the "workers" line its sentinels were last counted on */
@@ -64,6 +69,7 @@ gdl_observed_t gdl_observed[GDL_SERVERS_MAX];
 static admin_t admins[GDL_SERVERS_MAX];
 static uint64_t self; /* this instance, as instance_of() hashes a peer */
 static void (*on_polled)(int server);
+static void (*on_hung)(int server);
 
 /* "FUNC\tTOTAL\tRUNNING\tWORKERS" -> 0, or -1 for anything else. */
 int gdl_observer_parse_status(char *line, const char **func, long *total, long *running, long *workers)
@@ -177,8 +183,11 @@ static void send_poll(admin_t *a)
     memset(a->counted, 0, sizeof(int) * gdl_npools);
     a->line = 0;
     a->npeers = 0;
+    struct timeval tv = {POLL_TIMEOUT_S, 0};
+
     a->asked_ms = gdl_now_ms();
     a->state = A_STATUS;
+    bufferevent_set_timeouts(a->up.bev, &tv, &tv);
     if (bufferevent_write(a->up.bev, "status\nworkers\n", 15) < 0)
         admin_down(a, "cannot send the poll: out of memory");
 }
@@ -238,6 +247,11 @@ static void poll_done(admin_t *a)
     o->asked_ms = a->asked_ms;
     o->valid = true;
     a->state = A_READY;
+    bufferevent_set_timeouts(a->up.bev, NULL, NULL); /* an idle connection is no silent server */
+    if (a->hung) {
+        a->hung = false;
+        gdl_slots_set_hung(a->index, false);
+    }
     if (a->up.failures) {
         char name[300];
         gdl_info("job server %s: answering again", gdl_upstream_name(&a->up, name, sizeof(name)));
@@ -359,6 +373,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 
     if (what & BEV_EVENT_CONNECTED) {
         a->state = A_READY;
+        bufferevent_set_timeouts(bev, NULL, NULL);
         if (a->again) {
             a->again = false;
             send_poll(a);
@@ -372,6 +387,11 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     else
         snprintf(why, sizeof(why), "%s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     admin_down(a, why);
+    if ((what & BEV_EVENT_TIMEOUT) && !a->hung) {
+        a->hung = true;
+        gdl_slots_set_hung(a->index, true);
+        on_hung(a->index);
+    }
 }
 
 static void admin_connect(admin_t *a)
@@ -413,6 +433,14 @@ void gdl_observer_poll(int i)
     }
 }
 
+/* Whether server i has not answered a poll sent before before_ms. */
+bool gdl_observer_overdue(int i, int64_t before_ms)
+{
+    const admin_t *a = &admins[i];
+
+    return (a->state == A_STATUS || a->state == A_WORKERS) && a->asked_ms < before_ms;
+}
+
 /* When the oldest poll sent at since_ms or later to a server other than
  * except, and not answered yet, was sent; 0 if there is none. */
 int64_t gdl_observer_awaited(int except, int64_t since_ms)
@@ -445,9 +473,10 @@ static void after_fork(void)
         gdl_upstream_forget(&admins[i].up);
 }
 
-void gdl_observer_init(struct event_base *b, void (*cb)(int server))
+void gdl_observer_init(struct event_base *b, void (*cb)(int server), void (*hung_cb)(int server))
 {
     on_polled = cb;
+    on_hung = hung_cb;
     self = instance_of(gdl_instance);
     pthread_atfork(NULL, NULL, after_fork);
     for (int i = 0; i < gdl_config.nservers; i++) {

@@ -34,6 +34,13 @@
  * handle above, so a death counts against each job it held. Its record
  * counts the jobs in hand, and its state is busy while it holds any.
  *
+ * The job servers that do not answer the master's polls (gdl_observer.c:
+ * a poll or a connection that timed out) are a shared bitmask the master
+ * writes and a child reads when it makes its libgearman worker: a worker
+ * waits on each server in turn for its GRAB_JOB answer, with no timeout,
+ * so one server that accepts and never answers (stopped, or a host gone
+ * behind a firewall that drops packets) would hold every process.
+ *
  * The bell: a pipe whose write end every process inherits. A child rings
  * it (one byte, never blocking) when it becomes ready and when it asks to
  * be replaced, the two changes the master acts on at once (a replacement
@@ -103,8 +110,9 @@ static held_entry_t *held;
 static bool held_used[HELD_BLOCKS]; /* the master's: blocks granted */
 static int *held_free, nheld_free;  /* a child's: its entries not in use */
 static slot_t *slots;
-static slot_t *mine;    /* a child's own slot */
-static record_t mirror; /* a child's copy of its record */
+static _Atomic uint32_t *hung; /* bit s: job server s does not answer the master */
+static slot_t *mine;           /* a child's own slot */
+static record_t mirror;        /* a child's copy of its record */
 static int bell[2] = {-1, -1};
 static bool rung_ready; /* a child's: it has said it is ready */
 
@@ -135,7 +143,26 @@ int gdl_slots_init(void)
         return -1;
     }
     held = p;
+    p = mmap(NULL, sizeof(*hung), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        gdl_error("mmap of the job servers' state failed: %s", strerror(errno));
+        return -1;
+    }
+    hung = p;
     return 0;
+}
+
+void gdl_slots_set_hung(int server, bool is_hung)
+{
+    if (is_hung)
+        atomic_fetch_or(hung, 1u << server);
+    else
+        atomic_fetch_and(hung, ~(1u << server));
+}
+
+bool gdl_slots_hung(int server)
+{
+    return hung != NULL && (atomic_load(hung) >> server & 1u);
 }
 
 int gdl_slots_bell_fd(void)

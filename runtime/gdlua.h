@@ -347,6 +347,8 @@ const char *gdl_slot_state_name(int state);
 int gdl_slots_init(void);
 /* master: */
 int gdl_slots_bell_fd(void); /* readable when a child became ready or asks to be replaced */
+void gdl_slots_set_hung(int server, bool hung); /* its polls time out: children leave it out */
+bool gdl_slots_hung(int server);                /* child: whether to leave job server `server` out */
 #define GDL_HELD_MAX 65536   /* jobs the concurrent processes hold at once, all together */
 /* Before fork: zeroed, "starting", with room for concurrency jobs in
  * hand; returns the concurrency granted (fewer when the table is short). */
@@ -657,9 +659,10 @@ extern gdl_observed_t gdl_observed[GDL_SERVERS_MAX];
 
 int gdl_observer_parse_status(char *line, const char **func, long *total, long *running, long *workers);
 int gdl_observer_parse_workers(char *line, const char **client_id, char **functions);
-void gdl_observer_init(struct event_base *base, void (*on_polled)(int server));
+void gdl_observer_init(struct event_base *base, void (*on_polled)(int server), void (*on_hung)(int server));
 void gdl_observer_poll(int server);
 int64_t gdl_observer_awaited(int except, int64_t since_ms);
+bool gdl_observer_overdue(int server, int64_t before_ms);
 void gdl_observer_close(void);
 void gdl_observer_pools_changed(void);
 

@@ -13,7 +13,8 @@
  *   processes start (SETTLE_MS); idle stops wait for a poll sent after the process went
  *   idle (plan.poll, at most every 50 ms); the spawn budget (--max_spawn_rate
  *   tokens, a poll when it refills). The view is pool_view()'s: queue and
- *   running summed over the servers whose last poll answered, workers the
+ *   running summed over the servers whose last poll answered (and that
+ *   answered every poll sent 100 ms ago or more), workers the
  *   most a server lists, peers and rank from the server listing the most
  *   peers, the oldest answered poll as asked_ms and the oldest showing a
  *   queue as queue_asked_ms; the wall clock is the simulation's.
@@ -29,7 +30,7 @@
  *   holds; gearmand sends an armed, sleeping sentinel one NOOP when a job
  *   arrives (at once if one waits when it arms); the master then polls that
  *   server, and the others whose last figures, 50 ms old or more, showed
- *   jobs waiting or running; re-arming waits 25 ms after a wake (HOLDOFF_MS).
+ *   jobs waiting or running, or workers; re-arming waits 25 ms after a wake (HOLDOFF_MS).
  * - Processes (gdl_child.c, libgearman's worker): ready --start_ms after the
  *   fork; a ready or finished process asks each server in turn for a job
  *   (GRAB_JOB, one round trip each, in the order of --server, as
@@ -763,7 +764,8 @@ static void noop_host(int h, int srv)
     ho->s_woken[srv] = now;
     poll_server(h, srv);
     for (int k = 0; k < P.servers; k++)
-        if (k != srv && ho->obs[k].valid && (ho->obs[k].queue > 0 || ho->obs[k].running > 0) &&
+        if (k != srv && ho->obs[k].valid &&
+            (ho->obs[k].queue > 0 || ho->obs[k].running > 0 || ho->obs[k].workers > 0) &&
             now - ho->obs[k].asked >= REFRESH_US)
             poll_server(h, k);
 }
@@ -800,8 +802,8 @@ static void scale(int h, bool fresh)
     for (int s = 0; s < P.servers; s++) {
         const figures_t *o = &ho->obs[s];
 
-        if (!o->valid)
-            continue;
+        if (!o->valid || (ho->admin[s] == A_BUSY && ho->asked[s] < now - ROUND_US))
+            continue; /* overdue: its figures do not count */
         if (o->asked / MS < sc.asked_ms)
             sc.asked_ms = o->asked / MS;
         v.queue += o->queue;
