@@ -716,7 +716,7 @@ static cworker_t *cworker_new(void)
     /* libgearman may connect as soon as the worker is made (its client
      * id is sent then) or on its first grab. */
     if (cw != NULL)
-        cw->nbefore = gdl_socket_fds(&cw->before);
+        cw->nbefore = gdl_fds_open(&cw->before);
     if (cw == NULL || (cw->w = worker_new(why, sizeof(why))) == NULL) {
         if (why[0])
             gdl_warn("%s: %s", pool->name, why);
@@ -773,7 +773,7 @@ static void cworker_done(cworker_t *cw)
 static gearman_job_st *cworker_first_grab(cworker_t *cw, gearman_return_t *rc)
 {
     gearman_job_st *job = gearman_worker_grab_job(cw->w, NULL, rc);
-    int fds[GDL_SERVERS_MAX], n = gdl_socket_fds_new(cw->before, cw->nbefore, fds, GDL_SERVERS_MAX);
+    int fds[GDL_SERVERS_MAX], n = gdl_fds_new_sockets(cw->before, cw->nbefore, fds, GDL_SERVERS_MAX);
 
     cw->connected = true;
     for (int i = 0; i < n; i++)
@@ -1102,12 +1102,13 @@ static void cc_pump(void)
             gdl_debug("%s: connecting to the job servers again", pool->name);
             cworker_retire();
         }
-        if (cc.cur == NULL && (cc.cur = cworker_new()) == NULL) {
-            cc_later_us(1000LL * gdl_backoff_ms(++cc.failures, 100, 250));
-            return;
-        }
         if ((start_us = rate_reserve()) > 0) {
             cc_later_us(start_us - gdl_now_us());
+            return;
+        }
+        /* made just before its first grab: the sockets that appear between are its own */
+        if (cc.cur == NULL && (cc.cur = cworker_new()) == NULL) {
+            cc_later_us(1000LL * gdl_backoff_ms(++cc.failures, 100, 250));
             return;
         }
         in_grab = 1;
@@ -1122,6 +1123,12 @@ static void cc_pump(void)
             cc.cur->dirty = true;
             held_take(cc.cur, job);
             cc_count_taken();
+            if (cc.nheld == 1) {
+                /* the only job: its I/O starts before the next grab's
+                 * round trip (one pass of the loop sends its request) */
+                cc_kick();
+                return;
+            }
             continue;
         }
         if (rc == GEARMAN_NO_JOBS && cc.cur->dirty) {

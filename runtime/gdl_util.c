@@ -342,9 +342,12 @@ bool gdl_is_loopback(const struct sockaddr *sa)
     return false;
 }
 
-/* The socket descriptors open now, sorted; their count (0: none, or
- * /proc/self/fd cannot be read). *out is malloc'd (NULL when none). */
-int gdl_socket_fds(int **out)
+/* The descriptors open now, sorted; their count (0: none, or
+ * /proc/self/fd cannot be read). *out is malloc'd (NULL when none). Only
+ * names are read: a process holding many connections (a concurrent one
+ * holds a socket per request in flight) lists them cheaply, and
+ * gdl_fds_new_sockets looks closer only at the few that are new. */
+int gdl_fds_open(int **out)
 {
     DIR *d = opendir("/proc/self/fd");
     struct dirent *e;
@@ -355,12 +358,9 @@ int gdl_socket_fds(int **out)
         return 0;
     skip = dirfd(d);
     while ((e = readdir(d)) != NULL) {
-        struct stat st;
         int fd;
 
         if (e->d_name[0] < '0' || e->d_name[0] > '9' || (fd = atoi(e->d_name)) == skip)
-            continue;
-        if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
             continue;
         if (n == size) {
             int *more = realloc(fds, sizeof(int) * (size_t)(size = size ? 2 * size : 64));
@@ -382,16 +382,19 @@ int gdl_socket_fds(int **out)
     return n;
 }
 
-/* The sockets open now that were not in before[0..nbefore) (sorted, as
- * gdl_socket_fds gives them), at most max of them into fds; their count. */
-int gdl_socket_fds_new(const int *before, int nbefore, int *fds, int max)
+/* The sockets open now whose descriptors were not in before[0..nbefore)
+ * (sorted, as gdl_fds_open gives them), at most max of them into fds;
+ * their count. */
+int gdl_fds_new_sockets(const int *before, int nbefore, int *fds, int max)
 {
-    int *after, na = gdl_socket_fds(&after), n = 0;
+    int *after, na = gdl_fds_open(&after), n = 0;
 
     for (int i = 0, j = 0; i < na && n < max; i++) {
+        struct stat st;
+
         while (j < nbefore && before[j] < after[i])
             j++;
-        if (j < nbefore && before[j] == after[i])
+        if ((j < nbefore && before[j] == after[i]) || fstat(after[i], &st) < 0 || !S_ISSOCK(st.st_mode))
             continue;
         fds[n++] = after[i];
     }

@@ -61,8 +61,8 @@ size_t gdl_escape(char *out, size_t size, const char *in, size_t len, bool keep_
 bool gdl_token_equal(const char *given, size_t len, const char *token);
 int gdl_token_read(const char *path, char *token, size_t size, const char *who);
 bool gdl_is_loopback(const struct sockaddr *sa);
-int gdl_socket_fds(int **out); /* the sockets open now, sorted; *out malloc'd */
-int gdl_socket_fds_new(const int *before, int nbefore, int *fds, int max); /* those open now, not in before */
+int gdl_fds_open(int **out); /* the descriptors open now, sorted; *out malloc'd */
+int gdl_fds_new_sockets(const int *before, int nbefore, int *fds, int max); /* sockets open now, not in before */
 #define GDL_SEQ_MAX        2048 /* bytes of a record under a seqlock, at most */
 #define GDL_SEQ_WORDS(len) (((len) + 7) / 8)
 void gdl_seq_store(_Atomic uint32_t *seq, _Atomic uint64_t *words, const void *src, size_t len);

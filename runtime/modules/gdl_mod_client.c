@@ -953,12 +953,12 @@ static gearman_return_t call_round(lua_State *L, call_t *st, int tasks)
         st->ctx[i].tasks = tasks;
     }
     if (!cn->established)
-        nbefore = gdl_socket_fds(&before);
+        nbefore = gdl_fds_open(&before);
     st->c->running = true;
     rc = gearman_client_run_tasks(cn->gc);
     st->c->running = false;
     if (!cn->established) {
-        if ((nfds = gdl_socket_fds_new(before, nbefore, fds, 4)) > 0)
+        if ((nfds = gdl_fds_new_sockets(before, nbefore, fds, 4)) > 0)
             cn->fd = fds[nfds - 1];
         free(before);
         cn->established = cn->fd >= 0 && (rc == GEARMAN_SUCCESS || (rc == GEARMAN_IO_WAIT && !call_sending(st)));

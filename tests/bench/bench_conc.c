@@ -11,7 +11,8 @@
  * they end). Peers: gdlua with one process of concurrency IN_FLIGHT, and
  * gdlua with IN_FLIGHT processes of concurrency 1 (today's way). For each:
  * jobs/s, the workers' PSS per job in flight (sampled by the server when
- * IN_FLIGHT requests wait at once), and at low load (one job at a time)
+ * IN_FLIGHT requests wait at once, in a round after the measured one whose
+ * requests wait HOLD_MS), and at low load (one job at a time)
  * the latency a job adds over the server's delay (p50). And Celery 5 with
  * the gevent pool, one worker of concurrency IN_FLIGHT on a private redis,
  * the same GETs to the same server: BENCH_DIR/peers/celery_conc.py, run
@@ -40,6 +41,7 @@
 #include "bench_util.h"
 
 #define DELAY_MS    100
+#define HOLD_MS     1000 /* the delay of /h/ paths: long enough to hold every job at once */
 #define LOW_JOBS    50
 #define WORKERS_MAX 1000
 
@@ -101,7 +103,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 {
     struct event_base *base = arg;
     delayed_t *d = calloc(1, sizeof(*d));
-    struct timeval tv = {0, DELAY_MS * 1000};
+    int ms = strncmp(evhttp_request_get_uri(req), "/h/", 3) == 0 ? HOLD_MS : DELAY_MS;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
     d->req = req;
     d->ev = evtimer_new(base, on_delayed, d);
@@ -265,7 +268,7 @@ static gearman_return_t on_fail(gearman_task_st *task)
  * as soon as one ends, on a non-blocking client (its tasks freed as they
  * end). Each job's latency, submission to result, into latency[] unless
  * NULL. Returns jobs/s. */
-static double run_jobs(gearman_client_st *c, const char *fn, int n, int in_flight, double *latency)
+static double run_jobs(gearman_client_st *c, const char *fn, char kind, int n, int in_flight, double *latency)
 {
     double t0 = bench_now_ms();
     int sent = 0;
@@ -279,7 +282,7 @@ static double run_jobs(gearman_client_st *c, const char *fn, int n, int in_fligh
 
             if (t == NULL)
                 die("out of memory");
-            snprintf(t->want, sizeof(t->want), "/j/%d", sent);
+            snprintf(t->want, sizeof(t->want), "/%c/%d", kind, sent);
             snprintf(t->url, sizeof(t->url), "http://127.0.0.1:%d%s", http_port, t->want);
             t->t0 = bench_now_ms();
             t->latency = latency ? &latency[sent] : NULL;
@@ -328,8 +331,8 @@ static void measure_plain(void)
             die("the plain C worker did not register with gearmand");
         else
             bench_sleep_ms(20);
-    run_jobs(c, "Bench::Conc::plain", 5, 1, NULL); /* warm */
-    run_jobs(c, "Bench::Conc::plain", LOW_JOBS, 1, latency);
+    run_jobs(c, "Bench::Conc::plain", 'j', 5, 1, NULL); /* warm */
+    run_jobs(c, "Bench::Conc::plain", 'j', LOW_JOBS, 1, latency);
     qsort(latency, LOW_JOBS, sizeof(double), bench_cmp_double);
     bench_result("conc_1000", "plain_c", "added_latency_ms", latency[LOW_JOBS / 2] - backend_ms, "ms");
     printf("  %-28s %9s jobs/s  %8s KiB per job in flight  +%.3f ms at one job (%d errors)\n",
@@ -375,12 +378,16 @@ static void measure(const char *peer, const char *gdlua, const char *bench_dir, 
 
     start_gdlua(gdlua, bench_dir, procs, conc);
     c = load_client();
-    run_jobs(c, "Bench::Conc::get", in_flight, in_flight, NULL); /* warm: every connection made */
+    run_jobs(c, "Bench::Conc::get", 'j', in_flight, in_flight, NULL); /* warm: every connection made */
+    jobs_per_s = run_jobs(c, "Bench::Conc::get", 'j', n, in_flight, NULL);
+    /* Memory after the run, with in_flight jobs held at once: at 100 ms a
+     * job, a worker that grabs fewer than in_flight jobs per 100 ms never
+     * holds them all, so these wait HOLD_MS. */
     sh->pss_kb = -1;
     sh->target = in_flight;
-    jobs_per_s = run_jobs(c, "Bench::Conc::get", n, in_flight, NULL);
+    run_jobs(c, "Bench::Conc::get", 'h', in_flight, in_flight, NULL);
     sh->target = 0;
-    run_jobs(c, "Bench::Conc::get", LOW_JOBS, 1, latency);
+    run_jobs(c, "Bench::Conc::get", 'j', LOW_JOBS, 1, latency);
     qsort(latency, LOW_JOBS, sizeof(double), bench_cmp_double);
     bench_result("conc_1000", peer, "jobs_per_s", jobs_per_s, "jobs/s");
     if (sh->pss_kb >= 0)
