@@ -120,7 +120,12 @@ function drawCharts(history) {
 
 async function refresh() {
   try {
-    const [status, history] = await Promise.all([get("/status.json"), get("/history.json")]);
+    // Both asked at once; a failure is reported in this order, whichever
+    // answer came first (Promise.all's would be the first to arrive).
+    const answers = await Promise.allSettled([get("/status.json"), get("/history.json")]);
+    const failed = answers.find((a) => a.status === "rejected");
+    if (failed) throw failed.reason;
+    const [status, history] = answers.map((a) => a.value);
     document.getElementById("meta").textContent =
       "gdlua " + status.version + ", master pid " + status.pid + ", " + status.jobs.length + " job(s); updated " +
       new Date().toISOString().slice(11, 19) + " UTC";

@@ -57,7 +57,7 @@ wait_for "the right token accepted again" 10 bash -c \
 # 127.0.0.2 all along, a scraper on 127.0.0.1 is served every time,
 # while the right token from 127.0.0.2 is refused.
 guess() {
-    while :; do
+    while [[ ! -e $TMP/guess.stop ]]; do
         curl -s -o /dev/null --max-time 5 --interface 127.0.0.2 -H "Authorization: Bearer guess$RANDOM" \
             "http://127.0.0.1:$HTTP_PORT/metrics"
     done
@@ -69,24 +69,30 @@ for ((i = 0; i < 20; i++)); do
     [[ $(http_status GET /metrics "${AUTH[@]}") == 200 ]] && served=$((served + 1))
 done
 assert_eq "scrapes served while another address guesses" 20 "$served"
-kill "$guesser"
+# The guesser stops after its request in flight: a wrong token of its own
+# sent after this point would fall into the pair's test below.
+touch "$TMP/guess.stop"
 wait "$guesser" 2>/dev/null
 # One more wrong token from 127.0.0.2, then at once the right one: refused
-# while the pause (1 s) lasts. Only a pair that took less than the pause
-# from the first request's start to the second's end says so; a loaded
-# machine may take longer, and then the pair after the next pause is tried.
+# while the pause (1 s) lasts. The pair starts once the guesser's pause has
+# ended (the right token accepted), so its wrong token starts a pause of
+# its own: one sent while a pause lasts is refused without starting
+# another, and the right token after it would be served once the old pause
+# ended. Only a pair that took less than the pause from the first
+# request's start to the second's end says so; a loaded machine may take
+# longer, and then the pair after the next pause is tried.
 right_from_guesser() {
     [[ $(curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.2 "${AUTH[@]}" \
         "http://127.0.0.1:$HTTP_PORT/metrics") == 200 ]]
 }
 pair=
 for ((i = 0; i < 20; i++)); do
+    wait_for "the guessing address's pause to end" 10 right_from_guesser
     t0=$(now_ms)
     got=$(curl -s -o /dev/null -w '%{http_code} ' --interface 127.0.0.2 -H "Authorization: Bearer wrong" \
         "http://127.0.0.1:$HTTP_PORT/metrics" --next -s -o /dev/null -w '%{http_code}' --interface 127.0.0.2 \
         "${AUTH[@]}" "http://127.0.0.1:$HTTP_PORT/metrics")
     (($(now_ms) - t0 < 1000)) && { pair=$got; break; }
-    wait_for "the guessing address's pause to end" 10 right_from_guesser
 done
 [[ -n $pair ]] || fail "no wrong-then-right pair took under 1 s in 20 tries"
 assert_eq "a wrong token, then the right one, from the guessing address" "401 401" "$pair"
