@@ -99,8 +99,11 @@ python3 "$CL/sampler.py" "$TMP/masters" "${GP[1]},${GP[2]},${GP[3]}" "$STOP" "$T
 EXTRA_PIDS+=($!)
 SAMPLER=$!
 declare -a CPID
-CLIENTS=3 ROUND=3                    # each client keeps ROUND foreground jobs and one background job going
-IN_FLIGHT=$((CLIENTS * (ROUND + 1))) # so the most jobs the load has in flight at once
+# Each client keeps a round of ROUND foreground jobs and one background
+# job going: IN_FLIGHT jobs, and more at times (a round's background job
+# can still wait or run when the client's next round comes).
+CLIENTS=3 ROUND=3
+IN_FLIGHT=$((CLIENTS * (ROUND + 1)))
 for ((c = 1; c <= CLIENTS; c++)); do
     spawn_bg "CPID[$c]" bash -c "exec '$GDLUA' run '$CL/load.lua' c$c '$SERVERS' '$STOP' $ROUND >'$TMP/client$c.out' 2>'$TMP/client$c.err'"
 done
