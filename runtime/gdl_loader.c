@@ -43,7 +43,14 @@
 
 #include "gdlua.h"
 
-#define SPAWN_TIMEOUT_MS 1000 /* a loader that takes longer to answer is broken (stopped, stuck) */
+/* A loader that takes longer to answer is broken (stopped, stuck). Not
+ * 1000 ms: on a loaded machine (two test suites and two CPU hogs on 2
+ * cores) a fresh loader's first answer, a double fork of the whole image,
+ * took longer, and giving up loads the modules again: more forks on a
+ * machine already short of CPU, and the script directory read anew. The
+ * cost of a longer wait is paid only when a loader is truly stuck: the
+ * master waits that long once, then replaces it. */
+#define SPAWN_TIMEOUT_MS 5000
 #define RESULT_MAX       (64 << 20)
 #define LOADERS_MAX      4  /* the master's ends open at once: the serving one, one loading, ones ending */
 #define BATCH_MAX        32 /* requests served together */
