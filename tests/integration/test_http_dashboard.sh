@@ -68,6 +68,13 @@ check_dom() {
 
 for i in 1 2 3; do gm -f Web::Jobs::echo "a $i" >/dev/null || fail "echo $i"; done
 gm -f Web::Jobs::fail "x" >/dev/null 2>&1
+# Its process publishes the failure after answering the client.
+fail_counted() {
+    curl -s --max-time 10 "http://127.0.0.1:$HTTP_PORT/status.json" | python3 -c '
+import json, sys
+sys.exit(next(j for j in json.load(sys.stdin)["jobs"] if j["name"] == "Web::Jobs::fail")["failed"] != 1)'
+}
+wait_for "the failed job counted" 10 fail_counted
 # A chart needs a sample (one a second); the 3 jobs must be in the last.
 wait_for "2 samples in the history, the last with 3 echo jobs" 10 \
     history_has 'len(d["times"]) >= 2 and last("Web::Jobs::echo", "jobs") == 3'

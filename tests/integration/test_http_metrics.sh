@@ -14,18 +14,27 @@ for f in echo fail slow say crash recycle; do
     wait_for "a worker for Web::Jobs::$f" 10 has_workers "Web::Jobs::$f"
 done
 
+# A process publishes a job's outcome after answering its client: each
+# outcome is waited for before the test goes on (the echo process is
+# killed below: an outcome not yet published would be lost with it).
+metric_is() {
+    curl -s --max-time 10 "http://127.0.0.1:$HTTP_PORT/metrics" | grep -qxF "$1"
+}
 for ((i = 0; i < N; i++)); do
     assert_eq "echo $i" "hi $i" "$(gm -f Web::Jobs::echo "hi $i")"
 done
+wait_for "echo's $N jobs counted" 10 metric_is "gdlua_jobs_total{job=\"Web::Jobs::echo\",outcome=\"done\"} $N"
 for i in 1 2; do
     gm -f Web::Jobs::fail "x" >/dev/null 2>&1 && fail "the failing job succeeded"
 done
+wait_for "fail's 2 failures counted" 10 metric_is 'gdlua_jobs_total{job="Web::Jobs::fail",outcome="failed"} 2'
 slow_pid=$(worker_pids_for Web::Jobs::slow)
 gm -f Web::Jobs::slow "x" >/dev/null 2>&1 && fail "the slow job succeeded"
 wait_for "the timed-out process $slow_pid to exit" 10 dead "$slow_pid"
 wait_for "a new worker for Web::Jobs::slow" 10 has_workers Web::Jobs::slow
 # The crashing job kills 3 processes, the fourth fails it unrun.
 gm -f Web::Jobs::crash "x" >/dev/null 2>&1 && fail "the crashing job succeeded"
+wait_for "the poison job counted" 10 metric_is 'gdlua_jobs_total{job="Web::Jobs::crash",outcome="poisoned"} 1'
 # An idle process killed from outside; one recycled after max_jobs 2.
 echo_pid=$(worker_pids_for Web::Jobs::echo)
 kill -KILL "$echo_pid"
@@ -39,12 +48,16 @@ wait_for "the crashes counted" 10 restarts crash crash 3
 for f in echo crash recycle; do
     wait_for "a worker for Web::Jobs::$f again" 10 has_workers "Web::Jobs::$f"
 done
-# The queue gauges are the last poll's: one taken while the poison job
-# waited for its fourth process still says 1 until the next poll.
-queue_empty() {
-    curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -qE "^gdlua_queued_jobs\{job=\"Web::Jobs::crash\",server=\"[^\"]*\"\} 0$"
+# The queue gauges are the last poll's: one taken while a job waited
+# (the poison job for its fourth process, a recycled job's second run
+# for the process to grab it) still says 1 until the next poll. Every
+# job has been answered, so the next poll finds every queue empty.
+queues_empty() {
+    local m
+    m=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics") || return 1
+    grep -q '^gdlua_queued_jobs{' <<<"$m" && ! grep '^gdlua_queued_jobs{' <<<"$m" | grep -qv ' 0$'
 }
-wait_for "a poll that shows the crash queue empty" 10 queue_empty
+wait_for "a poll that shows every queue empty" 10 queues_empty
 
 # Prometheus' own linter: format, names, HELP and TYPE of every family.
 metrics=$(http_get /metrics)

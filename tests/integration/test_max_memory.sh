@@ -17,9 +17,19 @@ for f in lua c paced ok; do
     wait_for "a worker for $F::$f" 10 has_workers "$F::$f"
 done
 
+# failed_is JOB N: the console counts N failed jobs of JOB.
+failed_is() {
+    [[ $(cons_one json | python3 -c '
+import json, sys
+print(next(j["failed"] for j in json.load(sys.stdin)["jobs"] if j["name"] == sys.argv[1]))
+' "$1") == "$2" ]]
+}
+
 # run_out JOB: the job fails to its client with the memory message, its
 # process is killed and replaced, and gearmand keeps no copy of it.
-# Prints the RSS (MiB) the master saw when it killed the process.
+# Prints the RSS (MiB) the master saw when it killed the process. The
+# replacement fails the job, and publishes its failure after answering
+# the client: wait until the console counts it.
 run_out() {
     local job=$F::$1 runner rc err rss
     runner=$(worker_pids_for "$job")
@@ -36,6 +46,7 @@ run_out() {
     wait_for "$1: process $runner gone" 10 dead "$runner"
     wait_for "$1: a new worker" 10 has_workers "$job"
     [[ $(worker_pids_for "$job") != "$runner" ]] || fail "$1: process $runner still serves"
+    wait_for "$1: the failure counted" 10 failed_is "$job" 1
     assert_eq "$1: jobs left at gearmand" 0 "$(gadmin --status | awk -F'\t' -v f="$job" '$1 == f { print $2 }')"
     echo "$rss"
 }
