@@ -66,6 +66,17 @@ cons_one() {
     cons "$1" | tr -d '\r' | sed '$d'
 }
 
+# failed_is JOB N: the console counts N failed jobs of JOB (its json). A
+# process publishes a job's outcome after answering its client, so a
+# test waits for the count (wait_for ... failed_is JOB N).
+failed_is() {
+    [[ $(cons_one json | python3 -c '
+import json, sys
+doc = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+print(next(j["failed"] for j in doc["jobs"] if j["name"] == sys.argv[1]))
+' "$1") == "$2" ]]
+}
+
 # start_console_http_gdlua ARGS...: the same with --http_bind on a free
 # port too ($HTTP_PORT; start_http_gdlua picks it again if it is taken).
 start_console_http_gdlua() {

@@ -661,6 +661,13 @@ start_http_gdlua() {
     fail "could not start gdlua's HTTP endpoint on a free port"
 }
 
+# metric_is LINE: /metrics has exactly this sample line. A process
+# publishes a job's outcome after answering its client, so a test waits
+# for the count it asserts (wait_for ... metric_is LINE).
+metric_is() {
+    curl -s --max-time 10 "http://127.0.0.1:$HTTP_PORT/metrics" | grep -qxF "$1"
+}
+
 # http_get PATH [CURL-ARGS...]: the body of GET PATH; fails the test unless
 # the status is 200.
 http_get() {

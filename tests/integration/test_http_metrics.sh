@@ -14,12 +14,9 @@ for f in echo fail slow say crash recycle; do
     wait_for "a worker for Web::Jobs::$f" 10 has_workers "Web::Jobs::$f"
 done
 
-# A process publishes a job's outcome after answering its client: each
-# outcome is waited for before the test goes on (the echo process is
-# killed below: an outcome not yet published would be lost with it).
-metric_is() {
-    curl -s --max-time 10 "http://127.0.0.1:$HTTP_PORT/metrics" | grep -qxF "$1"
-}
+# Each outcome is waited for before the test goes on (metric_is): the
+# echo process is killed below, and an outcome not yet published would
+# be lost with it.
 for ((i = 0; i < N; i++)); do
     assert_eq "echo $i" "hi $i" "$(gm -f Web::Jobs::echo "hi $i")"
 done
@@ -40,7 +37,7 @@ echo_pid=$(worker_pids_for Web::Jobs::echo)
 kill -KILL "$echo_pid"
 for i in 1 2; do assert_eq "recycle $i" r "$(gm -f Web::Jobs::recycle x)"; done
 restarts() {
-    curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -qxF "gdlua_restarts_total{job=\"Web::Jobs::$1\",reason=\"$2\"} $3"
+    metric_is "gdlua_restarts_total{job=\"Web::Jobs::$1\",reason=\"$2\"} $3"
 }
 wait_for "the killed echo process counted" 10 restarts echo killed 1
 wait_for "the recycled process counted" 10 restarts recycle recycle 1

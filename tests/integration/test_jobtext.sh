@@ -10,14 +10,6 @@ start_gearmand
 start_console_gdlua "$FIXTURES/jobtext"
 wait_for "a worker for Test::Text::fail" 10 has_workers Test::Text::fail
 
-# failures_are N: the console counts N failed jobs.
-failures_are() {
-    [[ $(cons_one json | python3 -c '
-import json, sys
-doc = json.loads(sys.stdin.buffer.read().decode("utf-8"))
-print(next(j for j in doc["jobs"] if j["name"] == "Test::Text::fail")["failed"])
-') == "$1" ]]
-}
 # fail_with BYTES (printf format): the job fails with exactly these bytes.
 # The process answers the client first and then publishes the job's
 # counters and last error in its slot, so the console may not show the
@@ -27,7 +19,7 @@ fail_with() {
     printf "$1" | timeout 20 "$GDLUA" call Test::Text::fail --server "127.0.0.1:$PORT" >/dev/null 2>&1
     [[ $? == 1 ]] || fail "the job did not fail for: $1"
     FAILS=$((FAILS + 1))
-    wait_for "the console to count failure $FAILS" 10 failures_are "$FAILS"
+    wait_for "the console to count failure $FAILS" 10 failed_is Test::Text::fail "$FAILS"
 }
 # last_message: the status line's message, after "ERROR: ".
 last_message() {

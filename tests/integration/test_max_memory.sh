@@ -17,14 +17,6 @@ for f in lua c paced ok; do
     wait_for "a worker for $F::$f" 10 has_workers "$F::$f"
 done
 
-# failed_is JOB N: the console counts N failed jobs of JOB.
-failed_is() {
-    [[ $(cons_one json | python3 -c '
-import json, sys
-print(next(j["failed"] for j in json.load(sys.stdin)["jobs"] if j["name"] == sys.argv[1]))
-' "$1") == "$2" ]]
-}
-
 # run_out JOB: the job fails to its client with the memory message, its
 # process is killed and replaced, and gearmand keeps no copy of it.
 # Prints the RSS (MiB) the master saw when it killed the process. The
